@@ -1,0 +1,42 @@
+/* Command-line options shared by every echo server (the server contract in
+ * servers/README.md). Portable C: unit-tested natively with cmocka. */
+#ifndef WSB_OPTIONS_H
+#define WSB_OPTIONS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* What a model is and which of the shared options it takes. */
+typedef struct model_info {
+    const char *name;       /* executable and "model" in the JSON lines */
+    const char *summary;    /* one line for --help */
+    int has_thread_pool;    /* accepts --threads */
+    int has_accept_pool;    /* accepts --accept-pool (outstanding AcceptEx) */
+    int default_accept_pool;
+} model_info;
+
+typedef struct server_options {
+    int port;               /* 0: the system picks a free port */
+    char bind[256];         /* address or host name to listen on */
+    int threads;            /* 0: one per processor */
+    size_t buffer_size;     /* bytes of unsent echo a connection may hold */
+    int backlog;            /* 0: the system maximum (SOMAXCONN) */
+    int max_connections;    /* 0: unlimited */
+    int accept_pool;        /* outstanding AcceptEx calls */
+    int stdin_stop;         /* stop when standard input reaches end-of-file */
+} server_options;
+
+typedef enum options_result {
+    OPTIONS_RUN,   /* parsed: serve */
+    OPTIONS_HELP,  /* --help was asked for: print usage, exit 0 */
+    OPTIONS_ERROR  /* error holds a one-line reason: exit 2 */
+} options_result;
+
+enum { OPTIONS_DEFAULT_BUFFER = 16384, OPTIONS_MAX_BUFFER = 64 << 20 };
+
+void options_defaults(server_options *o, const model_info *model);
+options_result options_parse(server_options *o, const model_info *model, int argc, char **argv,
+                             char *error, size_t error_size);
+void options_usage(FILE *out, const model_info *model);
+
+#endif

@@ -1,0 +1,88 @@
+/* The shared core of the six Winsock echo servers.
+ *
+ * A model supplies a server_model (its name, which options it takes, run()
+ * and wake()); server_main() does everything that is the same for all six:
+ * options, Winsock start-up, the listening socket, the ready line, the stop
+ * signals (end-of-file on stdin, Ctrl-C / Ctrl-Break), thread accounting and
+ * the final stats line. What is left in each model's main.c is the part that
+ * differs: how it waits for sockets and moves bytes. */
+#ifndef WSB_SERVER_H
+#define WSB_SERVER_H
+
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <windows.h>
+
+#include "echo_buffer.h"
+#include "options.h"
+#include "stats.h"
+
+typedef struct server server;
+
+typedef struct server_model {
+    model_info info;
+    /* Serves until a stop is requested, then closes every connection and
+     * returns 0, or 1 after a fatal error (already reported with server_log). */
+    int (*run)(server *s);
+    /* Called on the thread that requests the stop, after stop_event is set,
+     * to wake run() from whatever it blocks in. May be NULL if run() waits
+     * on stop_event itself. */
+    void (*wake)(server *s);
+} server_model;
+
+struct server {
+    const server_model *model;
+    server_options options;
+    server_stats stats;
+    SOCKET listener;       /* bound and listening before run() is called */
+    int family;            /* AF_INET or AF_INET6 */
+    int processors;
+    HANDLE stop_event;     /* manual-reset; signalled once a stop is requested */
+    void *model_state;     /* for the model's own use (e.g. from wake()) */
+};
+
+int server_main(int argc, char **argv, const server_model *model);
+
+static inline int server_stopping(server *s) { return WaitForSingleObject(s->stop_event, 0) == WAIT_OBJECT_0; }
+void server_request_stop(server *s);
+
+/* Worker threads sized by --threads: the number itself, or the processors. */
+int server_worker_count(const server *s);
+
+/* One line on stderr, prefixed with the model's name. */
+void server_log(const server *s, const char *format, ...);
+/* The same, ending with the text of a Winsock / Win32 error code. */
+void server_log_error(const server *s, int error, const char *format, ...);
+
+/* For every accepted socket: admission against --max-connections (a refused
+ * socket is closed here and 0 returned) and TCP_NODELAY. */
+int server_admit(server *s, SOCKET client);
+void server_connection_closed(server *s);
+
+/* Sorts a failed receive or send into reset or plain error in the stats. */
+void server_count_io_error(server *s, int wsa_error, error_kind kind);
+int server_is_reset(int wsa_error);
+
+/* Starts a thread that is counted in peak_threads; stack_reserve 0 means the
+ * default. Returns NULL (and counts a resource error) when it cannot. */
+HANDLE server_start_thread(server *s, unsigned (__stdcall *body)(void *), void *arg, unsigned stack_reserve);
+
+/* Closes a socket gracefully after the peer finished sending: our FIN goes
+ * out after all echoed bytes, and nothing unread is left to turn it into a RST. */
+void server_close_gracefully(SOCKET socket);
+
+/* A loopback datagram socket that other threads can make readable: lets a
+ * thread blocked in select() or WSAPoll() be woken for a stop or new work. */
+typedef struct wakeup {
+    SOCKET socket;
+    struct sockaddr_in address;
+} wakeup;
+int wakeup_open(server *s, wakeup *w);
+void wakeup_signal(wakeup *w);
+void wakeup_drain(wakeup *w);
+void wakeup_close(wakeup *w);
+
+#endif
