@@ -1,5 +1,6 @@
 #include "options.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +43,8 @@ void options_usage(FILE *out, const model_info *m)
 static int parse_number(const char *text, long long min, long long max, long long *value)
 {
     char *end;
-    if (text[0] == '\0' || text[0] == ' ' || text[0] == '+')
+    /* strtoll would skip any leading white space (tab, newline...) and take a sign. */
+    if (text[0] == '\0' || isspace((unsigned char)text[0]) || text[0] == '+')
         return -1;
     errno = 0;
     long long v = strtoll(text, &end, 10);

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Configures and builds both presets: native (reference server, unit tests)
+# and mingw (the six Winsock servers).
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+cd "$ROOT"
+jobs=$(nproc 2>/dev/null || echo 2)
+for preset in native mingw; do
+  say "building preset $preset"
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset" --parallel "$jobs"
+done

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, builds both presets, then the
+# unit tests (ctest, native), the Windows executables' own checks (ctest under
+# Wine) and the conformance suite of all seven servers (pytest).
+# Every part runs even when an earlier one fails; the exit code says if any did.
+set -uo pipefail
+source "$(dirname "$0")/common.sh"
+cd "$ROOT"
+"$ROOT/scripts/setup.sh" || exit 1
+"$ROOT/scripts/build.sh" || exit 1
+python=$(find_python)
+
+failed=()
+say "unit tests (native)"
+ctest --preset native || failed+=("ctest native")
+say "Windows executables under Wine"
+ctest --preset mingw || failed+=("ctest mingw")
+say "conformance suite"
+"$python" -m pytest tests "$@" || failed+=("pytest")
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED: ${failed[*]}" >&2
+  exit 1
+fi
+echo "all tests passed" >&2

@@ -1,0 +1,59 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from harness.servers import EchoServer, selected_models  # noqa: E402
+
+
+def pytest_generate_tests(metafunc):
+    if "model" in metafunc.fixturenames:
+        metafunc.parametrize("model", selected_models())
+
+
+class ServerUnderTest(EchoServer):
+    """A server that, unless a test says otherwise, must end its test clean:
+    stopped by closing stdin, exit code 0, every byte received sent back,
+    and no error of any kind counted."""
+
+    allowed_errors = ()
+
+    def allow_errors(self, *kinds):
+        self.allowed_errors = kinds
+
+
+def check_clean(server):
+    stats = server.stop()
+    assert stats["model"] == server.model
+    assert stats["peak_threads"] >= 1 and stats["run_time_s"] > 0
+    assert stats["peak_working_set_bytes"] > 0
+    unexpected = {k: v for k, v in stats["errors"].items() if v and k not in server.allowed_errors}
+    assert not unexpected, f"{server.model} counted errors {unexpected}{server.stderr_tail()}"
+    if not server.allowed_errors:
+        assert stats["bytes_received"] == stats["bytes_sent"], stats
+
+
+@pytest.fixture
+def start_server(model):
+    """start_server(*args) starts the model under test with extra options."""
+    started = []
+
+    def start(*args):
+        server = ServerUnderTest(model, args)
+        started.append(server)
+        return server.start()
+
+    yield start
+    try:
+        for server in started:
+            if server.process is not None:
+                check_clean(server)
+    finally:
+        for server in started:
+            server.kill()
+
+
+@pytest.fixture
+def echo_server(start_server):
+    return start_server()

@@ -1,0 +1,244 @@
+"""RFC 862 conformance of every echo server, and the server contract of
+servers/README.md: options, ready and stats lines, back-pressure, half-close,
+resets, idle and many concurrent clients, both ways of stopping."""
+import random
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from client import ManyClients, connect, echo, random_payload, read_until_eof, recv_exact, reset
+from harness.servers import server_command
+
+MiB = 1 << 20
+
+
+def run_server_once(model, *args):
+    return subprocess.run(server_command(model) + list(args), stdin=subprocess.DEVNULL,
+                          capture_output=True, timeout=60, text=True)
+
+
+def test_help_exits_zero_with_usage(model):
+    result = run_server_once(model, "--help")
+    assert result.returncode == 0, result.stderr
+    assert f"usage: {model}" in result.stdout
+    assert "--max-connections" in result.stdout
+
+
+@pytest.mark.parametrize("args", [["--port", "70000"], ["--buffer", "0"], ["--backlog", "x"],
+                                  ["--no-such-option"], ["--port"]])
+def test_bad_option_exits_2_with_one_line(model, args):
+    result = run_server_once(model, *args)
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and model in lines[0], result.stderr
+    assert result.stdout == ""
+
+
+def test_unusable_bind_address_fails_with_a_reason(model):
+    result = run_server_once(model, "--bind", "no-such-host.invalid", "--port", "0")
+    assert result.returncode == 1, (result.returncode, result.stdout)
+    assert "--bind" in result.stderr
+
+
+def test_ready_line(model, echo_server):
+    ready = echo_server.ready
+    assert ready["model"] == model
+    assert 0 < ready["port"] < 65536
+    assert isinstance(ready["pid"], int) and ready["family"] == "ipv4"
+
+
+@pytest.mark.parametrize("size", [1, 1024, 64 * 1024, MiB], ids=["1B", "1KiB", "64KiB", "1MiB"])
+def test_echo_message_sizes(echo_server, size):
+    payload = random_payload(size)
+    with connect(echo_server.port) as sock:
+        assert echo(sock, payload) == payload
+    stats = echo_server.stop()
+    assert stats["bytes_received"] == size and stats["bytes_sent"] == size
+    assert stats["connections_accepted"] == 1
+
+
+def test_every_byte_value_in_order(echo_server):
+    payload = bytes(range(256)) * 64
+    with connect(echo_server.port) as sock:
+        assert echo(sock, payload) == payload
+
+
+def test_backpressure_client_writes_16mib_before_reading(echo_server):
+    """The server must stop reading while its echo buffer is full: a client
+    that only writes is stalled by TCP flow control after about the kernels'
+    buffers plus --buffer, never after 16 MiB. Then everything comes back."""
+    payload = random_payload(16 * MiB)
+    sock = connect(echo_server.port, buffers=64 * 1024)
+    written = [0]
+    failure = []
+
+    def write_everything():
+        try:
+            for offset in range(0, len(payload), 64 * 1024):
+                sock.sendall(payload[offset:offset + 64 * 1024])
+                written[0] = offset + 64 * 1024
+        except OSError as error:
+            failure.append(error)
+
+    writer = threading.Thread(target=write_everything, daemon=True)
+    writer.start()
+    last, still_since, deadline = -1, time.monotonic(), time.monotonic() + 120
+    while time.monotonic() - still_since < 2.0 and time.monotonic() < deadline and writer.is_alive():
+        time.sleep(0.1)
+        if written[0] != last:
+            last, still_since = written[0], time.monotonic()
+    stalled_at = written[0]
+    assert stalled_at < len(payload), "the server took all 16 MiB without the client reading"
+    assert writer.is_alive() and not failure
+    received = recv_exact(sock, len(payload))
+    writer.join(60)
+    sock.close()
+    assert received == payload
+    print(f"writer stalled after {stalled_at / MiB:.1f} MiB")
+
+
+def test_hundreds_of_concurrent_clients_each_get_their_own_stream(echo_server):
+    rng = random.Random(862)
+    clients = ManyClients(echo_server.port, 300).connect_all()
+    try:
+        for _round in range(2):
+            payloads = [random_payload(rng.randint(1, 32 * 1024)) for _ in range(300)]
+            assert clients.echo_all(payloads) == payloads
+    finally:
+        clients.close()
+
+
+def test_half_close_returns_everything_then_fin(echo_server):
+    payload = random_payload(3 * MiB)
+    sock = connect(echo_server.port)
+
+    def send_then_shut():
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+
+    sender = threading.Thread(target=send_then_shut, daemon=True)
+    sender.start()
+    # A reset instead of a FIN would raise ConnectionResetError here.
+    received = read_until_eof(sock)
+    sender.join(60)
+    sock.close()
+    assert received == payload
+
+
+def test_reset_mid_stream_then_next_client_is_served(echo_server):
+    victim = connect(echo_server.port)
+    victim.sendall(random_payload(256 * 1024 - 1))
+    time.sleep(0.2)
+    reset(victim)
+    payload = random_payload(100_000)
+    with connect(echo_server.port) as sock:
+        assert echo(sock, payload) == payload
+    echo_server.allow_errors("reset")
+    stats = echo_server.stop()
+    assert stats["connections_accepted"] == 2
+    assert echo_server.alive() is False and echo_server.process.returncode == 0
+
+
+def test_idle_client_does_not_block_others(echo_server):
+    idle = connect(echo_server.port)
+    try:
+        for _ in range(20):
+            payload = random_payload(4096)
+            with connect(echo_server.port) as sock:
+                assert echo(sock, payload) == payload
+        late = random_payload(100)
+        assert echo(idle, late) == late
+    finally:
+        idle.close()
+
+
+def test_1200_concurrent_connections_held_then_served(echo_server):
+    """More than FD_SETSIZE=1024 so select must spread over several groups."""
+    count = 1200
+    rng = random.Random(1200)
+    clients = ManyClients(echo_server.port, count).connect_all()
+    try:
+        payloads = [random_payload(rng.randint(64, 2048)) for _ in range(count)]
+        assert clients.echo_all(payloads) == payloads
+    finally:
+        clients.close()
+    stats = echo_server.stop()
+    assert stats["connections_accepted"] == count
+    assert stats["peak_connections"] == count
+
+
+def test_max_connections_refuses_the_extra_client(start_server):
+    server = start_server("--max-connections", "2")
+    first, second = connect(server.port), connect(server.port)
+    for sock in (first, second):
+        assert echo(sock, b"kept") == b"kept"
+    extra = connect(server.port)
+    extra.settimeout(30)
+    try:
+        assert extra.recv(1) == b""
+    except ConnectionResetError:
+        pass
+    extra.close()
+    first.close()
+    # Once a slot frees up a new client is served again.
+    deadline = time.monotonic() + 30
+    while True:
+        with connect(server.port) as sock:
+            try:
+                if echo(sock, b"again") == b"again":
+                    break
+            except (ConnectionError, OSError):
+                if time.monotonic() > deadline:
+                    raise
+        time.sleep(0.2)
+    second.close()
+    stats = server.stop()
+    assert stats["connections_refused"] >= 1
+    assert stats["peak_connections"] == 2
+
+
+def ipv6_loopback_available():
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_loopback_available(), reason="this host has no ::1")
+def test_ipv6_loopback(start_server):
+    server = start_server("--bind", "::1")
+    assert server.ready["family"] == "ipv6"
+    payload = random_payload(50_000)
+    with connect(server.port, host="::1") as sock:
+        assert echo(sock, payload) == payload
+
+
+def test_small_buffer_still_echoes_exactly(start_server):
+    server = start_server("--buffer", "7")
+    payload = random_payload(300_000)
+    with connect(server.port) as sock:
+        assert echo(sock, payload) == payload
+
+
+def test_ctrl_c_stops_with_stats(model, start_server):
+    server = start_server()
+    with connect(server.port) as sock:
+        assert echo(sock, b"before ctrl-c") == b"before ctrl-c"
+    stats = server.stop(how="sigint")
+    assert stats["bytes_received"] == stats["bytes_sent"] == len(b"before ctrl-c")
+
+
+def test_stop_with_clients_still_connected(start_server):
+    server = start_server()
+    clients = [connect(server.port) for _ in range(10)]
+    for sock in clients:
+        assert echo(sock, b"x" * 10) == b"x" * 10
+    stats = server.stop()
+    assert stats["connections_accepted"] == 10
+    for sock in clients:
+        sock.close()
