@@ -95,7 +95,9 @@ def run(args):
         results.append(result)
         (out / f"{model}.json").write_text(json.dumps(result, indent=2) + "\n")
     table = format_table(results, manifest)
-    (out / "report.md").write_text(table)
+    (out / "report.md").write_text(table + "\n![64-byte ping-pong round trip](pingpong.png)\n")
+    if results:
+        draw_chart(results, manifest, out / "pingpong.png")
     print(table)
     print(f"results in {out}", file=sys.stderr)
     return 1 if failed else 0
@@ -110,3 +112,29 @@ def format_table(results, manifest):
         lines.append(f"| {r['model']} | {r['platform']} | {r['messages']} | {r['mean_rtt_us']:.1f} | "
                      f"{r['p50_rtt_us']:.1f} | {r['p99_rtt_us']:.1f} | {r['server_cpu_s']:.2f} |")
     return "\n".join(lines) + "\n"
+
+
+def draw_chart(results, manifest, path):
+    """Round-trip time per server: bar = median, whisker = p99."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ordered = sorted(results, key=lambda r: r["p50_rtt_us"])
+    names = [r["model"] for r in ordered]
+    p50 = [r["p50_rtt_us"] for r in ordered]
+    p99 = [r["p99_rtt_us"] for r in ordered]
+    colours = ["#888888" if r["platform"] == "linux-native" else "#1f77b4" for r in ordered]
+    figure, axes = plt.subplots(figsize=(8, 0.5 * len(ordered) + 1.6))
+    axes.barh(names, p50, color=colours, xerr=[[0] * len(p50), [b - a for a, b in zip(p50, p99)]],
+              capsize=4, error_kw={"elinewidth": 1})
+    for y, value in enumerate(p50):
+        axes.text(value, y, f" {value:.0f}", va="center", ha="left", fontsize=8)
+    axes.invert_yaxis()
+    axes.set_xlabel("round-trip time (\u00b5s): bar = median, whisker = p99")
+    axes.set_title(f"64-byte echo ping-pong, one connection\n{manifest['wine']} (grey: native Linux epoll), "
+                   f"{manifest['cpu_count']} CPUs", fontsize=10)
+    axes.grid(axis="x", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
