@@ -136,6 +136,11 @@ options_result options_parse(server_options *o, const model_info *m, int argc, c
                          m->name, name, n->min, n->max, value);
                 return OPTIONS_ERROR;
             }
+            if (!strcmp(name, "--accept-pool") && m->max_accept_pool > 0 && v > m->max_accept_pool) {
+                snprintf(error, error_size, "%s: --accept-pool takes at most %d here (got '%s')", m->name,
+                         m->max_accept_pool, value);
+                return OPTIONS_ERROR;
+            }
             store_numeric(o, name, v);
         }
     }

@@ -13,6 +13,7 @@ typedef struct model_info {
     int has_thread_pool;    /* accepts --threads */
     int has_accept_pool;    /* accepts --accept-pool (outstanding AcceptEx) */
     int default_accept_pool;
+    int max_accept_pool;    /* 0: the option's own limit */
 } model_info;
 
 typedef struct server_options {

@@ -492,7 +492,11 @@ static int run(server *s)
 }
 
 static const server_model model = {
-    {"iocp", "an I/O completion port, a worker pool and a pool of AcceptEx", 1, 1, 32},
+    {.name = "iocp",
+     .summary = "an I/O completion port, a worker pool and a pool of AcceptEx",
+     .has_thread_pool = 1,
+     .has_accept_pool = 1,
+     .default_accept_pool = 32},
     run,
     NULL, /* run() waits on stop_event itself */
 };

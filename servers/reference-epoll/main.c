@@ -35,8 +35,8 @@
 #include "stats.h"
 
 static const model_info reference_model = {
-    "reference-epoll",
-    "Linux epoll, non-blocking sockets, one thread: the same workload without Wine.", 0, 0, 0};
+    .name = "reference-epoll",
+    .summary = "Linux epoll, non-blocking sockets, one thread: the same workload without Wine."};
 
 typedef struct connection {
     int fd;

@@ -12,9 +12,10 @@
 #include "options.h"
 
 /* Three kinds of model: no pools, a thread pool, a thread pool and AcceptEx. */
-static const model_info plain_model = {"plain", "A model without pools.", 0, 0, 0};
-static const model_info pool_model = {"pool", "A model with worker threads.", 1, 0, 0};
-static const model_info accept_model = {"accepting", "A model with an AcceptEx pool.", 1, 1, 16};
+static const model_info plain_model = {.name = "plain", .summary = "A model without pools."};
+static const model_info pool_model = {.name = "pool", .summary = "A model with worker threads.", .has_thread_pool = 1};
+static const model_info accept_model = {.name = "accepting", .summary = "A model with an AcceptEx pool.", .has_thread_pool = 1, .has_accept_pool = 1, .default_accept_pool = 16};
+static const model_info capped_model = {.name = "capped", .summary = "A model whose AcceptEx pool has a ceiling.", .has_accept_pool = 1, .default_accept_pool = 16, .max_accept_pool = 63};
 
 typedef struct parsed {
     options_result result;
@@ -347,6 +348,21 @@ static int starts_with(const char *text, const char *prefix)
     return strncmp(text, prefix, strlen(prefix)) == 0;
 }
 
+static void test_accept_pool_ceiling_of_a_model(void **state)
+{
+    (void)state;
+    parsed at_ceiling = parse2(&capped_model, "--accept-pool", "63");
+    assert_int_equal(at_ceiling.result, OPTIONS_RUN);
+    assert_int_equal(at_ceiling.options.accept_pool, 63);
+    parsed over = parse2(&capped_model, "--accept-pool", "64");
+    assert_int_equal(over.result, OPTIONS_ERROR);
+    assert_string_equal(over.error, "capped: --accept-pool takes at most 63 here (got '64')");
+    /* Without a ceiling of its own a model takes the option's whole range. */
+    parsed uncapped = parse2(&accept_model, "--accept-pool", "1024");
+    assert_int_equal(uncapped.result, OPTIONS_RUN);
+    assert_int_equal(uncapped.options.accept_pool, 1024);
+}
+
 static void test_usage(void **state)
 {
     (void)state;
@@ -380,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_missing_value),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_error_is_bounded),
+        cmocka_unit_test(test_accept_pool_ceiling_of_a_model),
         cmocka_unit_test(test_usage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
