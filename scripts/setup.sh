@@ -17,7 +17,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo=(sudo)
   export DEBIAN_FRONTEND=noninteractive
   "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 find_python >/dev/null || die "no python3 here imports matplotlib and pytest (python3-matplotlib, python3-pytest)"
 
@@ -31,3 +31,8 @@ fi
 wineserver=/usr/lib/wine/wineserver
 [ -x "$wineserver" ] || wineserver=$(command -v wineserver)
 "$wineserver" -p600 </dev/null >/dev/null 2>&1
+# The first program of a Wine session starts Wine's background services
+# (services.exe, winedevice.exe...), which inherit that program's stdout and
+# stderr and outlive it: started here on /dev/null, they never hold open the
+# pipe of a test runner that is waiting for a server's output to end.
+timeout 300 "$ROOT/scripts/wine-run" wineboot </dev/null >/dev/null 2>&1 || die "Wine does not start in $WINEPREFIX"
