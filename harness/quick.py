@@ -129,7 +129,7 @@ def draw_chart(results, manifest, path):
     axes.barh(names, p50, color=colours, xerr=[[0] * len(p50), [b - a for a, b in zip(p50, p99)]],
               capsize=4, error_kw={"elinewidth": 1})
     for y, value in enumerate(p50):
-        axes.text(value, y, f" {value:.0f}", va="center", ha="left", fontsize=8)
+        axes.text(value, y, f"{value:.0f} ", va="center", ha="right", fontsize=8, color="white")
     axes.invert_yaxis()
     axes.set_xlabel("round-trip time (\u00b5s): bar = median, whisker = p99")
     axes.set_title(f"64-byte echo ping-pong, one connection\n{manifest['wine']} (grey: native Linux epoll), "

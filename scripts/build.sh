@@ -3,6 +3,7 @@
 # and mingw (the six Winsock servers).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
+report_failures
 cd "$ROOT"
 jobs=$(nproc 2>/dev/null || echo 2)
 for preset in native mingw; do

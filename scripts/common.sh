@@ -21,3 +21,6 @@ find_python() {
   done
   return 1
 }
+
+# For scripts under set -e: never stop without saying where.
+report_failures() { trap 'echo "error: $(basename "$0"): line $LINENO failed" >&2' ERR; }

@@ -3,6 +3,7 @@
 # and prepares the project's private Wine prefix (never the user's ~/.wine).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
+report_failures
 
 packages=(cmake make gcc libc6-dev pkg-config gcc-mingw-w64-x86-64 wine wine64 libcmocka-dev
           python3 python3-pytest python3-matplotlib)
@@ -30,7 +31,7 @@ fi
 # instead of ~0.5 s; it exits by itself 10 minutes after the last program.
 wineserver=/usr/lib/wine/wineserver
 [ -x "$wineserver" ] || wineserver=$(command -v wineserver)
-"$wineserver" -p600 </dev/null >/dev/null 2>&1
+"$wineserver" -p600 </dev/null >/dev/null 2>&1 || true  # fails when one already runs: fine
 # The first program of a Wine session starts Wine's background services
 # (services.exe, winedevice.exe...), which inherit that program's stdout and
 # stderr and outlive it: started here on /dev/null, they never hold open the
