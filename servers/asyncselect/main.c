@@ -58,8 +58,6 @@ typedef struct async_state {
 static async_state state;
 static const wchar_t window_class[] = L"winsock-bench asyncselect";
 
-typedef enum closing { CLOSE_GRACEFULLY, CLOSE_ABORTIVELY, CLOSE_FAILED } closing;
-
 static size_t home_slot(const connection_table *t, SOCKET socket)
 {
     /* Handles are multiples of 4: a multiplicative hash spreads them out. */
@@ -132,16 +130,7 @@ static void table_remove(connection_table *t, SOCKET socket)
 
 static void release_connection(async_state *a, connection *c, closing how)
 {
-    if (how == CLOSE_GRACEFULLY) {
-        server_close_gracefully(c->socket);
-    } else {
-        if (how == CLOSE_ABORTIVELY) {
-            /* Echo is still pending: a FIN would pass a cut-off echo as complete. */
-            struct linger reset = {1, 0};
-            setsockopt(c->socket, SOL_SOCKET, SO_LINGER, (const char *)&reset, sizeof reset);
-        }
-        closesocket(c->socket);
-    }
+    server_close(c->socket, how);
     echo_buffer_free(&c->echo);
     free(c);
     server_connection_closed(a->s);
@@ -156,26 +145,18 @@ static void close_connection(async_state *a, connection *c, closing how)
 /* One recv into the free space of the ring. Returns -1 when the connection failed. */
 static int receive(async_state *a, connection *c)
 {
-    unsigned char *where;
-    /* At most --buffer bytes (64 MiB at most): the int cast cannot overflow. */
-    int room = (int)echo_buffer_write_span(&c->echo, &where);
-    int received = recv(c->socket, (char *)where, room, 0);
-    if (received > 0) {
-        echo_buffer_commit(&c->echo, (size_t)received);
-        stats_received(&a->s->stats, (size_t)received);
-        return 0;
-    }
-    if (received == 0) {
+    switch (server_receive(a->s, c->socket, &c->echo)) {
+    case IO_PEER_FINISHED:
         c->input_ended = 1;
         return 0;
-    }
-    int error = WSAGetLastError();
-    if (error == WSAEWOULDBLOCK) {
+    case IO_WOULD_BLOCK:
         c->read_wanted = 0; /* FD_READ is enabled again and will announce the next bytes */
         return 0;
+    case IO_FAILED:
+        return -1;
+    default:
+        return 0;
     }
-    server_count_io_error(a->s, error, ERROR_RECV);
-    return -1;
 }
 
 /* Sends pending echo until it is all gone or send fails with WSAEWOULDBLOCK:
@@ -184,23 +165,17 @@ static int receive(async_state *a, connection *c)
  * when the connection failed. */
 static int flush(async_state *a, connection *c)
 {
-    while (!c->write_blocked && !echo_buffer_is_empty(&c->echo)) {
-        unsigned char *where;
-        int pending = (int)echo_buffer_read_span(&c->echo, &where);
-        int sent = send(c->socket, (const char *)where, pending, 0);
-        if (sent == SOCKET_ERROR) {
-            int error = WSAGetLastError();
-            if (error != WSAEWOULDBLOCK) {
-                server_count_io_error(a->s, error, ERROR_SEND);
-                return -1;
-            }
-            c->write_blocked = 1; /* FD_WRITE will say when the socket takes more */
-        } else {
-            echo_buffer_consume(&c->echo, (size_t)sent);
-            stats_sent(&a->s->stats, (size_t)sent);
-        }
+    if (c->write_blocked)
+        return 0;
+    switch (server_send_pending(a->s, c->socket, &c->echo)) {
+    case IO_WOULD_BLOCK:
+        c->write_blocked = 1; /* FD_WRITE will say when the socket takes more */
+        return 0;
+    case IO_FAILED:
+        return -1;
+    default:
+        return 0;
     }
-    return 0;
 }
 
 static int can_read(const connection *c)

@@ -74,6 +74,26 @@ HANDLE server_start_thread(server *s, unsigned (__stdcall *body)(void *), void *
  * out after all echoed bytes, and nothing unread is left to turn it into a RST. */
 void server_close_gracefully(SOCKET socket);
 
+/* Non-blocking I/O between a socket and its echo buffer, shared by the
+ * readiness models (select, WSAAsyncSelect, WSAPoll). */
+typedef enum io_result {
+    IO_DONE,          /* receive: bytes arrived; send: the buffer is empty */
+    IO_WOULD_BLOCK,   /* WSAEWOULDBLOCK: try again when the socket is ready */
+    IO_PEER_FINISHED, /* receive: the client shut down its sending side */
+    IO_FAILED         /* counted in the stats: close the connection */
+} io_result;
+
+/* One recv into the buffer's free space; the caller checks there is room.
+ * One per readiness: a busy client then cannot starve the others. */
+io_result server_receive(server *s, SOCKET socket, echo_buffer *echo);
+/* Sends pending echo until the buffer is empty or the socket takes no more. */
+io_result server_send_pending(server *s, SOCKET socket, echo_buffer *echo);
+/* How a connection ends: gracefully (FIN after the whole echo), abortively
+ * (RST: its echo is cut off by a stop, and a FIN would pass a partial echo
+ * off as complete) or after it failed (plain close). */
+typedef enum closing { CLOSE_GRACEFULLY, CLOSE_ABORTIVELY, CLOSE_FAILED } closing;
+void server_close(SOCKET socket, closing how);
+
 /* A loopback datagram socket that other threads can make readable: lets a
  * thread blocked in select() or WSAPoll() be woken for a stop or new work. */
 typedef struct wakeup {

@@ -20,7 +20,6 @@
 #endif
 #include "server.h"
 
-#include <limits.h>
 #include <stdlib.h>
 
 /* Every group's read set also holds its wake-up socket and, in the first
@@ -57,12 +56,9 @@ typedef struct select_model {
 
 static select_model state = {SRWLOCK_INIT, NULL, 0};
 
-static void close_connection(server *s, connection *c, int gracefully)
+static void close_connection(server *s, connection *c, closing how)
 {
-    if (gracefully)
-        server_close_gracefully(c->socket);
-    else
-        closesocket(c->socket);
+    server_close(c->socket, how);
     echo_buffer_free(&c->echo);
     free(c);
     server_connection_closed(s);
@@ -72,44 +68,17 @@ static void close_connection(server *s, connection *c, int gracefully)
  * the connection failed. */
 static int flush(server *s, connection *c)
 {
-    unsigned char *data;
-    size_t length;
-    while ((length = echo_buffer_read_span(&c->echo, &data)) > 0) {
-        int sent = send(c->socket, (const char *)data, length > INT_MAX ? INT_MAX : (int)length, 0);
-        if (sent == SOCKET_ERROR) {
-            int error = WSAGetLastError();
-            if (error == WSAEWOULDBLOCK)
-                return 0; /* the socket's send buffer is full: wait for writability */
-            server_count_io_error(s, error, ERROR_SEND);
-            return -1;
-        }
-        stats_sent(&s->stats, (size_t)sent);
-        echo_buffer_consume(&c->echo, (size_t)sent);
-    }
-    return 0;
+    return server_send_pending(s, c->socket, &c->echo) == IO_FAILED ? -1 : 0;
 }
 
 /* One recv into the echo buffer; one per readiness keeps a busy client from
  * starving the rest of its group. Returns 0, or -1 after the connection failed. */
 static int receive(server *s, connection *c)
 {
-    unsigned char *space;
-    size_t room = echo_buffer_write_span(&c->echo, &space);
-    int received = recv(c->socket, (char *)space, room > INT_MAX ? INT_MAX : (int)room, 0);
-    if (received == 0) {
+    io_result result = server_receive(s, c->socket, &c->echo);
+    if (result == IO_PEER_FINISHED)
         c->peer_done = 1;
-        return 0;
-    }
-    if (received == SOCKET_ERROR) {
-        int error = WSAGetLastError();
-        if (error == WSAEWOULDBLOCK)
-            return 0;
-        server_count_io_error(s, error, ERROR_RECV);
-        return -1;
-    }
-    stats_received(&s->stats, (size_t)received);
-    echo_buffer_commit(&c->echo, (size_t)received);
-    return 0;
+    return result == IO_FAILED ? -1 : 0;
 }
 
 /* Does what select() said a connection is ready for. Returns 1 when the
@@ -117,18 +86,18 @@ static int receive(server *s, connection *c)
 static int serve(server *s, connection *c, int can_read, int can_write)
 {
     if (can_read && receive(s, c) != 0) {
-        close_connection(s, c, 0);
+        close_connection(s, c, CLOSE_FAILED);
         return 1;
     }
     /* Sending right after a receive saves a trip through select() in the
      * common case where the socket has room. */
     if ((can_write || can_read) && flush(s, c) != 0) {
-        close_connection(s, c, 0);
+        close_connection(s, c, CLOSE_FAILED);
         return 1;
     }
     if (c->peer_done && echo_buffer_is_empty(&c->echo)) {
         /* Half-close: everything the client sent is echoed; FIN, not RST. */
-        close_connection(s, c, 1);
+        close_connection(s, c, CLOSE_GRACEFULLY);
         return 1;
     }
     return 0;
@@ -225,7 +194,7 @@ static void adopt(server *s, SOCKET client)
     ioctlsocket(client, FIONBIO, &nonblocking);
     if (hand_over(s, c) != 0) {
         server_log(s, "no group can take a new connection; refusing it");
-        close_connection(s, c, 0);
+        close_connection(s, c, CLOSE_FAILED);
     }
 }
 
@@ -313,12 +282,13 @@ static void wake(server *s)
 
 /* Once every group has stopped, nothing moves any more: the connections,
  * including any still waiting in an inbox, are closed here without racing
- * a hand-off. Idle ones get a FIN; busy ones may be cut short. */
+ * a hand-off. Idle ones get a FIN; busy ones are cut short with an RST. */
 static void close_group(server *s, group *g)
 {
     take_inbox(g);
     for (int i = 0; i < g->count; i++)
-        close_connection(s, g->connections[i], 1);
+        close_connection(s, g->connections[i],
+                         echo_buffer_is_empty(&g->connections[i]->echo) ? CLOSE_GRACEFULLY : CLOSE_ABORTIVELY);
     wakeup_close(&g->wake);
     free(g);
 }

@@ -41,8 +41,6 @@ typedef struct poll_state {
  * be reaching for the wake-up socket while run() returns. */
 static poll_state state;
 
-typedef enum closing { CLOSE_GRACEFULLY, CLOSE_ABORTIVELY, CLOSE_FAILED } closing;
-
 /* Windows' WSAPoll rejects any other bits in events (POLLIN and POLLOUT are
  * combinations that include POLLRDBAND / POLLWRBAND). POLLHUP and POLLERR
  * need not be asked for: they are always reported. */
@@ -89,16 +87,7 @@ static void remove_entry(poll_state *p, ULONG i)
 static void close_connection(poll_state *p, ULONG i, closing how)
 {
     connection *c = p->connections[i];
-    if (how == CLOSE_GRACEFULLY) {
-        server_close_gracefully(c->socket);
-    } else {
-        if (how == CLOSE_ABORTIVELY) {
-            /* Echo is still pending: a FIN would pass a cut-off echo as complete. */
-            struct linger reset = {1, 0};
-            setsockopt(c->socket, SOL_SOCKET, SO_LINGER, (const char *)&reset, sizeof reset);
-        }
-        closesocket(c->socket);
-    }
+    server_close(c->socket, how);
     echo_buffer_free(&c->echo);
     free(c);
     remove_entry(p, i);
@@ -108,46 +97,17 @@ static void close_connection(poll_state *p, ULONG i, closing how)
 /* One recv into the free space of the ring. Returns -1 when the connection failed. */
 static int receive(poll_state *p, connection *c)
 {
-    unsigned char *where;
-    /* At most --buffer bytes (64 MiB at most): the int cast cannot overflow. */
-    int room = (int)echo_buffer_write_span(&c->echo, &where);
-    int received = recv(c->socket, (char *)where, room, 0);
-    if (received > 0) {
-        echo_buffer_commit(&c->echo, (size_t)received);
-        stats_received(&p->s->stats, (size_t)received);
-    } else if (received == 0) {
+    io_result result = server_receive(p->s, c->socket, &c->echo);
+    if (result == IO_PEER_FINISHED)
         c->input_ended = 1;
-    } else {
-        int error = WSAGetLastError();
-        if (error != WSAEWOULDBLOCK) {
-            server_count_io_error(p->s, error, ERROR_RECV);
-            return -1;
-        }
-    }
-    return 0;
+    return result == IO_FAILED ? -1 : 0;
 }
 
 /* Sends pending echo until it is all gone or the socket's send buffer is
- * full. Returns -1 when the connection failed. */
+ * full (the rest waits for POLLWRNORM). Returns -1 when the connection failed. */
 static int flush(poll_state *p, connection *c)
 {
-    while (!echo_buffer_is_empty(&c->echo)) {
-        unsigned char *where;
-        int pending = (int)echo_buffer_read_span(&c->echo, &where);
-        int sent = send(c->socket, (const char *)where, pending, 0);
-        if (sent == SOCKET_ERROR) {
-            int error = WSAGetLastError();
-            if (error == WSAEWOULDBLOCK)
-                return 0;
-            server_count_io_error(p->s, error, ERROR_SEND);
-            return -1;
-        }
-        echo_buffer_consume(&c->echo, (size_t)sent);
-        stats_sent(&p->s->stats, (size_t)sent);
-        if (sent < pending)
-            return 0; /* partial send: the rest waits for POLLWRNORM */
-    }
-    return 0;
+    return server_send_pending(p->s, c->socket, &c->echo) == IO_FAILED ? -1 : 0;
 }
 
 static int pending_socket_error(SOCKET socket)
