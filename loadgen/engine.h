@@ -1,0 +1,39 @@
+/* Runs one load-generation session: starts --threads event loops, each
+ * owning its connections, waits for them to finish, and merges their
+ * figures into run_results. Portable: sockets through net.h, threads and
+ * clock through platform.h. */
+#ifndef WSB_LOADGEN_ENGINE_H
+#define WSB_LOADGEN_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "histogram.h"
+#include "net.h"
+#include "options.h"
+#include "timeseries.h"
+
+typedef enum { ERROR_MISMATCH, ERROR_EARLY_CLOSE, ERROR_RESET, ERROR_CONNECT_FAILED, ERROR_TIMEOUT, ERROR_KINDS } error_kind;
+extern const char *const error_kind_names[ERROR_KINDS];
+
+typedef struct run_results {
+    histogram *latency;             /* per message; rate: from the intended send time */
+    histogram *latency_uncorrected; /* rate: from the actual send time */
+    histogram *connect_latency;     /* churn */
+    uint64_t messages, bytes;       /* completed inside the measured window */
+    uint64_t operations;            /* churn: connect-send-receive-close cycles */
+    double duration_s;              /* the measured window as it really was */
+    uint64_t errors[ERROR_KINDS];
+    uint64_t error_total;
+    bool ended_early;               /* stopped before its planned end */
+    char fatal[256];                /* why the run was stopped, if it was */
+    second_sample *series;          /* owned copy */
+    size_t series_length;
+    double cpu_user_s, cpu_system_s;
+} run_results;
+
+/* false only when the run could not start at all (reason in results->fatal). */
+bool engine_run(const loadgen_options *options, const net_address *server, run_results *results);
+void run_results_free(run_results *results);
+
+#endif

@@ -1,0 +1,208 @@
+/* Command-line parsing for loadgen (see options.h). Each option is one row
+ * of a table: its name, where its value goes and the range it must fall in,
+ * so validation is the same for every option and the error line names it. */
+#include "options.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { VALUE_UINT, VALUE_U64, VALUE_DOUBLE, VALUE_STRING, VALUE_FLAG, VALUE_WORKLOAD } value_kind;
+
+typedef struct option_row {
+    const char *name;
+    value_kind kind;
+    size_t field; /* offsetof into loadgen_options */
+    double min, max;
+} option_row;
+
+#define FIELD(name) offsetof(loadgen_options, name)
+static const option_row option_table[] = {
+    {"--host", VALUE_STRING, FIELD(host), 0, 0},
+    {"--port", VALUE_UINT, FIELD(port), 1, 65535},
+    {"--workload", VALUE_WORKLOAD, FIELD(workload), 0, 0},
+    {"--connections", VALUE_UINT, FIELD(connections), 1, 1000000},
+    {"--size", VALUE_UINT, FIELD(size), 1, 64 * 1024 * 1024},
+    {"--duration", VALUE_DOUBLE, FIELD(duration_s), 0.001, 1e7},
+    {"--warmup", VALUE_DOUBLE, FIELD(warmup_s), 0, 1e7},
+    {"--messages", VALUE_U64, FIELD(messages), 1, 1e18},
+    {"--depth", VALUE_UINT, FIELD(depth), 1, 65536},
+    {"--rate", VALUE_DOUBLE, FIELD(rate), 0.001, 1e9},
+    {"--concurrency", VALUE_UINT, FIELD(concurrency), 1, 1000000},
+    {"--idle", VALUE_UINT, FIELD(idle), 0, 1000000},
+    {"--threads", VALUE_UINT, FIELD(threads), 1, 256},
+    {"--seed", VALUE_U64, FIELD(seed), 0, 1.8e19},
+    {"--no-verify", VALUE_FLAG, FIELD(verify), 0, 0},
+    {"--json", VALUE_STRING, FIELD(json_path), 0, 0},
+    {"--csv", VALUE_STRING, FIELD(csv_path), 0, 0},
+    {"--connect-timeout", VALUE_DOUBLE, FIELD(connect_timeout_s), 0.001, 3600},
+    {"--timeout", VALUE_DOUBLE, FIELD(reply_timeout_s), 0.001, 3600},
+};
+
+static const char *const workload_names[] = {"pingpong", "pipeline", "rate", "churn", "idle"};
+
+const char *workload_name(workload_kind kind)
+{
+    return workload_names[kind];
+}
+
+void options_print_help(FILE *to)
+{
+    fputs("usage: loadgen --port N [options]\n"
+          "Drives an RFC 862 TCP echo server and measures it; every echoed byte is verified.\n"
+          "  --host ADDR            server address, IPv4 or IPv6 (default 127.0.0.1)\n"
+          "  --port N               server port (required)\n"
+          "  --workload W           pingpong|pipeline|rate|churn|idle (default pingpong)\n"
+          "  --connections C        active connections (default 1)\n"
+          "  --size BYTES           message size (default 64)\n"
+          "  --duration SECONDS     measured time (default 10) ...\n"
+          "  --warmup SECONDS       ... after a warm-up excluded from results (default 0)\n"
+          "  --messages N           or: stop after N messages in total (churn: N operations)\n"
+          "  --depth D              pipeline: messages outstanding per connection (default 16)\n"
+          "  --rate R               rate: messages per second in total, open loop (required)\n"
+          "  --concurrency N        churn: operations in flight (default 1)\n"
+          "  --idle N               idle: idle connections held open (default 1000)\n"
+          "  --threads N            event loops, each owning its connections (default 1)\n"
+          "  --seed S               payload pattern seed (default 1)\n"
+          "  --no-verify            do not check echoed bytes\n"
+          "  --json FILE|-          write the results as one JSON document\n"
+          "  --csv FILE             write the 1-second time series as CSV\n"
+          "  --connect-timeout S    connect timeout in seconds (default 5)\n"
+          "  --timeout S            per-reply timeout in seconds (default 10)\n"
+          "  --help                 this text\n"
+          "Exit: 0 clean run, 1 errors during the run (mismatch, reset, ...), 2 bad option or unreachable server.\n",
+          to);
+}
+
+static options_result bad(char *error, size_t size, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    vsnprintf(error, size, format, args);
+    va_end(args);
+    return OPTIONS_BAD;
+}
+
+static void set_defaults(loadgen_options *o)
+{
+    memset(o, 0, sizeof *o);
+    strcpy(o->host, "127.0.0.1");
+    o->workload = WORKLOAD_PINGPONG;
+    o->connections = 1;
+    o->size = 64;
+    o->depth = 16;
+    o->concurrency = 1;
+    o->idle = 1000;
+    o->threads = 1;
+    o->seed = 1;
+    o->verify = true;
+    o->connect_timeout_s = 5;
+    o->reply_timeout_s = 10;
+}
+
+static const option_row *find_row(const char *name, size_t name_length)
+{
+    for (size_t i = 0; i < sizeof option_table / sizeof option_table[0]; i++)
+        if (strlen(option_table[i].name) == name_length && !strncmp(option_table[i].name, name, name_length))
+            return &option_table[i];
+    return NULL;
+}
+
+/* Stores one option's value; NULL on success, else what is wrong with it. */
+static const char *store_value(const option_row *row, const char *text, loadgen_options *o)
+{
+    char *field = (char *)o + row->field;
+    char *end = NULL;
+    if (row->kind == VALUE_STRING) {
+        if (!*text)
+            return "must not be empty";
+        if (row->field == FIELD(host)) {
+            if (strlen(text) >= sizeof o->host)
+                return "is too long";
+            strcpy(o->host, text);
+        } else {
+            *(const char **)field = text;
+        }
+        return NULL;
+    }
+    if (row->kind == VALUE_WORKLOAD) {
+        for (int k = 0; k < (int)(sizeof workload_names / sizeof workload_names[0]); k++)
+            if (!strcmp(text, workload_names[k])) {
+                o->workload = (workload_kind)k;
+                return NULL;
+            }
+        return "must be pingpong, pipeline, rate, churn or idle";
+    }
+    errno = 0;
+    double value = strtod(text, &end);
+    if (!*text || *end || errno || !isfinite(value))
+        return "is not a number";
+    if (value < row->min || value > row->max)
+        return "is out of range";
+    if (row->kind != VALUE_DOUBLE && value != floor(value))
+        return "must be a whole number";
+    if (row->kind == VALUE_DOUBLE)
+        *(double *)field = value;
+    else if (row->kind == VALUE_U64)
+        *(uint64_t *)field = strtoull(text, NULL, 10); /* exact beyond 2^53 */
+    else if (row->field == FIELD(port))
+        *(int *)field = (int)value;
+    else if (row->field == FIELD(size))
+        *(uint32_t *)field = (uint32_t)value;
+    else
+        *(unsigned *)field = (unsigned)value;
+    return NULL;
+}
+
+/* Combinations that each option alone cannot catch. */
+static options_result check_combination(const loadgen_options *o, bool rate_given, char *error, size_t size)
+{
+    if (!o->port)
+        return bad(error, size, "--port is required");
+    if (o->messages && o->duration_s > 0)
+        return bad(error, size, "--messages and --duration exclude each other");
+    if (o->messages && o->warmup_s > 0)
+        return bad(error, size, "--warmup applies to --duration runs only");
+    if (o->workload == WORKLOAD_RATE && !rate_given)
+        return bad(error, size, "--workload rate needs --rate");
+    if (rate_given && o->workload != WORKLOAD_RATE)
+        return bad(error, size, "--rate applies to --workload rate only");
+    if (o->threads > (o->workload == WORKLOAD_CHURN ? o->concurrency : o->connections))
+        return bad(error, size, "--threads must not exceed the connections (churn: --concurrency)");
+    return OPTIONS_OK;
+}
+
+options_result options_parse(int argc, char **argv, loadgen_options *out, char *error, size_t error_size)
+{
+    bool rate_given = false;
+    set_defaults(out);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h"))
+            return OPTIONS_HELP;
+        const char *equals = strchr(arg, '=');
+        size_t name_length = equals ? (size_t)(equals - arg) : strlen(arg);
+        const option_row *row = find_row(arg, name_length);
+        if (!row)
+            return bad(error, error_size, "unknown option %.*s (see --help)", (int)name_length, arg);
+        if (row->kind == VALUE_FLAG) {
+            if (equals)
+                return bad(error, error_size, "%s takes no value", row->name);
+            out->verify = false;
+            continue;
+        }
+        const char *value = equals ? equals + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!value)
+            return bad(error, error_size, "%s needs a value", row->name);
+        const char *problem = store_value(row, value, out);
+        if (problem)
+            return bad(error, error_size, "%s %s: %s", row->name, value, problem);
+        rate_given |= row->field == FIELD(rate);
+    }
+    if (!out->messages && out->duration_s == 0)
+        out->duration_s = 10;
+    return check_combination(out, rate_given, error, error_size);
+}

@@ -1,0 +1,348 @@
+"""The load generator (loadgen/) against the Linux reference echo server,
+against deliberately broken servers, and against one Winsock server under
+Wine. Every run is bounded (short durations or message counts, subprocess
+timeouts); nothing asserts on speed, only on correctness and sanity."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from harness.servers import EchoServer, server_command  # noqa: E402
+
+RUN_TIMEOUT = 60
+ERROR_KINDS = {"mismatch", "early_close", "reset", "connect_failed", "timeout"}
+
+
+def loadgen_path():
+    """WSB_LOADGEN, else the native preset's build, else any build/*/loadgen."""
+    if os.environ.get("WSB_LOADGEN"):
+        return Path(os.environ["WSB_LOADGEN"])
+    candidates = [ROOT / "build" / "native" / "loadgen" / "loadgen"]
+    candidates += sorted(ROOT.glob("build/*/loadgen/loadgen"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in candidates:
+        if path.is_file():
+            return path
+    pytest.fail("loadgen is not built (cmake --preset native && cmake --build --preset native)")
+
+
+def run_loadgen(*args, timeout=RUN_TIMEOUT):
+    return subprocess.run([str(loadgen_path())] + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def reject_constant(name):
+    raise ValueError(f"not JSON: {name}")
+
+
+def load_results(path):
+    """The JSON document, refusing NaN/Infinity (which Python would accept)."""
+    with open(path) as f:
+        return json.load(f, parse_constant=reject_constant)
+
+
+def check_sane(doc, workload):
+    assert doc["schema"] == "winsock-bench/loadgen/1"
+    assert doc["config"]["workload"] == workload
+    assert set(doc["errors"]) == ERROR_KINDS
+    env = doc["environment"]
+    assert env["cpu_count"] >= 1 and env["os"] and env["host_name"]
+    totals = doc["totals"]
+    assert totals["messages"] > 0 and totals["duration_s"] > 0
+    assert totals["bytes"] == totals["messages"] * doc["config"]["size"]
+    assert doc["messages_per_s"] > 0 and doc["bytes_per_s"] > 0
+    lat = doc["latency_us"]
+    assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p99_9"] <= lat["p99_99"] <= lat["max"]
+    assert lat["count"] == totals["messages"]
+    assert sum(bucket[2] for bucket in doc["histogram"]) == totals["messages"]
+    assert all(low <= high for low, high, _ in doc["histogram"])
+    assert sum(s["messages"] for s in doc["time_series"]) == totals["messages"]
+    assert doc["client_cpu_s"]["user"] >= 0 and doc["client_cpu_s"]["system"] >= 0
+
+
+@pytest.fixture
+def reference():
+    """The reference server. It must end the test clean: loadgen ends a run
+    by half-closing, so the server counts no reset and echoed every byte."""
+    server = EchoServer("reference-epoll")
+    try:
+        server_command("reference-epoll")
+    except FileNotFoundError as missing:
+        pytest.fail(str(missing))
+    server.start()
+    yield server
+    try:
+        stats = server.stop()
+        assert stats["bytes_received"] == stats["bytes_sent"], stats
+        assert not any(stats["errors"].values()), stats
+    finally:
+        server.kill()
+
+
+WORKLOADS = {
+    "pingpong": ["--connections", 4],
+    "pipeline": ["--connections", 2, "--depth", 16, "--size", 1000],
+    "rate": ["--connections", 4, "--rate", 2000],
+    "churn": ["--concurrency", 4],
+    "idle": ["--connections", 2, "--idle", 200],
+}
+
+
+@pytest.mark.parametrize("workload", sorted(WORKLOADS))
+@pytest.mark.parametrize("threads", [1, 2])
+def test_workload_runs_clean(reference, tmp_path, workload, threads):
+    out, csv = tmp_path / "r.json", tmp_path / "r.csv"
+    result = run_loadgen("--port", reference.port, "--workload", workload, *WORKLOADS[workload],
+                         "--threads", threads, "--duration", 1.5, "--warmup", 0.3, "--json", out, "--csv", csv)
+    assert result.returncode == 0, result.stderr
+    doc = load_results(out)
+    check_sane(doc, workload)
+    assert not any(doc["errors"].values()), doc["errors"]
+    assert doc["ended_early"] is False and doc["fatal"] is None and doc["exit_code"] == 0
+    assert 1.4 < doc["totals"]["duration_s"] < 1.6
+    rows = csv.read_text().splitlines()
+    assert rows[0] == "second,messages,p99_us,errors" and len(rows) == 1 + len(doc["time_series"])
+    if workload == "rate":
+        assert doc["requested_rate"] == 2000 and doc["achieved_rate"] > 0
+        assert doc["latency_uncorrected_us"]["count"] == doc["totals"]["messages"]
+    if workload == "churn":
+        assert doc["connections"] == doc["totals"]["messages"] and doc["connections_per_s"] > 0
+        assert doc["connect_latency_us"]["count"] > 0
+    assert "msg/s" in result.stderr and "errors: none" in result.stderr
+
+
+def test_message_count_is_exact(reference, tmp_path):
+    out = tmp_path / "r.json"
+    result = run_loadgen("--port", reference.port, "--messages", 1001, "--connections", 3, "--size", 3000,
+                         "--json", out)
+    assert result.returncode == 0, result.stderr
+    doc = load_results(out)
+    check_sane(doc, "pingpong")
+    assert doc["totals"]["messages"] == 1001 and doc["totals"]["bytes"] == 1001 * 3000
+
+
+def test_json_to_stdout_and_ipv6(tmp_path):
+    try:
+        server = EchoServer("reference-epoll", ["--bind", "::1"]).start()
+    except (FileNotFoundError, AssertionError) as failure:
+        pytest.skip(f"no IPv6 reference server: {failure}")
+    try:
+        result = run_loadgen("--host", "::1", "--port", server.port, "--messages", 200, "--json", "-")
+        assert result.returncode == 0, result.stderr
+        doc = json.loads(result.stdout, parse_constant=reject_constant)
+        assert doc["totals"]["messages"] == 200 and doc["config"]["host"] == "::1"
+    finally:
+        server.kill()
+
+
+class CorruptingEchoServer:
+    """Echoes faithfully, except that it flips one byte at stream offset
+    `at` of every connection."""
+
+    def __init__(self, at=100):
+        self.at = at
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.stopping = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._echo, args=(conn,), daemon=True).start()
+
+    def _echo(self, conn):
+        offset = 0
+        with conn:
+            while True:
+                try:
+                    data = bytearray(conn.recv(65536))
+                except OSError:
+                    return
+                if not data:
+                    return
+                if offset <= self.at < offset + len(data):
+                    data[self.at - offset] ^= 0x01
+                offset += len(data)
+                try:
+                    conn.sendall(data)
+                except OSError:
+                    return
+
+    def close(self):
+        self.stopping = True
+        self.listener.close()
+
+
+@pytest.fixture
+def corrupting_server():
+    server = CorruptingEchoServer()
+    yield server
+    server.close()
+
+
+def test_corrupted_byte_is_a_mismatch(corrupting_server, tmp_path):
+    out = tmp_path / "r.json"
+    result = run_loadgen("--port", corrupting_server.port, "--duration", 1, "--json", out)
+    assert result.returncode == 1, result.stderr
+    doc = load_results(out)
+    assert doc["errors"]["mismatch"] == 1 and doc["exit_code"] == 1
+    assert "mismatch 1" in result.stderr
+
+
+def test_corruption_goes_unseen_with_no_verify(corrupting_server, tmp_path):
+    result = run_loadgen("--port", corrupting_server.port, "--messages", 50, "--no-verify")
+    assert result.returncode == 0, result.stderr
+
+
+def test_silent_server_is_a_timeout(tmp_path):
+    """A server that accepts and reads but never answers: the reply timeout
+    ends the run, with the JSON written."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def swallow():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+
+    threading.Thread(target=swallow, daemon=True).start()
+    out = tmp_path / "r.json"
+    try:
+        result = run_loadgen("--port", listener.getsockname()[1], "--connections", 2, "--duration", 20,
+                             "--timeout", 0.5, "--json", out, timeout=15)
+    finally:
+        listener.close()
+        for conn in accepted:
+            conn.close()
+    assert result.returncode == 1, result.stderr
+    doc = load_results(out)
+    assert doc["errors"]["timeout"] == 2 and doc["ended_early"] is True
+
+
+EXHAUSTION_SCRIPT = """
+set -e
+ip link set lo up
+echo "40000 40009" > /proc/sys/net/ipv4/ip_local_port_range
+"$1" --port 7007 --no-stdin-stop >/dev/null &
+server=$!
+trap 'kill $server' EXIT
+sleep 0.5
+set +e
+"$2" --port 7007 --workload churn --concurrency 30 --duration 10 --json "$3"
+echo "exit=$?"
+"""
+
+
+def test_ephemeral_port_exhaustion_is_a_clear_error(tmp_path):
+    """In a private network namespace with 10 ephemeral ports, 30 concurrent
+    churn operations must stop the run with a clear error, not stall."""
+    try:
+        server = server_command("reference-epoll")[0]
+    except FileNotFoundError as missing:
+        pytest.fail(str(missing))
+    probe = subprocess.run(["unshare", "-rn", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("no user/network namespaces here (unshare -rn)")
+    out = tmp_path / "r.json"
+    result = subprocess.run(["unshare", "-rn", "sh", "-c", EXHAUSTION_SCRIPT, "sh", server, str(loadgen_path()), str(out)],
+                            capture_output=True, text=True, timeout=30)
+    assert "exit=1" in result.stdout, result.stdout + result.stderr
+    assert "EADDRNOTAVAIL" in result.stderr
+    doc = load_results(out)
+    assert doc["errors"]["connect_failed"] >= 1 and "EADDRNOTAVAIL" in doc["fatal"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_server_exits_2_within_connect_timeout():
+    started = time.monotonic()
+    result = run_loadgen("--port", free_port(), "--connect-timeout", 2, "--duration", 5, timeout=10)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot connect" in lines[0], result.stderr
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("workload", ["pingpong", "churn"])
+def test_server_killed_mid_run_ends_the_run_with_errors(tmp_path, workload):
+    try:
+        server = EchoServer("reference-epoll").start()
+    except FileNotFoundError as missing:
+        pytest.fail(str(missing))
+    out = tmp_path / "r.json"
+    args = ["--connections", 4] if workload == "pingpong" else ["--concurrency", 4]
+    run = None
+    try:
+        run = subprocess.Popen([str(loadgen_path()), "--port", str(server.port), "--workload", workload, *map(str, args),
+                                "--duration", "30", "--timeout", "3", "--json", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        server.kill()
+        _, stderr = run.communicate(timeout=20)
+    finally:
+        server.kill()
+        if run and run.poll() is None:
+            run.kill()
+    assert run.returncode == 1, stderr
+    doc = load_results(out)
+    assert sum(doc["errors"].values()) > 0 and doc["ended_early"] is True
+    assert doc["totals"]["duration_s"] < 25
+
+
+@pytest.mark.parametrize("args", [
+    [], ["--port", "0"], ["--port", "7", "--workload", "nope"], ["--port", "7", "--no-such-option"],
+    ["--port", "7", "--size"], ["--port", "7", "--connections", "0"], ["--port", "7", "--duration", "-1"],
+    ["--port", "7", "--messages", "5", "--duration", "1"], ["--port", "7", "--workload", "rate"],
+    ["--port", "7", "--rate", "10"], ["--port", "7", "--threads", "2"], ["--port", "7", "--depth", "x"],
+    ["--port", "7", "--no-verify=1"],
+])
+def test_bad_option_exits_2_with_one_line(args):
+    result = run_loadgen(*args, timeout=10)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("loadgen: "), result.stderr
+    assert result.stdout == ""
+
+
+def test_help_exits_0():
+    result = run_loadgen("--help", timeout=10)
+    assert result.returncode == 0
+    assert "usage: loadgen" in result.stdout and "--workload" in result.stdout
+
+
+def test_pingpong_against_iocp_under_wine(tmp_path):
+    try:
+        server_command("iocp")
+    except FileNotFoundError as missing:
+        pytest.fail(str(missing))
+    server = EchoServer("iocp")
+    try:
+        server.start()
+        out = tmp_path / "r.json"
+        result = run_loadgen("--port", server.port, "--connections", 2, "--messages", 2000, "--json", out)
+        assert result.returncode == 0, result.stderr
+        doc = load_results(out)
+        check_sane(doc, "pingpong")
+        assert doc["totals"]["messages"] == 2000 and not any(doc["errors"].values())
+        stats = server.stop()
+        assert stats["bytes_received"] == stats["bytes_sent"] == 2000 * 64
+    finally:
+        server.kill()
