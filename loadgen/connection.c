@@ -41,6 +41,27 @@ void connection_fail(connection *c, error_kind kind, uint64_t now)
     connection_close(c, is_churn(c->owner) ? CONN_FREE : CONN_DEAD);
 }
 
+/* Churn stops at once when nothing has ever connected: each of its
+ * operations would fail the same way, and the run must end within the
+ * connect timeout. The other workloads have tried all their connections
+ * by then and end by themselves. */
+void connection_connect_failed(connection *c, const char *reason, bool server_absent, uint64_t now)
+{
+    worker *w = c->owner;
+    bool unreachable = server_absent && !atomic_load_explicit(&w->shared->ever_connected, memory_order_relaxed);
+    if (unreachable && !w->first_connect_failure)
+        w->first_connect_failure = reason;
+    connection_fail(c, ERROR_CONNECT_FAILED, now);
+    if (unreachable && is_churn(w))
+        shared_set_fatal(w->shared, "the server cannot be reached");
+}
+
+/* Whether a failed connect says that nobody serves the address. */
+static bool means_server_absent(net_status status)
+{
+    return status != NET_NO_PORTS && status != NET_NO_RESOURCES;
+}
+
 bool connection_push_pending(connection *c, uint64_t intended_ns, uint64_t actual_ns)
 {
     if (c->pending_count == c->pending_capacity) {
@@ -113,11 +134,9 @@ void connection_refill(connection *c, uint64_t now)
         connection_flush(c, now);
 }
 
-/* `now` is read afresh: the event batch's time can be stale by the time a
- * long read completes a message, and the next message is timed from here. */
-static void complete_message(connection *c)
+/* A message whose last byte came in at `now`. */
+static void complete_message(connection *c, uint64_t now)
 {
-    uint64_t now = platform_now_ns();
     worker *w = c->owner;
     send_time sent = c->pending[c->pending_head];
     c->pending_head = (c->pending_head + 1) % c->pending_capacity;
@@ -141,27 +160,30 @@ static void complete_message(connection *c)
             w->operations++;
         connection_close(c, CONN_FREE);
         connection_start_churn_operation(c, now);
-    } else if (!is_rate(w)) {
-        connection_refill(c, now);
     }
 }
 
 /* Echoed bytes: checked against the stream at their offset, then every
- * message they complete is timed. */
+ * message they complete is timed. A closed loop then tops up once for all
+ * of them: one send for a read's worth of replies, not one per message. */
 static void take_bytes(connection *c, const unsigned char *data, size_t length, uint64_t now)
 {
-    const loadgen_options *o = opts(c->owner);
-    if (c->idle || c->received + length > c->sent) { /* more than we sent: not an echo */
+    /* An idle connection sends nothing, so any byte it receives fails here. */
+    uint64_t first_bad;
+    if (!verifier_take(&c->echo, c->sent, data, length, &first_bad)) {
         connection_fail(c, ERROR_MISMATCH, now);
         return;
     }
-    if (o->verify && pattern_check(o->seed, c->id, c->received, data, length) != length) {
-        connection_fail(c, ERROR_MISMATCH, now);
+    uint64_t echoed = verifier_messages_done(&c->echo), completed_before = c->completed;
+    if (echoed == completed_before)
         return;
-    }
-    c->received += length;
-    while (c->state == CONN_OPEN && c->completed < c->issued && c->received >= (c->completed + 1) * o->size)
-        complete_message(c);
+    /* Read afresh, once: the event batch's time can be stale by the time
+     * this read arrives, and the next messages are timed from here. */
+    uint64_t arrived = platform_now_ns();
+    while (c->state == CONN_OPEN && c->completed < echoed)
+        complete_message(c, arrived);
+    if (!is_churn(c->owner) && !is_rate(c->owner))
+        connection_refill(c, arrived);
 }
 
 /* Reads what is there, up to MAX_READS_PER_EVENT buffers so that one busy
@@ -209,10 +231,13 @@ void connection_on_connected(connection *c, uint64_t now)
     if (status != NET_OK) {
         if (is_churn(w) && status == NET_REFUSED)
             shared_set_fatal(w->shared, "the server refused a connection: it is gone");
-        connection_fail(c, ERROR_CONNECT_FAILED, now);
+        connection_connect_failed(c, net_status_text(status), means_server_absent(status), now);
         return;
     }
     c->state = CONN_OPEN;
+    w->connections_opened++;
+    if (!atomic_load_explicit(&w->shared->ever_connected, memory_order_relaxed))
+        atomic_store_explicit(&w->shared->ever_connected, true, memory_order_relaxed);
     c->watching_write = false;
     net_watch(w->loop, c->socket, c, true, false);
     if (is_churn(w)) {
@@ -225,7 +250,9 @@ void connection_on_connected(connection *c, uint64_t now)
 bool connection_start_connect(connection *c, uint64_t now)
 {
     worker *w = c->owner;
-    c->sent = c->received = c->issued = c->completed = 0;
+    const loadgen_options *o = opts(w);
+    c->sent = c->issued = c->completed = 0;
+    verifier_start(&c->echo, o->seed, c->id, o->size, o->verify);
     c->pending_count = c->pending_head = 0;
     c->connect_started_ns = now;
     net_status status = net_connect(w->loop, &w->shared->server, c, &c->socket);
@@ -233,13 +260,12 @@ bool connection_start_connect(connection *c, uint64_t now)
         c->state = CONN_CONNECTING;
         return true;
     }
-    count_error(w, ERROR_CONNECT_FAILED, now);
     if (status == NET_NO_PORTS || status == NET_NO_RESOURCES || status == NET_REFUSED) {
         char message[200];
         snprintf(message, sizeof message, "cannot open more connections: %s", net_status_text(status));
         shared_set_fatal(w->shared, message);
     }
-    c->state = is_churn(w) ? CONN_FREE : CONN_DEAD;
+    connection_connect_failed(c, net_status_text(status), means_server_absent(status), now);
     return false;
 }
 

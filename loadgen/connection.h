@@ -1,7 +1,8 @@
 /* A connection's part of the event loop (connection.c), called by the
  * loop (worker.c) when its socket is ready or its time has come. Each
  * connection owns its offsets in its byte stream: `issued` messages are
- * size * issued bytes, of which `sent` have left and `received` came back. */
+ * size * issued bytes, of which `sent` have left and `echo.received` came
+ * back (verifier.c checks them). */
 #ifndef WSB_LOADGEN_CONNECTION_H
 #define WSB_LOADGEN_CONNECTION_H
 
@@ -17,6 +18,12 @@ static inline bool is_rate(const worker *w) { return opts(w)->workload == WORKLO
 void connection_close(connection *c, connection_state next);
 /* Counts the error and closes; a churn slot becomes free for the next operation. */
 void connection_fail(connection *c, error_kind kind, uint64_t now);
+/* A connect failed (`reason`: a static text such as "timed out"): counted.
+ * When it says the server is not there (refused, timed out, no route) and
+ * no connection has ever opened, the reason is kept, so that a server that
+ * cannot be reached at all is told as one line (see engine.h). Running out
+ * of local ports or descriptors says nothing about the server. */
+void connection_connect_failed(connection *c, const char *reason, bool server_absent, uint64_t now);
 /* Starts a connect (churn: a whole operation on a fresh stream id). */
 bool connection_start_connect(connection *c, uint64_t now);
 void connection_start_churn_operation(connection *c, uint64_t now);

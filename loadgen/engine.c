@@ -63,8 +63,12 @@ static void monitor(run_shared *shared, worker *workers, bool show_progress)
 static void merge_results(const run_shared *shared, worker *workers, run_results *r)
 {
     uint64_t stopped = 0, last_completion = 0;
+    const char *connect_failure = NULL;
     for (unsigned i = 0; i < shared->threads; i++) {
         worker *w = &workers[i];
+        r->connections_opened += w->connections_opened;
+        if (!connect_failure)
+            connect_failure = w->first_connect_failure;
         histogram_merge(r->latency, w->latency);
         if (r->latency_uncorrected)
             histogram_merge(r->latency_uncorrected, w->latency_uncorrected);
@@ -84,7 +88,12 @@ static void merge_results(const run_shared *shared, worker *workers, run_results
                                          : (last_completion ? last_completion : stopped);
     r->ended_early = shared->end_ns ? stopped < shared->end_ns : atomic_load(&shared->stop);
     r->duration_s = window_end > shared->measure_start_ns ? (double)(window_end - shared->measure_start_ns) / 1e9 : 0;
-    snprintf(r->fatal, sizeof r->fatal, "%s", shared->fatal);
+    r->unreachable = r->connections_opened == 0 && connect_failure;
+    if (r->unreachable)
+        snprintf(r->fatal, sizeof r->fatal, "cannot connect to %s port %d: %s", shared->options->host,
+                 shared->options->port, connect_failure);
+    else
+        snprintf(r->fatal, sizeof r->fatal, "%s", shared->fatal);
     size_t count = 0;
     const second_sample *samples = timeseries_samples(shared->series, &count);
     r->series = calloc(count + 1, sizeof *r->series);

@@ -34,12 +34,27 @@ static const option_row option_table[] = {
     {"--concurrency", VALUE_UINT, FIELD(concurrency), 1, 1000000},
     {"--idle", VALUE_UINT, FIELD(idle), 0, 1000000},
     {"--threads", VALUE_UINT, FIELD(threads), 1, 256},
-    {"--seed", VALUE_U64, FIELD(seed), 0, 1.8e19},
+    {"--seed", VALUE_U64, FIELD(seed), 0, 18446744073709551615.0},
     {"--no-verify", VALUE_FLAG, FIELD(verify), 0, 0},
     {"--json", VALUE_STRING, FIELD(json_path), 0, 0},
     {"--csv", VALUE_STRING, FIELD(csv_path), 0, 0},
     {"--connect-timeout", VALUE_DOUBLE, FIELD(connect_timeout_s), 0.001, 3600},
     {"--timeout", VALUE_DOUBLE, FIELD(reply_timeout_s), 0.001, 3600},
+};
+
+#define OPTION_COUNT (sizeof option_table / sizeof option_table[0])
+
+/* Options that only one workload uses: given to another, they would be
+ * ignored silently, and the run would not be the one asked for. */
+typedef struct workload_option {
+    size_t field;
+    workload_kind workload;
+} workload_option;
+static const workload_option workload_options[] = {
+    {FIELD(depth), WORKLOAD_PIPELINE},
+    {FIELD(rate), WORKLOAD_RATE},
+    {FIELD(concurrency), WORKLOAD_CHURN},
+    {FIELD(idle), WORKLOAD_IDLE},
 };
 
 static const char *const workload_names[] = {"pingpong", "pipeline", "rate", "churn", "idle"};
@@ -105,10 +120,29 @@ static void set_defaults(loadgen_options *o)
 
 static const option_row *find_row(const char *name, size_t name_length)
 {
-    for (size_t i = 0; i < sizeof option_table / sizeof option_table[0]; i++)
+    for (size_t i = 0; i < OPTION_COUNT; i++)
         if (strlen(option_table[i].name) == name_length && !strncmp(option_table[i].name, name, name_length))
             return &option_table[i];
     return NULL;
+}
+
+static const option_row *row_of_field(size_t field)
+{
+    for (size_t i = 0; i < OPTION_COUNT; i++)
+        if (option_table[i].field == field)
+            return &option_table[i];
+    return NULL;
+}
+
+/* Whole numbers are plain decimal digits: strtod alone would let "1e3" or
+ * "0x10" through as numbers that the integer conversion then reads
+ * differently. */
+static bool decimal_digits_only(const char *text)
+{
+    for (; *text; text++)
+        if (*text < '0' || *text > '9')
+            return false;
+    return true;
 }
 
 /* Stores one option's value; NULL on success, else what is wrong with it. */
@@ -142,24 +176,31 @@ static const char *store_value(const option_row *row, const char *text, loadgen_
         return "is not a number";
     if (value < row->min || value > row->max)
         return "is out of range";
-    if (row->kind != VALUE_DOUBLE && value != floor(value))
-        return "must be a whole number";
-    if (row->kind == VALUE_DOUBLE)
+    if (row->kind != VALUE_DOUBLE && (value != floor(value) || !decimal_digits_only(text)))
+        return "must be a whole number in decimal digits";
+    if (row->kind == VALUE_DOUBLE) {
         *(double *)field = value;
-    else if (row->kind == VALUE_U64)
-        *(uint64_t *)field = strtoull(text, NULL, 10); /* exact beyond 2^53 */
-    else if (row->field == FIELD(port))
+    } else if (row->kind == VALUE_U64) {
+        errno = 0;
+        uint64_t whole = strtoull(text, NULL, 10); /* exact beyond 2^53, where doubles are not */
+        if (errno)
+            return "is out of range";
+        *(uint64_t *)field = whole;
+    } else if (row->field == FIELD(port)) {
         *(int *)field = (int)value;
-    else if (row->field == FIELD(size))
+    } else if (row->field == FIELD(size)) {
         *(uint32_t *)field = (uint32_t)value;
-    else
+    } else {
         *(unsigned *)field = (unsigned)value;
+    }
     return NULL;
 }
 
-/* Combinations that each option alone cannot catch. */
-static options_result check_combination(const loadgen_options *o, bool rate_given, char *error, size_t size)
+/* Combinations that each option alone cannot catch; given[i] tells
+ * whether option_table[i] was on the command line. */
+static options_result check_combination(const loadgen_options *o, const bool *given, char *error, size_t size)
 {
+    bool rate_given = given[row_of_field(FIELD(rate)) - option_table];
     if (!o->port)
         return bad(error, size, "--port is required");
     if (o->messages && o->duration_s > 0)
@@ -168,8 +209,14 @@ static options_result check_combination(const loadgen_options *o, bool rate_give
         return bad(error, size, "--warmup applies to --duration runs only");
     if (o->workload == WORKLOAD_RATE && !rate_given)
         return bad(error, size, "--workload rate needs --rate");
-    if (rate_given && o->workload != WORKLOAD_RATE)
-        return bad(error, size, "--rate applies to --workload rate only");
+    for (size_t i = 0; i < sizeof workload_options / sizeof workload_options[0]; i++) {
+        const option_row *row = row_of_field(workload_options[i].field);
+        if (given[row - option_table] && o->workload != workload_options[i].workload)
+            return bad(error, size, "%s applies to --workload %s only", row->name,
+                       workload_name(workload_options[i].workload));
+    }
+    if (o->workload == WORKLOAD_CHURN && given[row_of_field(FIELD(connections)) - option_table])
+        return bad(error, size, "--connections does not apply to --workload churn (it has --concurrency)");
     if (o->threads > (o->workload == WORKLOAD_CHURN ? o->concurrency : o->connections))
         return bad(error, size, "--threads must not exceed the connections (churn: --concurrency)");
     return OPTIONS_OK;
@@ -177,7 +224,7 @@ static options_result check_combination(const loadgen_options *o, bool rate_give
 
 options_result options_parse(int argc, char **argv, loadgen_options *out, char *error, size_t error_size)
 {
-    bool rate_given = false;
+    bool given[OPTION_COUNT] = {false};
     set_defaults(out);
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -199,10 +246,10 @@ options_result options_parse(int argc, char **argv, loadgen_options *out, char *
             return bad(error, error_size, "%s needs a value", row->name);
         const char *problem = store_value(row, value, out);
         if (problem)
-            return bad(error, error_size, "%s %s: %s", row->name, value, problem);
-        rate_given |= row->field == FIELD(rate);
+            return bad(error, error_size, "%s %.80s: %s", row->name, value, problem); /* the reason must fit */
+        given[row - option_table] = true;
     }
     if (!out->messages && out->duration_s == 0)
         out->duration_s = 10;
-    return check_combination(out, rate_given, error, error_size);
+    return check_combination(out, given, error, error_size);
 }

@@ -62,7 +62,7 @@ static void connect_all(worker *w)
     }
     for (size_t i = 0; i < w->connection_count; i++)
         if (w->connections[i].state == CONN_CONNECTING)
-            connection_fail(&w->connections[i], ERROR_CONNECT_FAILED, now);
+            connection_connect_failed(&w->connections[i], "timed out", true, now);
 }
 
 /* Hands the finished seconds of the time series to the shared series. */
@@ -93,7 +93,7 @@ static void periodic_check(worker *w, uint64_t now)
     for (size_t i = 0; i < w->connection_count; i++) {
         connection *c = &w->connections[i];
         if (c->state == CONN_CONNECTING && now - c->connect_started_ns > connect_timeout)
-            connection_fail(c, ERROR_CONNECT_FAILED, now);
+            connection_connect_failed(c, "timed out", true, now);
         else if (c->state == CONN_OPEN && c->pending_count > 0 &&
                  now - c->pending[c->pending_head].actual_ns > reply_timeout)
             connection_fail(c, ERROR_TIMEOUT, now);
@@ -113,7 +113,7 @@ static uint64_t issue_due_messages(worker *w, uint64_t now)
             continue;
         uint64_t before = c->issued;
         while (c->next_due_ns <= now && c->issued < c->quota && connection_push_pending(c, c->next_due_ns, now))
-            c->next_due_ns += c->interval_ns;
+            c->next_due_ns = w->shared->start_ns + rate_schedule_due_ns(&w->schedule, c->id, c->issued);
         if (c->issued != before)
             connection_flush(c, now);
         if (c->state == CONN_OPEN && c->issued < c->quota && c->next_due_ns < next_due)
@@ -143,7 +143,7 @@ static void start_workload(worker *w, uint64_t start)
         if (is_churn(w))
             connection_start_churn_operation(c, start);
         else if (is_rate(w))
-            c->next_due_ns += start;
+            c->next_due_ns = start + rate_schedule_due_ns(&w->schedule, c->id, 0);
         else if (!c->idle)
             connection_refill(c, start);
     }
@@ -190,7 +190,7 @@ static bool any_in_state(const worker *w, connection_state state, bool with_byte
 {
     for (size_t i = 0; i < w->connection_count; i++) {
         const connection *c = &w->connections[i];
-        if (c->state == state && (!with_bytes_in_flight || c->received < c->issued * opts(w)->size))
+        if (c->state == state && (!with_bytes_in_flight || c->echo.received < c->issued * opts(w)->size))
             return true;
     }
     return false;
@@ -278,13 +278,8 @@ static bool plan_connections(worker *w)
         c->pending = malloc(c->pending_capacity * sizeof *c->pending);
         if (!c->pending)
             return false;
-        if (is_rate(w)) {
-            /* Each connection sends every connections/rate seconds, the
-             * connections staggered so the total flow is even. */
-            c->interval_ns = (uint64_t)((double)o->connections * 1e9 / o->rate);
-            c->next_due_ns = (uint64_t)((double)global * 1e9 / o->rate);
-        }
     }
+    w->schedule = rate_schedule_make(o->rate, o->connections);
     w->churn_next_id = w->index;
     w->churn_left = !is_churn(w) ? 0 : o->messages ? share(o->messages, threads, w->index) : NO_QUOTA;
     return true;

@@ -9,6 +9,8 @@
 
 #include "engine.h"
 #include "platform.h"
+#include "rate_schedule.h"
+#include "verifier.h"
 
 /* What every loop reads; written by the main thread before `go` is set. */
 typedef struct run_shared {
@@ -19,6 +21,7 @@ typedef struct run_shared {
     uint64_t start_ns, measure_start_ns;
     uint64_t end_ns; /* 0: run until the message quota is done */
     atomic_bool go, stop;
+    atomic_bool ever_connected; /* some connection has opened */
     atomic_uint ready_loops;
     platform_mutex *fatal_lock;
     char fatal[256];
@@ -39,11 +42,12 @@ typedef struct connection {
     uint64_t id; /* selects its byte stream in the pattern */
     connection_state state;
     bool idle, watching_write;
-    uint64_t sent, received;             /* stream offsets */
+    uint64_t sent;                       /* stream offset: bytes sent so far */
+    echo_verifier echo;                  /* what came back: echo.received bytes, checked */
     uint64_t issued, completed, quota;   /* messages; quota UINT64_MAX: no limit */
     send_time *pending;                  /* ring of issued, unanswered messages */
     size_t pending_head, pending_count, pending_capacity;
-    uint64_t next_due_ns, interval_ns;   /* rate */
+    uint64_t next_due_ns;                /* rate: when the next message is due */
     uint64_t connect_started_ns;
 } connection;
 
@@ -56,9 +60,12 @@ struct worker {
     size_t connection_count;
     size_t unfinished;                  /* active connections with work left (churn: slots busy) */
     uint64_t churn_left, churn_next_id;
+    rate_schedule schedule;             /* rate */
     unsigned char *send_buffer, *receive_buffer;
     histogram *latency, *latency_uncorrected, *connect_latency;
     uint64_t messages, bytes, operations, errors[ERROR_KINDS];
+    uint64_t connections_opened;
+    const char *first_connect_failure;  /* static text; kept until any connection opens */
     /* Current second of the time series. */
     histogram *second_latency;
     uint64_t second_messages, second_errors;

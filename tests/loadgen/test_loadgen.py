@@ -272,13 +272,76 @@ def free_port():
         return s.getsockname()[1]
 
 
-def test_unreachable_server_exits_2_within_connect_timeout():
-    started = time.monotonic()
-    result = run_loadgen("--port", free_port(), "--connect-timeout", 2, "--duration", 5, timeout=10)
-    assert result.returncode == 2
+UNREACHABLE_ARGS = {
+    "pingpong": ["--connections", 3],
+    "churn": ["--workload", "churn", "--concurrency", 3, "--threads", 3],
+    "idle": ["--workload", "idle", "--connections", 2, "--idle", 20, "--threads", 2],
+}
+
+
+def assert_one_line_unreachable(result, reason):
+    assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "cannot connect" in lines[0], result.stderr
-    assert time.monotonic() - started < 10
+    assert len(lines) == 1 and lines[0].startswith("loadgen: cannot connect"), result.stderr
+    assert reason in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("workload", sorted(UNREACHABLE_ARGS))
+def test_unreachable_server_exits_2_within_connect_timeout(tmp_path, workload):
+    """Nobody listens: every connect is refused, none ever succeeds. The JSON
+    is still written, saying why."""
+    out = tmp_path / "r.json"
+    started = time.monotonic()
+    result = run_loadgen("--port", free_port(), *UNREACHABLE_ARGS[workload], "--connect-timeout", 2, "--duration", 30,
+                         "--json", out, timeout=20)
+    assert time.monotonic() - started < 15  # far below --duration: the run did not go on
+    assert_one_line_unreachable(result, "refused")
+    doc = load_results(out)
+    assert doc["exit_code"] == 2 and doc["fatal"].startswith("cannot connect")
+    assert doc["errors"]["connect_failed"] >= 1 and doc["totals"]["messages"] == 0
+
+
+@pytest.fixture
+def full_backlog():
+    """A listener whose accept queue is full: further connects get no answer
+    at all and time out (Linux drops their SYNs), as with a firewalled host."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    held = []
+    for _ in range(8):
+        client = socket.socket()
+        client.settimeout(0.5)
+        try:
+            client.connect(("127.0.0.1", port))
+        except OSError:
+            client.close()
+            break
+        held.append(client)
+    else:
+        pytest.skip("the accept queue never filled up: connects cannot be made to time out here")
+    yield port
+    for client in held:
+        client.close()
+    listener.close()
+
+
+@pytest.mark.parametrize("workload", ["pingpong", "churn"])
+def test_silent_address_exits_2_after_connect_timeout(full_backlog, workload):
+    result = run_loadgen("--port", full_backlog, *UNREACHABLE_ARGS[workload], "--connect-timeout", 0.5,
+                         "--duration", 30, timeout=20)
+    assert_one_line_unreachable(result, "timed out")
+
+
+def test_server_counts_exactly_the_run_connections(reference, tmp_path):
+    """No probe or spare connection: the server accepts --connections
+    connections for a pingpong run, so per-connection figures are right."""
+    result = run_loadgen("--port", reference.port, "--connections", 5, "--messages", 500)
+    assert result.returncode == 0, result.stderr
+    stats = reference.stop()
+    assert stats["connections_accepted"] == 5, stats
+    assert stats["bytes_received"] == stats["bytes_sent"] == 500 * 64
 
 
 @pytest.mark.parametrize("workload", ["pingpong", "churn"])
