@@ -1,33 +1,259 @@
-"""winsock-bench orchestrator: python3 -m harness --help"""
-import argparse
-import sys
+"""winsock-bench orchestrator: python3 -m harness --help
 
-from harness import quick
+The command line only: each sub-command checks its options, then hands over
+to the module that does the work (imported when needed, so one broken or
+missing module does not take the other commands down)."""
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+EXAMPLES = """\
+examples:
+  python3 -m harness list
+  python3 -m harness run --suite smoke --servers iocp,reference-epoll
+  python3 -m harness report results/runs/20260101-120000-smoke
+  python3 -m harness compare results/reference/default results/runs/20260101-120000-default
+  python3 -m harness ab --base HEAD~1 --suite smoke
+"""
+
+WORKLOAD_DESCRIPTIONS = {
+    "pingpong": "one message outstanding per connection (closed loop)",
+    "pipeline": "--depth messages outstanding per connection",
+    "rate": "open loop at --rate messages/s in total; latency from each intended send time",
+    "churn": "connect, one message, close; --concurrency operations in flight",
+    "idle": "--idle idle connections held while --connections run ping-pong",
+}
+DEFAULT_THRESHOLD = 5.0
+
+
+class UsageError(Exception):
+    """Bad input from the user: exit 2 with this one line."""
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"{value} is not in 1..1000")
+    return value
+
+
+def seed_value(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("the seed must be >= 0")
+    return value
+
+
+def percentage(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 100:
+        raise argparse.ArgumentTypeError(f"{value:g} is not in (0, 100)")
+    return value
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python3 -m harness", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Runs winsock-bench suites against the echo servers, then reports and compares the results.",
+        epilog=EXAMPLES)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    commands.add_parser("list", help="servers (built or not), workloads and suites",
+                        description="Lists the servers (built or not, where), the workloads and the suites "
+                                    "(with their estimated time on the default servers).")
+
+    run = commands.add_parser("run", help="run a suite (or finish an interrupted run)",
+                              description="Runs a suite: every point on every server, repeated, interleaved "
+                                          "in a seeded random order; one JSON record per run in the run folder.")
+    run.add_argument("--suite", metavar="NAME", help="a suite of harness/suites (smoke, default, full) or a .toml path")
+    run.add_argument("--servers", metavar="A,B", help="comma-separated servers (default: the suite's)")
+    run.add_argument("--reps", type=positive_int, metavar="N", help="repetitions (default: the suite's)")
+    run.add_argument("--seed", type=seed_value, metavar="S", help="order seed (default 1, recorded)")
+    run.add_argument("--out", metavar="DIR", help="run folder (default results/runs/<YYYYmmdd-HHMMSS>-<suite>)")
+    run.add_argument("--pin", action="store_true", help="server on one CPU, load generator on another")
+    run.add_argument("--dry-run", action="store_true", help="print the plan's size and estimated time, run nothing")
+    run.add_argument("--resume", metavar="DIR", help="run what an interrupted run has not recorded yet")
+    run.set_defaults(parser=run)  # so that its errors print its own usage
+
+    report = commands.add_parser("report", help="write report.html and report.md for a run",
+                                 description="Writes DIR/report.html (self-contained, charts embedded) and "
+                                             "DIR/report.md from a run folder.")
+    report.add_argument("run_dir", metavar="DIR", help="a run folder")
+
+    compare = commands.add_parser("compare", help="compare two runs; exit 1 on a significant regression",
+                                  description="Per point and server: the ratio NEW/BASE of throughput and p99 "
+                                              "with a 95%% confidence interval. Exit 1 if any is a significant "
+                                              "regression beyond the threshold.")
+    compare.add_argument("base", metavar="BASE", help="the run folder to compare against")
+    compare.add_argument("new", metavar="NEW", help="the run folder under test")
+    compare.add_argument("--threshold", type=percentage, default=DEFAULT_THRESHOLD, metavar="PCT",
+                         help=f"smallest change that counts, in percent (default {DEFAULT_THRESHOLD:g})")
+
+    ab = commands.add_parser("ab", help="build another revision's servers, run both interleaved, compare",
+                             description="Builds the servers at GITREV in a temporary git worktree, runs the "
+                                         "suite with that build (base) and the current build "
+                                         "(build/mingw, build/native) interleaved in one run, then compares "
+                                         "them. Exit 1 on a regression.")
+    ab.add_argument("--base", required=True, metavar="GITREV", help="the revision to compare against")
+    ab.add_argument("--suite", default="smoke", metavar="NAME", help="suite name or .toml path (default smoke)")
+    ab.add_argument("--servers", metavar="A,B", help="comma-separated servers (default: the suite's)")
+    ab.add_argument("--reps", type=positive_int, metavar="N",
+                    help="repetitions (default: the suite's, at least 5: fewer give untrustworthy intervals)")
+    ab.add_argument("--seed", type=seed_value, metavar="S", help="order seed (default 1)")
+    ab.add_argument("--out", metavar="DIR", help="run folder (default results/runs/<time>-ab-<suite>)")
+    ab.add_argument("--pin", action="store_true", help="server on one CPU, load generator on another")
+    ab.add_argument("--threshold", type=percentage, default=DEFAULT_THRESHOLD, metavar="PCT",
+                    help=f"smallest change that counts, in percent (default {DEFAULT_THRESHOLD:g})")
+    return parser
+
+
+def parse_servers(text, suite, known):
+    if not text:
+        return list(suite.servers)
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise UsageError(f"unknown server(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    if not names or len(set(names)) != len(names):
+        raise UsageError("--servers needs distinct server names, comma-separated")
+    return names
+
+
+def load_suite(name):
+    from harness import suites
+    from harness.servers import ALL_MODELS
+    try:
+        return suites.load_suite(name, ALL_MODELS)
+    except suites.SuiteError as error:
+        raise UsageError(str(error)) from None
+
+
+def command_list(_args):
+    from harness import suites
+    from harness.servers import ALL_MODELS, is_wine, server_executable
+    print("servers:")
+    for model in ALL_MODELS:
+        exe = server_executable(model)
+        state = "built    " if exe.is_file() else "not built"
+        print(f"  {model:<16} {'Wine  ' if is_wine(model) else 'native'}  {state}  {exe}")
+    print("\nworkloads:")
+    for name in suites.WORKLOADS:
+        print(f"  {name:<10} {WORKLOAD_DESCRIPTIONS[name]}")
+    print("\nsuites (estimated time on the suite's servers):")
+    from harness.runner import format_duration
+    for name in suites.suite_names():
+        try:
+            suite = suites.load_suite(name, ALL_MODELS)
+        except suites.SuiteError as error:
+            print(f"  {name:<8} INVALID: {error}")
+            continue
+        estimate = format_duration(suite.estimate_seconds(suite.servers))
+        print(f"  {name:<8} {len(suite.points):>3} points, {len(suite.servers)} servers, {suite.reps} reps, "
+              f"~{estimate:<7} {suite.description}")
+    return 0
+
+
+def command_run(args, parser):
+    from harness import runner
+    if args.resume:
+        given = [f"--{n}" for n in ("suite", "servers", "reps", "seed", "out") if getattr(args, n) is not None]
+        given += ["--pin"] * args.pin + ["--dry-run"] * args.dry_run
+        if given:
+            parser.error(f"--resume takes no other option (the run folder has them): {', '.join(given)}")
+        code, _ = runner.resume_run(args.resume)
+        return code
+    if not args.suite:
+        parser.error("--suite NAME (smoke, default, full or a .toml path) or --resume DIR is required")
+    from harness.servers import ALL_MODELS
+    suite = load_suite(args.suite)
+    servers = parse_servers(args.servers, suite, ALL_MODELS)
+    seed = runner.DEFAULT_SEED if args.seed is None else args.seed
+    if args.dry_run:
+        return dry_run(suite, servers, args.reps or suite.reps)
+    code, _ = runner.new_run(suite, servers, out=args.out, reps=args.reps, seed=seed, pin=args.pin)
+    return code
+
+
+def dry_run(suite, servers, reps):
+    from harness.runner import format_duration
+    cells, skipped = suite.cells(servers)
+    print(f"{suite.name}: {len(cells)} point x server cells x {reps} reps = {len(cells) * reps} runs, "
+          f"about {format_duration(suite.estimate_seconds(servers, reps))}")
+    for entry in skipped:
+        print(f"  skipped {entry['server']} {entry['point']}: {entry['reason']}")
+    return 0
+
+
+def command_report(args):
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "manifest.json").is_file():
+        raise UsageError(f"{run_dir} is not a run folder (no manifest.json)")
+    from harness import report
+    try:
+        html_path, md_path = report.write_report(run_dir)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    print(html_path)
+    print(md_path)
+    return 0
+
+
+def command_compare(args):
+    from harness import compare
+    return compare.main(args.base, args.new, args.threshold)
+
+
+def command_ab(args):
+    from harness import ab
+    from harness.servers import ALL_MODELS
+    suite = load_suite(args.suite)
+    servers = parse_servers(args.servers, suite, ALL_MODELS)
+    seed = ab.runner.DEFAULT_SEED if args.seed is None else args.seed
+    return ab.run_ab(args.base, suite, servers, out=args.out, reps=args.reps, seed=seed, pin=args.pin,
+                     threshold=args.threshold)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python3 -m harness",
-                                     description="Runs winsock-bench benchmarks against the echo servers.")
-    commands = parser.add_subparsers(dest="command")
-    q = commands.add_parser("quick", help="64-byte ping-pong on one connection against each server (default)")
-    q.add_argument("--servers", help="comma-separated models (default: all seven)")
-    q.add_argument("--seconds", type=float, default=3.0, help="measured seconds per server (default 3)")
-    q.add_argument("--max-messages", type=int, default=200_000, help="round trips at most per server")
-    q.add_argument("--out", help="results folder (default results/runs/<time>-quick)")
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
-        argv = ["quick"] + argv  # the default benchmark
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "quick":
-        if not 0 < args.seconds <= 600 or args.max_messages < 1:
-            parser.error("--seconds must be in (0, 600] and --max-messages at least 1")
-        if args.servers:
-            from harness.servers import ALL_MODELS
-            unknown = set(args.servers.split(",")) - set(ALL_MODELS)
-            if unknown:
-                parser.error(f"unknown server(s): {', '.join(sorted(unknown))}; known: {', '.join(ALL_MODELS)}")
-        return quick.run(args)
-    return 2
+    if args.command is None:
+        # A bare command must not start a quarter-hour benchmark: say what there is.
+        parser.print_help(sys.stderr)
+        return 2
+    from harness.runner import RunError
+    # A CI job being cancelled sends SIGTERM: stop like Ctrl-C, so the server
+    # of the current item is stopped and the records written so far stay.
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        if args.command == "list":
+            return command_list(args)
+        if args.command == "run":
+            return command_run(args, args.parser)
+        if args.command == "report":
+            return command_report(args)
+        if args.command == "compare":
+            return command_compare(args)
+        return command_ab(args)
+    except (UsageError, RunError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def interrupt(_signum, _frame):
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

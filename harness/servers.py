@@ -8,6 +8,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,9 +16,14 @@ WINE_RUN = ROOT / "scripts" / "wine-run"
 WINSOCK_MODELS = ["thread", "select", "asyncselect", "wsapoll", "overlapped", "iocp"]
 NATIVE_MODELS = ["reference-epoll"]
 ALL_MODELS = WINSOCK_MODELS + NATIVE_MODELS
+DEFAULT_MINGW_DIR = ROOT / "build" / "mingw" / "servers"
+DEFAULT_NATIVE_DIR = ROOT / "build" / "native" / "servers"
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
+# After the polite stop failed: how long SIGINT gets before the kill (at most
+# the stop timeout itself).
+SIGINT_GRACE = 10.0
 
 
 def selected_models():
@@ -29,38 +35,63 @@ def selected_models():
     return names or ALL_MODELS
 
 
-def server_command(model):
-    """The argv that starts a model, or raises FileNotFoundError if it is not built."""
+def is_wine(model):
+    """Whether the model is a Windows program (run under Wine on Linux)."""
+    return model not in NATIVE_MODELS
+
+
+def server_executable(model, mingw_dir=None, native_dir=None):
+    """Where a model's executable is expected. The folders default to
+    WSB_MINGW_DIR / WSB_NATIVE_DIR, else the presets' build folders."""
     if model in NATIVE_MODELS:
-        folder = Path(os.environ.get("WSB_NATIVE_DIR", ROOT / "build" / "native" / "servers"))
+        folder = Path(native_dir or os.environ.get("WSB_NATIVE_DIR", DEFAULT_NATIVE_DIR))
         exe = folder / model / model
-        if not exe.exists():
-            exe = folder / model
-        prefix = []
-    else:
-        folder = Path(os.environ.get("WSB_MINGW_DIR", ROOT / "build" / "mingw" / "servers"))
-        exe = folder / f"{model}.exe"
-        prefix = [str(WINE_RUN)]
+        return exe if exe.exists() else folder / model
+    folder = Path(mingw_dir or os.environ.get("WSB_MINGW_DIR", DEFAULT_MINGW_DIR))
+    return folder / f"{model}.exe"
+
+
+def server_command(model, mingw_dir=None, native_dir=None):
+    """The argv that starts a model, or raises FileNotFoundError if it is not built."""
+    exe = server_executable(model, mingw_dir, native_dir)
     if not exe.is_file():
         raise FileNotFoundError(f"{model}: not built ({exe} is missing); run scripts/build.sh")
+    prefix = [str(WINE_RUN)] if is_wine(model) else []
     return prefix + [str(exe)]
 
 
 class ServerError(AssertionError):
-    pass
+    """A server that failed to start or stop. str() carries the stderr tail
+    (for test output); .reason is one line (for run records)."""
+
+    def __init__(self, reason, stderr_tail=""):
+        super().__init__(reason + stderr_tail)
+        self.reason = reason
 
 
 class EchoServer:
     """One running server process. start() waits for its ready line;
-    stop() closes stdin and waits for its stats line."""
+    stop() closes stdin and waits for its stats line.
 
-    def __init__(self, model, args=()):
+    command: the argv that starts it (default: server_command(model)), so a
+    caller can run another build of the model, or a stand-in.
+    cpus: CPUs to pin the process to (None: not pinned)."""
+
+    def __init__(self, model, args=(), command=None, cpus=None,
+                 ready_timeout=READY_TIMEOUT, stop_timeout=STOP_TIMEOUT):
         self.model = model
         self.args = list(args)
+        self.command = list(command) if command else None
+        self.cpus = list(cpus) if cpus else None
+        self.ready_timeout = ready_timeout
+        self.stop_timeout = stop_timeout
         self.ready = None
         self.stats = None
         self.process = None
+        self.stopped_by = None  # "stdin", "sigint" or "kill" once stopped
         self._lines = queue.Queue()
+        self._reader = None
+        self._stdout_ended = False
         self._stderr = tempfile.TemporaryFile()
 
     @property
@@ -68,11 +99,14 @@ class EchoServer:
         return self.ready["port"]
 
     def start(self):
-        argv = server_command(self.model) + ["--port", "0"] + self.args
+        argv = (self.command or server_command(self.model)) + ["--port", "0"] + self.args
+        cpus = self.cpus
         self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=self._stderr, start_new_session=True)
-        threading.Thread(target=self._read_stdout, daemon=True).start()
-        self.ready = self._expect_event("ready", READY_TIMEOUT)
+                                        stderr=self._stderr, start_new_session=True,
+                                        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
+        self._reader.start()
+        self.ready = self._expect_event("ready", self.ready_timeout)
         return self
 
     def _read_stdout(self):
@@ -81,33 +115,49 @@ class EchoServer:
         self._lines.put(None)
 
     def _expect_event(self, event, timeout):
+        """The first stdout line that is this JSON event; bounded by timeout."""
+        deadline = time.monotonic() + timeout  # a chatty server must not extend it
         try:
-            while True:
-                line = self._lines.get(timeout=timeout)
+            while not self._stdout_ended:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
                 if line is None:
-                    self.process.wait(timeout=10)
-                    raise ServerError(f"{self.model} exited (code {self.process.returncode}) "
-                                      f"before its {event} line{self.stderr_tail()}")
+                    self._stdout_ended = True
+                    break
                 if not line:
                     continue
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError:
-                    raise ServerError(f"{self.model}: stdout line is not JSON: {line!r}{self.stderr_tail()}")
-                if record.get("event") == event:
+                    raise ServerError(f"{self.model}: stdout line is not JSON: {line[:200]!r}",
+                                      self.stderr_tail()) from None
+                if isinstance(record, dict) and record.get("event") == event:
                     return record
         except queue.Empty:
-            raise ServerError(f"{self.model}: no {event} line within {timeout:.0f} s{self.stderr_tail()}")
+            raise ServerError(f"{self.model}: no {event} line within {timeout:g} s", self.stderr_tail()) from None
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        raise ServerError(f"{self.model} exited (code {self.process.returncode}) before its {event} line",
+                          self.stderr_tail())
 
     def stderr_tail(self, limit=4000):
+        text = self.stderr_text(limit)
+        return f"\n--- {self.model} stderr ---\n{text}" if text.strip() else ""
+
+    def stderr_text(self, limit=4000):
+        """The last `limit` characters the server wrote on stderr."""
+        if self._stderr.closed:
+            return ""
         self._stderr.flush()
         self._stderr.seek(0)
-        text = self._stderr.read().decode("utf-8", "replace")[-limit:]
-        return f"\n--- {self.model} stderr ---\n{text}" if text.strip() else ""
+        return self._stderr.read().decode("utf-8", "replace")[-limit:]
 
     def stop(self, how="stdin"):
         """Stops the server the way the orchestrator does (close stdin) or with
-        SIGINT (Ctrl-C); returns its stats line. Kills it if it hangs."""
+        SIGINT (Ctrl-C); returns its stats line. A server that does not stop
+        that way gets SIGINT, then SIGKILL, and a ServerError is raised (with
+        .stats kept if SIGINT produced them)."""
         if self.process is None or self.stats is not None:
             return self.stats
         try:
@@ -115,22 +165,64 @@ class EchoServer:
                 self.process.stdin.close()
             else:
                 self.process.send_signal(signal.SIGINT)
-            self.stats = self._expect_event("stats", STOP_TIMEOUT)
-            self.process.wait(timeout=STOP_TIMEOUT)
+            self.stats = self._expect_event("stats", self.stop_timeout)
+            self.process.wait(timeout=self.stop_timeout)
+            self.stopped_by = "stdin" if how == "stdin" else "sigint"
         except (ServerError, subprocess.TimeoutExpired) as failure:
-            self.kill()
-            raise ServerError(f"{self.model} did not stop cleanly: {failure}")
+            reason = getattr(failure, "reason", f"{self.model}: still running {self.stop_timeout:g} s after its stats line")
+            raise self._force_stop(how, reason) from None
         if self.process.returncode != 0:
-            raise ServerError(f"{self.model} exited with code {self.process.returncode}{self.stderr_tail()}")
+            raise ServerError(f"{self.model} exited with code {self.process.returncode}", self.stderr_tail())
         return self.stats
+
+    def _force_stop(self, how, reason):
+        """SIGINT (unless that was the polite way already), then SIGKILL; the
+        error to raise, saying how the server finally stopped."""
+        grace = min(SIGINT_GRACE, self.stop_timeout)
+        after = " after closing stdin" if how == "stdin" else " after SIGINT"
+        if how == "stdin" and self.process.poll() is None:
+            self._signal_group(signal.SIGINT)
+            try:
+                if self.stats is None:
+                    self.stats = self._expect_event("stats", grace)
+                self.process.wait(timeout=grace)
+                self.stopped_by = "sigint"
+                return ServerError(f"{reason}{after}; SIGINT stopped it", self.stderr_tail())
+            except (ServerError, subprocess.TimeoutExpired):
+                after += ", nor after SIGINT"
+        if self.process.poll() is None:
+            self.kill()
+            self.stopped_by = "kill"
+            return ServerError(f"{reason}{after}; killed", self.stderr_tail())
+        self.stopped_by = self.stopped_by or how
+        return ServerError(reason, self.stderr_tail())
+
+    def _signal_group(self, signum):
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass
 
     def kill(self):
         if self.process and self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            self._signal_group(signal.SIGKILL)
             self.process.wait(timeout=10)
+
+    def close(self):
+        """Kills the server if it still runs and releases its pipes and files."""
+        self.kill()
+        if self.process and self.process.stdin:
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass
+        # stdout belongs to the reader thread until it has seen the end (a
+        # process Wine started may still hold the pipe: then it stays open).
+        if self._reader is not None:
+            self._reader.join(timeout=2)
+            if not self._reader.is_alive():
+                self.process.stdout.close()
+        self._stderr.close()
 
     def alive(self):
         return self.process.poll() is None

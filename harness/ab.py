@@ -1,0 +1,153 @@
+"""`ab`: builds the servers of another git revision in a temporary worktree,
+then runs a suite with both builds interleaved in one run ("base" and
+"current"), and compares them. On a shared, noisy machine two separate runs
+differ by more than most regressions; interleaving puts both builds under the
+same noise."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness import runner
+from harness.servers import ROOT, is_wine
+
+BUILD_TIMEOUT = 1800
+# Bootstrap intervals over two or three repetitions are too narrow to trust:
+# identical builds then "regress" on a noisy machine. ab uses at least this many.
+MIN_REPS = 5
+GIT_TIMEOUT = 300
+
+
+class AbError(runner.RunError):
+    """An ab run that cannot proceed; one line."""
+
+
+def git(*args, timeout=GIT_TIMEOUT, check=True):
+    done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+    if check and done.returncode != 0:
+        message = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise AbError(f"git {' '.join(args)}: {message}")
+    return done
+
+
+def resolve_revision(revision):
+    """The full commit hash of a revision (a branch, tag, hash or HEAD~3)."""
+    if revision.startswith("-"):
+        raise AbError(f"--base {revision!r} is not a git revision")
+    done = git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", check=False)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise AbError(f"--base {revision}: not a commit in {ROOT}")
+    return done.stdout.strip()
+
+
+def mingw_preset(tree):
+    """The mingw configure preset's toolchain file and cache variables, as the
+    base revision itself defines them (its toolchain may differ from ours)."""
+    toolchain = tree / "cmake" / "mingw-w64-x86_64.cmake"
+    variables = {"CMAKE_BUILD_TYPE": "Release"}
+    try:
+        presets = json.loads((tree / "CMakePresets.json").read_text())
+        preset = next(p for p in presets.get("configurePresets", []) if p.get("name") == "mingw")
+        if preset.get("toolchainFile"):
+            toolchain = Path(preset["toolchainFile"].replace("${sourceDir}", str(tree)))
+        variables.update({k: str(v) for k, v in preset.get("cacheVariables", {}).items()})
+    except (OSError, ValueError, StopIteration):
+        pass  # an older tree without presets: the conventional toolchain path
+    if not toolchain.is_file():
+        raise AbError(f"the base revision has no mingw toolchain file ({toolchain.relative_to(tree)})")
+    return toolchain, variables
+
+
+def cmake(args, log, what):
+    """Runs cmake with its output in the log; one line and the log's tail on failure."""
+    with open(log, "a") as out:
+        out.write(f"$ cmake {' '.join(map(str, args))}\n")
+        out.flush()
+        try:
+            done = subprocess.run(["cmake", *map(str, args)], stdout=out, stderr=subprocess.STDOUT,
+                                  timeout=BUILD_TIMEOUT, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise AbError(f"{what} took longer than {BUILD_TIMEOUT} s") from None
+        except OSError as error:
+            raise AbError(f"{what}: cmake cannot run: {error}") from None
+    if done.returncode != 0:
+        tail = "".join(Path(log).read_text().splitlines(keepends=True)[-15:])
+        raise AbError(f"{what} failed (cmake exit {done.returncode}); last lines:\n{tail}")
+
+
+def build_base(tree, commit, servers, stream):
+    """Builds only the servers (no tests) of the base tree; its Variant."""
+    jobs = str(os.cpu_count() or 2)
+    log = tree / "ab-build.log"
+    winsock = [s for s in servers if is_wine(s)]
+    native = [s for s in servers if not is_wine(s)]
+    mingw_build, native_build = tree / "build-mingw", tree / "build-native"
+    if winsock:
+        stream.write(f"ab: building {', '.join(winsock)} at {commit[:12]} (mingw)\n")
+        toolchain, variables = mingw_preset(tree)
+        defines = [f"-D{key}={value}" for key, value in variables.items()]
+        cmake(["-S", tree, "-B", mingw_build, f"-DCMAKE_TOOLCHAIN_FILE={toolchain}", *defines], log,
+              "configuring the base mingw build")
+        cmake(["--build", mingw_build, "--parallel", jobs, "--target", *winsock], log,
+              f"building {', '.join(winsock)} at {commit[:12]} (does it have them? --servers picks fewer)")
+    if native:
+        stream.write(f"ab: building {', '.join(native)} at {commit[:12]} (native)\n")
+        cmake(["-S", tree, "-B", native_build, "-DCMAKE_BUILD_TYPE=Release"], log, "configuring the base native build")
+        cmake(["--build", native_build, "--parallel", jobs, "--target", *native], log, "building the base reference server")
+    return runner.Variant("base", mingw_build / "servers", native_build / "servers", commit, False)
+
+
+def remove_worktree(tree, stream):
+    """Always runs: the worktree and its git bookkeeping go, whatever happened."""
+    done = git("worktree", "remove", "--force", str(tree), check=False)
+    if done.returncode != 0 and tree.exists():
+        shutil.rmtree(tree, ignore_errors=True)
+    git("worktree", "prune", check=False)
+    if tree.exists():
+        stream.write(f"ab: warning: could not remove {tree}\n")
+
+
+def run_ab(base_revision, suite, servers, out=None, reps=None, seed=runner.DEFAULT_SEED, pin=False,
+           threshold=5.0, stream=None):
+    """Builds base, runs base and current interleaved, prints the comparison.
+    Exit code: 1 on a regression or a failed run item, 0 otherwise."""
+    stream = stream or sys.stderr
+    reps = reps or max(suite.reps, MIN_REPS)
+    commit = resolve_revision(base_revision)
+    current = runner.current_variant()
+    out = out or runner.RUNS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-ab-{suite.name}"
+    workspace = Path(tempfile.mkdtemp(prefix="wsb-ab-"))
+    tree = workspace / "tree"
+    try:
+        git("worktree", "add", "--detach", str(tree), commit)
+        base = build_base(tree, commit, servers, stream)
+        code, run_dir = runner.new_run(suite, servers, out=out, reps=reps, seed=seed, pin=pin,
+                                       variants=[base, current], stream=stream)
+    finally:
+        remove_worktree(tree, stream)
+        shutil.rmtree(workspace, ignore_errors=True)
+    if code == 130:
+        return code
+    from harness import compare  # written alongside; imported when needed
+    stream.write(f"ab: base {commit[:12]} vs current {(current.commit or '?')[:12]}"
+                 f"{' (dirty)' if current.dirty else ''}; run folder {run_dir}\n")
+    compared = compare_run(compare, run_dir, threshold)
+    return compared if compared != 0 else (1 if code != 0 else 0)
+
+
+def compare_run(compare, run_dir, threshold):
+    """Prints the base/current table; 1 on a regression, 2 if nothing compares."""
+    if hasattr(compare, "main_variants"):  # also flags cells that only base completed
+        return compare.main_variants(run_dir, threshold)
+    try:
+        comparisons = compare.compare_variants(run_dir, threshold)
+    except ValueError as error:
+        print(f"ab: cannot compare: {error}", file=sys.stderr)
+        return 2
+    print(compare.format_comparisons(comparisons))
+    return 1 if any(c.regression for c in comparisons) else 0

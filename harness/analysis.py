@@ -1,0 +1,354 @@
+"""From a run's records to cells (point x server x variant) and rankings.
+
+Units: latencies in microseconds here (the load generator's histograms are in
+ns), throughput in messages/s (churn: operations/s, one connect + one echo +
+close each), CPU in microseconds per message, memory in bytes.
+
+Only "ok" records enter the statistics; failed ones are counted and their
+reasons kept on the cell. Every Estimate is the median over the cell's ok
+repetitions with a 95% percentile-bootstrap interval (stats.bootstrap_ci,
+fixed seed) and the coefficient of variation across repetitions."""
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from . import stats
+
+BOOTSTRAP_SEED = 0
+LOADGEN_CPU_LIMIT = 0.90  # of one core per loadgen thread
+RATE_SHORTFALL_LIMIT = 0.95  # of the requested rate
+PERCENTILES = (("p50", 50), ("p90", 90), ("p99", 99), ("p99_9", 99.9), ("p99_99", 99.99))
+# The latency spectrum: percentiles evenly spaced in log(1 / (1 - p)), 10 per decade, p0 .. p99.999,
+# the usual x axis of a latency-by-percentile chart (the tail gets as many points as the body).
+SPECTRUM_PERCENTILES = tuple(round(100 * (1 - 10 ** (-step / 10)), 6) for step in range(51))
+
+
+@dataclass
+class Estimate:
+    median: float
+    low: float
+    high: float
+    cv: float
+    n: int
+    values: list[float] = field(default_factory=list)  # the per-repetition values, for compare's bootstrap
+
+
+@dataclass
+class Cell:
+    point_id: str
+    workload: str
+    loadgen_args: dict
+    sweep: dict | None
+    server: str
+    variant: str
+    ok_reps: int
+    failed_reps: int
+    failures: list[str]
+    throughput: Estimate | None
+    p99_us: Estimate | None
+    percentiles_us: dict[str, float]
+    spectrum: list[tuple[float, float]]
+    connect_p99_us: Estimate | None
+    cpu_us_per_message: Estimate | None
+    working_set_per_connection: Estimate | None
+    peak_threads: int | None
+    requested_rate: float | None
+    achieved_rate: Estimate | None
+    saturation: list[str]
+
+
+def estimate(values) -> Estimate | None:
+    """Median, bootstrap CI and CV of per-repetition values; None if there are none."""
+    values = [float(v) for v in values if v is not None]
+    if not values:
+        return None
+    low, high = stats.bootstrap_ci(values, seed=BOOTSTRAP_SEED)
+    return Estimate(median=stats.median(values), low=low, high=high,
+                    cv=stats.coefficient_of_variation(values), n=len(values), values=values)
+
+
+# ---- per-repetition figures (None when the record lacks what they need) ----
+
+def _get(document, *keys):
+    for key in keys:
+        if not isinstance(document, dict):
+            return None
+        document = document.get(key)
+    return document
+
+
+def throughput_of(loadgen):
+    """Messages/s; churn: operations/s (connections_per_s, falling back on messages)."""
+    if _get(loadgen, "config", "workload") == "churn" and _get(loadgen, "connections_per_s") is not None:
+        return float(loadgen["connections_per_s"])
+    if _get(loadgen, "messages_per_s") is not None:
+        return float(loadgen["messages_per_s"])
+    messages, duration = _get(loadgen, "totals", "messages"), _get(loadgen, "totals", "duration_s")
+    return messages / duration if messages is not None and duration else None
+
+
+def p99_us_of(loadgen):
+    """The repetition's p99: the load generator's own figure (it knows the exact
+    minimum, the histogram does not), else computed from its histogram."""
+    reported = _get(loadgen, "latency_us", "p99")
+    if reported is not None:
+        return float(reported)
+    histogram = _get(loadgen, "histogram")
+    if not histogram:
+        return None
+    return stats.histogram_percentile(histogram, 99, maximum=_max_ns(loadgen)) / 1000
+
+
+def _max_ns(loadgen):
+    maximum = _get(loadgen, "latency_us", "max")
+    return None if maximum is None else round(maximum * 1000)
+
+
+def cpu_us_per_message_of(loadgen, server_stats):
+    """Server CPU (user + kernel) over the messages measured. The server's CPU covers
+    its whole life, warm-up included, so this is an upper bound (harness/README.md)."""
+    messages = _get(loadgen, "totals", "messages")
+    user, kernel = _get(server_stats, "cpu_user_s"), _get(server_stats, "cpu_kernel_s")
+    if not messages or user is None or kernel is None:
+        return None
+    return (user + kernel) * 1e6 / messages
+
+
+def connections_held(loadgen, server_stats):
+    """Connections the server held at once: its own peak_connections when it reports
+    one, else what the load generator opened (active, plus idle ones for idle)."""
+    peak = _get(server_stats, "peak_connections")
+    if peak:
+        return peak
+    config = _get(loadgen, "config") or {}
+    if config.get("workload") == "churn":
+        return config.get("concurrency") or None
+    held = config.get("connections") or 0
+    if config.get("workload") == "idle":
+        held += config.get("idle") or 0
+    return held or None
+
+
+def working_set_per_connection_of(loadgen, server_stats):
+    """Peak working set / connections held. It includes the process's fixed cost,
+    so it is only comparable between servers at the same point, and means "memory
+    per connection" only when there are many connections (the idle sweep)."""
+    working_set = _get(server_stats, "peak_working_set_bytes")
+    held = connections_held(loadgen, server_stats)
+    if working_set is None or not held:
+        return None
+    return working_set / held
+
+
+def loadgen_cpu_share_of(loadgen):
+    """Load generator CPU as a share of one core per loadgen thread. Its CPU time
+    covers the warm-up as well, so the wall time is warmup_s + the measured time."""
+    cpu = _get(loadgen, "client_cpu_s") or {}
+    config = _get(loadgen, "config") or {}
+    wall = (config.get("warmup_s") or 0) + (_get(loadgen, "totals", "duration_s") or 0)
+    if wall <= 0 or cpu.get("user") is None or cpu.get("system") is None:
+        return None
+    return (cpu["user"] + cpu["system"]) / wall / max(1, config.get("threads") or 1)
+
+
+def requested_rate_of(loadgen, loadgen_args):
+    for value in (_get(loadgen, "requested_rate"), _get(loadgen, "config", "rate"), loadgen_args.get("rate")):
+        if value is not None:
+            return float(value)
+    return None
+
+
+# ---- cells ----
+
+def _saturation(loadgens, requested_rate, achieved):
+    """Why a cell may measure the load generator rather than the server. Each flag
+    takes the worst repetition: one saturated repetition already drags the median."""
+    reasons = []
+    shares = [s for s in (loadgen_cpu_share_of(doc) for doc in loadgens) if s is not None]
+    if shares and max(shares) >= LOADGEN_CPU_LIMIT:
+        threads = max(1, _get(loadgens[0], "config", "threads") or 1)
+        per = "of a core" if threads == 1 else f"of a core per thread ({threads} threads)"
+        reasons.append(f"loadgen CPU {max(shares) * 100:.0f}% {per}")
+    if requested_rate and achieved:
+        worst = min(achieved) / requested_rate
+        if worst < RATE_SHORTFALL_LIMIT:
+            reasons.append(f"achieved {worst * 100:.0f}% of requested rate")
+    return reasons
+
+
+def _latency_distribution(loadgens):
+    """Percentiles and spectrum (us) of the repetitions' histograms merged."""
+    merged = stats.merge_histograms(_get(doc, "histogram") or [] for doc in loadgens)
+    if not merged:
+        return {}, []
+    maxima = [m for m in (_max_ns(doc) for doc in loadgens) if m is not None]
+    maximum = max(maxima) if maxima else None
+    percentiles = {name: stats.histogram_percentile(merged, p, maximum) / 1000 for name, p in PERCENTILES}
+    percentiles["max"] = (maximum if maximum is not None else stats.histogram_percentile(merged, 100)) / 1000
+    spectrum = [(p, stats.histogram_percentile(merged, p, maximum) / 1000) for p in SPECTRUM_PERCENTILES]
+    return percentiles, spectrum
+
+
+def _cell(records):
+    first = records[0]
+    ok = [r for r in records if r.ok and isinstance(r.loadgen, dict)]
+    failed = [r for r in records if not (r.ok and isinstance(r.loadgen, dict))]
+    loadgens = [r.loadgen for r in ok]
+    requested = requested_rate_of(loadgens[0] if loadgens else None, first.loadgen_args) \
+        if first.workload == "rate" else None
+    achieved = [_get(doc, "achieved_rate") for doc in loadgens] if first.workload == "rate" else []
+    achieved = [a for a in achieved if a is not None]
+    threads = [_get(r.server_stats, "peak_threads") for r in ok]
+    threads = [t for t in threads if t is not None]
+    percentiles, spectrum = _latency_distribution(loadgens)
+    return Cell(
+        point_id=first.point_id, workload=first.workload, loadgen_args=first.loadgen_args, sweep=first.sweep,
+        server=first.server, variant=first.variant, ok_reps=len(ok), failed_reps=len(failed),
+        failures=[f"r{r.rep}: {r.failure or 'record without loadgen results'}" for r in failed],
+        throughput=estimate(throughput_of(doc) for doc in loadgens),
+        p99_us=estimate(p99_us_of(doc) for doc in loadgens),
+        percentiles_us=percentiles, spectrum=spectrum,
+        connect_p99_us=estimate(_get(doc, "connect_latency_us", "p99") for doc in loadgens)
+        if first.workload == "churn" else None,
+        cpu_us_per_message=estimate(cpu_us_per_message_of(r.loadgen, r.server_stats) for r in ok),
+        working_set_per_connection=estimate(working_set_per_connection_of(r.loadgen, r.server_stats) for r in ok),
+        peak_threads=max(threads) if threads else None,
+        requested_rate=requested, achieved_rate=estimate(achieved) if first.workload == "rate" else None,
+        saturation=_saturation(loadgens, requested, achieved),
+    )
+
+
+def summarize(run) -> list[Cell]:
+    """One Cell per point x server x variant, in the run's order (the manifest's
+    points, then its servers), over that cell's repetitions."""
+    groups = {}
+    for record in run.records:
+        groups.setdefault((record.point_id, record.server, record.variant), []).append(record)
+    return [_cell(records) for records in groups.values()]
+
+
+# ---- rankings ----
+
+@dataclass
+class Ranking:
+    scope: str  # a workload name, or "overall"
+    metric: str  # "throughput" | "p99"
+    variant: str
+    tiers: list[list[str]]  # best first; a tier holds statistically tied servers
+    points: list[str]  # point ids it was computed from
+    scores: dict[str, float] = field(default_factory=dict)  # server -> mean position (1 = best)
+
+
+METRICS = (("throughput", True), ("p99", False))  # (name, higher is better)
+MICROSOFT_ORDER = [["iocp"], ["overlapped"], ["wsapoll"], ["thread", "select"], ["asyncselect"]]
+
+
+def _metric_estimate(cell, metric):
+    return cell.throughput if metric == "throughput" else cell.p99_us
+
+
+def _ranked_interval(cell, metric):
+    """(median, low, high) a cell is ranked on at its point, or None.
+
+    The rate workload's throughput is set by the load generator, not the server:
+    every server that keeps up achieves the requested rate, give or take noise
+    far below a percent, and ranking on that noise would be meaningless. So the
+    figures are capped at the saturation mark (95% of the requested rate): all
+    servers that keep up tie, and only a shortfall ranks a server lower."""
+    value = _metric_estimate(cell, metric)
+    if value is None:
+        return None
+    interval = (value.median, value.low, value.high)
+    if metric == "throughput" and cell.workload == "rate" and cell.requested_rate:
+        cap = RATE_SHORTFALL_LIMIT * cell.requested_rate
+        interval = tuple(min(figure, cap) for figure in interval)
+    return interval
+
+
+def point_tiers(cells, metric, higher_is_better):
+    """Tiers of the servers at one point (stats.rank_with_ties on their estimates)."""
+    estimates = {}
+    for cell in cells:
+        interval = _ranked_interval(cell, metric)
+        if interval is not None:
+            estimates[cell.server] = interval
+    return stats.rank_with_ties(estimates, higher_is_better) if estimates else []
+
+
+def _tiers_from_scores(scores):
+    """Servers ordered by score (lower = better), equal scores in one tier."""
+    tiers = []
+    for name in sorted(scores, key=lambda n: (scores[n], n)):
+        if tiers and scores[tiers[-1][0]] == scores[name]:
+            tiers[-1].append(name)
+        else:
+            tiers.append([name])
+    return tiers
+
+
+def _mean_positions(position_lists):
+    """Each server's mean position over the lists it appears in (exact Fractions)."""
+    collected = {}
+    for positions in position_lists:
+        for name, position in positions.items():
+            collected.setdefault(name, []).append(position)
+    return {name: sum(values, Fraction(0)) / len(values) for name, values in collected.items()}
+
+
+def _ranking(scope, metric, variant, scores, points):
+    return Ranking(scope=scope, metric=metric, variant=variant, tiers=_tiers_from_scores(scores),
+                   points=points, scores={name: float(score) for name, score in scores.items()})
+
+
+def rankings(cells: list[Cell]) -> list[Ranking]:
+    """Per variant: one Ranking per workload and metric, then "overall" per metric.
+
+    A workload may have several points (a sweep), and the order of servers can
+    change along it. At each point the servers are tiered by stats.rank_with_ties
+    (a tier: intervals overlapping its leader's), and each gets its tier's
+    fractional position (a tier spanning places 2 and 3 gives both 2.5). A
+    server's workload score is its mean position over the workload's points
+    where it has a result (a Borda count), and servers with equal scores share a
+    tier. So a single point reproduces that point's tiers exactly; two servers
+    that swap places along a sweep, or are tied at every point, stay tied; and a
+    server ahead at most points ranks ahead. Scores are exact fractions, so
+    "equal" is exact. "overall" averages the workload scores, each workload
+    weighing the same however many points it has. reference-epoll (native Linux)
+    is ranked alongside; agreement_with_microsoft() leaves it out. In the rate
+    workload only a shortfall from the requested rate ranks throughput (see
+    _ranked_interval)."""
+    result = []
+    for variant in dict.fromkeys(cell.variant for cell in cells):
+        variant_cells = [cell for cell in cells if cell.variant == variant]
+        for metric, higher_is_better in METRICS:
+            result.extend(_variant_rankings(variant_cells, variant, metric, higher_is_better))
+    return result
+
+
+def _variant_rankings(cells, variant, metric, higher_is_better):
+    by_workload = {}
+    for cell in cells:
+        by_workload.setdefault(cell.workload, {}).setdefault(cell.point_id, []).append(cell)
+    rankings_found, workload_scores, all_points = [], [], []
+    for workload, points in by_workload.items():
+        positions, used = [], []
+        for point_id, point_cells in points.items():
+            tiers = point_tiers(point_cells, metric, higher_is_better)
+            if tiers:
+                positions.append(stats.tier_positions(tiers))
+                used.append(point_id)
+        if not positions:
+            continue
+        scores = _mean_positions(positions)
+        workload_scores.append(scores)
+        all_points.extend(used)
+        rankings_found.append(_ranking(workload, metric, variant, scores, used))
+    if workload_scores:
+        rankings_found.append(_ranking("overall", metric, variant, _mean_positions(workload_scores), all_points))
+    return rankings_found
+
+
+def agreement_with_microsoft(ranking: Ranking) -> float | None:
+    """Kendall's tau-b between a ranking and Microsoft's documented order, over the
+    Winsock models present in both (reference-epoll is not in Microsoft's order,
+    so it drops out); None with fewer than 2 of them."""
+    return stats.kendall_tau_b(ranking.tiers, MICROSOFT_ORDER)

@@ -1,0 +1,205 @@
+"""`compare` and `ab`: did a change make a server slower?
+
+Cells are matched on (point_id, server). For each matched cell and metric
+(throughput, p99 latency) the ratio new/base of the medians is given with a 95%
+bootstrap interval: each side's repetitions are resampled independently and the
+ratio of the resampled medians taken, 2000 times, with a fixed seed.
+
+When is it a regression? Two conditions, both needed:
+  - significant: the whole interval is on the bad side of 1 (throughput: high < 1;
+    p99: low > 1), so noise between repetitions does not explain it;
+  - material: the median ratio is worse than the threshold (throughput: ratio <
+    1 - threshold/100; p99: ratio > 1 + threshold/100), so a real but tiny change
+    is not reported.
+Requiring the whole interval to lie beyond the threshold instead would miss real
+drops: with 3 repetitions the interval of the ratio of medians is about
+[min(new)/max(base), max(new)/min(base)], so a 10% drop measured with a few
+percent of noise would pass. An improvement is the mirror image. Identical inputs
+give a ratio of exactly 1 and are never flagged. At least MIN_REPS repetitions
+are needed on each side: one repetition says nothing about noise, so its interval
+is degenerate and nothing is flagged (the ratio is still shown).
+
+A cell that had results in base but none in new (every repetition failed) is a
+regression too: main() reports it and exits 1."""
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import analysis, stats, results
+
+MIN_REPS = 2
+BOOTSTRAP_SEED = 0
+METRICS = (("throughput", True), ("p99", False))  # (name, higher is better)
+
+
+@dataclass
+class Comparison:
+    point_id: str
+    server: str
+    metric: str  # "throughput" | "p99"
+    base: float
+    new: float
+    ratio: float
+    low: float
+    high: float
+    regression: bool
+    improvement: bool
+
+
+def _check_threshold(threshold_pct):
+    if not 0 < threshold_pct < 100:
+        raise ValueError(f"threshold must be between 0 and 100 (percent), not {threshold_pct}")
+
+
+def _by_key(cells, side):
+    indexed = {}
+    for cell in cells:
+        key = (cell.point_id, cell.server)
+        if key in indexed:
+            raise ValueError(f"{side}: {cell.point_id} / {cell.server} appears twice (several variants?)")
+        indexed[key] = cell
+    return indexed
+
+
+def _metric(cell, metric):
+    return cell.throughput if metric == "throughput" else cell.p99_us
+
+
+def _verdicts(ratio, low, high, higher_is_better, threshold_pct):
+    """(regression, improvement) by the rule in the module docstring."""
+    margin = threshold_pct / 100
+    got_lower = high < 1 and ratio < 1 - margin
+    got_higher = low > 1 and ratio > 1 + margin
+    return (got_lower, got_higher) if higher_is_better else (got_higher, got_lower)
+
+
+def compare_estimates(point_id, server, metric, base, new, threshold_pct):
+    """One Comparison of two analysis.Estimate (the per-repetition values are in .values)."""
+    higher_is_better = dict(METRICS)[metric]
+    ratio = new.median / base.median if base.median else (1.0 if new.median == 0 else float("inf"))
+    enough = min(len(base.values), len(new.values)) >= MIN_REPS
+    if enough:
+        low, high = stats.bootstrap_ratio_ci(base.values, new.values, seed=BOOTSTRAP_SEED)
+        regression, improvement = _verdicts(ratio, low, high, higher_is_better, threshold_pct)
+    else:
+        low = high = ratio
+        regression = improvement = False
+    return Comparison(point_id=point_id, server=server, metric=metric, base=base.median, new=new.median,
+                      ratio=ratio, low=low, high=high, regression=regression, improvement=improvement)
+
+
+def compare_cells(base: list, new: list, threshold_pct: float) -> list[Comparison]:
+    """Comparisons of the cells present in both lists (each list: one variant), in base's order."""
+    _check_threshold(threshold_pct)
+    base_cells, new_cells = _by_key(base, "base"), _by_key(new, "new")
+    comparisons = []
+    for key, base_cell in base_cells.items():
+        new_cell = new_cells.get(key)
+        if new_cell is None:
+            continue
+        for metric, _ in METRICS:
+            base_value, new_value = _metric(base_cell, metric), _metric(new_cell, metric)
+            if base_value is not None and new_value is not None:
+                comparisons.append(compare_estimates(*key, metric, base_value, new_value, threshold_pct))
+    return comparisons
+
+
+def lost_cells(base: list, new: list) -> list[tuple[str, str]]:
+    """(point_id, server) that had ok repetitions in base and none in new."""
+    new_cells = _by_key(new, "new")
+    return [(c.point_id, c.server) for c in base
+            if c.ok_reps and (c.point_id, c.server) in new_cells and not new_cells[(c.point_id, c.server)].ok_reps]
+
+
+def _variant_cells(cells, variant, where):
+    chosen = [cell for cell in cells if cell.variant == variant]
+    if not chosen:
+        raise ValueError(f"{where}: no results for variant {variant!r}")
+    return chosen
+
+
+def _run_cells(run_dir):
+    """A run's cells of one variant: "current" when there is one (an `ab` run also
+    has "base"), else its only variant."""
+    cells = analysis.summarize(results.load_run(run_dir))
+    variants = list(dict.fromkeys(cell.variant for cell in cells))
+    if not variants:
+        raise ValueError(f"{run_dir}: the run has no results")
+    if "current" in variants:
+        return _variant_cells(cells, "current", run_dir)
+    if len(variants) > 1:
+        raise ValueError(f"{run_dir}: several variants ({', '.join(variants)}) and none is 'current'")
+    return cells
+
+
+def compare_runs(base_dir, new_dir, threshold_pct) -> list[Comparison]:
+    return compare_cells(_run_cells(base_dir), _run_cells(new_dir), threshold_pct)
+
+
+def compare_variants(run_dir, threshold_pct, base="base", new="current") -> list[Comparison]:
+    """Two variants of one run (`ab`: both interleaved on the same machine state)."""
+    cells = analysis.summarize(results.load_run(run_dir))
+    return compare_cells(_variant_cells(cells, base, run_dir), _variant_cells(cells, new, run_dir), threshold_pct)
+
+
+def _format_value(metric, value):
+    return f"{value:,.0f}/s" if metric == "throughput" else f"{value:,.1f} us"
+
+
+def format_comparisons(comparisons) -> str:
+    """A plain-text table, one line per comparison, flagged lines marked."""
+    if not comparisons:
+        return "no cell in common to compare"
+    header = ("point", "server", "metric", "base", "new", "new/base", "95% CI", "")
+    rows = [header]
+    for c in comparisons:
+        verdict = "REGRESSION" if c.regression else "improvement" if c.improvement else ""
+        rows.append((c.point_id, c.server, c.metric, _format_value(c.metric, c.base),
+                     _format_value(c.metric, c.new), f"{c.ratio:.3f}", f"[{c.low:.3f}, {c.high:.3f}]", verdict))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    right = {3, 4, 5}  # numbers line up on the right
+    lines = ["  ".join(text.rjust(w) if i in right else text.ljust(w)
+                       for i, (text, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def _report(comparisons, lost, threshold_pct, out):
+    print(format_comparisons(comparisons), file=out)
+    for point_id, server in lost:
+        print(f"REGRESSION: {point_id} / {server} had results in base and none in new (every repetition failed)",
+              file=out)
+    regressions = sum(c.regression for c in comparisons) + len(lost)
+    improvements = sum(c.improvement for c in comparisons)
+    print(f"{len(comparisons)} comparisons at a {threshold_pct:g}% threshold: "
+          f"{regressions} regression(s), {improvements} improvement(s)", file=out)
+    return 1 if regressions else 0
+
+
+def _main(load_sides, threshold_pct, out, err):
+    try:
+        _check_threshold(threshold_pct)
+        base_cells, new_cells = load_sides()
+        comparisons = compare_cells(base_cells, new_cells, threshold_pct)
+        lost = lost_cells(base_cells, new_cells)
+    except ValueError as error:
+        print(f"compare: {error}", file=err)
+        return 2
+    if not comparisons and not lost:
+        print("compare: no cell (point and server) has results on both sides", file=err)
+        return 2
+    return _report(comparisons, lost, threshold_pct, out)
+
+
+def main(base_dir, new_dir, threshold_pct, out=None, err=None) -> int:
+    """Print the comparison table; 1 if any regression, 0 otherwise, 2 with a
+    one-line reason on stderr for unusable input (not a run, nothing in common)."""
+    return _main(lambda: (_run_cells(Path(base_dir)), _run_cells(Path(new_dir))), threshold_pct,
+                 out or sys.stdout, err or sys.stderr)
+
+
+def main_variants(run_dir, threshold_pct, base="base", new="current", out=None, err=None) -> int:
+    """main() for the two variants of one `ab` run; same output and exit codes."""
+    def load_sides():
+        cells = analysis.summarize(results.load_run(Path(run_dir)))
+        return _variant_cells(cells, base, run_dir), _variant_cells(cells, new, run_dir)
+    return _main(load_sides, threshold_pct, out or sys.stdout, err or sys.stderr)

@@ -1,0 +1,99 @@
+"""The load generator (loadgen/): finding it, turning a point into its
+command line, running it with a timeout and reading its JSON document."""
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.servers import ROOT
+
+DEFAULT_LOADGEN = ROOT / "build" / "native" / "loadgen" / "loadgen"
+STDERR_TAIL = 4000
+
+
+class LoadgenNotFound(FileNotFoundError):
+    pass
+
+
+def find_loadgen():
+    """WSB_LOADGEN if set, else the native preset's build."""
+    override = os.environ.get("WSB_LOADGEN")
+    path = Path(override) if override else DEFAULT_LOADGEN
+    if not path.is_file() or not os.access(path, os.X_OK):
+        origin = "WSB_LOADGEN" if override else "the native build"
+        raise LoadgenNotFound(f"loadgen not found at {path} ({origin}); run scripts/build.sh")
+    return path
+
+
+def loadgen_argv(loadgen, point, port, host="127.0.0.1"):
+    """The load generator's command line for one point against one server;
+    the JSON document goes to stdout."""
+    argv = [str(loadgen), "--host", host, "--port", str(port), "--workload", point.workload]
+    for option, value in point.loadgen_args.items():
+        argv += [f"--{option}", format_number(value)]
+    return argv + ["--json", "-"]
+
+
+def format_number(value):
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+@dataclass
+class LoadgenResult:
+    document: dict | None    # the JSON document (schema winsock-bench/loadgen/1), if it wrote one
+    exit_code: int | None    # None when it was killed at the timeout
+    stderr: str              # its last STDERR_TAIL characters
+    failure: str | None      # one line when the run is not usable, else None
+
+
+def run_loadgen(argv, timeout, cpus=None):
+    """Runs the load generator to completion or to the timeout (then kills it)."""
+    preexec = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    try:
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+                              preexec_fn=preexec)
+    except subprocess.TimeoutExpired as expired:
+        return LoadgenResult(None, None, tail(expired.stderr), f"loadgen did not finish within {timeout:g} s")
+    except OSError as error:
+        return LoadgenResult(None, None, "", f"loadgen could not start: {error}")
+    stderr = tail(done.stderr)
+    document, problem = parse_document(done.stdout)
+    return LoadgenResult(document, done.returncode, stderr, describe_failure(done.returncode, document,
+                                                                            problem, stderr))
+
+
+def tail(data):
+    if not data:
+        return ""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    return text[-STDERR_TAIL:]
+
+
+def parse_document(stdout):
+    """(document, None) or (None, reason)."""
+    text = stdout.decode("utf-8", "replace").strip() if stdout else ""
+    if not text:
+        return None, "wrote no JSON"
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        return None, f"wrote invalid JSON ({error.msg} at {error.pos})"
+    if not isinstance(document, dict) or document.get("schema") != "winsock-bench/loadgen/1":
+        return None, "wrote JSON of an unknown schema"
+    return document, None
+
+
+def describe_failure(exit_code, document, problem, stderr):
+    """One line saying why a run is not usable, or None if it is."""
+    if exit_code == 0 and document is not None:
+        return None
+    if exit_code == 1 and document is not None:
+        errors = {kind: count for kind, count in document.get("errors", {}).items() if count}
+        listed = ", ".join(f"{kind} {count}" for kind, count in errors.items()) or document.get("fatal") or "?"
+        return f"loadgen counted errors: {listed}"
+    last_line = next((line for line in reversed(stderr.splitlines()) if line.strip()), "")
+    reason = last_line.strip() or problem or "no message"
+    return f"loadgen exited with code {exit_code}: {reason}"[:300]

@@ -1,0 +1,288 @@
+"""harness/results.py and harness/analysis.py on synthetic run folders (no network)."""
+import json
+
+import pytest
+
+import synthetic
+from harness import analysis, results, stats
+from harness.analysis import Cell, Estimate
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory):
+    run = results.load_run(synthetic.example_run(tmp_path_factory.mktemp("example") / "run"))
+    return run, analysis.summarize(run)
+
+
+def find(cells, point_id, server, variant="current"):
+    matches = [c for c in cells if (c.point_id, c.server, c.variant) == (point_id, server, variant)]
+    assert len(matches) == 1
+    return matches[0]
+
+
+# ---- results.load_run ----
+
+def test_load_run_reads_every_record_in_manifest_order(example):
+    run, _ = example
+    assert len(run.records) == 9 * 4 * 3  # points x servers x reps, the failed one included
+    assert [r.status for r in run.records].count("failed") == 1
+    point_order = [p["id"] for p in run.manifest["points"]]
+    seen = list(dict.fromkeys(r.point_id for r in run.records))
+    assert seen == point_order
+    assert run.records[0].sweep == {"name": "pingpong-connections", "param": "connections", "value": 1}
+
+
+@pytest.mark.parametrize("damage", ["no-folder", "no-manifest", "bad-json", "wrong-schema"])
+def test_load_run_rejects_a_folder_that_is_not_a_run(tmp_path, damage):
+    folder = tmp_path / "run"
+    if damage != "no-folder":
+        folder.mkdir()
+    if damage == "bad-json":
+        (folder / "manifest.json").write_text("{not json")
+    if damage == "wrong-schema":
+        (folder / "manifest.json").write_text(json.dumps({"schema": "something/else"}))
+    with pytest.raises(ValueError) as error:
+        results.load_run(folder)
+    assert "\n" not in str(error.value)
+
+
+def test_unreadable_record_becomes_a_failed_record_and_temporary_files_are_ignored(tmp_path):
+    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): [[100.0] * 10]})
+    (run_dir / "points" / "pingpong-c1" / "select.current.r0.json").write_text("{trunc")
+    (run_dir / "points" / "pingpong-c1" / ".iocp.current.r1.json.tmp99").write_text("{half")
+    run = results.load_run(run_dir)
+    assert [(r.server, r.status) for r in run.records] == [("iocp", "ok"), ("select", "failed")]
+    assert run.records[1].failure.startswith("unreadable record")
+
+
+# ---- summarize ----
+
+def test_cells_count_ok_and_failed_repetitions(example):
+    _, cells = example
+    assert len(cells) == 9 * 4
+    cell = find(cells, "pingpong-c128", "select")
+    assert (cell.ok_reps, cell.failed_reps) == (2, 1)
+    assert cell.failures == ["r2: loadgen exited 1: 3 connections reset by the server"]
+    assert cell.throughput.n == 2
+
+
+def test_throughput_and_p99_estimates_come_from_the_repetitions(example):
+    run, cells = example
+    records = [r for r in run.records if (r.point_id, r.server) == ("pingpong-c16", "iocp")]
+    rates = [r.loadgen["messages_per_s"] for r in records]
+    p99s = [r.loadgen["latency_us"]["p99"] for r in records]
+    cell = find(cells, "pingpong-c16", "iocp")
+    assert cell.throughput.median == stats.median(rates)
+    assert (cell.throughput.low, cell.throughput.high) == stats.bootstrap_ci(rates)
+    assert cell.throughput.cv == pytest.approx(stats.coefficient_of_variation(rates))
+    assert cell.p99_us.median == stats.median(p99s)
+    assert sorted(cell.throughput.values) == sorted(rates)
+
+
+def test_percentiles_come_from_the_merged_histogram(tmp_path):
+    first, second = [float(v) for v in range(1, 51)], [float(v) for v in range(51, 101)]  # us
+    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): [first, second]})
+    cell = analysis.summarize(results.load_run(run_dir))[0]
+    upper_us = {v: synthetic.bucket_range(synthetic.bucket_of(v * 1000))[1] / 1000 for v in range(1, 101)}
+    assert cell.percentiles_us["p50"] == upper_us[50]  # from both repetitions, not either alone
+    assert cell.percentiles_us["p90"] == upper_us[90]
+    assert cell.percentiles_us["p99"] == upper_us[99]
+    assert cell.percentiles_us["max"] == 100.0  # the exact maximum, not its bucket's end
+    assert cell.spectrum[0] == (0.0, upper_us[1])
+    assert cell.spectrum[-1] == (99.999, 100.0)
+    assert [p for p, _ in cell.spectrum] == sorted(p for p, _ in cell.spectrum)
+    assert [v for _, v in cell.spectrum] == sorted(v for _, v in cell.spectrum)
+
+
+def test_cpu_per_message_and_memory_per_connection(tmp_path):
+    def edit(record):
+        record["loadgen"]["totals"]["messages"] = 1000
+        record["server_stats"].update({"cpu_user_s": 0.5, "cpu_kernel_s": 1.5, "peak_connections": 200,
+                                       "peak_working_set_bytes": 20_000_000, "peak_threads": 7})
+    run_dir = synthetic.write_run(tmp_path / "run", {("idle-i199", "iocp"): [[50.0] * 20]}, edit=edit)
+    cell = analysis.summarize(results.load_run(run_dir))[0]
+    assert cell.cpu_us_per_message.median == pytest.approx(2000.0)
+    assert cell.working_set_per_connection.median == pytest.approx(100_000.0)
+    assert cell.peak_threads == 7
+
+
+def test_churn_throughput_is_operations_and_has_connect_latency(tmp_path):
+    def edit(record):
+        record["loadgen"]["connections_per_s"] = 1234.0
+        record["loadgen"]["connect_latency_us"]["p99"] = 77.0
+    run_dir = synthetic.write_run(tmp_path / "run", {("churn-k1", "iocp"): [[40.0] * 20, [41.0] * 20]},
+                                  points={"churn-k1": {"workload": "churn"}}, edit=edit)
+    cell = analysis.summarize(results.load_run(run_dir))[0]
+    assert cell.throughput.median == 1234.0
+    assert cell.connect_p99_us.median == 77.0
+
+
+def test_rate_cells_carry_requested_and_achieved_rates(example):
+    _, cells = example
+    cell = find(cells, "rate-r40000", "select")
+    assert cell.requested_rate == 40000
+    assert cell.achieved_rate.median == pytest.approx(40000 * 0.8 * 1.01)
+    assert find(cells, "pingpong-c1", "iocp").requested_rate is None
+    assert find(cells, "pingpong-c1", "iocp").connect_p99_us is None
+
+
+def test_saturation_flags_the_planted_cells_only(example):
+    _, cells = example
+    flagged = {(c.point_id, c.server): c.saturation for c in cells if c.saturation}
+    assert flagged == {("pingpong-c128", "reference-epoll"): ["loadgen CPU 97% of a core"],
+                       ("rate-r40000", "select"): ["achieved 80% of requested rate"]}
+
+
+def _cpu_edit(share, threads=1):
+    def edit(record):
+        config = record["loadgen"]["config"]
+        config["threads"] = threads
+        busy = share * threads * (config["warmup_s"] + record["loadgen"]["totals"]["duration_s"])
+        record["loadgen"]["client_cpu_s"] = {"user": busy / 2, "system": busy / 2}
+    return edit
+
+
+@pytest.mark.parametrize("share, threads, expected", [
+    (0.95, 1, ["loadgen CPU 95% of a core"]),
+    (0.80, 1, []),
+    (0.92, 2, ["loadgen CPU 92% of a core per thread (2 threads)"]),
+    (0.60, 2, []),  # 1.2 cores busy, but two threads have 2 cores
+])
+def test_loadgen_cpu_saturation_counts_warmup_and_threads(tmp_path, share, threads, expected):
+    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): [[60.0] * 10]},
+                                  edit=_cpu_edit(share, threads))
+    assert analysis.summarize(results.load_run(run_dir))[0].saturation == expected
+
+
+@pytest.mark.parametrize("achieved, flagged", [(9600, False), (9400, True)])
+def test_rate_shortfall_below_95_percent_is_flagged(tmp_path, achieved, flagged):
+    run_dir = synthetic.write_run(tmp_path / "run", {("rate-r10000", "iocp"): [[60.0] * 10]},
+                                  points={"rate-r10000": {"loadgen_args": {"rate": 10000}}},
+                                  throughput={("rate-r10000", "iocp"): [achieved]})
+    saturation = analysis.summarize(results.load_run(run_dir))[0].saturation
+    assert saturation == (["achieved 94% of requested rate"] if flagged else [])
+
+
+def test_a_cell_whose_repetitions_all_failed_has_no_estimates(tmp_path):
+    run_dir = synthetic.write_run(tmp_path / "run", {}, failures=[("pingpong-c1", "iocp", "current", 0, "boom")])
+    cell = analysis.summarize(results.load_run(run_dir))[0]
+    assert (cell.ok_reps, cell.failed_reps, cell.failures) == (0, 1, ["r0: boom"])
+    assert cell.throughput is None and cell.p99_us is None and cell.percentiles_us == {}
+    assert analysis.rankings([cell]) == []
+
+
+# ---- rankings ----
+
+def make_cell(point_id, server, throughput, p99=None, workload=None, variant="current", spread=0.01):
+    """A Cell with the given medians and a +-spread relative interval."""
+    def est(value):
+        return None if value is None else Estimate(value, value * (1 - spread), value * (1 + spread), 0.0, 3)
+    return Cell(point_id=point_id, workload=workload or point_id.split("-")[0], loadgen_args={}, sweep=None,
+                server=server, variant=variant, ok_reps=3, failed_reps=0, failures=[],
+                throughput=est(throughput), p99_us=est(p99), percentiles_us={}, spectrum=[],
+                connect_p99_us=None, cpu_us_per_message=None, working_set_per_connection=None,
+                peak_threads=None, requested_rate=None, achieved_rate=None, saturation=[])
+
+
+def ranking_of(all_rankings, scope, metric, variant="current"):
+    matches = [r for r in all_rankings if (r.scope, r.metric, r.variant) == (scope, metric, variant)]
+    assert len(matches) == 1
+    return matches[0]
+
+
+def test_single_point_ranking_is_strict_when_intervals_are_apart():
+    cells = [make_cell("pingpong-c1", "iocp", 300, p99=10), make_cell("pingpong-c1", "select", 200, p99=20),
+             make_cell("pingpong-c1", "wsapoll", 250, p99=15)]
+    found = analysis.rankings(cells)
+    assert ranking_of(found, "pingpong", "throughput").tiers == [["iocp"], ["wsapoll"], ["select"]]
+    assert ranking_of(found, "pingpong", "p99").tiers == [["iocp"], ["wsapoll"], ["select"]]  # lower is better
+    assert ranking_of(found, "pingpong", "throughput").points == ["pingpong-c1"]
+    assert ranking_of(found, "overall", "throughput").tiers == [["iocp"], ["wsapoll"], ["select"]]
+
+
+def test_single_point_ranking_ties_overlapping_intervals():
+    cells = [make_cell("pingpong-c1", "iocp", 300, spread=0.1), make_cell("pingpong-c1", "select", 290, spread=0.1),
+             make_cell("pingpong-c1", "thread", 100)]
+    found = analysis.rankings(cells)
+    assert ranking_of(found, "pingpong", "throughput").tiers == [["iocp", "select"], ["thread"]]
+    assert ranking_of(found, "pingpong", "throughput").scores == {"iocp": 1.5, "select": 1.5, "thread": 3.0}
+
+
+def test_servers_that_swap_places_along_a_sweep_are_tied():
+    cells = [make_cell("pingpong-c1", "iocp", 300), make_cell("pingpong-c1", "select", 200),
+             make_cell("pingpong-c16", "iocp", 200), make_cell("pingpong-c16", "select", 300)]
+    ranking = ranking_of(analysis.rankings(cells), "pingpong", "throughput")
+    assert ranking.tiers == [["iocp", "select"]]
+    assert ranking.points == ["pingpong-c1", "pingpong-c16"]
+
+
+def test_a_server_ahead_at_most_points_ranks_ahead():
+    cells = []
+    for point, (a, b) in {"pingpong-c1": (300, 200), "pingpong-c16": (300, 200), "pingpong-c128": (200, 300)}.items():
+        cells += [make_cell(point, "iocp", a), make_cell(point, "select", b)]
+    assert ranking_of(analysis.rankings(cells), "pingpong", "throughput").tiers == [["iocp"], ["select"]]
+
+
+def test_overall_weighs_workloads_equally_however_many_points_they_have():
+    cells = []
+    for point in ("pingpong-c1", "pingpong-c16", "pingpong-c128"):  # iocp ahead at 3 points
+        cells += [make_cell(point, "iocp", 300), make_cell(point, "select", 200)]
+    cells += [make_cell("churn-k1", "iocp", 100), make_cell("churn-k1", "select", 200)]  # select ahead once
+    found = analysis.rankings(cells)
+    assert ranking_of(found, "pingpong", "throughput").tiers == [["iocp"], ["select"]]
+    assert ranking_of(found, "churn", "throughput").tiers == [["select"], ["iocp"]]
+    overall = ranking_of(found, "overall", "throughput")
+    assert overall.tiers == [["iocp", "select"]]
+    assert sorted(overall.points) == sorted(["pingpong-c1", "pingpong-c16", "pingpong-c128", "churn-k1"])
+
+
+def test_rate_throughput_ranks_only_a_shortfall_from_the_requested_rate():
+    cells = [make_cell("rate-r1000", server, achieved, spread=0.001)
+             for server, achieved in (("iocp", 1000.0), ("select", 998.0), ("thread", 800.0))]
+    for cell in cells:
+        cell.requested_rate = 1000.0
+    # iocp and select both keep up (their 0.2% difference is noise); thread falls behind
+    assert ranking_of(analysis.rankings(cells), "rate", "throughput").tiers == [["iocp", "select"], ["thread"]]
+
+def test_variants_are_ranked_separately():
+    cells = [make_cell("pingpong-c1", "iocp", 300, variant="base"),
+             make_cell("pingpong-c1", "select", 200, variant="base"),
+             make_cell("pingpong-c1", "iocp", 100), make_cell("pingpong-c1", "select", 200)]
+    found = analysis.rankings(cells)
+    assert ranking_of(found, "pingpong", "throughput", "base").tiers == [["iocp"], ["select"]]
+    assert ranking_of(found, "pingpong", "throughput", "current").tiers == [["select"], ["iocp"]]
+
+
+def test_example_run_rankings_cover_every_workload_and_metric(example):
+    _, cells = example
+    found = analysis.rankings(cells)
+    scopes = {(r.scope, r.metric) for r in found}
+    assert scopes == {(s, m) for s in ("pingpong", "rate", "churn", "idle", "overall") for m in ("throughput", "p99")}
+    # the synthetic servers are built in the order reference-epoll < iocp < wsapoll < select (latency)
+    assert ranking_of(found, "pingpong", "throughput").tiers == [["reference-epoll"], ["iocp"], ["wsapoll"], ["select"]]
+
+
+# ---- agreement with Microsoft's order ----
+
+def ranking_with(tiers):
+    return analysis.Ranking(scope="overall", metric="throughput", variant="current", tiers=tiers, points=[])
+
+
+def test_agreement_is_one_for_microsofts_own_order_whatever_reference_epoll_does():
+    order = [["iocp"], ["overlapped"], ["wsapoll"], ["select"], ["asyncselect"]]
+    assert analysis.agreement_with_microsoft(ranking_with(order)) == 1
+    assert analysis.agreement_with_microsoft(ranking_with([["reference-epoll"]] + order)) == 1
+    assert analysis.agreement_with_microsoft(ranking_with(order + [["reference-epoll"]])) == 1
+
+
+def test_agreement_is_minus_one_reversed_and_none_with_one_model():
+    order = [["iocp"], ["overlapped"], ["wsapoll"], ["asyncselect"]]
+    assert analysis.agreement_with_microsoft(ranking_with(list(reversed(order)))) == -1
+    assert analysis.agreement_with_microsoft(ranking_with([["iocp"], ["reference-epoll"]])) is None
+
+
+def test_agreement_with_microsofts_tie_between_thread_and_select():
+    # Microsoft ties thread and select: ranking them apart is neither agreement nor disagreement
+    tau = analysis.agreement_with_microsoft(ranking_with([["iocp"], ["thread"], ["select"]]))
+    # pairs: (iocp, thread) and (iocp, select) concordant; (thread, select) tied in Microsoft's order
+    assert tau == pytest.approx(2 / (3 * 2) ** 0.5)

@@ -1,0 +1,157 @@
+"""harness/compare.py on synthetic run folders (no network)."""
+import io
+import random
+
+import pytest
+
+import synthetic
+from harness import compare
+
+POINT = "pingpong-c16"
+SERVERS = ("iocp", "select")
+REP_SCALES = (0.99, 1.0, 1.01)  # a little noise between repetitions
+
+
+def latencies(scale, rep, count=400):
+    """Repetition rep's latency samples (us): the same shape every time, scaled."""
+    rng = random.Random(rep)
+    return [80.0 * scale * REP_SCALES[rep % 3] * rng.lognormvariate(0, 0.2) for _ in range(count)]
+
+
+def write(path, *, latency_scale=1.0, throughput_scale=1.0, reps=3, servers=SERVERS, variant=None):
+    cells, throughput = {}, {}
+    for server in servers:
+        key = (POINT, server) if variant is None else (POINT, server, variant)
+        cells[key] = [latencies(latency_scale, rep) for rep in range(reps)]
+        throughput[key] = [10000 * throughput_scale * REP_SCALES[rep % 3] for rep in range(reps)]
+    return synthetic.write_run(path, cells, throughput=throughput)
+
+
+def run_main(base, new, threshold=5.0):
+    out, err = io.StringIO(), io.StringIO()
+    code = compare.main(base, new, threshold, out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def flagged(comparisons):
+    return {(c.server, c.metric): ("regression" if c.regression else "improvement")
+            for c in comparisons if c.regression or c.improvement}
+
+
+def test_identical_runs_pass(tmp_path):
+    base = write(tmp_path / "base")
+    comparisons = compare.compare_runs(base, base, 5.0)
+    assert len(comparisons) == 2 * len(SERVERS)
+    assert all(c.ratio == 1 and c.low <= 1 <= c.high for c in comparisons)
+    assert flagged(comparisons) == {}
+    code, out, err = run_main(base, base)
+    assert (code, err) == (0, "")
+    assert "0 regression(s)" in out
+
+
+def test_a_20_percent_throughput_drop_is_a_regression(tmp_path):
+    base = write(tmp_path / "base")
+    new = write(tmp_path / "new", throughput_scale=0.8)
+    comparisons = compare.compare_runs(base, new, 5.0)
+    assert flagged(comparisons) == {("iocp", "throughput"): "regression", ("select", "throughput"): "regression"}
+    iocp = next(c for c in comparisons if (c.server, c.metric) == ("iocp", "throughput"))
+    assert iocp.ratio == pytest.approx(0.8)
+    assert iocp.low <= 0.8 <= iocp.high < 1
+    code, out, _ = run_main(base, new)
+    assert code == 1
+    assert "REGRESSION" in out
+
+
+def test_a_20_percent_p99_rise_is_a_regression(tmp_path):
+    base = write(tmp_path / "base")
+    new = write(tmp_path / "new", latency_scale=1.2)
+    comparisons = compare.compare_runs(base, new, 5.0)
+    assert flagged(comparisons) == {("iocp", "p99"): "regression", ("select", "p99"): "regression"}
+    assert run_main(base, new)[0] == 1
+
+
+def test_the_mirror_images_are_improvements(tmp_path):
+    base = write(tmp_path / "base")
+    new = write(tmp_path / "new", throughput_scale=1.25, latency_scale=0.8)
+    comparisons = compare.compare_runs(base, new, 5.0)
+    assert set(flagged(comparisons).values()) == {"improvement"}
+    assert len(flagged(comparisons)) == 4
+    assert run_main(base, new)[0] == 0
+
+
+def test_a_drop_smaller_than_the_threshold_is_not_flagged(tmp_path):
+    base = write(tmp_path / "base")
+    new = write(tmp_path / "new", throughput_scale=0.97)
+    assert flagged(compare.compare_runs(base, new, 5.0)) == {}
+    # ...but is at a 2% threshold: consistent across repetitions, and beyond it
+    assert flagged(compare.compare_runs(base, new, 2.0)) == {("iocp", "throughput"): "regression",
+                                                               ("select", "throughput"): "regression"}
+
+
+def test_one_repetition_is_never_flagged(tmp_path):
+    base = write(tmp_path / "base", reps=1)
+    new = write(tmp_path / "new", reps=1, throughput_scale=0.5)
+    comparisons = compare.compare_runs(base, new, 5.0)
+    assert flagged(comparisons) == {}
+    throughput = next(c for c in comparisons if c.metric == "throughput")
+    assert throughput.ratio == throughput.low == throughput.high == pytest.approx(0.5)
+
+
+def test_a_cell_that_fails_entirely_in_new_is_a_regression(tmp_path):
+    base = write(tmp_path / "base")
+    cells = {(POINT, "iocp"): [latencies(1.0, rep) for rep in range(3)]}
+    failures = [(POINT, "select", "current", rep, "server crashed") for rep in range(3)]
+    new = synthetic.write_run(tmp_path / "new", cells, failures=failures)
+    code, out, _ = run_main(base, new)
+    assert code == 1
+    assert f"{POINT} / select had results in base and none in new" in out
+
+
+def test_only_cells_in_both_runs_are_compared(tmp_path):
+    base = write(tmp_path / "base", servers=("iocp", "select"))
+    new = write(tmp_path / "new", servers=("iocp", "wsapoll"))
+    assert {c.server for c in compare.compare_runs(base, new, 5.0)} == {"iocp"}
+
+
+def test_compare_variants_of_one_ab_run(tmp_path):
+    cells, throughput = {}, {}
+    for variant, scale in (("base", 1.0), ("current", 0.8)):
+        key = (POINT, "iocp", variant)
+        cells[key] = [latencies(1.0, rep) for rep in range(3)]
+        throughput[key] = [10000 * scale * REP_SCALES[rep] for rep in range(3)]
+    run_dir = synthetic.write_run(tmp_path / "run", cells, throughput=throughput)
+    comparisons = compare.compare_variants(run_dir, 5.0)
+    assert flagged(comparisons) == {("iocp", "throughput"): "regression"}
+    # compare (two folders) takes the "current" variant of an ab run
+    assert flagged(compare.compare_runs(run_dir, run_dir, 5.0)) == {}
+    with pytest.raises(ValueError):
+        compare.compare_variants(run_dir, 5.0, base="nonexistent")
+    assert compare.main_variants(run_dir, 5.0, out=io.StringIO(), err=io.StringIO()) == 1
+
+
+def test_main_exits_2_with_one_line_on_a_folder_that_is_not_a_run(tmp_path):
+    base = write(tmp_path / "base")
+    (tmp_path / "empty").mkdir()
+    code, out, err = run_main(base, tmp_path / "empty")
+    assert code == 2 and out == ""
+    assert err.startswith("compare: ") and err.count("\n") == 1
+    assert run_main(tmp_path / "missing", base)[0] == 2
+
+
+def test_main_exits_2_on_a_bad_threshold_or_nothing_in_common(tmp_path):
+    base = write(tmp_path / "base", servers=("iocp",))
+    other = write(tmp_path / "other", servers=("select",))
+    assert run_main(base, base, threshold=0)[0] == 2
+    assert run_main(base, base, threshold=150)[0] == 2
+    code, _, err = run_main(base, other)
+    assert code == 2 and "no cell" in err
+
+
+def test_format_comparisons_lists_every_comparison(tmp_path):
+    base = write(tmp_path / "base")
+    comparisons = compare.compare_runs(base, write(tmp_path / "new", throughput_scale=0.8), 5.0)
+    table = compare.format_comparisons(comparisons).splitlines()
+    assert len(table) == 1 + len(comparisons)
+    assert table[0].split()[:3] == ["point", "server", "metric"]
+    assert sum("REGRESSION" in line for line in table) == 2
+    assert compare.format_comparisons([]) == "no cell in common to compare"

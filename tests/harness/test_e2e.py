@@ -1,0 +1,80 @@
+"""End to end, as a user runs it: the smoke suite on two real servers (iocp
+under Wine, the native reference) with the real load generator, then the
+report, then a comparison of the run with itself. Takes about half a minute;
+it asserts on results being there and well-formed, never on speed."""
+import base64
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from harness.loadgen import LoadgenNotFound, find_loadgen  # noqa: E402
+from harness.servers import server_command  # noqa: E402
+
+SERVERS = ["iocp", "reference-epoll"]
+RUN_TIMEOUT = 600
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def harness(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """One smoke run shared by the tests below."""
+    try:
+        find_loadgen()
+        for server in SERVERS:
+            server_command(server)
+    except (LoadgenNotFound, FileNotFoundError) as missing:
+        pytest.fail(f"{missing} (scripts/build.sh builds everything)")
+    run_dir = tmp_path_factory.mktemp("e2e") / "smoke"
+    done = harness("run", "--suite", "smoke", "--servers", ",".join(SERVERS), "--out", run_dir, timeout=RUN_TIMEOUT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"python3 -m harness report {run_dir}" in done.stderr
+    return run_dir
+
+
+def test_smoke_run_records_every_plan_item_ok(smoke_run):
+    manifest = json.loads((smoke_run / "manifest.json").read_text())
+    assert manifest["suite"] == "smoke" and manifest["servers"] == SERVERS and manifest["finished_at"]
+    assert manifest["platform"]["wine"] and manifest["platform"]["cpu_count"] >= 1
+    workloads = {point["workload"] for point in manifest["points"]}
+    assert workloads == {"pingpong", "pipeline", "rate", "churn", "idle"}
+    assert len(manifest["plan"]) == len(manifest["points"]) * len(SERVERS) * manifest["reps"]
+    for item in manifest["plan"]:
+        path = smoke_run / "points" / item["point"] / f"{item['server']}.{item['variant']}.r{item['rep']}.json"
+        record = json.loads(path.read_text())
+        assert record["status"] == "ok", f"{path.name}: {record['failure']}"
+        assert record["loadgen"]["totals"]["messages"] > 0
+        assert record["server_stats"]["model"] == item["server"]
+        assert record["server_stats"]["bytes_received"] == record["server_stats"]["bytes_sent"]
+
+
+def test_report_embeds_non_empty_png_charts(smoke_run):
+    done = harness("report", smoke_run)
+    assert done.returncode == 0, done.stderr
+    html_path, md_path = (Path(line) for line in done.stdout.split())
+    assert html_path == smoke_run / "report.html" and md_path == smoke_run / "report.md"
+    page = html_path.read_text()
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert images, "report.html embeds no chart"
+    for encoded in images:
+        data = base64.b64decode(encoded)
+        assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
+    for server in SERVERS:
+        assert server in page
+    assert md_path.read_text().strip()
+
+
+def test_a_run_compared_with_itself_has_no_regression(smoke_run):
+    done = harness("compare", smoke_run, smoke_run)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "REGRESSION" not in done.stdout

@@ -1,0 +1,316 @@
+"""harness/report.py and harness/charts.py on synthetic run folders (tests/harness/synthetic.py):
+no server, no load generator, no network."""
+import base64
+import html
+import re
+import struct
+from html.parser import HTMLParser
+
+import pytest
+import synthetic  # tests/harness/synthetic.py (conftest.py puts it on the path)
+
+from harness import analysis, charts, report, results
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+HOSTILE_ID = '<img src=x onerror="alert(1)">&$\\frac{'
+
+
+def png_size(data):
+    """(width, height) of a PNG, after checking its signature and header chunk."""
+    assert data[:8] == PNG_SIGNATURE, "not a PNG"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def assert_plausible_chart(data):
+    width, height = png_size(data)
+    assert 600 <= width <= 1200, width          # drawn for a 900 px column
+    assert 200 <= height <= 1600, height
+    assert len(data) > 5000                     # axes, lines and text, not a blank image
+
+
+class ImageSources(HTMLParser):
+    """Every <img src> and every external reference (src/href) of an HTML document."""
+
+    def __init__(self):
+        super().__init__()
+        self.images, self.references = [], []
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "img":
+            self.images.append(attributes.get("src", ""))
+        for name in ("src", "href"):
+            if name in attributes and not attributes[name].startswith("data:"):
+                self.references.append(attributes[name])
+
+
+def parse_images(text):
+    parser = ImageSources()
+    parser.feed(text)
+    return parser
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory):
+    """The ready-made synthetic run, reported once for the tests that only read the result."""
+    run_dir = synthetic.example_run(tmp_path_factory.mktemp("example") / "run")
+    html_path, md_path = report.write_report(run_dir)
+    return run_dir, html_path.read_text(encoding="utf-8"), md_path.read_text(encoding="utf-8")
+
+
+def test_report_files_are_written_in_the_run_folder(example):
+    run_dir, html_text, md_text = example
+    assert (run_dir / "report.html").is_file() and (run_dir / "report.md").is_file()
+    assert html_text.startswith("<!DOCTYPE html>") and "</html>" in html_text
+    assert md_text.startswith("# winsock-bench report: suite example")
+
+
+def test_every_html_image_is_an_embedded_png_and_nothing_is_external(example):
+    run_dir, html_text, _ = example
+    parsed = parse_images(html_text)
+    charts_on_disk = sorted((run_dir / "charts").glob("*.png"))
+    assert parsed.images and len(parsed.images) == len(charts_on_disk)
+    for source in parsed.images:
+        prefix = "data:image/png;base64,"
+        assert source.startswith(prefix)
+        assert_plausible_chart(base64.b64decode(source[len(prefix):], validate=True))
+    assert parsed.references == []
+    assert "<link" not in html_text and "<script" not in html_text
+
+
+def test_markdown_links_every_chart_and_every_chart_is_a_png(example):
+    run_dir, _, md_text = example
+    links = re.findall(r"!\[[^\]]*\]\((charts/[^)]+\.png)\)", md_text)
+    on_disk = sorted(p.relative_to(run_dir).as_posix() for p in (run_dir / "charts").glob("*.png"))
+    assert sorted(links) == on_disk
+    for link in links:
+        assert_plausible_chart((run_dir / link).read_bytes())
+
+
+def test_the_charts_cover_each_kind_of_data_in_the_run(example):
+    run_dir, _, _ = example
+    names = [p.name for p in (run_dir / "charts").glob("*.png")]
+    # example_run: a connections sweep, a rate sweep, churn and an idle sweep.
+    for kind in ("throughput", "knee", "churn", "idle", "spectrum", "cost"):
+        assert any(name.endswith(f"-{kind}.png") for name in names), kind
+
+
+def test_every_server_and_point_appears_in_both_reports(example):
+    run_dir, html_text, md_text = example
+    run = results.load_run(run_dir)
+    for server in run.manifest["servers"]:
+        assert f"<td>{server}</td>" in html_text
+        assert f"| {report.md_escape(server)} |" in md_text
+    for point in run.manifest["points"]:
+        assert f"<td>{point['id']}</td>" in html_text
+
+
+def test_rankings_and_the_tau_sentence_match_the_analysis(example):
+    run_dir, html_text, md_text = example
+    cells = analysis.summarize(results.load_run(run_dir))
+    overall = [r for r in analysis.rankings(cells) if r.scope == "overall" and r.tiers]
+    assert overall
+    for ranking in overall:
+        tiers = report.format_tiers(ranking.tiers)
+        assert html.escape(tiers) in html_text
+        tau = analysis.agreement_with_microsoft(ranking)
+        assert html.escape(report.tau_sentence(tau)) in html_text
+        assert report.md_escape(report.tau_sentence(tau)) in md_text
+    assert re.search(r"Kendall&#x27;s tau = -?\d\.\d\d: (strong|partial|no clear|largely)", html_text)
+
+
+def test_failures_are_listed_with_their_record(example):
+    _, html_text, md_text = example
+    assert "3 connections reset by the server" in html_text
+    assert "points/pingpong-c128/select.current.r2.json" in html_text
+    assert "1 of " in html_text and "records failed" in html_text
+    assert "3 connections reset by the server" in md_text
+
+
+def test_platform_line_says_wine_is_not_windows(example):
+    _, html_text, _ = example
+    assert "wine-8.0" in html_text and "not Windows" in html_text
+    assert "Synthetic CPU" in html_text and "2 logical CPUs" in html_text
+    assert "not pinned" in html_text and "commit 000000000000" in html_text
+
+
+def test_saturation_flags_reach_the_table(example):
+    run_dir, html_text, _ = example
+    cells = analysis.summarize(results.load_run(run_dir))
+    flagged = [cell for cell in cells if cell.saturation]
+    assert flagged
+    for cell in flagged:
+        for reason in cell.saturation:
+            assert html.escape(reason) in html_text
+
+
+def test_footer_reproduces_the_run_from_the_manifest(example):
+    _, html_text, md_text = example
+    command = "python3 -m harness run --suite example --seed 7 --servers iocp,wsapoll,select,reference-epoll --reps 3"
+    assert command in html_text and command in md_text
+
+
+def hostile_run(path):
+    samples = [[50.0, 60.0, 70.0, 80.0]] * 2
+    cells = {(HOSTILE_ID, "iocp"): samples, (HOSTILE_ID, "select"): samples}
+    points = {HOSTILE_ID: {"workload": "pingpong", "sweep": None}}
+    failures = [(HOSTILE_ID, "iocp", "current", 5, "<b>boom</b> | `x` *y*")]
+    return synthetic.write_run(path, cells, points=points, failures=failures)
+
+
+def test_data_is_escaped_in_html_and_markdown(tmp_path):
+    html_path, md_path = report.write_report(hostile_run(tmp_path / "run"))
+    html_text, md_text = html_path.read_text(encoding="utf-8"), md_path.read_text(encoding="utf-8")
+    assert HOSTILE_ID not in html_text and "<b>boom</b>" not in html_text
+    assert html.escape(HOSTILE_ID) in html_text and html.escape("<b>boom</b>") in html_text
+    assert parse_images(html_text).images  # the '$' in the id did not stop the charts
+    assert "<img src=x" not in md_text and "<b>boom</b>" not in md_text
+    failure_rows = [line for line in md_text.splitlines() if "boom" in line]
+    assert failure_rows and all(line.count(" | ") == 5 for line in failure_rows)  # the '|' stayed in its cell
+
+
+def test_a_run_with_one_workload_renders(tmp_path):
+    samples = [[100.0, 120.0, 150.0, 400.0]] * 3
+    cells = {("churn-k4", server): samples for server in ("iocp", "reference-epoll")}
+    run_dir = synthetic.write_run(tmp_path / "run", cells, points={"churn-k4": {"workload": "churn"}})
+    html_path, md_path = report.write_report(run_dir)
+    names = sorted(p.name for p in (run_dir / "charts").glob("*.png"))
+    assert names and all("churn" in name for name in names)
+    assert not any(name.endswith(("-knee.png", "-idle.png", "-throughput.png")) for name in names)
+    text = html_path.read_text(encoding="utf-8")
+    assert "Workload: churn" in text and "Workload: pingpong" not in text
+    assert "connections/s" in text
+    assert "No failures" in md_path.read_text(encoding="utf-8")
+
+
+def test_a_run_where_every_record_failed_says_so(tmp_path):
+    failures = [("pingpong-c1", server, "current", rep, f"server {server} did not start")
+                for server in ("iocp", "select") for rep in range(2)]
+    run_dir = synthetic.write_run(tmp_path / "run", {}, failures=failures)
+    html_path, md_path = report.write_report(run_dir)
+    text = html_path.read_text(encoding="utf-8")
+    assert "Every record of this run failed (4 of 4)" in text
+    assert "server select did not start" in text and "server iocp did not start" in text
+    assert parse_images(text).images == []
+    assert "Every record of this run failed" in md_path.read_text(encoding="utf-8")
+
+
+def test_ab_runs_label_both_variants(tmp_path):
+    samples = [[80.0, 90.0, 100.0]] * 2
+    cells = {("pingpong-c1", server, variant): samples
+             for server in ("iocp", "select") for variant in ("base", "current")}
+    run_dir = synthetic.write_run(tmp_path / "run", cells)
+    text = report.write_report(run_dir)[0].read_text(encoding="utf-8")
+    assert "<th>variant</th>" in text
+    assert "<td>base</td>" in text and "<td>current</td>" in text
+    assert "python3 -m harness ab --base" in text
+
+
+def test_reporting_again_replaces_the_old_charts(tmp_path):
+    run_dir = hostile_run(tmp_path / "run")
+    report.write_report(run_dir)
+    stale = run_dir / "charts" / "99-from-an-older-report.png"
+    stale.write_bytes(PNG_SIGNATURE)
+    report.write_report(run_dir)
+    assert not stale.exists()
+    assert list((run_dir / "charts").glob("*.png"))
+
+
+def test_a_folder_that_is_not_a_run_is_refused_and_left_alone(tmp_path):
+    with pytest.raises(ValueError):
+        report.write_report(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("value, text", [(123456, "123,000"), (1234.5, "1,230"), (12.345, "12.3"),
+                                         (0.01234, "0.0123"), (99.96, "100"), (0, "0"), (-2500, "-2,500"),
+                                         (None, "–"), (float("nan"), "–")])
+def test_numbers_are_formatted_for_humans(value, text):
+    assert report._number(value) == text
+
+
+@pytest.mark.parametrize("tau, verdict", [(1.0, "strong agreement"), (0.47, "partial agreement"),
+                                          (0.0, "no clear agreement"), (-0.8, "largely the reverse order")])
+def test_tau_sentence_states_the_verdict(tau, verdict):
+    sentence = report.tau_sentence(tau)
+    assert f"tau = {tau:.2f}: {verdict}." in sentence and "\n" not in sentence
+
+
+def test_tau_sentence_without_a_tau():
+    assert "cannot be measured" in report.tau_sentence(None)
+
+
+def test_the_reproduce_command_follows_the_manifest():
+    manifest = {"suite": "mine", "suite_file": "/home/me/mine.toml", "seed": 3, "reps": 5,
+                "servers": ["iocp", "thread"], "pin": {"server_cpus": [0], "loadgen_cpus": [1]},
+                "variants": {"current": {"commit": "a" * 40}}}
+    assert report.reproduce_command(manifest) == \
+        "python3 -m harness run --suite /home/me/mine.toml --seed 3 --servers iocp,thread --reps 5 --pin"
+    manifest.update(suite_file="harness/suites/mine.toml", pin=None,
+                    variants={"base": {"commit": "b" * 40}, "current": {"commit": "a" * 40}})
+    assert report.reproduce_command(manifest) == \
+        "python3 -m harness ab --base bbbbbbbbbbbb --suite mine --seed 3 --servers iocp,thread --reps 5"
+
+
+def test_tiers_show_ties_with_equals():
+    assert report.format_tiers([["iocp", "overlapped"], ["select"]]) == "iocp = overlapped > select"
+
+
+# ---------------------------------------------------------------- charts on plain data
+
+SERVERS = ["thread", "select", "asyncselect", "wsapoll", "overlapped", "iocp", "reference-epoll", "newmodel"]
+
+
+def sweep(scale):
+    return {s: [(x, scale * (i + 1) * x, scale * (i + 0.9) * x, scale * (i + 1.1) * x) for x in (1, 4, 64, 1024)]
+            for i, s in enumerate(SERVERS)}
+
+
+def categories(scale):
+    return {s: {"a": (scale * (i + 1), scale * i, scale * (i + 2)), "b": (scale, scale * 0.5, scale * 2)}
+            for i, s in enumerate(SERVERS)}
+
+
+@pytest.mark.parametrize("draw", [
+    lambda path: charts.throughput_vs_param(sweep(1000), sweep(10), path, title="t $x$", param="connections"),
+    lambda path: charts.throughput_vs_param(categories(1000), categories(10), path, title="bars"),
+    lambda path: charts.latency_vs_idle(sweep(10), sweep(100), path, title="idle"),
+    lambda path: charts.latency_vs_rate(sweep(10), sweep(1), path, title="knee"),
+    lambda path: charts.cost_chart(categories(3), {}, path, title="cpu only"),
+    lambda path: charts.cost_chart(sweep(3), sweep(30), path, title="cost", param="size"),
+    lambda path: charts.churn_chart(categories(500), categories(40), path, title="churn"),
+    lambda path: charts.latency_spectrum(
+        [(f"point {n}", {s: [(p, 10.0 * (i + 1) / (100.01 - p)) for p in (0, 50, 90, 99, 99.9, 99.99, 99.999)]
+                         for i, s in enumerate(SERVERS)}) for n in range(12)], path, title="spectrum"),
+])
+def test_each_chart_writes_a_png(tmp_path, draw):
+    path = tmp_path / "chart.png"
+    assert draw(path) == path
+    assert_plausible_chart(path.read_bytes())
+
+
+def test_an_ab_sweep_chart_draws(tmp_path):
+    data = {(s, v): points for s, points in sweep(1).items() for v in ("base", "current")}
+    path = charts.throughput_vs_param(data, data, tmp_path / "ab.png", title="ab", param="depth")
+    assert_plausible_chart(path.read_bytes())
+
+
+def test_charts_with_nothing_to_draw_say_so(tmp_path):
+    with pytest.raises(ValueError):
+        charts.cost_chart({}, {"iocp": {}}, tmp_path / "empty.png", title="empty")
+    with pytest.raises(ValueError):
+        charts.latency_spectrum([("p", {"iocp": []})], tmp_path / "empty.png", title="empty")
+    assert not (tmp_path / "empty.png").exists()
+
+
+def test_each_model_keeps_one_distinct_style():
+    styles = {name: charts.style_for(name) for name in charts.MODEL_ORDER}
+    assert len({style.colour for style in styles.values()}) == len(styles)
+    assert styles["reference-epoll"].linestyle != "-"
+    assert all(styles[name].linestyle == "-" for name in charts.MODEL_ORDER if name != "reference-epoll")
+    assert charts.style_for(("iocp", "current")) == styles["iocp"]
+    base = charts.style_for(("iocp", "base"))
+    assert base.colour == styles["iocp"].colour and base.linestyle != "-"
+    assert charts.style_for("newmodel") == charts.style_for("newmodel")  # a fallback, and a stable one
+    assert charts.label_for(("iocp", "base")) == "iocp (base)" and charts.label_for("iocp") == "iocp"
