@@ -31,34 +31,22 @@ class UsageError(Exception):
     """Bad input from the user: exit 2 with this one line."""
 
 
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"{value} is not in 1..1000")
-    return value
+def number_type(parse, kind, accepts, range_text):
+    """An argparse type: `parse` the text, then check it with `accepts`."""
+    def convert(text):
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
+        if not accepts(value):
+            raise argparse.ArgumentTypeError(f"{text} is not in {range_text}")
+        return value
+    return convert
 
 
-def seed_value(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("the seed must be >= 0")
-    return value
-
-
-def percentage(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < 100:
-        raise argparse.ArgumentTypeError(f"{value:g} is not in (0, 100)")
-    return value
+positive_int = number_type(int, "a whole number", lambda v: 1 <= v <= 1000, "1..1000")
+seed_value = number_type(int, "a whole number", lambda v: 0 <= v < 2**64, "0..2**64-1")
+percentage = number_type(float, "a number", lambda v: 0 < v < 100, "(0, 100)")
 
 
 def build_parser():
