@@ -133,21 +133,8 @@ def run_ab(base_revision, suite, servers, out=None, reps=None, seed=runner.DEFAU
         shutil.rmtree(workspace, ignore_errors=True)
     if code == 130:
         return code
-    from harness import compare  # written alongside; imported when needed
+    from harness import compare
     stream.write(f"ab: base {commit[:12]} vs current {(current.commit or '?')[:12]}"
                  f"{' (dirty)' if current.dirty else ''}; run folder {run_dir}\n")
-    compared = compare_run(compare, run_dir, threshold)
+    compared = compare.main_variants(run_dir, threshold)  # also flags cells only base completed
     return compared if compared != 0 else (1 if code != 0 else 0)
-
-
-def compare_run(compare, run_dir, threshold):
-    """Prints the base/current table; 1 on a regression, 2 if nothing compares."""
-    if hasattr(compare, "main_variants"):  # also flags cells that only base completed
-        return compare.main_variants(run_dir, threshold)
-    try:
-        comparisons = compare.compare_variants(run_dir, threshold)
-    except ValueError as error:
-        print(f"ab: cannot compare: {error}", file=sys.stderr)
-        return 2
-    print(compare.format_comparisons(comparisons))
-    return 1 if any(c.regression for c in comparisons) else 0

@@ -5,7 +5,6 @@ stop the server, write one record atomically. A server that crashes or hangs
 fails its item only; the run goes on and says at the end what failed."""
 import json
 import os
-import re
 import platform
 import random
 import shutil
@@ -97,15 +96,20 @@ def record_path(run_dir, item):
     return Path(run_dir) / "points" / item["point"] / f"{item['server']}.{item['variant']}.r{item['rep']}.json"
 
 
-def readable_json(data):
+def readable_json(data, depth=0):
     """Indented JSON, except that lists of plain numbers (the histogram's
     [low_ns, high_ns, count] buckets) stay on one line: a record is read by
     people too, and one bucket per five lines tripled its size."""
-    text = json.dumps(data, indent=1)
-    return NUMBER_LIST.sub(lambda m: "[" + ",".join(n.strip() for n in m.group(1).split(",")) + "]", text)
-
-
-NUMBER_LIST = re.compile(r"\[\s*(-?[\d.eE+-]+(?:\s*,\s*-?[\d.eE+-]+)*)\s*\]")
+    if isinstance(data, list) and data and all(type(v) in (int, float) for v in data):
+        return json.dumps(data, separators=(",", ":"))
+    if not isinstance(data, (dict, list)) or not data:
+        return json.dumps(data)
+    inner, outer = " " * (depth + 1), " " * depth
+    if isinstance(data, dict):
+        items = [f"{inner}{json.dumps(str(k))}: {readable_json(v, depth + 1)}" for k, v in data.items()]
+        return "{\n" + ",\n".join(items) + f"\n{outer}}}"
+    items = [inner + readable_json(v, depth + 1) for v in data]
+    return "[\n" + ",\n".join(items) + f"\n{outer}]"
 
 
 def write_json_atomic(path, data):

@@ -261,3 +261,11 @@ def test_dry_run_prints_the_plan_size_and_runs_nothing():
     done = harness("run", "--suite", "full", "--dry-run")
     assert done.returncode == 0, done.stderr
     assert "runs, about" in done.stdout and "skipped thread pingpong-c10000" in done.stdout
+
+
+def test_records_keep_number_lists_on_one_line_and_strings_untouched():
+    data = {"histogram": [[9472, 9535, 1], [9536, 9599, 3]], "text": "connections = [1, 8]\n", "empty": [],
+            "nested": {"mixed": [1, "a"], "floats": [0.5, 1e-07]}}
+    text = runner.readable_json(data)
+    assert json.loads(text) == data
+    assert "[9472,9535,1]" in text and '"connections = [1, 8]\\n"' in text
