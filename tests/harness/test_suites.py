@@ -8,7 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from harness import suites  # noqa: E402
+from harness import loadgen, suites  # noqa: E402
 from harness.servers import ALL_MODELS  # noqa: E402
 
 BUDGET_S = {"smoke": 120, "default": 15 * 60}
@@ -44,7 +44,7 @@ def test_a_plain_point_takes_the_defaults_and_its_own_options():
 
 
 def test_a_list_expands_into_one_point_per_value_with_sweep_metadata():
-    suite = parse(MINIMAL + '[[point]]\nid = "pp-c{connections}"\nworkload = "pingpong"\n'
+    suite = parse(MINIMAL + '[[point]]\nid = "pp-c{connections}"\nworkload = "pingpong"\nduration = 1\n'
                             'connections = [1, 16, 256]\n')
     assert [p.id for p in suite.points] == ["pp-c1", "pp-c16", "pp-c256"]
     assert [p.loadgen_args["connections"] for p in suite.points] == [1, 16, 256]
@@ -115,7 +115,7 @@ def test_manifest_round_trip_keeps_a_point():
     ('[[point]]\nid = "p"\nworkload = "pingpong"\nduration = true\n', "duration must be a number"),
     ('[[point]]\nid = "p"\nworkload = "pingpong"\n[[point]]\nid = "p"\nworkload = "churn"\n',
      "point 'p': duplicate id"),
-    ('[[point]]\nid = "c1"\nworkload = "pingpong"\n[[point]]\nid = "c{connections}"\nworkload = "pingpong"\n'
+    ('[[point]]\nid = "c1"\nworkload = "pingpong"\n[[point]]\nid = "c{connections}"\nworkload = "pingpong"\nduration = 1\n'
      'connections = [1, 2]\n', "point 'c1': duplicate id"),
     ('[[point]]\nid = "p"\nworkload = "pingpong"\nconnections = [1, 2]\nsize = [64, 128]\n',
      "sweeps one option at a time"),
@@ -146,7 +146,7 @@ def test_an_unknown_suite_server_and_invalid_toml_are_reported():
                                                             + '[[point]]\nid = "p"\nworkload = "pingpong"\n')
     assert "unknown key(s) bogus" in error_of('bogus = 1\n' + MINIMAL + '[[point]]\nid = "p"\nworkload = "pingpong"\n')
     assert "not valid TOML" in error_of("description = \n")
-    assert "'description' is required" in error_of('[[point]]\nid = "p"\nworkload = "pingpong"\n'
+    assert "'description' is required" in error_of('[[point]]\nid = "p"\nworkload = "pingpong"\nduration = 1\n'
                                                    '[defaults]\nduration = 1\n')
 
 
@@ -182,3 +182,13 @@ def test_the_default_suite_runs_every_server_and_full_sweeps_to_ten_thousand():
     cells, skipped = full.cells(full.servers)
     assert skipped and all(s["server"] == "thread" for s in skipped)
     assert full.estimate_seconds(full.servers) > default.estimate_seconds(default.servers)
+
+
+def test_a_connect_timeout_passes_through_to_the_load_generator():
+    point = parse('description = "x"\n[[point]]\nid = "p"\nworkload = "pingpong"\nduration = 1\n'
+                  'connect-timeout = 60\n').points[0]
+    assert point.loadgen_args["connect-timeout"] == 60
+    argv = loadgen.loadgen_argv("/bin/loadgen", point, 7007)
+    assert argv[argv.index("--connect-timeout") + 1] == "60"
+    assert "connect-timeout" in error_of('description = "x"\n[[point]]\nid = "p"\nworkload = "pingpong"\nduration = 1\n'
+                                         'connect-timeout = 0\n')
