@@ -260,10 +260,12 @@ def _line_panel(axes, panel, param):
         axes.annotate("achieved = requested", (high, high), fontsize=8, color="#777777",
                       ha="right", va="bottom")
     _x_scale(axes, param, xs_all)
-    # Against a log x the diagonal is only straight, and the segments between points only honest,
-    # on a log y as well.
-    _y_scale(axes, panel.log_y or (panel.identity_line and axes.get_xscale() == "log")
-             or _spans_decades(panel.series))
+    # The y = x panel follows the x axis (log with log, linear with linear): only then is the
+    # diagonal straight and a server falling below it easy to see.
+    if panel.identity_line:
+        _y_scale(axes, axes.get_xscale() == "log")
+    else:
+        _y_scale(axes, panel.log_y or _spans_decades(panel.series))
     axes.set_ylabel(panel.y_label)
     axes.grid(True, which="major", alpha=0.3)
 
