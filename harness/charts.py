@@ -194,9 +194,7 @@ def latency_spectrum(spectra, path, *, title):
             axes.set_ylabel("latency (µs)")
         for axes in grid[-1, :]:
             axes.set_xlabel("percentile")
-        rows = _figure_legend(figure, keys)
-        figure.suptitle(plain_text(title), fontsize=11)
-        _save(figure, path, rows)
+        _save(figure, path, keys, title)
     finally:
         plt.close(figure)
     return path
@@ -224,9 +222,7 @@ def _draw(panels, path, *, title, param):
             categories = _categories(panels)
             for axes, panel in zip(axes_list, panels):
                 _bar_panel(axes, panel, keys, categories)
-        rows = _figure_legend(figure, keys)
-        figure.suptitle(plain_text(title), fontsize=11)
-        _save(figure, path, rows)
+        _save(figure, path, keys, title)
     finally:
         plt.close(figure)
     return path
@@ -413,8 +409,11 @@ def _figure_legend(figure, keys):
     return math.ceil(len(labels) / columns)
 
 
-def _save(figure, path, legend_rows):
-    """Lay the panels out below the title and legend, whose height is fixed in inches."""
+def _save(figure, path, keys, title):
+    """Adds the shared legend and the title, lays the panels out below them (their height is
+    fixed in inches), and writes the PNG."""
+    legend_rows = _figure_legend(figure, keys)
+    figure.suptitle(plain_text(title), fontsize=11)
     header = TITLE_IN + LEGEND_ROW_IN * legend_rows - 0.1  # tight_layout adds its own padding
     figure.tight_layout(rect=(0, 0, 1, 1.0 - header / figure.get_figheight()))
     figure.savefig(path, dpi=DPI)
