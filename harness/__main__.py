@@ -184,8 +184,6 @@ def dry_run(suite, servers, reps):
 
 def command_report(args):
     run_dir = Path(args.run_dir)
-    if not (run_dir / "manifest.json").is_file():
-        raise UsageError(f"{run_dir} is not a run folder (no manifest.json)")
     from harness import report
     try:
         html_path, md_path = report.write_report(run_dir)

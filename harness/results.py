@@ -50,14 +50,15 @@ class Run:
         return {p["id"]: p for p in self.manifest.get("points", []) if isinstance(p, dict) and "id" in p}
 
 
-def _read_manifest(folder):
+def read_manifest(folder):
+    """A run folder's manifest, checked; ValueError with one line otherwise.
+    The runner's --resume reads it through here too."""
+    folder = Path(folder)
     manifest_path = folder / "manifest.json"
-    if not folder.is_dir():
-        raise ValueError(f"{folder}: not a folder")
     if not manifest_path.is_file():
-        raise ValueError(f"{folder}: not a run folder (no manifest.json)")
+        raise ValueError(f"{folder} is not a run folder (no manifest.json)")
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"{manifest_path}: unreadable ({error})") from None
     if not isinstance(manifest, dict) or manifest.get("schema") != RUN_SCHEMA:
@@ -111,7 +112,7 @@ def _record_order(manifest):
 def load_run(path) -> Run:
     """The run in folder `path`; ValueError with a one-line reason if it is not a run."""
     folder = Path(path)
-    manifest = _read_manifest(folder)
+    manifest = read_manifest(folder)
     manifest_points = {p["id"]: p for p in manifest.get("points", []) if isinstance(p, dict) and "id" in p}
     records = []
     points_folder = folder / "points"

@@ -16,12 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness import loadgen as loadgen_module
+from harness import results
 from harness.servers import ALL_MODELS, ROOT, WINE_RUN, EchoServer, ServerError, is_wine, server_command
 from harness.servers import DEFAULT_MINGW_DIR, DEFAULT_NATIVE_DIR
 from harness.suites import Point, Timeouts, default_platform_of
 
-MANIFEST_SCHEMA = "winsock-bench/run/1"
-RECORD_SCHEMA = "winsock-bench/point/1"
 DEFAULT_SEED = 1
 RUNS_DIR = ROOT / "results" / "runs"
 WINE_PREFIX = ROOT / "build" / "wine-prefix"
@@ -255,7 +254,7 @@ def run_item(item, point, command, timeouts, pin, loadgen):
         server_stderr = server.stderr_text()
         server.close()
     return {
-        "schema": RECORD_SCHEMA,
+        "schema": results.RECORD_SCHEMA,
         "point": {"id": point.id, "workload": point.workload, "loadgen_args": dict(point.loadgen_args),
                   "server_args": list(point.server_args), "sweep": point.sweep},
         "server": item["server"], "variant": item["variant"], "rep": item["rep"],
@@ -388,7 +387,7 @@ def new_run(suite, servers, out=None, reps=None, seed=DEFAULT_SEED, pin=False, v
     with_wine = any(registry.needs_wine(server) for server in servers)
     out = prepare_out(out or default_out(suite.name))
     manifest = {
-        "schema": MANIFEST_SCHEMA, "suite": suite.name, "suite_file": relative(suite.path),
+        "schema": results.RUN_SCHEMA, "suite": suite.name, "suite_file": relative(suite.path),
         "suite_text": suite.text, "description": suite.description,
         "seed": seed, "reps": reps, "servers": list(servers),
         "variants": {v.name: v.to_manifest() for v in variants},
@@ -418,16 +417,10 @@ def point_estimate(timeouts, registry, points, item):
 
 
 def load_manifest(run_dir):
-    path = Path(run_dir) / "manifest.json"
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(f"{run_dir} is not a run folder (no manifest.json)") from None
-    except (OSError, json.JSONDecodeError) as error:
-        raise RunError(f"{path} cannot be read: {error}") from None
-    if not isinstance(manifest, dict) or manifest.get("schema") != MANIFEST_SCHEMA:
-        raise RunError(f"{path} is not a winsock-bench run manifest (schema {MANIFEST_SCHEMA})")
-    return manifest
+        return results.read_manifest(run_dir)
+    except ValueError as error:
+        raise RunError(str(error)) from None
 
 
 def missing_items(run_dir, plan):

@@ -235,7 +235,6 @@ void connection_on_connected(connection *c, uint64_t now)
         return;
     }
     c->state = CONN_OPEN;
-    w->connections_opened++;
     if (!atomic_load_explicit(&w->shared->ever_connected, memory_order_relaxed))
         atomic_store_explicit(&w->shared->ever_connected, true, memory_order_relaxed);
     c->watching_write = false;

@@ -66,7 +66,6 @@ static void merge_results(const run_shared *shared, worker *workers, run_results
     const char *connect_failure = NULL;
     for (unsigned i = 0; i < shared->threads; i++) {
         worker *w = &workers[i];
-        r->connections_opened += w->connections_opened;
         if (!connect_failure)
             connect_failure = w->first_connect_failure;
         histogram_merge(r->latency, w->latency);
@@ -88,7 +87,7 @@ static void merge_results(const run_shared *shared, worker *workers, run_results
                                          : (last_completion ? last_completion : stopped);
     r->ended_early = shared->end_ns ? stopped < shared->end_ns : atomic_load(&shared->stop);
     r->duration_s = window_end > shared->measure_start_ns ? (double)(window_end - shared->measure_start_ns) / 1e9 : 0;
-    r->unreachable = r->connections_opened == 0 && connect_failure;
+    r->unreachable = !atomic_load(&shared->ever_connected) && connect_failure;
     if (r->unreachable)
         snprintf(r->fatal, sizeof r->fatal, "cannot connect to %s port %d: %s", shared->options->host,
                  shared->options->port, connect_failure);

@@ -25,7 +25,6 @@ typedef struct run_results {
     double duration_s;              /* the measured window as it really was */
     uint64_t errors[ERROR_KINDS];
     uint64_t error_total;
-    uint64_t connections_opened;    /* connects that succeeded, warm-up included */
     bool unreachable;               /* no connect ever succeeded: fatal says why */
     bool ended_early;               /* stopped before its planned end */
     char fatal[512];                /* why the run was stopped, if it was */
@@ -37,9 +36,8 @@ typedef struct run_results {
 /* false only when the run could not start at all (reason in results->fatal).
  * A server that cannot be reached is a run in which no connect succeeded
  * and one was refused or timed out: results->unreachable, with one line in
- * `fatal`. No
- * connection is made beforehand to find out, so the server counts exactly
- * the run's own connections. */
+ * `fatal`. No connection is made beforehand to find out, so the server
+ * counts exactly the run's own connections. */
 bool engine_run(const loadgen_options *options, const net_address *server, run_results *results);
 void run_results_free(run_results *results);
 

@@ -64,7 +64,6 @@ struct worker {
     unsigned char *send_buffer, *receive_buffer;
     histogram *latency, *latency_uncorrected, *connect_latency;
     uint64_t messages, bytes, operations, errors[ERROR_KINDS];
-    uint64_t connections_opened;
     const char *first_connect_failure;  /* static text; kept until any connection opens */
     /* Current second of the time series. */
     histogram *second_latency;
