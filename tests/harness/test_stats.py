@@ -1,4 +1,5 @@
 """harness/stats.py: known answers, no I/O."""
+import math
 import random
 
 import pytest
@@ -20,6 +21,49 @@ def test_coefficient_of_variation_is_sample_stdev_over_mean():
     assert stats.coefficient_of_variation([7.0]) == 0.0
     assert stats.coefficient_of_variation([]) == 0.0
     assert stats.coefficient_of_variation([3, 3, 3]) == 0.0
+
+
+# Three shapes a repetition's figure takes: symmetric noise, a right skew (a
+# noisy neighbour only slows things down), and a heavy right skew.
+MEDIAN_CI_DISTRIBUTIONS = {
+    "normal": (lambda rng: rng.gauss(100, 5), 100.0),
+    "lognormal": (lambda rng: math.exp(rng.gauss(0, 0.5)), 1.0),
+    "exponential": (lambda rng: rng.expovariate(1.0), math.log(2)),
+}
+
+
+@pytest.mark.parametrize("n", [3, 5])
+def test_median_ci_declines_when_no_95_percent_interval_exists(n):
+    # even [min, max] of 5 values covers the median with only 1 - 2/32 = 93.75%
+    assert stats.median_ci([float(v) for v in range(n)]) is None
+    assert stats.min_reps_for_interval() == 6
+
+
+@pytest.mark.parametrize("name", sorted(MEDIAN_CI_DISTRIBUTIONS))
+@pytest.mark.parametrize("n", [6, 10, 20])
+def test_median_ci_covers_the_true_median_95_percent_of_the_time(name, n):
+    draw, true_median = MEDIAN_CI_DISTRIBUTIONS[name]
+    rng = random.Random(f"{name}-{n}")
+    trials = 2000
+    covered = 0
+    for _ in range(trials):
+        low, high = stats.median_ci([draw(rng) for _ in range(n)])
+        covered += low <= true_median <= high
+    assert 0.93 <= covered / trials <= 0.97
+
+
+def test_median_ci_brackets_the_sample_median_and_stays_inside_the_range():
+    values = [9.0, 14.0, 10.0, 11.0, 12.5, 30.0, 10.5, 11.5]
+    low, high = stats.median_ci(values)
+    assert min(values) <= low <= stats.median(values) <= high <= max(values)
+    assert stats.median_ci([5.0] * 8) == (5.0, 5.0)
+
+
+def test_median_ci_rejects_bad_arguments():
+    with pytest.raises(ValueError):
+        stats.median_ci([])
+    with pytest.raises(ValueError):
+        stats.median_ci([1.0] * 6, confidence=1.0)
 
 
 def test_bootstrap_of_one_value_is_degenerate():
