@@ -138,7 +138,7 @@ def command_list(_args):
     for name in suites.WORKLOADS:
         print(f"  {name:<10} {WORKLOAD_DESCRIPTIONS[name]}")
     print("\nsuites (estimated time on the suite's servers):")
-    from harness.runner import format_duration
+    from harness.run import format_duration
     for name in suites.suite_names():
         try:
             suite = suites.load_suite(name, ALL_MODELS)
@@ -152,28 +152,28 @@ def command_list(_args):
 
 
 def command_run(args, parser):
-    from harness import runner
+    from harness.run import DEFAULT_SEED, new_run, resume_run
     if args.resume:
         given = [f"--{n}" for n in ("suite", "servers", "reps", "seed", "out") if getattr(args, n) is not None]
         given += ["--pin"] * args.pin + ["--dry-run"] * args.dry_run
         if given:
             parser.error(f"--resume takes no other option (the run folder has them): {', '.join(given)}")
-        code, _ = runner.resume_run(args.resume)
+        code, _ = resume_run(args.resume)
         return code
     if not args.suite:
         parser.error("--suite NAME (smoke, default, full or a .toml path) or --resume DIR is required")
     from harness.servers import ALL_MODELS
     suite = load_suite(args.suite)
     servers = parse_servers(args.servers, suite, ALL_MODELS)
-    seed = runner.DEFAULT_SEED if args.seed is None else args.seed
+    seed = DEFAULT_SEED if args.seed is None else args.seed
     if args.dry_run:
         return dry_run(suite, servers, args.reps or suite.reps)
-    code, _ = runner.new_run(suite, servers, out=args.out, reps=args.reps, seed=seed, pin=args.pin)
+    code, _ = new_run(suite, servers, out=args.out, reps=args.reps, seed=seed, pin=args.pin)
     return code
 
 
 def dry_run(suite, servers, reps):
-    from harness.runner import format_duration
+    from harness.run import format_duration
     cells, skipped = suite.cells(servers)
     print(f"{suite.name}: {len(cells)} point x server cells x {reps} reps = {len(cells) * reps} runs, "
           f"about {format_duration(suite.estimate_seconds(servers, reps))}")
@@ -216,7 +216,7 @@ def main(argv=None):
         # A bare command must not start a quarter-hour benchmark: say what there is.
         parser.print_help(sys.stderr)
         return 2
-    from harness.runner import RunError
+    from harness.run import RunError
     # A CI job being cancelled sends SIGTERM: stop like Ctrl-C, so the server
     # of the current item is stopped and the records written so far stay.
     signal.signal(signal.SIGTERM, interrupt)

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import runner
+from harness import run as runner
 from harness.servers import ROOT, is_wine
 
 BUILD_TIMEOUT = 1800

@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import analysis, stats, results
+from . import analysis, stats, store as results
 
 MIN_REPS = 2
 BOOTSTRAP_SEED = 0

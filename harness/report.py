@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import analysis, charts, results
+from harness import analysis, charts, store as results
 
 MICROSOFT_ORDER_TEXT = "IOCP > overlapped > WSAPoll > thread-per-client/select > WSAAsyncSelect"
 METRIC_NAMES = {"throughput": "throughput (higher is better)", "p99": "p99 latency (lower is better)"}

@@ -4,7 +4,7 @@ import json
 import pytest
 
 import synthetic
-from harness import analysis, results, stats
+from harness import analysis, stats, store as results
 from harness.analysis import Cell, Estimate
 
 

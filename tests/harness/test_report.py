@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 import synthetic  # tests/harness/synthetic.py (conftest.py puts it on the path)
 
-from harness import analysis, charts, report, results
+from harness import analysis, charts, report, store as results
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HOSTILE_ID = '<img src=x onerror="alert(1)">&$\\frac{'

@@ -13,7 +13,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from harness import loadgen, runner, suites  # noqa: E402
+from harness import loadgen, store, suites  # noqa: E402
+from harness import run as runner  # noqa: E402
+from harness.run.plan import make_plan  # noqa: E402
 
 FAKES = Path(__file__).resolve().parent / "fake_servers"
 FAKE_COMMANDS = {
@@ -78,14 +80,14 @@ def cells_of(servers, point_ids):
 
 def test_same_seed_same_order_other_seed_other_order():
     cells = cells_of(["a", "b", "c"], ["p1", "p2", "p3", "p4"])
-    first = runner.make_plan(cells, ["current"], 3, seed=7)
-    assert first == runner.make_plan(cells, ["current"], 3, seed=7)
-    assert first != runner.make_plan(cells, ["current"], 3, seed=8)
+    first = make_plan(cells, ["current"], 3, seed=7)
+    assert first == make_plan(cells, ["current"], 3, seed=7)
+    assert first != make_plan(cells, ["current"], 3, seed=8)
 
 
 def test_each_round_visits_every_cell_once_before_the_next_round():
     cells = cells_of(["a", "b", "c"], ["p1", "p2", "p3", "p4"])
-    plan = runner.make_plan(cells, ["base", "current"], 3, seed=1)
+    plan = make_plan(cells, ["base", "current"], 3, seed=1)
     every = {(p.id, s, v) for p, s in cells for v in ("base", "current")}
     size = len(every)
     assert len(plan) == 3 * size
@@ -100,8 +102,8 @@ def test_each_round_visits_every_cell_once_before_the_next_round():
 
 def test_atomic_write_replaces_whole_and_leaves_no_temporary(tmp_path):
     target = tmp_path / "points" / "p" / "x.current.r0.json"
-    runner.write_json_atomic(target, {"a": 1})
-    runner.write_json_atomic(target, {"b": [1, 2]})
+    store.write_json_atomic(target, {"a": 1})
+    store.write_json_atomic(target, {"b": [1, 2]})
     assert json.loads(target.read_text()) == {"b": [1, 2]}
     assert [p.name for p in target.parent.iterdir()] == ["x.current.r0.json"]
 
@@ -172,7 +174,7 @@ def test_resume_runs_exactly_the_missing_records(tmp_path):
     kept_stamps = {name: (run_dir / "points" / name).stat().st_mtime_ns for name in before if name not in removed}
     manifest = json.loads((run_dir / "manifest.json").read_text())
     manifest["finished_at"] = None  # as an interrupted run leaves it
-    runner.write_json_atomic(run_dir / "manifest.json", manifest)
+    store.write_json_atomic(run_dir / "manifest.json", manifest)
 
     stream = io.StringIO()
     code, _ = runner.resume_run(run_dir, registry=FakeServers(), stream=stream)
@@ -266,6 +268,6 @@ def test_dry_run_prints_the_plan_size_and_runs_nothing():
 def test_records_keep_number_lists_on_one_line_and_strings_untouched():
     data = {"histogram": [[9472, 9535, 1], [9536, 9599, 3]], "text": "connections = [1, 8]\n", "empty": [],
             "nested": {"mixed": [1, "a"], "floats": [0.5, 1e-07]}}
-    text = runner.readable_json(data)
+    text = store.readable_json(data)
     assert json.loads(text) == data
     assert "[9472,9535,1]" in text and '"connections = [1, 8]\\n"' in text

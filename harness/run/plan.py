@@ -1,0 +1,33 @@
+"""The plan of a run: which (point, server, variant, repetition) items run,
+in which order, and which of them still have no record."""
+import random
+
+from harness import store
+
+
+def make_plan(cells, variants, reps, seed):
+    """Every (point, server, variant) once per repetition round, each round in
+    its own shuffled order: a transient slowdown of the machine then spreads
+    over all servers instead of hitting one server's repetitions together."""
+    rng = random.Random(seed)
+    plan = []
+    for rep in range(reps):
+        round_items = [{"point": point.id, "server": server, "variant": variant, "rep": rep}
+                       for point, server in cells for variant in variants]
+        rng.shuffle(round_items)
+        plan.extend(round_items)
+    return plan
+
+
+def missing_items(run_dir, plan):
+    return [item for item in plan if not store.record_path(run_dir, item).exists()]
+
+
+def plan_label(item, show_variant):
+    variant = f" ({item['variant']})" if show_variant else ""
+    return f"{item['server']}{variant} {item['point']} rep {item['rep'] + 1}"
+
+
+def item_estimate(points, timeouts, registry, item):
+    """Rough wall time of one plan item (points: Point by id)."""
+    return points[item["point"]].estimated_seconds(registry.platform(item["server"]), timeouts)

@@ -1,0 +1,42 @@
+"""Wine for a run: the project's prefix and the one persistent wineserver
+the run starts (it serves every Winsock server of the run)."""
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from harness.run.errors import RunError
+from harness.servers import ROOT, WINE_RUN
+
+WINE_PREFIX = ROOT / "build" / "wine-prefix"
+# The wineserver outlives each program by this long, so a server start costs
+# tens of milliseconds instead of half a second (as scripts/setup.sh does).
+WINESERVER_PERSISTENCE = "-p600"
+
+
+def wine_environment():
+    env = dict(os.environ)
+    env.setdefault("WINEPREFIX", str(WINE_PREFIX))
+    env.setdefault("WINEDEBUG", "-all")
+    env.setdefault("WINEDLLOVERRIDES", "mscoree,mshtml=")
+    return env
+
+
+def start_wineserver():
+    """One persistent wineserver for the whole run (it exits by itself ten
+    minutes after the last program), and Wine's background services started
+    detached from our pipes, as scripts/setup.sh does."""
+    env = wine_environment()
+    if not (Path(env["WINEPREFIX"]) / "system.reg").is_file():
+        raise RunError(f"no Wine prefix at {env['WINEPREFIX']}; run scripts/setup.sh")
+    wineserver = "/usr/lib/wine/wineserver"
+    if not os.access(wineserver, os.X_OK):
+        wineserver = shutil.which("wineserver")
+    if not wineserver:
+        raise RunError("wineserver not found; run scripts/setup.sh")
+    quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
+    try:
+        subprocess.run([wineserver, WINESERVER_PERSISTENCE], timeout=30, **quiet)  # fails if one runs: fine
+        subprocess.run([str(WINE_RUN), "wineboot"], timeout=300, check=True, **quiet)
+    except (OSError, subprocess.SubprocessError) as error:
+        raise RunError(f"Wine does not start in {env['WINEPREFIX']}: {error}") from None
