@@ -10,11 +10,11 @@ from harness import loadgen as loadgen_module
 from harness import store
 from harness.run.errors import RunError
 from harness.run.facts import pin_cpus, platform_facts
-from harness.run.item import now_iso, run_item
+from harness.run.item import ItemSettings, now_iso, run_item
 from harness.run.plan import item_estimate, make_plan, missing_items, plan_label
 from harness.run.progress import Progress, format_duration
 from harness.run.registry import BuiltServers, Variant, check_commands, current_variant, relative
-from harness.run.wine import start_wineserver
+from harness.run.wine import run_prefix, start_wineserver
 from harness.servers import ROOT
 from harness.suites import Point, Timeouts
 
@@ -99,16 +99,18 @@ def execute(run_dir, manifest, items, registry, variants, stream):
     points = {data["id"]: Point.from_manifest(data) for data in manifest["points"]}
     timeouts = Timeouts(**manifest.get("timeouts", {}))
     by_name = {v.name: v for v in variants}
-    loadgen = loadgen_module.find_loadgen() if items else None
-    if items and any(registry.needs_wine(item["server"]) for item in items):
+    with_wine = any(registry.needs_wine(item["server"]) for item in items)
+    if with_wine:
         start_wineserver()
+    settings = ItemSettings(timeouts=timeouts, loadgen=loadgen_module.find_loadgen() if items else None,
+                            pin=manifest.get("pin"), wine_prefix=run_prefix() if with_wine else None)
     progress = Progress([item_estimate(points, timeouts, registry, item) for item in items], stream)
     show_variant = len(by_name) > 1
     try:
         for index, item in enumerate(items):
             progress.start(index, plan_label(item, show_variant))
             command = registry.command(item["server"], by_name[item["variant"]])
-            record = run_item(item, points[item["point"]], command, timeouts, manifest.get("pin"), loadgen)
+            record = run_item(item, points[item["point"]], command, registry.needs_wine(item["server"]), settings)
             store.write_record(run_dir, item, record)
             progress.finish(index, record["elapsed_s"], record["failure"])
     except KeyboardInterrupt:

@@ -1,50 +1,93 @@
 """One plan item: start the server, run the load generator against it, stop
-the server, and say what happened as a record (harness.store's schema)."""
+the server, and say what happened as a record (harness.store's schema),
+with the CPU the run's wineserver spent on it."""
 import time
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from pathlib import Path
 
 from harness import loadgen as loadgen_module
 from harness import store
+from harness.run import noise
+from harness.run.wine import find_wineserver
 from harness.servers import EchoServer, ServerError
+from harness.suites import Timeouts
 
 
 def now_iso():
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def run_item(item, point, command, timeouts, pin, loadgen):
+@dataclass(frozen=True)
+class ItemSettings:
+    """What every item of a run shares."""
+    timeouts: Timeouts
+    loadgen: Path
+    pin: dict | None = None
+    wine_prefix: Path | None = None   # the run's prefix, when any of its servers runs under Wine
+
+
+@dataclass
+class ServerRun:
+    """What one start-load-stop of a server produced."""
+    server: EchoServer
+    problems: list
+    loadgen_result: object = None
+    argv: list | None = None
+
+
+def run_item(item, point, command, needs_wine, settings):
     """Runs one point on one server once; returns its record (never raises
     for a server or load generator that misbehaves)."""
     started_at, began = now_iso(), time.monotonic()
+    wineserver = find_wineserver(settings.wine_prefix) if settings.wine_prefix else None
+    before = noise.take_snapshot(wineserver)
     server = EchoServer(item["server"], point.server_args, command=command,
-                        cpus=pin["server_cpus"] if pin else None,
-                        ready_timeout=timeouts.server_start, stop_timeout=timeouts.server_stop)
-    problems, result, argv = [], None, None
+                        cpus=settings.pin["server_cpus"] if settings.pin else None,
+                        ready_timeout=settings.timeouts.server_start, stop_timeout=settings.timeouts.server_stop)
+    outcome = ServerRun(server, [])
     try:
-        try:
-            server.start()
-        except ServerError as error:
-            problems.append(f"server start: {error.reason}")
-        except OSError as error:
-            problems.append(f"server start: {error}")
-        if not problems:
-            argv = loadgen_module.loadgen_argv(loadgen, point, server.port)
-            result = loadgen_module.run_loadgen(argv, point.loadgen_timeout(timeouts),
-                                                pin["loadgen_cpus"] if pin else None)
-            if result.failure:
-                problems.append(result.failure)
-            try:
-                server.stop()
-            except ServerError as error:
-                problems.append(f"server stop: {error.reason}")
+        start_server(outcome)
+        if settings.wine_prefix and wineserver is None:
+            # None ran before: the server's start began one, so all its CPU is this item's.
+            wineserver = find_wineserver(settings.wine_prefix)
+            before = replace(before, wineserver_s=0.0)
+        if not outcome.problems:
+            load_and_stop(outcome, point, settings)
     finally:
         server_stderr = server.stderr_text()
         server.close()
+    after = noise.take_snapshot(wineserver)
+    result = outcome.loadgen_result
     return store.new_record(
         item, point.to_manifest(),
-        status="failed" if problems else "ok", failure="; ".join(problems) if problems else None,
+        status="failed" if outcome.problems else "ok",
+        failure="; ".join(outcome.problems) if outcome.problems else None,
         started_at=started_at, elapsed_s=round(time.monotonic() - began, 3),
         loadgen=result.document if result else None, loadgen_exit=result.exit_code if result else None,
-        loadgen_argv=argv, server_ready=server.ready, server_stats=server.stats,
-        server_stopped_by=server.stopped_by, pin=pin,
+        loadgen_argv=outcome.argv, server_ready=server.ready, server_stats=server.stats,
+        server_stopped_by=server.stopped_by, pin=settings.pin,
+        wineserver_cpu_s=noise.wineserver_cpu_s(before, after) if needs_wine else None,
         loadgen_stderr=result.stderr if result else "", server_stderr=server_stderr)
+
+
+def start_server(outcome):
+    try:
+        outcome.server.start()
+    except ServerError as error:
+        outcome.problems.append(f"server start: {error.reason}")
+    except OSError as error:
+        outcome.problems.append(f"server start: {error}")
+
+
+def load_and_stop(outcome, point, settings):
+    """The load generator against the running server, then the server's polite stop."""
+    outcome.argv = loadgen_module.loadgen_argv(settings.loadgen, point, outcome.server.port)
+    outcome.loadgen_result = loadgen_module.run_loadgen(outcome.argv, point.loadgen_timeout(settings.timeouts),
+                                                        settings.pin["loadgen_cpus"] if settings.pin else None)
+    if outcome.loadgen_result.failure:
+        outcome.problems.append(outcome.loadgen_result.failure)
+    try:
+        outcome.server.stop()
+    except ServerError as error:
+        outcome.problems.append(f"server stop: {error.reason}")

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from harness.run import procfs
 from harness.run.errors import RunError
 from harness.servers import ROOT, WINE_RUN
 
@@ -12,6 +13,7 @@ WINE_PREFIX = ROOT / "build" / "wine-prefix"
 # The wineserver outlives each program by this long, so a server start costs
 # tens of milliseconds instead of half a second (as scripts/setup.sh does).
 WINESERVER_PERSISTENCE = "-p600"
+WINESERVER_NAMES = ("wineserver", "wineserver64")
 
 
 def wine_environment():
@@ -40,3 +42,32 @@ def start_wineserver():
         subprocess.run([str(WINE_RUN), "wineboot"], timeout=300, check=True, **quiet)
     except (OSError, subprocess.SubprocessError) as error:
         raise RunError(f"Wine does not start in {env['WINEPREFIX']}: {error}") from None
+
+
+def run_prefix():
+    return Path(wine_environment()["WINEPREFIX"])
+
+
+def wineserver_directory_name(prefix):
+    """The name of the folder the wineserver of `prefix` works in: Wine keys
+    its server folder (/tmp/.wine-<uid>/server-<dev>-<inode>, or a private
+    /tmp/wine-XXXXXX/ one) by the prefix folder's device and inode in hex, and
+    the wineserver runs with that folder as its working directory. That names
+    the prefix however its path was spelled, and tells apart the wineservers
+    of other prefixes on the same machine."""
+    status = Path(prefix).stat()
+    return f"server-{status.st_dev:x}-{status.st_ino:x}"
+
+
+def find_wineserver(prefix, proc=procfs.PROC):
+    """The pid of the wineserver serving `prefix`, or None if none runs."""
+    try:
+        wanted = wineserver_directory_name(prefix)
+    except OSError:
+        return None
+    for pid, name in procfs.processes(proc):
+        if name in WINESERVER_NAMES:
+            directory = procfs.working_directory(pid, proc)
+            if directory and Path(directory).name == wanted:
+                return pid
+    return None

@@ -1,7 +1,8 @@
 """End to end, as a user runs it: the smoke suite on two real servers (iocp
 under Wine, the native reference) with the real load generator, then the
-report, then a comparison of the run with itself. Takes about half a minute;
-it asserts on results being there and well-formed, never on speed."""
+report, then a comparison of the run with itself; and a one-point run that
+checks the wineserver's CPU is counted. About two minutes; it asserts on
+results being there and well-formed, never on speed."""
 import base64
 import json
 import re
@@ -15,10 +16,25 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from harness.loadgen import LoadgenNotFound, find_loadgen  # noqa: E402
 from harness.servers import server_command  # noqa: E402
+from harness.store import record_path  # noqa: E402
 
 SERVERS = ["iocp", "reference-epoll"]
 RUN_TIMEOUT = 600
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def require_built(servers):
+    try:
+        find_loadgen()
+        for server in servers:
+            server_command(server)
+    except (LoadgenNotFound, FileNotFoundError) as missing:
+        pytest.fail(f"{missing} (scripts/build.sh builds everything)")
+
+
+def read_records(run_dir):
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    return manifest, [(item, json.loads(record_path(run_dir, item).read_text())) for item in manifest["plan"]]
 
 
 def harness(*args, timeout=300):
@@ -29,12 +45,7 @@ def harness(*args, timeout=300):
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     """One smoke run shared by the tests below."""
-    try:
-        find_loadgen()
-        for server in SERVERS:
-            server_command(server)
-    except (LoadgenNotFound, FileNotFoundError) as missing:
-        pytest.fail(f"{missing} (scripts/build.sh builds everything)")
+    require_built(SERVERS)
     run_dir = tmp_path_factory.mktemp("e2e") / "smoke"
     done = harness("run", "--suite", "smoke", "--servers", ",".join(SERVERS), "--out", run_dir, timeout=RUN_TIMEOUT)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -49,10 +60,8 @@ def test_smoke_run_records_every_plan_item_ok(smoke_run):
     workloads = {point["workload"] for point in manifest["points"]}
     assert workloads == {"pingpong", "pipeline", "rate", "churn", "idle"}
     assert len(manifest["plan"]) == len(manifest["points"]) * len(SERVERS) * manifest["reps"]
-    for item in manifest["plan"]:
-        path = smoke_run / "points" / item["point"] / f"{item['server']}.{item['variant']}.r{item['rep']}.json"
-        record = json.loads(path.read_text())
-        assert record["status"] == "ok", f"{path.name}: {record['failure']}"
+    for item, record in read_records(smoke_run)[1]:
+        assert record["status"] == "ok", f"{item}: {record['failure']}"
         assert record["loadgen"]["totals"]["messages"] > 0
         assert record["server_stats"]["model"] == item["server"]
         assert record["server_stats"]["bytes_received"] == record["server_stats"]["bytes_sent"]
@@ -78,3 +87,26 @@ def test_a_run_compared_with_itself_has_no_regression(smoke_run):
     done = harness("compare", smoke_run, smoke_run)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "REGRESSION" not in done.stdout
+
+
+WINE_CPU_SUITE = """description = "the wineserver's CPU is counted"
+reps = 1
+servers = ["select", "reference-epoll"]
+[[point]]
+id = "pingpong-c4"
+workload = "pingpong"
+connections = 4
+duration = 0.5
+warmup = 0.1
+"""
+
+
+def test_the_wineserver_cpu_is_counted_for_a_winsock_server_and_not_for_the_native_one(tmp_path):
+    require_built(["select", "reference-epoll"])
+    suite = tmp_path / "wine-cpu.toml"
+    suite.write_text(WINE_CPU_SUITE)
+    done = harness("run", "--suite", suite, "--out", tmp_path / "run", timeout=RUN_TIMEOUT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    by_server = {item["server"]: record for item, record in read_records(tmp_path / "run")[1]}
+    assert by_server["select"]["wineserver_cpu_s"] > 0  # under Wine, select() is the wineserver's work
+    assert by_server["reference-epoll"]["wineserver_cpu_s"] is None

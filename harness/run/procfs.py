@@ -1,0 +1,99 @@
+"""Reading CPU figures from Linux's /proc and /sys. Every reader takes the
+folder it reads from (tests pass recorded copies) and returns None where the
+figure cannot be read, rather than raising: a missing figure leaves a record
+field null, it never fails an item."""
+import os
+from pathlib import Path
+
+PROC = Path("/proc")
+SYS_CPU = Path("/sys/devices/system/cpu")
+TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def read_text(path):
+    try:
+        return Path(path).read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+
+
+def parse_machine_busy_s(stat_text, ticks_per_s=TICKS_PER_S):
+    """CPU seconds all cores spent busy since boot, from /proc/stat's "cpu"
+    line: user, nice, system, irq, softirq and steal (time the hypervisor gave
+    another guest is lost to us as well); not idle or iowait. guest and
+    guest_nice are already part of user and nice."""
+    for line in (stat_text or "").splitlines():
+        fields = line.split()
+        if fields and fields[0] == "cpu":
+            ticks = [int(value) for value in fields[1:9]] + [0] * (8 - len(fields[1:9]))
+            user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
+            return (user + nice + system + irq + softirq + steal) / ticks_per_s
+    return None
+
+
+def parse_process_cpu_s(stat_text, ticks_per_s=TICKS_PER_S):
+    """utime + stime of /proc/<pid>/stat, in seconds (all the process's
+    threads). The command name (field 2) may hold spaces and parentheses, so
+    the fields are counted from its last ')'."""
+    if not stat_text or ")" not in stat_text:
+        return None
+    after_name = stat_text[stat_text.rindex(")") + 1:].split()
+    try:
+        utime, stime = int(after_name[11]), int(after_name[12])  # fields 14 and 15 of proc(5)
+    except (IndexError, ValueError):
+        return None
+    return (utime + stime) / ticks_per_s
+
+
+def parse_loadavg(text):
+    """[1 min, 5 min, 15 min] from /proc/loadavg."""
+    try:
+        return [float(value) for value in (text or "").split()[:3]] or None
+    except ValueError:
+        return None
+
+
+def machine_busy_s(proc=PROC):
+    return parse_machine_busy_s(read_text(Path(proc) / "stat"))
+
+
+def process_cpu_s(pid, proc=PROC):
+    return parse_process_cpu_s(read_text(Path(proc) / str(pid) / "stat"))
+
+
+def loadavg(proc=PROC):
+    return parse_loadavg(read_text(Path(proc) / "loadavg"))
+
+
+def governor(sys_cpu=SYS_CPU):
+    """The CPU frequency governor ("performance", "powersave", ...; several
+    joined by "," when the cores differ), or None where cpufreq is not
+    exposed (most virtual machines)."""
+    names = set()
+    for path in Path(sys_cpu).glob("cpu[0-9]*/cpufreq/scaling_governor"):
+        text = read_text(path)
+        if text and text.strip():
+            names.add(text.strip())
+    return ",".join(sorted(names)) or None
+
+
+def processes(proc=PROC):
+    """(pid, command name) of every process."""
+    try:
+        entries = list(Path(proc).iterdir())
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        if entry.name.isdigit():
+            name = read_text(entry / "comm")
+            if name is not None:
+                found.append((int(entry.name), name.strip()))
+    return found
+
+
+def working_directory(pid, proc=PROC):
+    try:
+        return os.readlink(Path(proc) / str(pid) / "cwd")
+    except OSError:
+        return None
