@@ -25,6 +25,7 @@ WORKLOAD_DESCRIPTIONS = {
     "idle": "--idle idle connections held while --connections run ping-pong",
 }
 DEFAULT_THRESHOLD = 5.0
+DEFAULT_WAIT_IDLE_S = 60.0
 
 
 class UsageError(Exception):
@@ -46,6 +47,7 @@ def number_type(parse, kind, accepts, range_text):
 
 positive_int = number_type(int, "a whole number", lambda v: 1 <= v <= 1000, "1..1000")
 seed_value = number_type(int, "a whole number", lambda v: 0 <= v < 2**64, "0..2**64-1")
+wait_seconds = number_type(float, "a number of seconds", lambda v: 0 < v <= 3600, "(0, 3600]")
 percentage = number_type(float, "a number", lambda v: 0 < v < 100, "(0, 100)")
 
 
@@ -69,6 +71,9 @@ def build_parser():
     run.add_argument("--seed", type=seed_value, metavar="S", help="order seed (default 1, recorded)")
     run.add_argument("--out", metavar="DIR", help="run folder (default results/runs/<YYYYmmdd-HHMMSS>-<suite>)")
     run.add_argument("--pin", action="store_true", help="server on one CPU, load generator on another")
+    run.add_argument("--wait-idle", type=wait_seconds, nargs="?", const=DEFAULT_WAIT_IDLE_S, metavar="SECONDS",
+                     help="before each repetition, wait up to SECONDS (default "
+                          f"{DEFAULT_WAIT_IDLE_S:g}) for other processes to leave the CPU idle")
     run.add_argument("--dry-run", action="store_true", help="print the plan's size and estimated time, run nothing")
     run.add_argument("--resume", metavar="DIR", help="run what an interrupted run has not recorded yet")
     run.set_defaults(parser=run)  # so that its errors print its own usage
@@ -154,7 +159,8 @@ def command_list(_args):
 def command_run(args, parser):
     from harness.run import DEFAULT_SEED, new_run, resume_run
     if args.resume:
-        given = [f"--{n}" for n in ("suite", "servers", "reps", "seed", "out") if getattr(args, n) is not None]
+        given = [f"--{n.replace('_', '-')}" for n in ("suite", "servers", "reps", "seed", "out", "wait_idle")
+                 if getattr(args, n) is not None]
         given += ["--pin"] * args.pin + ["--dry-run"] * args.dry_run
         if given:
             parser.error(f"--resume takes no other option (the run folder has them): {', '.join(given)}")
@@ -168,7 +174,8 @@ def command_run(args, parser):
     seed = DEFAULT_SEED if args.seed is None else args.seed
     if args.dry_run:
         return dry_run(suite, servers, args.reps or suite.reps)
-    code, _ = new_run(suite, servers, out=args.out, reps=args.reps, seed=seed, pin=args.pin)
+    code, _ = new_run(suite, servers, out=args.out, reps=args.reps, seed=seed, pin=args.pin,
+                      wait_idle_s=args.wait_idle)
     return code
 
 

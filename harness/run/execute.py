@@ -8,6 +8,7 @@ from pathlib import Path
 
 from harness import loadgen as loadgen_module
 from harness import store
+from harness.run import noise
 from harness.run.errors import RunError
 from harness.run.facts import pin_cpus, platform_facts
 from harness.run.item import ItemSettings, now_iso, run_item
@@ -35,7 +36,7 @@ def prepare_out(out):
 
 
 def new_run(suite, servers, out=None, reps=None, seed=DEFAULT_SEED, pin=False, variants=None,
-            registry=None, stream=None):
+            registry=None, stream=None, wait_idle_s=None):
     """Plans a suite, writes the manifest, runs every item. Returns the exit
     code (0 all ok, 1 some failed, 130 interrupted) and the run folder."""
     registry = registry or BuiltServers()
@@ -55,7 +56,7 @@ def new_run(suite, servers, out=None, reps=None, seed=DEFAULT_SEED, pin=False, v
         seed=seed, reps=reps, servers=list(servers), variants={v.name: v.to_manifest() for v in variants},
         points=[point.to_manifest() for point in suite.points if any(point is p for p, _ in cells)],
         plan=plan, skipped=skipped, timeouts=suite.timeouts.to_dict(), max_connections=dict(suite.max_connections),
-        platform=platform_facts(with_wine), pin=pin_info, loadgen={"path": relative(loadgen)},
+        platform=platform_facts(with_wine), pin=pin_info, wait_idle_s=wait_idle_s, loadgen={"path": relative(loadgen)},
         started_at=now_iso(), finished_at=None, resumed_at=[])
     store.write_manifest(out, manifest)
     stream = stream or sys.stderr
@@ -106,12 +107,16 @@ def execute(run_dir, manifest, items, registry, variants, stream):
                             pin=manifest.get("pin"), wine_prefix=run_prefix() if with_wine else None)
     progress = Progress([item_estimate(points, timeouts, registry, item) for item in items], stream)
     show_variant = len(by_name) > 1
+    machine = None  # the last item's machine figures
     try:
         for index, item in enumerate(items):
+            waited = wait_if_busy(manifest.get("wait_idle_s"), machine, settings, progress)
             progress.start(index, plan_label(item, show_variant))
             command = registry.command(item["server"], by_name[item["variant"]])
-            record = run_item(item, points[item["point"]], command, registry.needs_wine(item["server"]), settings)
+            record = run_item(item, points[item["point"]], command, registry.needs_wine(item["server"]), settings,
+                              waited)
             store.write_record(run_dir, item, record)
+            machine = record["machine"]
             progress.finish(index, record["elapsed_s"], record["failure"])
     except KeyboardInterrupt:
         progress.close()
@@ -123,6 +128,21 @@ def execute(run_dir, manifest, items, registry, variants, stream):
     manifest["finished_at"] = now_iso()
     store.write_manifest(run_dir, manifest)
     return summarize(run_dir, manifest, stream)
+
+
+def wait_if_busy(limit_s, last_machine, settings, progress):
+    """--wait-idle: before an item, unless the item just before it found the
+    machine quiet (its figures are the freshest look there is), wait up to
+    limit_s for a quiet machine. Returns the seconds waited, or None without
+    --wait-idle."""
+    if not limit_s:
+        return None
+    if last_machine is not None and not last_machine["busy"]:
+        return 0.0
+
+    def measure():
+        return noise.measure_other_cores(settings.wineserver())
+    return round(noise.wait_for_quiet(limit_s, measure, progress.note), 1)
 
 
 def summarize(run_dir, manifest, stream):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness import loadgen as loadgen_module
 from harness import store
-from harness.run import noise
+from harness.run import noise, procfs
 from harness.run.wine import find_wineserver
 from harness.servers import EchoServer, ServerError
 from harness.suites import Timeouts
@@ -26,6 +26,10 @@ class ItemSettings:
     pin: dict | None = None
     wine_prefix: Path | None = None   # the run's prefix, when any of its servers runs under Wine
 
+    def wineserver(self):
+        """The pid of the run's wineserver, or None (no Wine in this run, or none running)."""
+        return find_wineserver(self.wine_prefix) if self.wine_prefix else None
+
 
 @dataclass
 class ServerRun:
@@ -36,11 +40,13 @@ class ServerRun:
     argv: list | None = None
 
 
-def run_item(item, point, command, needs_wine, settings):
+def run_item(item, point, command, needs_wine, settings, waited_s=None):
     """Runs one point on one server once; returns its record (never raises
-    for a server or load generator that misbehaves)."""
+    for a server or load generator that misbehaves). waited_s: how long
+    --wait-idle waited for a quiet machine before it."""
     started_at, began = now_iso(), time.monotonic()
-    wineserver = find_wineserver(settings.wine_prefix) if settings.wine_prefix else None
+    loadavg_before = procfs.loadavg()
+    wineserver = settings.wineserver()
     before = noise.take_snapshot(wineserver)
     server = EchoServer(item["server"], point.server_args, command=command,
                         cpus=settings.pin["server_cpus"] if settings.pin else None,
@@ -50,7 +56,7 @@ def run_item(item, point, command, needs_wine, settings):
         start_server(outcome)
         if settings.wine_prefix and wineserver is None:
             # None ran before: the server's start began one, so all its CPU is this item's.
-            wineserver = find_wineserver(settings.wine_prefix)
+            wineserver = settings.wineserver()
             before = replace(before, wineserver_s=0.0)
         if not outcome.problems:
             load_and_stop(outcome, point, settings)
@@ -68,6 +74,7 @@ def run_item(item, point, command, needs_wine, settings):
         loadgen_argv=outcome.argv, server_ready=server.ready, server_stats=server.stats,
         server_stopped_by=server.stopped_by, pin=settings.pin,
         wineserver_cpu_s=noise.wineserver_cpu_s(before, after) if needs_wine else None,
+        machine=noise.machine_record(before, after, loadavg_before, procfs.governor(), waited_s),
         loadgen_stderr=result.stderr if result else "", server_stderr=server_stderr)
 
 

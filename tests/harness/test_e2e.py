@@ -63,6 +63,10 @@ def test_smoke_run_records_every_plan_item_ok(smoke_run):
     for item, record in read_records(smoke_run)[1]:
         assert record["status"] == "ok", f"{item}: {record['failure']}"
         assert record["loadgen"]["totals"]["messages"] > 0
+        machine = record["machine"]
+        assert machine["other_cpu_cores"] >= 0 and isinstance(machine["busy"], bool)
+        assert len(machine["loadavg_before"]) == 3 and "governor" in machine
+        assert (record["wineserver_cpu_s"] is None) == (item["server"] == "reference-epoll")
         assert record["server_stats"]["model"] == item["server"]
         assert record["server_stats"]["bytes_received"] == record["server_stats"]["bytes_sent"]
 

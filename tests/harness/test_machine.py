@@ -87,3 +87,74 @@ def test_wineserver_cpu_is_the_delta_between_snapshots_or_none():
     assert noise.wineserver_cpu_s(before, after) == 1.25
     gone = noise.CpuSnapshot(at=12.0, machine_busy_s=103.0, harness_s=1.5, wineserver_s=None)
     assert noise.wineserver_cpu_s(before, gone) is None
+
+
+# --- the machine's other CPU use ---------------------------------------------------
+
+def snapshots_from_recorded_stat():
+    """Two seconds apart; meanwhile the harness and its children used 0.5 s, the wineserver 1.25 s."""
+    before = noise.CpuSnapshot(at=50.0, machine_busy_s=procfs.parse_machine_busy_s(STAT_BEFORE, TICKS),
+                               harness_s=7.0, wineserver_s=2.5)
+    after = noise.CpuSnapshot(at=52.0, machine_busy_s=procfs.parse_machine_busy_s(STAT_AFTER, TICKS),
+                              harness_s=7.5, wineserver_s=3.75)
+    return before, after
+
+
+def test_other_cpu_is_the_machine_busy_time_less_the_runs_own_per_second():
+    before, after = snapshots_from_recorded_stat()
+    # busy: (200 user + 100 system + 20 softirq + 20 steal) ticks = 3.4 s; own 0.5 + 1.25 s; over 2 s
+    assert noise.other_cpu_cores(before, after) == pytest.approx((3.4 - 1.75) / 2)
+    machine = noise.machine_record(before, after, [1.5, 1.0, 0.5], None, waited_s=None)
+    assert machine == {"other_cpu_cores": 0.825, "loadavg_before": [1.5, 1.0, 0.5], "governor": None,
+                       "busy": True, "waited_s": None}
+
+
+def test_a_quiet_machine_is_not_busy_and_own_use_above_the_total_clamps_to_zero():
+    before, after = snapshots_from_recorded_stat()
+    busier_run = noise.CpuSnapshot(at=after.at, machine_busy_s=after.machine_busy_s, harness_s=10.0,
+                                   wineserver_s=after.wineserver_s)
+    assert noise.other_cpu_cores(before, busier_run) == 0.0
+    just_under = noise.CpuSnapshot(at=after.at, machine_busy_s=after.machine_busy_s,
+                                   harness_s=before.harness_s + 3.4 - 1.25 - 2 * noise.BUSY_OTHER_CORES + 0.01,
+                                   wineserver_s=after.wineserver_s)
+    assert noise.machine_record(before, just_under, None, "performance")["busy"] is False
+
+
+def test_no_machine_figures_without_proc_stat():
+    before, after = snapshots_from_recorded_stat()
+    unreadable = noise.CpuSnapshot(at=after.at, machine_busy_s=None, harness_s=7.5, wineserver_s=None)
+    assert noise.machine_record(before, unreadable, None, None) is None
+
+
+class FakeClock:
+    """measure() takes a second of this clock, as the real one sleeps a second."""
+
+    def __init__(self, readings):
+        self.now = 0.0
+        self.readings = list(readings)
+
+    def __call__(self):
+        return self.now
+
+    def measure(self):
+        self.now += 1.0
+        return self.readings.pop(0)
+
+
+def test_waiting_for_a_quiet_machine_ends_when_it_is_quiet():
+    messages = []
+    clock = FakeClock([0.1])
+    assert noise.wait_for_quiet(60, clock.measure, messages.append, clock) == 0.0
+    assert messages == []  # quiet at once: nothing to say
+    clock = FakeClock([1.2, 0.9, 0.05])
+    assert noise.wait_for_quiet(60, clock.measure, messages.append, clock) == 3.0
+    assert "waiting up to 60 s for a quiet machine: other processes use 1.20 cores" in messages[0]
+    assert messages[1] == "machine quiet after 3 s"
+
+
+def test_waiting_is_bounded_and_says_it_measures_anyway():
+    messages = []
+    clock = FakeClock([1.5] * 100)
+    assert noise.wait_for_quiet(10, clock.measure, messages.append, clock) == 10.0
+    assert len(clock.readings) == 90
+    assert "still busy after 10 s (1.50 cores of other use); measuring anyway" in messages[-1]

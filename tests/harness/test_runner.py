@@ -130,8 +130,19 @@ def test_a_run_writes_the_manifest_and_one_ok_record_per_plan_item(tmp_path):
         assert record["server_ready"]["event"] == "ready" and record["server_stats"]["event"] == "stats"
         assert record["server_stats"]["bytes_sent"] == record["server_stats"]["bytes_received"] > 0
         assert record["server_stopped_by"] == "stdin"
+        assert record["wineserver_cpu_s"] is None  # no Wine here
+        assert record["machine"]["other_cpu_cores"] >= 0 and record["machine"]["waited_s"] is None
     assert "[1/8]" in log and "[8/8]" in log and "8 runs: 8 ok, 0 failed" in log
     assert f"python3 -m harness report {run_dir}" in log
+
+
+def test_wait_idle_is_recorded_in_the_manifest_and_each_record(tmp_path):
+    suite = fake_suite(["echo"], '[[point]]\nid = "p"\nworkload = "pingpong"\n')
+    code, run_dir, log = run_fake(suite, tmp_path / "run", wait_idle_s=1.0)
+    assert code == 0, log
+    assert json.loads((run_dir / "manifest.json").read_text())["wait_idle_s"] == 1.0
+    (record,) = records(run_dir).values()
+    assert 0 <= record["machine"]["waited_s"] <= 3  # one look (1 s) and at most 1 s more of waiting
 
 
 def test_crashing_hanging_and_unstoppable_servers_fail_their_items_and_the_rest_runs(tmp_path):
@@ -232,6 +243,8 @@ def harness(*args, timeout=60):
     (["run", "--suite", "smoke", "--servers", "iocp,bogus"], "unknown server(s) bogus"),
     (["run", "--suite", "smoke", "--reps", "0"], "--reps"),
     (["run", "--resume", "/nonexistent", "--seed", "3"], "--resume takes no other option"),
+    (["run", "--resume", "/nonexistent", "--wait-idle"], "(the run folder has them): --wait-idle"),
+    (["run", "--suite", "smoke", "--wait-idle", "0"], "argument --wait-idle: 0 is not in"),
     (["run", "--resume", "/nonexistent/run"], "not a run folder"),
     (["report", "/nonexistent/run"], "not a run folder"),
     (["compare", "a"], "required: NEW"),
