@@ -67,7 +67,8 @@ def build_parser():
                                           "in a seeded random order; one JSON record per run in the run folder.")
     run.add_argument("--suite", metavar="NAME", help="a suite of harness/suites (smoke, default, full) or a .toml path")
     run.add_argument("--servers", metavar="A,B", help="comma-separated servers (default: the suite's)")
-    run.add_argument("--reps", type=positive_int, metavar="N", help="repetitions (default: the suite's)")
+    run.add_argument("--reps", type=positive_int, metavar="N",
+                     help="a fixed number of repetitions (default: the suite's, adaptive where it says so)")
     run.add_argument("--seed", type=seed_value, metavar="S", help="order seed (default 1, recorded)")
     run.add_argument("--out", metavar="DIR", help="run folder (default results/runs/<YYYYmmdd-HHMMSS>-<suite>)")
     run.add_argument("--pin", action="store_true", help="server on one CPU, load generator on another")
@@ -151,7 +152,9 @@ def command_list(_args):
             print(f"  {name:<8} INVALID: {error}")
             continue
         estimate = format_duration(suite.estimate_seconds(suite.servers))
-        print(f"  {name:<8} {len(suite.points):>3} points, {len(suite.servers)} servers, {suite.reps} reps, "
+        reps = suite.repetitions
+        reps_text = f"{reps.min}-{reps.max}" if reps.adaptive else str(reps.min)
+        print(f"  {name:<8} {len(suite.points):>3} points, {len(suite.servers)} servers, {reps_text:>4} reps, "
               f"~{estimate:<7} {suite.description}")
     return 0
 
@@ -173,18 +176,17 @@ def command_run(args, parser):
     servers = parse_servers(args.servers, suite, ALL_MODELS)
     seed = DEFAULT_SEED if args.seed is None else args.seed
     if args.dry_run:
-        return dry_run(suite, servers, args.reps or suite.reps)
+        return dry_run(suite, servers, args.reps)
     code, _ = new_run(suite, servers, out=args.out, reps=args.reps, seed=seed, pin=args.pin,
                       wait_idle_s=args.wait_idle)
     return code
 
 
 def dry_run(suite, servers, reps):
-    from harness.run import format_duration
-    cells, skipped = suite.cells(servers)
-    print(f"{suite.name}: {len(cells)} point x server cells x {reps} reps = {len(cells) * reps} runs, "
-          f"about {format_duration(suite.estimate_seconds(servers, reps))}")
-    for entry in skipped:
+    from harness.run import plan_summary
+    from harness.suites import Repetitions
+    print(plan_summary(suite, servers, Repetitions.fixed(reps) if reps else suite.repetitions))
+    for entry in suite.cells(servers)[1]:
         print(f"  skipped {entry['server']} {entry['point']}: {entry['reason']}")
     return 0
 

@@ -54,7 +54,7 @@ def new_record(item, point, **fields):
 
 # Every field of a manifest after its schema, in the order written; see
 # harness/README.md ("manifest.json").
-MANIFEST_FIELDS = ("suite", "suite_file", "suite_text", "description", "seed", "reps", "servers",
+MANIFEST_FIELDS = ("suite", "suite_file", "suite_text", "description", "seed", "reps", "repetitions", "servers",
                    "variants", "points", "plan", "skipped", "timeouts", "max_connections", "platform", "pin", "wait_idle_s",
                    "loadgen", "started_at", "finished_at", "resumed_at")
 

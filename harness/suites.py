@@ -6,8 +6,15 @@ A suite file:
 
     description = "what it is for"        # required
     name = "smoke"                         # optional, the file's stem by default
-    reps = 2                               # repetitions of every point x server
     servers = ["iocp", "reference-epoll"]  # default servers (--servers overrides)
+
+    [repetitions]                          # adaptive: rounds until each cell's interval is narrow
+    min = 6                                # rounds every cell gets (at least 5; 6 gives the first
+                                           # 95% interval of a median)
+    max = 12                               # no cell gets more
+    target = 0.05                          # settled: throughput's and p99's intervals within +-5%
+    budget_s = 1080                        # no new round item once the run's items took this long
+    # or, instead of [repetitions]: reps = 3  (a fixed count, no adaptation, as --reps does)
 
     [timeouts]                             # seconds, all optional
     server_start = 30                      # until the ready line
@@ -69,7 +76,12 @@ LOADGEN_OPTIONS = {
 LOADGEN_DEFAULTS = {"connections": 1, "idle": 1000, "concurrency": 1, "threads": 1}
 
 POINT_KEYS = {"id", "workload", "sweep", "servers", "server_args", "timeout"}
-SUITE_KEYS = {"name", "description", "reps", "servers", "timeouts", "max_connections", "defaults", "point"}
+SUITE_KEYS = {"name", "description", "reps", "repetitions", "servers", "timeouts", "max_connections", "defaults",
+              "point"}
+REPETITION_KEYS = ("min", "max", "target", "budget_s")
+# Adaptive repetitions start from at least this many rounds: fewer cannot even
+# bracket a median at 90%, and the next round gives the first 95% interval.
+MIN_ADAPTIVE_REPS = 5
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -90,6 +102,36 @@ class Timeouts:
 # Measured with the runner on a 2-core Debian 12 VM under Wine 8.
 ITEM_OVERHEAD_S = {"wine": 0.15, "native": 0.08}
 CONNECT_COST_S = {"wine": 0.0007, "native": 0.00007}
+
+
+@dataclass(frozen=True)
+class Repetitions:
+    """How many times each (point, server) cell runs: `min` rounds, then, when
+    adaptive, more rounds of the cells whose throughput or p99 interval is
+    still wider than +-target (relative half-width), up to `max` per cell and
+    while the run's items have taken less than budget_s in all."""
+    min: int
+    max: int
+    target: float | None = None     # None: a fixed count
+    budget_s: float | None = None   # None: no time limit
+
+    @classmethod
+    def fixed(cls, count):
+        return cls(count, count)
+
+    @property
+    def adaptive(self):
+        return self.max > self.min
+
+    def to_manifest(self):
+        return {"min": self.min, "max": self.max, "target": self.target, "budget_s": self.budget_s,
+                "adaptive": self.adaptive}
+
+    @classmethod
+    def from_manifest(cls, data, reps):
+        if not data:  # a run from before adaptive repetitions
+            return cls.fixed(reps)
+        return cls(data["min"], data["max"], data.get("target"), data.get("budget_s"))
 
 
 class SuiteError(ValueError):
@@ -147,11 +189,16 @@ class Suite:
     description: str
     path: Path
     text: str
-    reps: int
+    repetitions: Repetitions
     servers: list
     points: list
     timeouts: Timeouts = field(default_factory=Timeouts)
     max_connections: dict = field(default_factory=dict)
+
+    @property
+    def reps(self):
+        """The rounds every cell gets."""
+        return self.repetitions.min
 
     def cells(self, servers):
         """(point, server) pairs to run, and the skipped ones as
@@ -170,12 +217,23 @@ class Suite:
                 cells.append((point, server))
         return cells, skipped
 
-    def estimate_seconds(self, servers, reps=None, variants=1, platform_of=None):
-        """Rough wall time of the whole suite on these servers."""
+    def round_seconds(self, servers, variants=1, platform_of=None):
+        """Rough wall time of one round (every cell once) on these servers."""
         platform_of = platform_of or default_platform_of
         cells, _ = self.cells(servers)
-        per_round = sum(point.estimated_seconds(platform_of(server), self.timeouts) for point, server in cells)
-        return per_round * (reps or self.reps) * variants
+        return variants * sum(point.estimated_seconds(platform_of(server), self.timeouts) for point, server in cells)
+
+    def estimate_seconds(self, servers, reps=None, variants=1, platform_of=None):
+        """Rough wall time of the whole suite on these servers: `reps` rounds
+        when given (a fixed count), else the suite's repetitions: its minimum
+        rounds, and at most until the budget or `max` rounds."""
+        per_round = self.round_seconds(servers, variants, platform_of)
+        if reps is not None:
+            return per_round * reps
+        most = per_round * self.repetitions.max
+        if self.repetitions.budget_s is not None:
+            most = min(most, self.repetitions.budget_s)
+        return max(per_round * self.repetitions.min, most)
 
 
 def default_platform_of(server):
@@ -233,9 +291,7 @@ def build_suite(data, text, path, known_servers):
     name = data.get("name", Path(path).stem)
     if not isinstance(name, str) or not ID_PATTERN.match(name):
         raise SuiteError(f"'name' must be a word of letters, digits, '.', '_' or '-', not {name!r}")
-    reps = data.get("reps", 3)
-    if not is_int(reps) or not 1 <= reps <= 1000:
-        raise SuiteError(f"'reps' must be a whole number from 1 to 1000, not {reps!r}")
+    repetitions = check_repetitions(data)
     servers = check_servers(data.get("servers", known_servers), "'servers'", known_servers)
     timeouts = check_timeouts(data.get("timeouts", {}))
     max_connections = check_max_connections(data.get("max_connections", {}), known_servers)
@@ -251,7 +307,7 @@ def build_suite(data, text, path, known_servers):
     for index, raw in enumerate(raw_points):
         points.extend(expand_point(raw, index, defaults, known_servers))
     check_unique_ids(points)
-    return Suite(name=name, description=description.strip(), path=Path(path), text=text, reps=reps,
+    return Suite(name=name, description=description.strip(), path=Path(path), text=text, repetitions=repetitions,
                  servers=servers, points=points, timeouts=timeouts, max_connections=max_connections)
 
 
@@ -261,6 +317,36 @@ def is_int(value):
 
 def is_number(value):
     return (is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def check_repetitions(data):
+    """`reps = N` (a fixed count) or a [repetitions] table (adaptive); 3 fixed without either."""
+    if "reps" in data and "repetitions" in data:
+        raise SuiteError("give 'reps' (a fixed count) or [repetitions] (adaptive), not both")
+    if "repetitions" not in data:
+        reps = data.get("reps", 3)
+        if not is_int(reps) or not 1 <= reps <= 1000:
+            raise SuiteError(f"'reps' must be a whole number from 1 to 1000, not {reps!r}")
+        return Repetitions.fixed(reps)
+    table = data["repetitions"]
+    if not isinstance(table, dict):
+        raise SuiteError("[repetitions] must be a table (min, max, target, budget_s)")
+    unknown = sorted(set(table) - set(REPETITION_KEYS))
+    missing = [key for key in REPETITION_KEYS if key not in table]
+    if unknown or missing:
+        problem = f"unknown key(s) {', '.join(unknown)}" if unknown else f"missing {', '.join(missing)}"
+        raise SuiteError(f"[repetitions]: {problem} (it takes {', '.join(REPETITION_KEYS)})")
+    low, high, target, budget = (table[key] for key in REPETITION_KEYS)
+    if not is_int(low) or not MIN_ADAPTIVE_REPS <= low <= 1000:
+        raise SuiteError(f"[repetitions] min must be a whole number from {MIN_ADAPTIVE_REPS} to 1000 (6 gives the "
+                         f"first 95% interval of a median), not {low!r}")
+    if not is_int(high) or not low <= high <= 1000:
+        raise SuiteError(f"[repetitions] max must be a whole number from min ({low}) to 1000, not {high!r}")
+    if not is_number(target) or not 0 < target < 1:
+        raise SuiteError(f"[repetitions] target must be a relative half-width in (0, 1), e.g. 0.05, not {target!r}")
+    if not is_number(budget) or not 0 < budget <= 7 * 86400:
+        raise SuiteError(f"[repetitions] budget_s must be a number of seconds in (0, 604800], not {budget!r}")
+    return Repetitions(low, high, float(target), float(budget))
 
 
 def check_servers(value, what, known_servers):

@@ -5,14 +5,17 @@
     facts      the machine and git facts the manifest records; --pin
     wine       the Wine prefix and the run's one wineserver
     item       one plan item: server, load generator, record
+    procfs     CPU figures from /proc and /sys
+    noise      the machine's other CPU use during an item; --wait-idle
+    rounds     adaptive repetitions: which cells get another round
     progress   the progress line and its ETA
     execute    a whole run: new_run, resume_run, the summary
 
 The run folder itself (layout, schemas, atomic writes) is harness.store."""
 from harness.run.errors import RunError
-from harness.run.execute import DEFAULT_SEED, RUNS_DIR, new_run, resume_run
+from harness.run.execute import DEFAULT_SEED, RUNS_DIR, new_run, plan_summary, resume_run
 from harness.run.progress import format_duration
 from harness.run.registry import BuiltServers, Variant, current_variant
 
-__all__ = ["RunError", "DEFAULT_SEED", "RUNS_DIR", "new_run", "resume_run", "format_duration", "BuiltServers",
+__all__ = ["RunError", "DEFAULT_SEED", "RUNS_DIR", "new_run", "plan_summary", "resume_run", "format_duration", "BuiltServers",
            "Variant", "current_variant"]

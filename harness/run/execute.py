@@ -1,7 +1,8 @@
 """`run` and `run --resume`: plans a suite, records the machine in the
-manifest, and runs every plan item in turn, writing each record as it
-completes. A server that crashes or hangs fails its item only; the run goes
-on and says at the end what failed."""
+manifest, runs the plan item by item (each record written as it completes),
+then, for a suite with adaptive repetitions, adds rounds of the cells that
+have not settled (harness.run.rounds). A server that crashes or hangs fails
+its item only; the run goes on and says at the end what failed."""
 import sys
 import time
 from pathlib import Path
@@ -15,9 +16,10 @@ from harness.run.item import ItemSettings, now_iso, run_item
 from harness.run.plan import item_estimate, make_plan, missing_items, plan_label
 from harness.run.progress import Progress, format_duration
 from harness.run.registry import BuiltServers, Variant, check_commands, current_variant, relative
+from harness.run.rounds import next_round
 from harness.run.wine import run_prefix, start_wineserver
 from harness.servers import ROOT
-from harness.suites import Point, Timeouts
+from harness.suites import Point, Repetitions, Timeouts
 
 DEFAULT_SEED = 1
 RUNS_DIR = ROOT / "results" / "runs"
@@ -37,36 +39,51 @@ def prepare_out(out):
 
 def new_run(suite, servers, out=None, reps=None, seed=DEFAULT_SEED, pin=False, variants=None,
             registry=None, stream=None, wait_idle_s=None):
-    """Plans a suite, writes the manifest, runs every item. Returns the exit
-    code (0 all ok, 1 some failed, 130 interrupted) and the run folder."""
+    """Plans a suite, writes the manifest, runs every item. `reps` fixes the
+    number of repetitions (no adaptation); by default the suite's
+    [repetitions] say. Returns the exit code (0 all ok, 1 some failed, 130
+    interrupted) and the run folder."""
     registry = registry or BuiltServers()
     variants = variants or [current_variant()]
-    reps = reps or suite.reps
+    repetitions = Repetitions.fixed(reps) if reps else suite.repetitions
     loadgen = loadgen_module.find_loadgen()
     cells, skipped = suite.cells(servers)
     if not cells:
         raise RunError(f"suite {suite.name}: nothing to run on {', '.join(servers)} (all points skipped)")
-    plan = make_plan(cells, [v.name for v in variants], reps, seed)
+    plan = make_plan(cells, [v.name for v in variants], repetitions.min, seed)
     check_commands(plan, {v.name: v for v in variants}, registry)
     pin_info = pin_cpus() if pin else None
     with_wine = any(registry.needs_wine(server) for server in servers)
     out = prepare_out(out or default_out(suite.name))
     manifest = store.new_manifest(
         suite=suite.name, suite_file=relative(suite.path), suite_text=suite.text, description=suite.description,
-        seed=seed, reps=reps, servers=list(servers), variants={v.name: v.to_manifest() for v in variants},
+        seed=seed, reps=repetitions.min, repetitions={**repetitions.to_manifest(), "rounds": repetitions.min,
+                                                       "stopped_by": None},
+        servers=list(servers), variants={v.name: v.to_manifest() for v in variants},
         points=[point.to_manifest() for point in suite.points if any(point is p for p, _ in cells)],
         plan=plan, skipped=skipped, timeouts=suite.timeouts.to_dict(), max_connections=dict(suite.max_connections),
         platform=platform_facts(with_wine), pin=pin_info, wait_idle_s=wait_idle_s, loadgen={"path": relative(loadgen)},
         started_at=now_iso(), finished_at=None, resumed_at=[])
     store.write_manifest(out, manifest)
     stream = stream or sys.stderr
-    points = {point.id: point for point, _ in cells}
-    estimate = sum(item_estimate(points, suite.timeouts, registry, item) for item in plan)
-    variants_text = f" x {len(variants)} variants" if len(variants) > 1 else ""
-    skipped_text = f" ({len(skipped)} skipped: connection limits)" if skipped else ""
-    stream.write(f"{suite.name}: {len(plan)} runs = {len(cells)} (point, server) cells{variants_text} x "
-                 f"{reps} reps{skipped_text}, about {format_duration(estimate)}; results in {out}\n")
+    stream.write(f"{plan_summary(suite, servers, repetitions, len(variants))}; results in {out}\n")
     return execute(out, manifest, plan, registry, variants, stream), out
+
+
+def plan_summary(suite, servers, repetitions, variants=1):
+    """One line: the plan's size and how long it should take."""
+    cells, skipped = suite.cells(servers)
+    cells = len(cells)
+    variants_text = f" x {variants} variants" if variants > 1 else ""
+    skipped_text = f" ({len(skipped)} skipped: connection limits)" if skipped else ""
+    first = suite.round_seconds(servers, variants) * repetitions.min
+    text = (f"{suite.name}: {cells} (point, server) cells{variants_text} x {repetitions.min} reps = "
+            f"{cells * variants * repetitions.min} runs{skipped_text}, about {format_duration(first)}")
+    if repetitions.adaptive:
+        most = suite.estimate_seconds(servers, variants=variants)
+        text += (f"; then rounds of the cells not settled to +-{repetitions.target:.0%}, up to {repetitions.max} "
+                 f"reps and a budget of {format_duration(repetitions.budget_s)}: at most about {format_duration(most)}")
+    return text
 
 
 def load_manifest(run_dir):
@@ -78,7 +95,8 @@ def load_manifest(run_dir):
 
 def resume_run(run_dir, registry=None, stream=None):
     """Runs the plan items of an interrupted run that have no record yet, in
-    the plan's order. Returns (exit code, run folder)."""
+    the plan's order, then goes on with its adaptive rounds. Returns (exit
+    code, run folder)."""
     registry = registry or BuiltServers()
     stream = stream or sys.stderr
     run_dir = Path(run_dir)
@@ -86,48 +104,121 @@ def resume_run(run_dir, registry=None, stream=None):
     missing = missing_items(run_dir, manifest["plan"])
     stream.write(f"resuming {run_dir}: {len(missing)} of {len(manifest['plan'])} runs have no record\n")
     variants = [Variant.from_manifest(name, data) for name, data in manifest["variants"].items()]
-    if missing:
-        check_commands(missing, {v.name: v for v in variants}, registry)
-        loadgen_module.find_loadgen()
+    check_commands(missing or manifest["plan"], {v.name: v for v in variants}, registry)
+    loadgen_module.find_loadgen()
     manifest.setdefault("resumed_at", []).append(now_iso())
     store.write_manifest(run_dir, manifest)
     return execute(run_dir, manifest, missing, registry, variants, stream), run_dir
 
 
 def execute(run_dir, manifest, items, registry, variants, stream):
-    """Runs the items, writing each record as it completes; then finishes the
-    manifest and prints the summary."""
-    points = {data["id"]: Point.from_manifest(data) for data in manifest["points"]}
-    timeouts = Timeouts(**manifest.get("timeouts", {}))
-    by_name = {v.name: v for v in variants}
-    with_wine = any(registry.needs_wine(item["server"]) for item in items)
-    if with_wine:
-        start_wineserver()
-    settings = ItemSettings(timeouts=timeouts, loadgen=loadgen_module.find_loadgen() if items else None,
-                            pin=manifest.get("pin"), wine_prefix=run_prefix() if with_wine else None)
-    progress = Progress([item_estimate(points, timeouts, registry, item) for item in items], stream)
-    show_variant = len(by_name) > 1
-    machine = None  # the last item's machine figures
+    """Runs the items, then the adaptive rounds; finishes the manifest and
+    prints the summary."""
+    session = Session(Path(run_dir), manifest, registry, variants, stream)
     try:
-        for index, item in enumerate(items):
-            waited = wait_if_busy(manifest.get("wait_idle_s"), machine, settings, progress)
-            progress.start(index, plan_label(item, show_variant))
-            command = registry.command(item["server"], by_name[item["variant"]])
-            record = run_item(item, points[item["point"]], command, registry.needs_wine(item["server"]), settings,
-                              waited)
-            store.write_record(run_dir, item, record)
-            machine = record["machine"]
-            progress.finish(index, record["elapsed_s"], record["failure"])
+        session.run_items(items)
+        while session.plan_next_round():
+            session.run_items(session.round_items)
     except KeyboardInterrupt:
-        progress.close()
+        session.progress.close()
         done = len(manifest["plan"]) - len(missing_items(run_dir, manifest["plan"]))
         stream.write(f"interrupted: {done} of {len(manifest['plan'])} runs recorded; finish with\n"
                      f"  python3 -m harness run --resume {run_dir}\n")
         return 130
-    progress.close()
     manifest["finished_at"] = now_iso()
     store.write_manifest(run_dir, manifest)
     return summarize(run_dir, manifest, stream)
+
+
+class Session:
+    """One sitting of a run (the first, or a --resume): what it needs to run
+    items, and the time the run's items have taken so far (the budget's
+    measure, summed over the records so that a resumed run keeps counting)."""
+
+    def __init__(self, run_dir, manifest, registry, variants, stream):
+        self.run_dir, self.manifest, self.registry, self.stream = run_dir, manifest, registry, stream
+        self.points = {data["id"]: Point.from_manifest(data) for data in manifest["points"]}
+        self.timeouts = Timeouts(**manifest.get("timeouts", {}))
+        self.variants = {v.name: v for v in variants}
+        self.repetitions = Repetitions.from_manifest(manifest.get("repetitions"), manifest["reps"])
+        self.settings = None  # made before the first item: it may start Wine
+        self.progress = Progress([], stream)
+        self.round_items = []
+        self.spent_s = sum(record.get("elapsed_s") or 0 for record in self.recorded())
+        self.last_machine = None  # the last item's machine figures
+
+    def recorded(self):
+        documents = (store.read_record_document(store.record_path(self.run_dir, item))[0]
+                     for item in self.manifest["plan"])
+        return [document for document in documents if document is not None]
+
+    def item_settings(self):
+        if self.settings is None:
+            with_wine = any(self.registry.needs_wine(server) for server in self.manifest["servers"])
+            if with_wine:
+                start_wineserver()
+            self.settings = ItemSettings(timeouts=self.timeouts, loadgen=loadgen_module.find_loadgen(),
+                                         pin=self.manifest.get("pin"),
+                                         wine_prefix=run_prefix() if with_wine else None)
+        return self.settings
+
+    def run_items(self, items):
+        estimates = [item_estimate(self.points, self.timeouts, self.registry, item) for item in items]
+        self.progress = Progress(estimates, self.stream)
+        show_variant = len(self.variants) > 1
+        for index, item in enumerate(items):
+            if item["rep"] >= self.repetitions.min and self.budget_spent():
+                self.stop_rounds("budget", items[index:])
+                break
+            settings = self.item_settings()
+            waited = wait_if_busy(self.manifest.get("wait_idle_s"), self.last_machine, settings, self.progress)
+            self.progress.start(index, plan_label(item, show_variant))
+            command = self.registry.command(item["server"], self.variants[item["variant"]])
+            record = run_item(item, self.points[item["point"]], command, self.registry.needs_wine(item["server"]),
+                              settings, waited)
+            store.write_record(self.run_dir, item, record)
+            self.spent_s += record["elapsed_s"]
+            self.last_machine = record["machine"]
+            self.progress.finish(index, record["elapsed_s"], record["failure"])
+        self.progress.close()
+
+    def budget_spent(self):
+        budget = self.repetitions.budget_s
+        return budget is not None and self.spent_s >= budget
+
+    def plan_next_round(self):
+        """Adds the next adaptive round to the plan (and the manifest, so that
+        --resume finds it); False when there is none to run."""
+        state = self.manifest.get("repetitions") or {}
+        if not self.repetitions.adaptive or state.get("stopped_by"):
+            return False
+        if self.budget_spent():
+            return self.stop_rounds("budget")
+        records = store.load_run(self.run_dir).records
+        items, unsettled = next_round(self.manifest["plan"], records, self.repetitions, self.manifest["seed"],
+                                      state["rounds"] + 1)
+        if not items:
+            return self.stop_rounds("settled" if not unsettled else "max")
+        state["rounds"] += 1
+        self.manifest["plan"].extend(items)
+        store.write_manifest(self.run_dir, self.manifest)
+        self.round_items = items
+        left = format_duration(self.repetitions.budget_s - self.spent_s)
+        self.stream.write(f"round {state['rounds']}: {unsettled} cells not settled to "
+                          f"+-{self.repetitions.target:.0%}, {len(items)} below {self.repetitions.max} reps; "
+                          f"{left} of the budget left\n")
+        return True
+
+    def stop_rounds(self, reason, unrun=()):
+        """No more rounds: records why, and drops planned items that will not
+        run (the budget ran out) so that --resume does not run them either."""
+        unrun = {id(item) for item in unrun}
+        self.manifest["plan"] = [item for item in self.manifest["plan"] if id(item) not in unrun]
+        self.manifest["repetitions"]["stopped_by"] = reason
+        store.write_manifest(self.run_dir, self.manifest)
+        if reason == "budget":
+            self.progress.note(f"time budget of {format_duration(self.repetitions.budget_s)} spent: no more rounds")
+        return False
 
 
 def wait_if_busy(limit_s, last_machine, settings, progress):

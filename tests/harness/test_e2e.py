@@ -4,6 +4,7 @@ report, then a comparison of the run with itself; and a one-point run that
 checks the wineserver's CPU is counted. About two minutes; it asserts on
 results being there and well-formed, never on speed."""
 import base64
+from collections import Counter
 import json
 import re
 import subprocess
@@ -59,7 +60,11 @@ def test_smoke_run_records_every_plan_item_ok(smoke_run):
     assert manifest["platform"]["wine"] and manifest["platform"]["cpu_count"] >= 1
     workloads = {point["workload"] for point in manifest["points"]}
     assert workloads == {"pingpong", "pipeline", "rate", "churn", "idle"}
-    assert len(manifest["plan"]) == len(manifest["points"]) * len(SERVERS) * manifest["reps"]
+    repetitions = manifest["repetitions"]
+    per_cell = Counter((item["point"], item["server"]) for item in manifest["plan"])
+    assert len(per_cell) == len(manifest["points"]) * len(SERVERS)
+    assert all(repetitions["min"] <= count <= repetitions["max"] for count in per_cell.values())
+    assert repetitions["stopped_by"] in ("settled", "max", "budget")
     for item, record in read_records(smoke_run)[1]:
         assert record["status"] == "ok", f"{item}: {record['failure']}"
         assert record["loadgen"]["totals"]["messages"] > 0

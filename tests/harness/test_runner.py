@@ -275,7 +275,14 @@ def test_list_shows_servers_workloads_and_suites():
 def test_dry_run_prints_the_plan_size_and_runs_nothing():
     done = harness("run", "--suite", "full", "--dry-run")
     assert done.returncode == 0, done.stderr
-    assert "runs, about" in done.stdout and "skipped thread pingpong-c10000" in done.stdout
+    assert " x 5 reps = 1520 runs" in done.stdout and ", about " in done.stdout
+    assert "skipped thread pingpong-c10000" in done.stdout
+
+
+def test_dry_run_of_an_adaptive_suite_states_its_budget():
+    done = harness("run", "--suite", "default", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "x 6 reps" in done.stdout and "up to 12 reps and a budget of 18m00s" in done.stdout
 
 
 def test_records_keep_number_lists_on_one_line_and_strings_untouched():
@@ -284,3 +291,97 @@ def test_records_keep_number_lists_on_one_line_and_strings_untouched():
     text = store.readable_json(data)
     assert json.loads(text) == data
     assert "[9472,9535,1]" in text and '"connections = [1, 8]\\n"' in text
+
+
+# --- adaptive repetitions (stand-in servers and a stand-in load generator) ------
+
+FAKE_LOADGEN = FAKES / "loadgen.py"
+ADAPTIVE_POINTS = ('[[point]]\nid = "quiet"\nworkload = "pingpong"\nconnections = 1\n'
+                   '[[point]]\nid = "noisy"\nworkload = "pingpong"\nconnections = 2\n')
+
+
+@pytest.fixture
+def fake_loadgen(tmp_path, monkeypatch):
+    """The stand-in load generator: "noisy" (2 connections) varies +-50% run to
+    run, "quiet" (1 connection) never varies. Returns its settings to amend."""
+    settings = {"state": str(tmp_path / "loadgen-runs"), "spread": {"2": 0.5}, "log": str(tmp_path / "loadgen.log")}
+    monkeypatch.setenv("WSB_LOADGEN", str(FAKE_LOADGEN))
+    monkeypatch.setenv("WSB_FAKE_LOADGEN", json.dumps(settings))
+    return settings
+
+
+def adaptive_suite(max_reps=8, budget_s=600, points=ADAPTIVE_POINTS):
+    text = (f'description = "adaptive"\nservers = ["echo"]\n[repetitions]\nmin = 5\nmax = {max_reps}\n'
+            f"target = 0.05\nbudget_s = {budget_s}\n"
+            '[timeouts]\nserver_start = 5\nserver_stop = 5\nloadgen_margin = 20\n[defaults]\nduration = 0.3\n'
+            + points)
+    return suites.parse_suite(text, Path("adaptive-test.toml"), FakeServers.names)
+
+
+def reps_per_point(run_dir):
+    found = records(run_dir)
+    return {point: sorted(r["rep"] for r in found.values() if r["point"]["id"] == point) for point in ("quiet", "noisy")}
+
+
+def test_a_noisy_cell_gets_more_rounds_than_a_quiet_one_up_to_the_maximum(tmp_path, fake_loadgen):
+    code, run_dir, log = run_fake(adaptive_suite(max_reps=8), tmp_path / "run")
+    assert code == 0, log
+    # quiet: 5 rounds, then the 6th gives an interval (of width 0): settled
+    assert reps_per_point(run_dir) == {"quiet": list(range(6)), "noisy": list(range(8))}
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["reps"] == 5 and manifest["repetitions"]["stopped_by"] == "max"
+    assert manifest["repetitions"]["rounds"] == 8 and len(manifest["plan"]) == 14
+    assert "round 6: 2 cells not settled to +-5%" in log and "round 7: 1 cells not settled" in log
+
+
+def test_the_budget_stops_the_rounds_after_the_minimum(tmp_path, fake_loadgen):
+    code, run_dir, log = run_fake(adaptive_suite(budget_s=0.001), tmp_path / "run")
+    assert code == 0, log
+    assert reps_per_point(run_dir) == {"quiet": list(range(5)), "noisy": list(range(5))}
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["repetitions"]["stopped_by"] == "budget" and len(manifest["plan"]) == 10
+    assert "time budget of 0s spent: no more rounds" in log
+
+
+def test_settled_cells_stop_the_rounds_and_a_fixed_count_never_adapts(tmp_path, fake_loadgen):
+    quiet_only = '[[point]]\nid = "quiet"\nworkload = "pingpong"\nconnections = 1\n'
+    code, run_dir, log = run_fake(adaptive_suite(points=quiet_only), tmp_path / "adaptive")
+    assert code == 0, log
+    assert json.loads((run_dir / "manifest.json").read_text())["repetitions"]["stopped_by"] == "settled"
+    assert len(records(run_dir)) == 6
+    code, run_dir, log = run_fake(adaptive_suite(), tmp_path / "fixed", reps=2)
+    assert code == 0, log
+    assert reps_per_point(run_dir) == {"quiet": [0, 1], "noisy": [0, 1]}
+    assert json.loads((run_dir / "manifest.json").read_text())["repetitions"]["adaptive"] is False
+
+
+class InterruptedServers(FakeServers):
+    """Ctrl-C at the n-th command asked for (the first is the check that every server is built)."""
+
+    def __init__(self, at):
+        self.calls, self.at = 0, at
+
+    def command(self, server, variant):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return super().command(server, variant)
+
+
+def test_resume_after_an_interruption_continues_the_rounds(tmp_path, fake_loadgen):
+    suite = adaptive_suite(max_reps=8)
+    stream = io.StringIO()
+    code, run_dir = runner.new_run(suite, suite.servers, out=tmp_path / "run", registry=InterruptedServers(13),
+                                   stream=stream, variants=[runner.Variant("current", FAKES, FAKES, "0" * 40, False)])
+    assert code == 130, stream.getvalue()
+    interrupted = json.loads((run_dir / "manifest.json").read_text())
+    assert interrupted["repetitions"]["rounds"] == 6 and interrupted["finished_at"] is None
+    assert len(records(run_dir)) == 11  # the 5 rounds of 2 cells, and one item of round 6
+
+    stream = io.StringIO()
+    code, _ = runner.resume_run(run_dir, registry=FakeServers(), stream=stream)
+    assert code == 0, stream.getvalue()
+    assert "1 of 12 runs have no record" in stream.getvalue()
+    assert reps_per_point(run_dir) == {"quiet": list(range(6)), "noisy": list(range(8))}
+    resumed = json.loads((run_dir / "manifest.json").read_text())
+    assert resumed["repetitions"]["stopped_by"] == "max" and resumed["plan"][:12] == interrupted["plan"]
