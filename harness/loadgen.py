@@ -26,11 +26,15 @@ def find_loadgen():
     return path
 
 
-def loadgen_argv(loadgen, point, port, host="127.0.0.1"):
+def loadgen_argv(loadgen, point, port, host="127.0.0.1", threads=None):
     """The load generator's command line for one point against one server;
-    the JSON document goes to stdout."""
+    the JSON document goes to stdout. threads: run with this many threads
+    instead of the point's (the harness raises them when loadgen saturates)."""
     argv = [str(loadgen), "--host", host, "--port", str(port), "--workload", point.workload]
-    for option, value in point.loadgen_args.items():
+    options = dict(point.loadgen_args)
+    if threads is not None and threads != options.get("threads", 1):
+        options["threads"] = threads
+    for option, value in options.items():
         argv += [f"--{option}", format_number(value)]
     return argv + ["--json", "-"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness import loadgen as loadgen_module
 from harness import store
-from harness.run import noise
+from harness.run import autoscale, noise
 from harness.run.errors import RunError
 from harness.run.facts import pin_cpus, platform_facts
 from harness.run.item import ItemSettings, now_iso, run_item
@@ -144,13 +144,41 @@ class Session:
         self.settings = None  # made before the first item: it may start Wine
         self.progress = Progress([], stream)
         self.round_items = []
-        self.spent_s = sum(record.get("elapsed_s") or 0 for record in self.recorded())
+        recorded = self.recorded()
+        self.spent_s = sum(autoscale.item_seconds(record) for record in recorded)
         self.last_machine = None  # the last item's machine figures
+        self.cell_threads = {}  # load generator threads each cell starts at
+        for record in recorded:
+            self.raise_threads(record)
 
     def recorded(self):
         documents = (store.read_record_document(store.record_path(self.run_dir, item))[0]
                      for item in self.manifest["plan"])
         return [document for document in documents if document is not None]
+
+    def raise_threads(self, record):
+        """Later repetitions of a record's cell start at the threads it ended with."""
+        cell = (record["point"]["id"], record["server"], record["variant"])
+        used = autoscale.threads_used(record)
+        if used:
+            self.cell_threads[cell] = max(used, self.cell_threads.get(cell, 1))
+
+    def run_item(self, item, settings, waited):
+        """One item, re-run with more load generator threads while it saturates them."""
+        point = self.points[item["point"]]
+        command = self.registry.command(item["server"], self.variants[item["variant"]])
+        needs_wine = self.registry.needs_wine(item["server"])
+        start = max(autoscale.point_threads(point),
+                    self.cell_threads.get((item["point"], item["server"], item["variant"]), 1))
+
+        def run_once(threads):
+            return run_item(item, point, command, needs_wine, settings, waited, threads)
+        record = autoscale.run_scaled(run_once, start, autoscale.thread_cap(point, settings.pin))
+        scaled = record["loadgen_autoscale"]
+        if scaled and len(scaled["attempts"]) > 1:
+            self.progress.note(f"  loadgen saturated its threads: re-ran with {scaled['threads']}"
+                               f"{', still saturated' if scaled['saturated'] else ''}")
+        return record
 
     def item_settings(self):
         if self.settings is None:
@@ -173,12 +201,11 @@ class Session:
             settings = self.item_settings()
             waited = wait_if_busy(self.manifest.get("wait_idle_s"), self.last_machine, settings, self.progress)
             self.progress.start(index, plan_label(item, show_variant))
-            command = self.registry.command(item["server"], self.variants[item["variant"]])
-            record = run_item(item, self.points[item["point"]], command, self.registry.needs_wine(item["server"]),
-                              settings, waited)
+            record = self.run_item(item, settings, waited)
             store.write_record(self.run_dir, item, record)
-            self.spent_s += record["elapsed_s"]
+            self.spent_s += autoscale.item_seconds(record)
             self.last_machine = record["machine"]
+            self.raise_threads(record)
             self.progress.finish(index, record["elapsed_s"], record["failure"])
         self.progress.close()
 

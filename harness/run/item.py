@@ -40,10 +40,11 @@ class ServerRun:
     argv: list | None = None
 
 
-def run_item(item, point, command, needs_wine, settings, waited_s=None):
+def run_item(item, point, command, needs_wine, settings, waited_s=None, threads=None):
     """Runs one point on one server once; returns its record (never raises
     for a server or load generator that misbehaves). waited_s: how long
-    --wait-idle waited for a quiet machine before it."""
+    --wait-idle waited for a quiet machine before it; threads: load
+    generator threads instead of the point's."""
     started_at, began = now_iso(), time.monotonic()
     loadavg_before = procfs.loadavg()
     wineserver = settings.wineserver()
@@ -59,7 +60,7 @@ def run_item(item, point, command, needs_wine, settings, waited_s=None):
             wineserver = settings.wineserver()
             before = replace(before, wineserver_s=0.0)
         if not outcome.problems:
-            load_and_stop(outcome, point, settings)
+            load_and_stop(outcome, point, settings, threads)
     finally:
         server_stderr = server.stderr_text()
         server.close()
@@ -87,9 +88,9 @@ def start_server(outcome):
         outcome.problems.append(f"server start: {error}")
 
 
-def load_and_stop(outcome, point, settings):
+def load_and_stop(outcome, point, settings, threads):
     """The load generator against the running server, then the server's polite stop."""
-    outcome.argv = loadgen_module.loadgen_argv(settings.loadgen, point, outcome.server.port)
+    outcome.argv = loadgen_module.loadgen_argv(settings.loadgen, point, outcome.server.port, threads=threads)
     outcome.loadgen_result = loadgen_module.run_loadgen(outcome.argv, point.loadgen_timeout(settings.timeouts),
                                                         settings.pin["loadgen_cpus"] if settings.pin else None)
     if outcome.loadgen_result.failure:

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from harness import loadgen, store, suites  # noqa: E402
 from harness import run as runner  # noqa: E402
+from harness.run import autoscale  # noqa: E402
 from harness.run.plan import make_plan  # noqa: E402
 
 FAKES = Path(__file__).resolve().parent / "fake_servers"
@@ -385,3 +386,66 @@ def test_resume_after_an_interruption_continues_the_rounds(tmp_path, fake_loadge
     assert reps_per_point(run_dir) == {"quiet": list(range(6)), "noisy": list(range(8))}
     resumed = json.loads((run_dir / "manifest.json").read_text())
     assert resumed["repetitions"]["stopped_by"] == "max" and resumed["plan"][:12] == interrupted["plan"]
+
+
+# --- loadgen auto-scaling ------------------------------------------------------
+
+def loadgen_log(settings):
+    return [tuple(map(int, line.split())) for line in Path(settings["log"]).read_text().splitlines()]
+
+
+@pytest.fixture
+def two_cores(monkeypatch):
+    monkeypatch.setattr(autoscale, "available_cores", lambda pin: 2)
+
+
+def test_a_saturated_loadgen_is_rerun_with_more_threads_and_later_reps_start_there(tmp_path, fake_loadgen,
+                                                                                   monkeypatch, two_cores):
+    fake_loadgen["cpu_share"] = {"1": 0.97, "2": 0.5}
+    monkeypatch.setenv("WSB_FAKE_LOADGEN", json.dumps(fake_loadgen))
+    suite = adaptive_suite(points='[[point]]\nid = "noisy"\nworkload = "pingpong"\nconnections = 2\n')
+    code, run_dir, log = run_fake(suite, tmp_path / "run", reps=3)
+    assert code == 0, log
+    found = {record["rep"]: record for record in records(run_dir).values()}
+    assert found[0]["loadgen_autoscale"] == {
+        "threads": 2, "saturated": False,
+        "attempts": [{"threads": 1, "cpu_share": 0.97, "elapsed_s": found[0]["loadgen_autoscale"]["attempts"][0]["elapsed_s"]},
+                     {"threads": 2, "cpu_share": 0.5, "elapsed_s": found[0]["elapsed_s"]}]}
+    assert found[0]["loadgen"]["config"]["threads"] == 2
+    argv = found[0]["loadgen_argv"]
+    assert argv[argv.index("--threads") + 1] == "2"
+    assert found[0]["point"]["loadgen_args"] == {"duration": 0.3, "connections": 2}  # the point is unchanged
+    for rep in (1, 2):  # started at 2 threads: nothing to re-run
+        assert found[rep]["loadgen_autoscale"] is None and found[rep]["loadgen"]["config"]["threads"] == 2
+    assert loadgen_log(fake_loadgen) == [(2, 1), (2, 2), (2, 2), (2, 2)]
+    assert "loadgen saturated its threads: re-ran with 2" in log
+
+
+def test_a_loadgen_that_saturates_every_thread_it_may_have_is_recorded_as_saturated(tmp_path, fake_loadgen,
+                                                                                    monkeypatch, two_cores):
+    fake_loadgen["cpu_share"] = {"1": 0.97, "2": 0.95}
+    monkeypatch.setenv("WSB_FAKE_LOADGEN", json.dumps(fake_loadgen))
+    code, run_dir, log = run_fake(adaptive_suite(), tmp_path / "run", reps=1)
+    assert code == 0, log
+    found = {record["point"]["id"]: record["loadgen_autoscale"] for record in records(run_dir).values()}
+    # two connections: re-run with two threads, still saturated
+    assert found["noisy"]["saturated"] is True and [a["threads"] for a in found["noisy"]["attempts"]] == [1, 2]
+    # one connection cannot be spread over two threads: nothing to re-run, but it says so
+    assert found["quiet"]["saturated"] is True and [a["threads"] for a in found["quiet"]["attempts"]] == [1]
+    assert "still saturated" in log
+
+
+def test_a_loadgen_well_below_a_core_is_left_alone(tmp_path, fake_loadgen, two_cores):
+    code, run_dir, log = run_fake(adaptive_suite(), tmp_path / "run", reps=1)
+    assert code == 0, log
+    assert all(record["loadgen_autoscale"] is None for record in records(run_dir).values())
+    assert sorted(loadgen_log(fake_loadgen)) == [(1, 1), (2, 1)]
+
+
+def test_the_thread_count_is_capped_by_cores_and_connections():
+    pin = {"server_cpus": [0], "loadgen_cpus": [1]}
+    many = suites.Point(id="p", workload="pingpong", loadgen_args={"connections": 64})
+    churn = suites.Point(id="c", workload="churn", loadgen_args={"concurrency": 3})
+    assert autoscale.thread_cap(many, pin) == 1  # pinned to one CPU
+    assert autoscale.thread_cap(many, None) == min(64, len(os.sched_getaffinity(0)))
+    assert autoscale.thread_cap(churn, None) == min(3, len(os.sched_getaffinity(0)))
