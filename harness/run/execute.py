@@ -104,11 +104,18 @@ def resume_run(run_dir, registry=None, stream=None):
     missing = missing_items(run_dir, manifest["plan"])
     stream.write(f"resuming {run_dir}: {len(missing)} of {len(manifest['plan'])} runs have no record\n")
     variants = [Variant.from_manifest(name, data) for name, data in manifest["variants"].items()]
-    check_commands(missing or manifest["plan"], {v.name: v for v in variants}, registry)
-    loadgen_module.find_loadgen()
+    if missing or rounds_may_follow(manifest):
+        check_commands(missing or manifest["plan"], {v.name: v for v in variants}, registry)
+        loadgen_module.find_loadgen()
     manifest.setdefault("resumed_at", []).append(now_iso())
     store.write_manifest(run_dir, manifest)
     return execute(run_dir, manifest, missing, registry, variants, stream), run_dir
+
+
+def rounds_may_follow(manifest):
+    """Whether an adaptive run has not yet decided that its rounds are over."""
+    state = manifest.get("repetitions") or {}
+    return bool(state.get("adaptive")) and not state.get("stopped_by")
 
 
 def execute(run_dir, manifest, items, registry, variants, stream):
@@ -216,9 +223,9 @@ class Session:
     def plan_next_round(self):
         """Adds the next adaptive round to the plan (and the manifest, so that
         --resume finds it); False when there is none to run."""
-        state = self.manifest.get("repetitions") or {}
-        if not self.repetitions.adaptive or state.get("stopped_by"):
+        if not rounds_may_follow(self.manifest):
             return False
+        state = self.manifest["repetitions"]
         if self.budget_spent():
             return self.stop_rounds("budget")
         records = store.load_run(self.run_dir).records
@@ -231,7 +238,7 @@ class Session:
         store.write_manifest(self.run_dir, self.manifest)
         self.round_items = items
         left = format_duration(self.repetitions.budget_s - self.spent_s)
-        self.stream.write(f"round {state['rounds']}: {unsettled} cells not settled to "
+        self.stream.write(f"round {state['rounds']}: {unsettled} cell(s) not settled to "
                           f"+-{self.repetitions.target:.0%}, {len(items)} below {self.repetitions.max} reps; "
                           f"{left} of the budget left\n")
         return True
@@ -239,13 +246,17 @@ class Session:
     def stop_rounds(self, reason, unrun=()):
         """No more rounds: records why, and drops planned items that will not
         run (the budget ran out) so that --resume does not run them either."""
-        unrun = {id(item) for item in unrun}
-        self.manifest["plan"] = [item for item in self.manifest["plan"] if id(item) not in unrun]
+        dropped = {item_key(item) for item in unrun if item["rep"] >= self.repetitions.min}
+        self.manifest["plan"] = [item for item in self.manifest["plan"] if item_key(item) not in dropped]
         self.manifest["repetitions"]["stopped_by"] = reason
         store.write_manifest(self.run_dir, self.manifest)
         if reason == "budget":
             self.progress.note(f"time budget of {format_duration(self.repetitions.budget_s)} spent: no more rounds")
         return False
+
+
+def item_key(item):
+    return item["point"], item["server"], item["variant"], item["rep"]
 
 
 def wait_if_busy(limit_s, last_machine, settings, progress):

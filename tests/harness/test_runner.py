@@ -1,7 +1,9 @@
-"""The runner: plan order (seeded, interleaved rounds), atomic records,
-resume, and servers that crash, hang before their ready line or never stop.
-The servers here are small Python stand-ins (fake_servers/) given to the
-runner through an explicit registry; the load generator is the real one."""
+"""The run package: plan order (seeded, interleaved rounds), atomic records,
+resume, servers that crash, hang before their ready line or never stop,
+adaptive repetitions and load generator auto-scaling. The servers here are
+small Python stand-ins (fake_servers/) given to the run through an explicit
+registry; the load generator is the real one, except where the figures must
+be chosen (fake_servers/loadgen.py)."""
 import io
 import json
 import os
@@ -332,7 +334,7 @@ def test_a_noisy_cell_gets_more_rounds_than_a_quiet_one_up_to_the_maximum(tmp_pa
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["reps"] == 5 and manifest["repetitions"]["stopped_by"] == "max"
     assert manifest["repetitions"]["rounds"] == 8 and len(manifest["plan"]) == 14
-    assert "round 6: 2 cells not settled to +-5%" in log and "round 7: 1 cells not settled" in log
+    assert "round 6: 2 cell(s) not settled to +-5%" in log and "round 7: 1 cell(s) not settled" in log
 
 
 def test_the_budget_stops_the_rounds_after_the_minimum(tmp_path, fake_loadgen):
@@ -342,6 +344,19 @@ def test_the_budget_stops_the_rounds_after_the_minimum(tmp_path, fake_loadgen):
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["repetitions"]["stopped_by"] == "budget" and len(manifest["plan"]) == 10
     assert "time budget of 0s spent: no more rounds" in log
+
+
+def test_the_budget_cuts_a_round_short_and_resume_does_not_run_the_rest(tmp_path, fake_loadgen, monkeypatch):
+    monkeypatch.setattr(autoscale, "item_seconds", lambda record: 1.0)  # every item "takes" 1 s
+    code, run_dir, log = run_fake(adaptive_suite(budget_s=10.5), tmp_path / "run")
+    assert code == 0, log
+    # 10 items (5 rounds x 2 cells) took 10 s < 10.5: round 6 starts, its first item spends the budget
+    assert len(records(run_dir)) == 11
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert len(manifest["plan"]) == 11 and manifest["repetitions"]["stopped_by"] == "budget"
+    stream = io.StringIO()
+    code, _ = runner.resume_run(run_dir, registry=FakeServers(), stream=stream)
+    assert code == 0 and "0 of 11 runs have no record" in stream.getvalue() and len(records(run_dir)) == 11
 
 
 def test_settled_cells_stop_the_rounds_and_a_fixed_count_never_adapts(tmp_path, fake_loadgen):
@@ -449,3 +464,16 @@ def test_the_thread_count_is_capped_by_cores_and_connections():
     assert autoscale.thread_cap(many, pin) == 1  # pinned to one CPU
     assert autoscale.thread_cap(many, None) == min(64, len(os.sched_getaffinity(0)))
     assert autoscale.thread_cap(churn, None) == min(3, len(os.sched_getaffinity(0)))
+
+
+def test_a_resumed_run_keeps_the_raised_thread_count(tmp_path, fake_loadgen, monkeypatch, two_cores):
+    fake_loadgen["cpu_share"] = {"1": 0.97, "2": 0.5}
+    monkeypatch.setenv("WSB_FAKE_LOADGEN", json.dumps(fake_loadgen))
+    suite = adaptive_suite(points='[[point]]\nid = "noisy"\nworkload = "pingpong"\nconnections = 2\n')
+    code, run_dir = runner.new_run(suite, suite.servers, out=tmp_path / "run", reps=3, registry=InterruptedServers(3),
+                                   stream=io.StringIO(),
+                                   variants=[runner.Variant("current", FAKES, FAKES, "0" * 40, False)])
+    assert code == 130 and len(records(run_dir)) == 1
+    code, _ = runner.resume_run(run_dir, registry=FakeServers(), stream=io.StringIO())
+    assert code == 0 and len(records(run_dir)) == 3
+    assert loadgen_log(fake_loadgen) == [(2, 1), (2, 2), (2, 2), (2, 2)]
