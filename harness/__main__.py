@@ -52,6 +52,7 @@ percentage = number_type(float, "a number", lambda v: 0 < v < 100, "(0, 100)")
 
 
 def build_parser():
+    from harness.run.noise import BUSY_OTHER_CORES
     parser = argparse.ArgumentParser(
         prog="python3 -m harness", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Runs winsock-bench suites against the echo servers, then reports and compares the results.",
@@ -63,8 +64,9 @@ def build_parser():
                                     "(with their estimated time on the default servers).")
 
     run = commands.add_parser("run", help="run a suite (or finish an interrupted run)",
-                              description="Runs a suite: every point on every server, repeated, interleaved "
-                                          "in a seeded random order; one JSON record per run in the run folder.")
+                              description="Runs a suite: every point on every server, repeated (adaptively "
+                                          "where the suite says so), interleaved in a seeded random order; one "
+                                          "JSON record per run in the run folder.")
     run.add_argument("--suite", metavar="NAME", help="a suite of harness/suites (smoke, default, full) or a .toml path")
     run.add_argument("--servers", metavar="A,B", help="comma-separated servers (default: the suite's)")
     run.add_argument("--reps", type=positive_int, metavar="N",
@@ -73,8 +75,8 @@ def build_parser():
     run.add_argument("--out", metavar="DIR", help="run folder (default results/runs/<YYYYmmdd-HHMMSS>-<suite>)")
     run.add_argument("--pin", action="store_true", help="server on one CPU, load generator on another")
     run.add_argument("--wait-idle", type=wait_seconds, nargs="?", const=DEFAULT_WAIT_IDLE_S, metavar="SECONDS",
-                     help="before each repetition, wait up to SECONDS (default "
-                          f"{DEFAULT_WAIT_IDLE_S:g}) for other processes to leave the CPU idle")
+                     help="before each repetition on a busy machine, wait up to SECONDS (default "
+                          f"{DEFAULT_WAIT_IDLE_S:g}) until other processes use at most {BUSY_OTHER_CORES:g} cores")
     run.add_argument("--dry-run", action="store_true", help="print the plan's size and estimated time, run nothing")
     run.add_argument("--resume", metavar="DIR", help="run what an interrupted run has not recorded yet")
     run.set_defaults(parser=run)  # so that its errors print its own usage
