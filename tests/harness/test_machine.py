@@ -3,7 +3,6 @@ wineserver (found by its prefix), CPU figures read from /proc, and the
 machine's other CPU use. /proc is given as recorded samples (a folder laid
 out like /proc, or its texts), so the arithmetic is checked exactly."""
 import os
-from pathlib import Path
 
 import pytest
 
