@@ -6,14 +6,15 @@ close each), CPU in microseconds per message, memory in bytes.
 
 Only "ok" records enter the statistics; failed ones are counted and their
 reasons kept on the cell. Every Estimate is the median over the cell's ok
-repetitions with a 95% percentile-bootstrap interval (stats.bootstrap_ci,
-fixed seed) and the coefficient of variation across repetitions."""
+repetitions with its 95% distribution-free interval (stats.median_ci; none
+below stats.min_reps_for_interval() repetitions) and the coefficient of
+variation across repetitions."""
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 from . import stats
 
-BOOTSTRAP_SEED = 0
 LOADGEN_CPU_LIMIT = 0.90  # of one core per loadgen thread
 RATE_SHORTFALL_LIMIT = 0.95  # of the requested rate
 PERCENTILES = (("p50", 50), ("p90", 90), ("p99", 99), ("p99_9", 99.9), ("p99_99", 99.99))
@@ -25,11 +26,15 @@ SPECTRUM_PERCENTILES = tuple(round(100 * (1 - 10 ** (-step / 10)), 6) for step i
 @dataclass
 class Estimate:
     median: float
-    low: float
-    high: float
+    low: float | None  # the 95% interval of the median; None with too few repetitions for one
+    high: float | None
     cv: float
     n: int
-    values: list[float] = field(default_factory=list)  # the per-repetition values, for compare's bootstrap
+    values: list[float] = field(default_factory=list)  # the per-repetition values, for the pairwise tests
+
+    @property
+    def has_interval(self):
+        return self.low is not None
 
 
 @dataclass
@@ -57,11 +62,12 @@ class Cell:
 
 
 def estimate(values) -> Estimate | None:
-    """Median, bootstrap CI and CV of per-repetition values; None if there are none."""
+    """Median, 95% interval (stats.median_ci) and CV of per-repetition values;
+    None if there are none."""
     values = [float(v) for v in values if v is not None]
     if not values:
         return None
-    low, high = stats.bootstrap_ci(values, seed=BOOTSTRAP_SEED)
+    low, high = stats.median_ci(values) or (None, None)
     return Estimate(median=stats.median(values), low=low, high=high,
                     cv=stats.coefficient_of_variation(values), n=len(values), values=values)
 
@@ -257,7 +263,9 @@ def _ranked_interval(cell, metric):
     value = _metric_estimate(cell, metric)
     if value is None:
         return None
-    interval = (value.median, value.low, value.high)
+    # no interval: nothing is known of its spread, so it cannot be told apart from anyone
+    low, high = (value.low, value.high) if value.has_interval else (-math.inf, math.inf)
+    interval = (value.median, low, high)
     if metric == "throughput" and cell.workload == "rate" and cell.requested_rate:
         cap = RATE_SHORTFALL_LIMIT * cell.requested_rate
         interval = tuple(min(figure, cap) for figure in interval)

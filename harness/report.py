@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import analysis, charts, results
+from harness import analysis, charts, results, stats
 
 MICROSOFT_ORDER_TEXT = "IOCP > overlapped > WSAPoll > thread-per-client/select > WSAAsyncSelect"
 METRIC_NAMES = {"throughput": "throughput (higher is better)", "p99": "p99 latency (lower is better)"}
 WORKLOAD_UNITS = {"churn": "connections/s"}
-CI_NOTE = "Bands and whiskers: 95% bootstrap confidence interval of the median over repetitions."
+CI_NOTE = ("Bands and whiskers: the 95% confidence interval of the median over repetitions; none is drawn "
+           f"for a cell with fewer than {stats.min_reps_for_interval()} repetitions.")
 
 
 # ---------------------------------------------------------------- blocks
@@ -165,7 +166,8 @@ def _finished_text(finished_at):
 def how_to_read_blocks():
     return [Heading(2, "How to read this"), Bullets([
         "Every point (a workload with fixed load generator options) ran against every server several times, "
-        "interleaved. A figure is the median over repetitions, with a 95% bootstrap confidence interval.",
+        "interleaved. A figure is the median over repetitions, with its 95% confidence interval: "
+        f"{stats.MEDIAN_CI_METHOD}.",
         "Latency percentiles come from the repetitions' histograms merged; \"p99 CI\" is the interval of the "
         "per-repetition p99s. Latency is a round trip measured by the load generator, in microseconds (µs).",
         "Rankings put servers whose intervals overlap the best one's in the same tier: \"iocp = overlapped\" "
@@ -393,14 +395,15 @@ def _sweep_value_text(cell):
 
 
 def _triple(estimate):
-    if estimate is None:
-        return None
-    return (estimate.median, estimate.low, estimate.high)
+    """(median, low, high) for the charts; low and high None when there is no interval."""
+    return _scaled(estimate, 1)
 
 
 def _scaled(estimate, factor):
     if estimate is None:
         return None
+    if not estimate.has_interval:
+        return (estimate.median * factor, None, None)
     return (estimate.median * factor, estimate.low * factor, estimate.high * factor)
 
 
@@ -471,11 +474,21 @@ def _flags(cell):
 def _estimate_text(estimate):
     if estimate is None:
         return "–"
+    if not estimate.has_interval:
+        return f"{_number(estimate.median)} ({too_few_text(estimate.n)})"
     return f"{_number(estimate.median)} [{_number(estimate.low)}, {_number(estimate.high)}]"
 
 
 def _interval_text(estimate):
-    return "–" if estimate is None else f"{_number(estimate.low)}–{_number(estimate.high)}"
+    if estimate is None:
+        return "–"
+    if not estimate.has_interval:
+        return too_few_text(estimate.n)
+    return f"{_number(estimate.low)}–{_number(estimate.high)}"
+
+
+def too_few_text(n):
+    return f"too few repetitions for a 95% interval (n={n}, {stats.min_reps_for_interval()} needed)"
 
 
 def _median_text(estimate, factor=1.0):

@@ -1,9 +1,9 @@
 """Statistics for the harness: pure functions, standard library only, no I/O.
 
-Repetitions are few (typically 2 to 5) and benchmark figures are skewed (a noisy
-neighbour only ever makes things slower), so the centre is the median and its
-uncertainty a percentile bootstrap, which assumes no distribution. The bootstrap
-uses a fixed seed so the same run always gives the same report.
+Repetitions are few (typically 5 to 20) and benchmark figures are skewed (a
+noisy neighbour only ever makes things slower), so the centre is the median and
+its uncertainty the distribution-free order-statistic interval (median_ci),
+which assumes no distribution and declines when there are too few values.
 
 Latency histograms are the load generator's: lists of [low_ns, high_ns, count]
 buckets, each bucket standing for the values low..high inclusive."""
@@ -18,6 +18,15 @@ def median(values) -> float:
     if not values:
         raise ValueError("median of no values")
     return float(statistics.median(values))
+
+
+# What the report says about median_ci(), backed by tests/harness/test_stats.py
+# (which checks 93-97% at n = 6, 10, 20 for normal, lognormal and exponential values;
+# 20,000 trials each measured 94.3-95.2%).
+MEDIAN_CI_METHOD = ("the distribution-free interval of the median from order statistics, interpolated "
+                    "(Hettmansperger-Sheather); its coverage, simulated for normal, lognormal and exponential "
+                    "repetitions at n = 6 to 20, is 94-95%. Below 6 repetitions no 95% interval exists "
+                    "(even [min, max] of 5 covers the median only 93.75% of the time), so none is given")
 
 
 def median_ci(values, confidence=0.95) -> tuple[float, float] | None:
@@ -65,31 +74,6 @@ def _order_coverage(n, depth):
     """P(x(depth) <= median <= x(n + 1 - depth)) for n values of a continuous distribution."""
     below = sum(math.comb(n, i) for i in range(depth))
     return 1 - 2 * Fraction(below, 2 ** n)
-
-
-def bootstrap_ci(values, statistic=median, confidence=0.95, resamples=2000, seed=0) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of statistic(values).
-
-    Draws `resamples` samples of len(values) with replacement from values, using
-    random.Random(seed) so the interval is reproducible, and returns the
-    (1-confidence)/2 and (1+confidence)/2 quantiles of the statistic over them.
-    One value gives (value, value): nothing is known about its spread, and the
-    callers show such an interval as degenerate rather than invent one. With
-    very few values the interval of the median is about [min, max], which is
-    the honest answer for 3 repetitions."""
-    values = list(values)
-    if not values:
-        raise ValueError("bootstrap of no values")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), not {confidence}")
-    if resamples < 1:
-        raise ValueError(f"resamples must be at least 1, not {resamples}")
-    if len(values) == 1:
-        only = float(statistic(values))
-        return only, only
-    rng = random.Random(seed)
-    estimates = sorted(_resampled(statistic, values, rng) for _ in range(resamples))
-    return _quantile_interval(estimates, confidence)
 
 
 def _resampled(statistic, values, rng):

@@ -27,7 +27,8 @@ edit        edit(record) -> None, called on each ok record (a dict) before it is
 
 example_run(path) -> Path writes a ready-made run: a pingpong connections sweep
 (1/16/128), a rate sweep, churn and an idle sweep, x iocp, wsapoll, select and
-reference-epoll, x 3 repetitions, one failed record (select, pingpong-c128, rep 2),
+reference-epoll, x EXAMPLE_REPS repetitions (6, the fewest with a 95% interval),
+one failed record (select, pingpong-c128, its last repetition),
 one loadgen-CPU saturation (reference-epoll, pingpong-c128) and one rate shortfall
 (select, rate-r40000).
 
@@ -282,6 +283,7 @@ def write_run(path, cells, *, points=None, throughput=None, failures=(), edit=No
 # ---- example_run: a small but complete run for report and chart tests ----
 
 EXAMPLE_SERVERS = ["iocp", "wsapoll", "select", "reference-epoll"]
+EXAMPLE_REPS = 6
 # Ping-pong round trip with one connection (us), and how much each extra connection adds.
 EXAMPLE_BASE_US = {"reference-epoll": 30.0, "iocp": 90.0, "wsapoll": 110.0, "select": 120.0}
 EXAMPLE_PER_CONNECTION = {"reference-epoll": 0.02, "iocp": 0.05, "wsapoll": 0.08, "select": 0.12}
@@ -317,7 +319,7 @@ def _example_latency_us(server, point):
     return base * 3  # churn: connect, one echo, close
 
 
-def example_run(path, samples_per_rep=600, seed=7):
+def example_run(path, samples_per_rep=300, seed=7):
     """Write the ready-made run described in the module docstring; return its Path."""
     rng = random.Random(seed)
     points = example_points()
@@ -326,13 +328,14 @@ def example_run(path, samples_per_rep=600, seed=7):
         for server in EXAMPLE_SERVERS:
             typical = _example_latency_us(server, point)
             reps = []
-            for _ in range(3):
+            for _ in range(EXAMPLE_REPS):
                 drift = 1 + rng.gauss(0, 0.03)  # repetition-to-repetition noise
                 reps.append([typical * drift * rng.lognormvariate(0, 0.25) * (5 if rng.random() < 0.003 else 1)
                              for _ in range(samples_per_rep)])
             cells[(point_id, server)] = reps
-    cells[("pingpong-c128", "select")] = cells[("pingpong-c128", "select")][:2]
-    throughput[("rate-r40000", "select")] = [40000 * 0.8 * (1 + 0.01 * i) for i in range(3)]
+    last = EXAMPLE_REPS - 1
+    cells[("pingpong-c128", "select")] = cells[("pingpong-c128", "select")][:last]
+    throughput[("rate-r40000", "select")] = [40000 * 0.8 * (1 + 0.01 * i) for i in range(EXAMPLE_REPS)]
 
     def saturate_loadgen(record):
         if record["server"] == "reference-epoll" and record["point"]["id"] == "pingpong-c128":
@@ -340,6 +343,6 @@ def example_run(path, samples_per_rep=600, seed=7):
             busy = 0.97 * (config["duration_s"] + config["warmup_s"])
             record["loadgen"]["client_cpu_s"] = {"user": round(busy * 0.2, 6), "system": round(busy * 0.8, 6)}
 
-    failures = [("pingpong-c128", "select", "current", 2, "loadgen exited 1: 3 connections reset by the server")]
+    failures = [("pingpong-c128", "select", "current", last, "loadgen exited 1: 3 connections reset by the server")]
     return write_run(path, cells, points=points, throughput=throughput, failures=failures,
                      edit=saturate_loadgen, suite="example", seed=seed)

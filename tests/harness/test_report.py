@@ -123,7 +123,7 @@ def test_rankings_and_the_tau_sentence_match_the_analysis(example):
 def test_failures_are_listed_with_their_record(example):
     _, html_text, md_text = example
     assert "3 connections reset by the server" in html_text
-    assert "points/pingpong-c128/select.current.r2.json" in html_text
+    assert f"points/pingpong-c128/select.current.r{synthetic.EXAMPLE_REPS - 1}.json" in html_text
     assert "1 of " in html_text and "records failed" in html_text
     assert "3 connections reset by the server" in md_text
 
@@ -147,7 +147,7 @@ def test_saturation_flags_reach_the_table(example):
 
 def test_footer_reproduces_the_run_from_the_manifest(example):
     _, html_text, md_text = example
-    command = "python3 -m harness run --suite example --seed 7 --servers iocp,wsapoll,select,reference-epoll --reps 3"
+    command = "python3 -m harness run --suite example --seed 7 --servers iocp,wsapoll,select,reference-epoll --reps 6"
     assert command in html_text and command in md_text
 
 
@@ -314,3 +314,20 @@ def test_each_model_keeps_one_distinct_style():
     assert base.colour == styles["iocp"].colour and base.linestyle != "-"
     assert charts.style_for("newmodel") == charts.style_for("newmodel")  # a fallback, and a stable one
     assert charts.label_for(("iocp", "base")) == "iocp (base)" and charts.label_for("iocp") == "iocp"
+
+
+# ---------------------------------------------------------------- intervals
+
+
+def test_a_cell_with_too_few_repetitions_gets_no_interval_and_says_why(tmp_path):
+    few = [[100.0 + rep, 120.0, 150.0] for rep in range(3)]
+    enough = [[100.0 + rep, 120.0, 150.0] for rep in range(6)]
+    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): few,
+                                                     ("pingpong-c1", "select"): enough})
+    text = report.write_report(run_dir)[1].read_text(encoding="utf-8")
+    rows = {server: next(line for line in text.splitlines() if line.startswith(f"| {server} |"))
+            for server in ("iocp", "select")}
+    assert "too few repetitions for a 95% interval (n=3, 6 needed)" in rows["iocp"]
+    assert "[" not in rows["iocp"].split("|")[3]  # no bracketed interval for iocp's throughput
+    assert "too few" not in rows["select"] and "[" in rows["select"].split("|")[3]
+    assert "Hettmansperger-Sheather" in text and "94-95%" in text  # the method and its coverage are stated

@@ -66,40 +66,6 @@ def test_median_ci_rejects_bad_arguments():
         stats.median_ci([1.0] * 6, confidence=1.0)
 
 
-def test_bootstrap_of_one_value_is_degenerate():
-    assert stats.bootstrap_ci([42.0]) == (42.0, 42.0)
-
-
-def test_bootstrap_is_reproducible_and_brackets_the_median():
-    values = [10.0, 12.0, 11.0, 15.0, 9.0, 13.0]
-    first = stats.bootstrap_ci(values, seed=3)
-    assert first == stats.bootstrap_ci(values, seed=3)
-    assert first[0] <= stats.median(values) <= first[1]
-    assert min(values) <= first[0] and first[1] <= max(values)
-
-
-def test_bootstrap_of_three_values_spans_them():
-    # the resampled median is the minimum with probability 7/27, far above 2.5%
-    assert stats.bootstrap_ci([1.0, 2.0, 3.0]) == (1.0, 3.0)
-
-
-def test_bootstrap_ci_covers_the_true_median_in_most_trials():
-    rng = random.Random(11)
-    trials, covered = 100, 0
-    for trial in range(trials):
-        sample = [rng.gauss(100, 10) for _ in range(21)]  # true median 100
-        low, high = stats.bootstrap_ci(sample, resamples=400, seed=trial)
-        covered += low <= 100 <= high
-    assert covered >= 85  # nominal 95%; the percentile bootstrap of a median undercovers a little
-
-
-def test_bootstrap_rejects_bad_arguments():
-    with pytest.raises(ValueError):
-        stats.bootstrap_ci([])
-    with pytest.raises(ValueError):
-        stats.bootstrap_ci([1, 2], confidence=1.5)
-
-
 def test_bootstrap_ratio_of_identical_sides_is_one_and_of_scaled_sides_is_the_scale():
     base = [100.0, 104.0, 97.0]
     assert stats.bootstrap_ratio_ci(base, base)[0] <= 1 <= stats.bootstrap_ratio_ci(base, base)[1]
@@ -241,17 +207,3 @@ def _sign(v):
 
 def _tie_sizes(values):
     return [values.count(v) for v in set(values)]
-
-
-
-def test_median_shortcut_gives_the_same_interval_as_any_statistic():
-    rng = random.Random(8)
-    for count in (2, 3, 4, 9):
-        values = [rng.random() for _ in range(count)]
-        assert stats.bootstrap_ci(values, seed=1) == \
-            stats.bootstrap_ci(values, statistic=lambda sample: stats.median(sample), seed=1)
-
-
-def test_bootstrap_with_another_statistic():
-    low, high = stats.bootstrap_ci([1.0, 2.0, 3.0, 4.0], statistic=max, seed=0)
-    assert 1.0 <= low <= high == 4.0
