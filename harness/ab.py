@@ -16,8 +16,8 @@ from harness import runner
 from harness.servers import ROOT, is_wine
 
 BUILD_TIMEOUT = 1800
-# Bootstrap intervals over two or three repetitions are too narrow to trust:
-# identical builds then "regress" on a noisy machine. ab uses at least this many.
+# With 3 repetitions a side the ratio has no 95% interval (compare.py) and nothing
+# could be flagged; ab uses at least this many.
 MIN_REPS = 5
 GIT_TIMEOUT = 300
 

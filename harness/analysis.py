@@ -9,7 +9,6 @@ reasons kept on the cell. Every Estimate is the median over the cell's ok
 repetitions with its 95% distribution-free interval (stats.median_ci; none
 below stats.min_reps_for_interval() repetitions) and the coefficient of
 variation across repetitions."""
-import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -252,8 +251,8 @@ def _metric_estimate(cell, metric):
     return cell.throughput if metric == "throughput" else cell.p99_us
 
 
-def _ranked_interval(cell, metric):
-    """(median, low, high) a cell is ranked on at its point, or None.
+def _ranked_values(cell, metric):
+    """The per-repetition values a cell is ranked on at its point, or None.
 
     The rate workload's throughput is set by the load generator, not the server:
     every server that keeps up achieves the requested rate, give or take noise
@@ -261,25 +260,70 @@ def _ranked_interval(cell, metric):
     figures are capped at the saturation mark (95% of the requested rate): all
     servers that keep up tie, and only a shortfall ranks a server lower."""
     value = _metric_estimate(cell, metric)
-    if value is None:
+    if value is None or not value.values:
         return None
-    # no interval: nothing is known of its spread, so it cannot be told apart from anyone
-    low, high = (value.low, value.high) if value.has_interval else (-math.inf, math.inf)
-    interval = (value.median, low, high)
     if metric == "throughput" and cell.workload == "rate" and cell.requested_rate:
         cap = RATE_SHORTFALL_LIMIT * cell.requested_rate
-        interval = tuple(min(figure, cap) for figure in interval)
-    return interval
+        return [min(figure, cap) for figure in value.values]
+    return list(value.values)
+
+
+@dataclass
+class Factor:
+    """Across a tier boundary at one point: `better` is `ratio` times better than
+    `worse` (throughput: better/worse; latency: worse/better), low..high its 95%
+    interval (None with too few repetitions)."""
+    better: str
+    worse: str
+    ratio: float
+    low: float | None
+    high: float | None
+
+
+@dataclass
+class PointTiers:
+    point_id: str
+    metric: str
+    variant: str
+    tiers: list[list[str]]
+    factors: list[Factor]  # one per boundary between consecutive tiers
 
 
 def point_tiers(cells, metric, higher_is_better):
-    """Tiers of the servers at one point (stats.rank_with_ties on their estimates)."""
-    estimates = {}
+    """Tiers of the servers at one point (stats.tiers_by_test on their repetitions)."""
+    return _point_tiers(cells, metric, higher_is_better).tiers
+
+
+def _point_tiers(cells, metric, higher_is_better):
+    samples = {}
     for cell in cells:
-        interval = _ranked_interval(cell, metric)
-        if interval is not None:
-            estimates[cell.server] = interval
-    return stats.rank_with_ties(estimates, higher_is_better) if estimates else []
+        values = _ranked_values(cell, metric)
+        if values:
+            samples[cell.server] = values
+    tiers = stats.tiers_by_test(samples, higher_is_better) if samples else []
+    factors = []
+    for upper, lower in zip(tiers, tiers[1:]):
+        better, worse = upper[-1], lower[0]  # the closest pair across the boundary
+        ratio = stats.tier_factor(samples[better], samples[worse], higher_is_better)
+        factors.append(Factor(better, worse, ratio.estimate, ratio.low, ratio.high))
+    first = cells[0] if cells else None
+    return PointTiers(first.point_id if first else "", metric, first.variant if first else "", tiers, factors)
+
+
+def all_point_tiers(cells: list[Cell]) -> list[PointTiers]:
+    """The tiers and factors at every point, per variant and metric, in the cells' order."""
+    result = []
+    for variant in dict.fromkeys(cell.variant for cell in cells):
+        by_point = {}
+        for cell in cells:
+            if cell.variant == variant:
+                by_point.setdefault(cell.point_id, []).append(cell)
+        for metric, higher_is_better in METRICS:
+            for point_cells in by_point.values():
+                found = _point_tiers(point_cells, metric, higher_is_better)
+                if found.tiers:
+                    result.append(found)
+    return result
 
 
 def _tiers_from_scores(scores):
@@ -311,8 +355,9 @@ def rankings(cells: list[Cell]) -> list[Ranking]:
     """Per variant: one Ranking per workload and metric, then "overall" per metric.
 
     A workload may have several points (a sweep), and the order of servers can
-    change along it. At each point the servers are tiered by stats.rank_with_ties
-    (a tier: intervals overlapping its leader's), and each gets its tier's
+    change along it. At each point the servers are tiered by stats.tiers_by_test
+    (different tiers only where a Holm-corrected rank-sum test separates them;
+    see there), and each gets its tier's
     fractional position (a tier spanning places 2 and 3 gives both 2.5). A
     server's workload score is its mean position over the workload's points
     where it has a result (a Borda count), and servers with equal scores share a
@@ -323,7 +368,7 @@ def rankings(cells: list[Cell]) -> list[Ranking]:
     weighing the same however many points it has. reference-epoll (native Linux)
     is ranked alongside; agreement_with_microsoft() leaves it out. In the rate
     workload only a shortfall from the requested rate ranks throughput (see
-    _ranked_interval)."""
+    _ranked_values)."""
     result = []
     for variant in dict.fromkeys(cell.variant for cell in cells):
         variant_cells = [cell for cell in cells if cell.variant == variant]

@@ -1,23 +1,22 @@
 """`compare` and `ab`: did a change make a server slower?
 
 Cells are matched on (point_id, server). For each matched cell and metric
-(throughput, p99 latency) the ratio new/base of the medians is given with a 95%
-bootstrap interval: each side's repetitions are resampled independently and the
-ratio of the resampled medians taken, 2000 times, with a fixed seed.
+(throughput, p99 latency) the ratio new/base is the Hodges-Lehmann estimate (the
+median of the ratios of every new repetition to every base repetition) with its
+distribution-free 95% interval (stats.ratio_interval): exact whenever the noise
+has the same shape on both sides, whatever that shape.
 
 When is it a regression? Two conditions, both needed:
   - significant: the whole interval is on the bad side of 1 (throughput: high < 1;
     p99: low > 1), so noise between repetitions does not explain it;
-  - material: the median ratio is worse than the threshold (throughput: ratio <
+  - material: the ratio is worse than the threshold (throughput: ratio <
     1 - threshold/100; p99: ratio > 1 + threshold/100), so a real but tiny change
     is not reported.
 Requiring the whole interval to lie beyond the threshold instead would miss real
-drops: with 3 repetitions the interval of the ratio of medians is about
-[min(new)/max(base), max(new)/min(base)], so a 10% drop measured with a few
-percent of noise would pass. An improvement is the mirror image. Identical inputs
-give a ratio of exactly 1 and are never flagged. At least MIN_REPS repetitions
-are needed on each side: one repetition says nothing about noise, so its interval
-is degenerate and nothing is flagged (the ratio is still shown).
+drops measured with a few repetitions. An improvement is the mirror image.
+Identical inputs give a ratio of exactly 1 and are never flagged. With too few
+repetitions for a 95% interval (3 a side: the extreme ratios reach only 90%)
+there is no interval and nothing is flagged (the ratio is still shown).
 
 A cell that had results in base but none in new (every repetition failed) is a
 regression too: main() reports it and exits 1."""
@@ -27,8 +26,6 @@ from pathlib import Path
 
 from . import analysis, stats, results
 
-MIN_REPS = 2
-BOOTSTRAP_SEED = 0
 METRICS = (("throughput", True), ("p99", False))  # (name, higher is better)
 
 
@@ -40,8 +37,8 @@ class Comparison:
     base: float
     new: float
     ratio: float
-    low: float
-    high: float
+    low: float | None  # None: too few repetitions for a 95% interval
+    high: float | None
     regression: bool
     improvement: bool
 
@@ -76,16 +73,14 @@ def _verdicts(ratio, low, high, higher_is_better, threshold_pct):
 def compare_estimates(point_id, server, metric, base, new, threshold_pct):
     """One Comparison of two analysis.Estimate (the per-repetition values are in .values)."""
     higher_is_better = dict(METRICS)[metric]
-    ratio = new.median / base.median if base.median else (1.0 if new.median == 0 else float("inf"))
-    enough = min(len(base.values), len(new.values)) >= MIN_REPS
-    if enough:
-        low, high = stats.bootstrap_ratio_ci(base.values, new.values, seed=BOOTSTRAP_SEED)
-        regression, improvement = _verdicts(ratio, low, high, higher_is_better, threshold_pct)
+    ratio = stats.ratio_interval(new.values, base.values)
+    if ratio.low is not None:
+        regression, improvement = _verdicts(ratio.estimate, ratio.low, ratio.high, higher_is_better, threshold_pct)
     else:
-        low = high = ratio
         regression = improvement = False
     return Comparison(point_id=point_id, server=server, metric=metric, base=base.median, new=new.median,
-                      ratio=ratio, low=low, high=high, regression=regression, improvement=improvement)
+                      ratio=ratio.estimate, low=ratio.low, high=ratio.high, regression=regression,
+                      improvement=improvement)
 
 
 def compare_cells(base: list, new: list, threshold_pct: float) -> list[Comparison]:
@@ -146,6 +141,12 @@ def _format_value(metric, value):
     return f"{value:,.0f}/s" if metric == "throughput" else f"{value:,.1f} us"
 
 
+def _interval(comparison):
+    if comparison.low is None:
+        return "too few repetitions"
+    return f"[{comparison.low:.3f}, {comparison.high:.3f}]"
+
+
 def format_comparisons(comparisons) -> str:
     """A plain-text table, one line per comparison, flagged lines marked."""
     if not comparisons:
@@ -155,7 +156,7 @@ def format_comparisons(comparisons) -> str:
     for c in comparisons:
         verdict = "REGRESSION" if c.regression else "improvement" if c.improvement else ""
         rows.append((c.point_id, c.server, c.metric, _format_value(c.metric, c.base),
-                     _format_value(c.metric, c.new), f"{c.ratio:.3f}", f"[{c.low:.3f}, {c.high:.3f}]", verdict))
+                     _format_value(c.metric, c.new), f"{c.ratio:.3f}", _interval(c), verdict))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     right = {3, 4, 5}  # numbers line up on the right
     lines = ["  ".join(text.rjust(w) if i in right else text.ljust(w)

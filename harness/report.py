@@ -170,8 +170,14 @@ def how_to_read_blocks():
         f"{stats.MEDIAN_CI_METHOD}.",
         "Latency percentiles come from the repetitions' histograms merged; \"p99 CI\" is the interval of the "
         "per-repetition p99s. Latency is a round trip measured by the load generator, in microseconds (µs).",
-        "Rankings put servers whose intervals overlap the best one's in the same tier: \"iocp = overlapped\" "
-        "means the run cannot tell them apart. Kendall's tau-b compares a ranking with Microsoft's documented "
+        "Tiers come from a test, not from overlapping intervals: at each point every pair of servers is "
+        "compared by an exact Wilcoxon-Mann-Whitney rank-sum test of their repetitions, with Holm's correction "
+        "over all the pairs at that point, and two servers are in different tiers only when every server above "
+        "the cut is significantly better (5% family-wise) than every one below it. \"iocp = overlapped\" means "
+        "the run cannot tell them apart. A factor \"iocp 1.42× [1.31, 1.55] thread\" is the Hodges-Lehmann "
+        "ratio (median of the ratios of every pair of repetitions; for latency, how many times lower) with its "
+        "distribution-free 95% interval. A workload's ranking averages each server's tier place over its "
+        "points. Kendall's tau-b compares a ranking with Microsoft's documented "
         f"order ({MICROSOFT_ORDER_TEXT}): 1 is the same order, 0 no relation, -1 the reverse.",
         "Server CPU per message covers the server's whole life, warm-up included: an upper bound. Memory per "
         "connection is the peak working set over the connections held, fixed overhead included.",
@@ -201,8 +207,8 @@ def ranking_blocks(cells):
     if not ranked:
         return blocks + [Paragraph("No ranking: no server has a successful measurement.")]
     show_variant = len({r.variant for r in ranked}) > 1
-    blocks.append(Paragraph("Best first; \"=\" joins servers the run cannot tell apart (overlapping 95% "
-                            "intervals); τ is Kendall's tau-b against Microsoft's documented order over the "
+    blocks.append(Paragraph("Best first; \"=\" joins servers the run cannot tell apart (no significant "
+                            "rank-sum test at the points); τ is Kendall's tau-b against Microsoft's documented order over the "
                             "Winsock models present."))
     header = ["scope", "metric"] + (["variant"] if show_variant else []) + ["ranking", "τ vs Microsoft"]
     rows = []
@@ -216,7 +222,28 @@ def ranking_blocks(cells):
         variant = f" ({ranking.variant})" if show_variant else ""
         blocks.append(Paragraph(f"Overall by {ranking.metric}{variant}: {format_tiers(ranking.tiers)}. "
                                 + tau_sentence(analysis.agreement_with_microsoft(ranking))))
-    return blocks
+    return blocks + point_tier_blocks(cells, show_variant)
+
+
+def point_tier_blocks(cells, show_variant):
+    """The tiers at each point, and by how much each tier leads the next."""
+    found = analysis.all_point_tiers(cells)
+    if not found:
+        return []
+    header = ["point", "metric"] + (["variant"] if show_variant else []) + ["tiers", "factors across the tiers"]
+    rows = [[tiers.point_id, tiers.metric] + ([tiers.variant] if show_variant else [])
+            + [format_tiers(tiers.tiers), "; ".join(format_factor(f) for f in tiers.factors) or "–"]
+            for tiers in found]
+    return [Heading(3, "Tiers at each point"),
+            Paragraph("The rankings above are built from these. A factor reads \"A 1.42× [1.31, 1.55] B\": "
+                      "A is 1.42 times better than B (throughput: higher; latency: lower), 95% interval."),
+            Table(header, rows)]
+
+
+def format_factor(factor):
+    """"iocp 1.42× [1.31, 1.55] thread" (the interval omitted when there is none)."""
+    interval = "" if factor.low is None else f" [{factor.low:.2f}, {factor.high:.2f}]"
+    return f"{factor.better} {factor.ratio:.2f}×{interval} {factor.worse}"
 
 
 def format_tiers(tiers):

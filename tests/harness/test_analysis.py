@@ -187,12 +187,15 @@ def test_a_cell_whose_repetitions_all_failed_has_no_estimates(tmp_path):
 
 # ---- rankings ----
 
+REP_OFFSETS = (-1.0, -0.6, -0.2, 0.2, 0.6, 1.0)  # six repetitions, evenly spread over +-spread
+
+
 def make_cell(point_id, server, throughput, p99=None, workload=None, variant="current", spread=0.01):
-    """A Cell with the given medians and a +-spread relative interval."""
+    """A Cell whose six repetitions are spread evenly over median +-spread (relative)."""
     def est(value):
-        return None if value is None else Estimate(value, value * (1 - spread), value * (1 + spread), 0.0, 3)
+        return None if value is None else analysis.estimate(value * (1 + spread * k) for k in REP_OFFSETS)
     return Cell(point_id=point_id, workload=workload or point_id.split("-")[0], loadgen_args={}, sweep=None,
-                server=server, variant=variant, ok_reps=3, failed_reps=0, failures=[],
+                server=server, variant=variant, ok_reps=len(REP_OFFSETS), failed_reps=0, failures=[],
                 throughput=est(throughput), p99_us=est(p99), percentiles_us={}, spectrum=[],
                 connect_p99_us=None, cpu_us_per_message=None, working_set_per_connection=None,
                 peak_threads=None, requested_rate=None, achieved_rate=None, saturation=[])
@@ -204,7 +207,7 @@ def ranking_of(all_rankings, scope, metric, variant="current"):
     return matches[0]
 
 
-def test_single_point_ranking_is_strict_when_intervals_are_apart():
+def test_single_point_ranking_is_strict_when_the_test_separates_every_pair():
     cells = [make_cell("pingpong-c1", "iocp", 300, p99=10), make_cell("pingpong-c1", "select", 200, p99=20),
              make_cell("pingpong-c1", "wsapoll", 250, p99=15)]
     found = analysis.rankings(cells)
@@ -214,7 +217,7 @@ def test_single_point_ranking_is_strict_when_intervals_are_apart():
     assert ranking_of(found, "overall", "throughput").tiers == [["iocp"], ["wsapoll"], ["select"]]
 
 
-def test_single_point_ranking_ties_overlapping_intervals():
+def test_single_point_ranking_ties_servers_the_test_cannot_separate():
     cells = [make_cell("pingpong-c1", "iocp", 300, spread=0.1), make_cell("pingpong-c1", "select", 290, spread=0.1),
              make_cell("pingpong-c1", "thread", 100)]
     found = analysis.rankings(cells)
@@ -300,3 +303,16 @@ def test_agreement_with_microsofts_tie_between_thread_and_select():
     tau = analysis.agreement_with_microsoft(ranking_with([["iocp"], ["thread"], ["select"]]))
     # pairs: (iocp, thread) and (iocp, select) concordant; (thread, select) tied in Microsoft's order
     assert tau == pytest.approx(2 / (3 * 2) ** 0.5)
+
+
+def test_point_tiers_give_the_factor_across_each_boundary():
+    cells = [make_cell("pingpong-c1", "iocp", 300, p99=10), make_cell("pingpong-c1", "thread", 200, p99=20),
+             make_cell("pingpong-c1", "select", 198, p99=20.2)]
+    found = {(t.point_id, t.metric): t for t in analysis.all_point_tiers(cells)}
+    throughput = found[("pingpong-c1", "throughput")]
+    assert throughput.tiers == [["iocp"], ["thread", "select"]]
+    [factor] = throughput.factors
+    assert (factor.better, factor.worse) == ("iocp", "thread")
+    assert factor.ratio == pytest.approx(1.5, rel=0.01) and factor.low < 1.5 < factor.high
+    latency = found[("pingpong-c1", "p99")]
+    assert latency.factors[0].better == "iocp" and latency.factors[0].ratio == pytest.approx(2.0, rel=0.01)

@@ -18,7 +18,7 @@ def latencies(scale, rep, count=400):
     return [80.0 * scale * REP_SCALES[rep % 3] * rng.lognormvariate(0, 0.2) for _ in range(count)]
 
 
-def write(path, *, latency_scale=1.0, throughput_scale=1.0, reps=3, servers=SERVERS, variant=None):
+def write(path, *, latency_scale=1.0, throughput_scale=1.0, reps=6, servers=SERVERS, variant=None):
     cells, throughput = {}, {}
     for server in servers:
         key = (POINT, server) if variant is None else (POINT, server, variant)
@@ -88,13 +88,16 @@ def test_a_drop_smaller_than_the_threshold_is_not_flagged(tmp_path):
                                                                ("select", "throughput"): "regression"}
 
 
-def test_one_repetition_is_never_flagged(tmp_path):
-    base = write(tmp_path / "base", reps=1)
-    new = write(tmp_path / "new", reps=1, throughput_scale=0.5)
+@pytest.mark.parametrize("reps", [1, 3])
+def test_too_few_repetitions_for_an_interval_are_never_flagged(tmp_path, reps):
+    base = write(tmp_path / "base", reps=reps)
+    new = write(tmp_path / "new", reps=reps, throughput_scale=0.5)
     comparisons = compare.compare_runs(base, new, 5.0)
     assert flagged(comparisons) == {}
     throughput = next(c for c in comparisons if c.metric == "throughput")
-    assert throughput.ratio == throughput.low == throughput.high == pytest.approx(0.5)
+    assert throughput.ratio == pytest.approx(0.5)
+    assert throughput.low is None and throughput.high is None
+    assert "too few repetitions" in compare.format_comparisons(comparisons)
 
 
 def test_a_cell_that_fails_entirely_in_new_is_a_regression(tmp_path):
@@ -117,8 +120,8 @@ def test_compare_variants_of_one_ab_run(tmp_path):
     cells, throughput = {}, {}
     for variant, scale in (("base", 1.0), ("current", 0.8)):
         key = (POINT, "iocp", variant)
-        cells[key] = [latencies(1.0, rep) for rep in range(3)]
-        throughput[key] = [10000 * scale * REP_SCALES[rep] for rep in range(3)]
+        cells[key] = [latencies(1.0, rep) for rep in range(6)]
+        throughput[key] = [10000 * scale * REP_SCALES[rep % 3] for rep in range(6)]
     run_dir = synthetic.write_run(tmp_path / "run", cells, throughput=throughput)
     comparisons = compare.compare_variants(run_dir, 5.0)
     assert flagged(comparisons) == {("iocp", "throughput"): "regression"}

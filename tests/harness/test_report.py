@@ -331,3 +331,10 @@ def test_a_cell_with_too_few_repetitions_gets_no_interval_and_says_why(tmp_path)
     assert "[" not in rows["iocp"].split("|")[3]  # no bracketed interval for iocp's throughput
     assert "too few" not in rows["select"] and "[" in rows["select"].split("|")[3]
     assert "Hettmansperger-Sheather" in text and "94-95%" in text  # the method and its coverage are stated
+
+
+def test_tiers_at_each_point_show_factors_with_intervals(example):
+    _, html_text, _ = example
+    assert "Tiers at each point" in html_text
+    assert re.search(r"reference-epoll \d+\.\d\d× \[\d+\.\d\d, \d+\.\d\d\] iocp", html_text)
+    assert "rank-sum test" in html_text and "Holm" in html_text
