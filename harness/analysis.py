@@ -8,7 +8,13 @@ Only "ok" records enter the statistics; failed ones are counted and their
 reasons kept on the cell. Every Estimate is the median over the cell's ok
 repetitions with its 95% distribution-free interval (stats.median_ci; none
 below stats.min_reps_for_interval() repetitions) and the coefficient of
-variation across repetitions."""
+variation across repetitions.
+
+One definition of a latency percentile, used by the tables, the charts, the
+rankings and compare alike: each repetition's own percentile (the load
+generator's figure, nearest rank on its histogram), then the median over the
+repetitions with its interval. Histograms of repetitions are never merged: one
+bad repetition would otherwise own the whole tail of the merged histogram."""
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -49,8 +55,8 @@ class Cell:
     failures: list[str]
     throughput: Estimate | None
     p99_us: Estimate | None
-    percentiles_us: dict[str, float]
-    spectrum: list[tuple[float, float]]
+    percentiles_us: dict[str, Estimate]  # PERCENTILES names and "max"; p99 is p99_us itself
+    spectrum: list[tuple[float, float]]  # (percentile, median over repetitions of that percentile, us)
     connect_p99_us: Estimate | None
     cpu_us_per_message: Estimate | None
     working_set_per_connection: Estimate | None
@@ -92,15 +98,23 @@ def throughput_of(loadgen):
 
 
 def p99_us_of(loadgen):
-    """The repetition's p99: the load generator's own figure (it knows the exact
-    minimum, the histogram does not), else computed from its histogram."""
-    reported = _get(loadgen, "latency_us", "p99")
+    """The repetition's p99 (us): percentile_us_of(loadgen, "p99")."""
+    return percentile_us_of(loadgen, "p99")
+
+
+def percentile_us_of(loadgen, name):
+    """One repetition's percentile (a PERCENTILES name, or "max"), in us: the load
+    generator's own figure (it knows the exact maximum), else the same definition
+    computed from its histogram (nearest rank, the bucket's upper end clamped to the
+    maximum: stats.histogram_percentile)."""
+    reported = _get(loadgen, "latency_us", name)
     if reported is not None:
         return float(reported)
     histogram = _get(loadgen, "histogram")
     if not histogram:
         return None
-    return stats.histogram_percentile(histogram, 99, maximum=_max_ns(loadgen)) / 1000
+    percent = 100 if name == "max" else dict(PERCENTILES)[name]
+    return stats.histogram_percentile(histogram, percent, maximum=_max_ns(loadgen)) / 1000
 
 
 def _max_ns(loadgen):
@@ -181,16 +195,25 @@ def _saturation(loadgens, requested_rate, achieved):
 
 
 def _latency_distribution(loadgens):
-    """Percentiles and spectrum (us) of the repetitions' histograms merged."""
-    merged = stats.merge_histograms(_get(doc, "histogram") or [] for doc in loadgens)
-    if not merged:
-        return {}, []
-    maxima = [m for m in (_max_ns(doc) for doc in loadgens) if m is not None]
-    maximum = max(maxima) if maxima else None
-    percentiles = {name: stats.histogram_percentile(merged, p, maximum) / 1000 for name, p in PERCENTILES}
-    percentiles["max"] = (maximum if maximum is not None else stats.histogram_percentile(merged, 100)) / 1000
-    spectrum = [(p, stats.histogram_percentile(merged, p, maximum) / 1000) for p in SPECTRUM_PERCENTILES]
+    """Percentile Estimates and the spectrum (us), each the median over repetitions
+    of the repetition's own figure (the module docstring's one definition)."""
+    percentiles = {}
+    for name in [name for name, _ in PERCENTILES] + ["max"]:
+        found = estimate(percentile_us_of(doc, name) for doc in loadgens)
+        if found is not None:
+            percentiles[name] = found
+    per_rep = [_spectrum_of(doc) for doc in loadgens]
+    per_rep = [spectrum for spectrum in per_rep if spectrum]
+    spectrum = [(p, stats.median(values)) for p, *values in zip(SPECTRUM_PERCENTILES, *per_rep)] if per_rep else []
     return percentiles, spectrum
+
+
+def _spectrum_of(loadgen):
+    histogram = _get(loadgen, "histogram")
+    if not histogram:
+        return []
+    maximum = _max_ns(loadgen)
+    return [stats.histogram_percentile(histogram, p, maximum) / 1000 for p in SPECTRUM_PERCENTILES]
 
 
 def _cell(records):
@@ -210,7 +233,7 @@ def _cell(records):
         server=first.server, variant=first.variant, ok_reps=len(ok), failed_reps=len(failed),
         failures=[f"r{r.rep}: {r.failure or 'record without loadgen results'}" for r in failed],
         throughput=estimate(throughput_of(doc) for doc in loadgens),
-        p99_us=estimate(p99_us_of(doc) for doc in loadgens),
+        p99_us=percentiles.get("p99"),
         percentiles_us=percentiles, spectrum=spectrum,
         connect_p99_us=estimate(_get(doc, "connect_latency_us", "p99") for doc in loadgens)
         if first.workload == "churn" else None,

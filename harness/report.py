@@ -168,8 +168,9 @@ def how_to_read_blocks():
         "Every point (a workload with fixed load generator options) ran against every server several times, "
         "interleaved. A figure is the median over repetitions, with its 95% confidence interval: "
         f"{stats.MEDIAN_CI_METHOD}.",
-        "Latency percentiles come from the repetitions' histograms merged; \"p99 CI\" is the interval of the "
-        "per-repetition p99s. Latency is a round trip measured by the load generator, in microseconds (µs).",
+        "One definition of every latency percentile, in tables, charts, rankings and compare alike: each "
+        "repetition's own percentile (nearest rank on its histogram), then the median over repetitions, with "
+        "its interval (\"p99 95% CI\"). Histograms of repetitions are not merged. Latency is a round trip measured by the load generator, in microseconds (µs).",
         "Tiers come from a test, not from overlapping intervals: at each point every pair of servers is "
         "compared by an exact Wilcoxon-Mann-Whitney rank-sum test of their repetitions, with Holm's correction "
         "over all the pairs at that point, and two servers are in different tiers only when every server above "
@@ -376,7 +377,7 @@ def _main_chart(group, keyed):
 
 def _spectrum_chart(group, keyed):
     spectra = _spectra(group, keyed)
-    return ("spectrum", "Latency spectrum of the merged histograms, p50 to p99.99 on a 'nines' scale: each step "
+    return ("spectrum", "Latency spectrum: at each percentile, the median over repetitions of that repetition's percentile; p50 to p99.99 on a 'nines' scale: each step "
             "right is ten times rarer.",
             _if_any((spectra,), lambda path: charts.latency_spectrum(
                 spectra, path, title=f"{_group_title(group)}: latency spectrum")))
@@ -476,7 +477,8 @@ def _cell_row(cell, show_variant):
     row = [cell.server] + ([cell.variant] if show_variant else []) + [
         cell.point_id, _estimate_text(cell.throughput),
         "–" if cell.throughput is None else _number(cell.throughput.cv * 100),
-        _number(percentiles.get("p50")), _number(percentiles.get("p99")), _number(percentiles.get("p99_9")),
+        _median_text(percentiles.get("p50")), _median_text(percentiles.get("p99")),
+        _median_text(percentiles.get("p99_9")),
         _interval_text(cell.p99_us), _median_text(cell.cpu_us_per_message),
         _median_text(cell.working_set_per_connection, 1 / 1024),
         "–" if cell.peak_threads is None else f"{cell.peak_threads:,}",

@@ -213,16 +213,6 @@ def coefficient_of_variation(values) -> float:
     return statistics.stdev(values) / abs(mean)
 
 
-def merge_histograms(histograms) -> list[list[int]]:
-    """Several histograms as one: counts of equal buckets added, buckets sorted.
-    The result is what one histogram recording all the values would hold."""
-    counts = {}
-    for histogram in histograms:
-        for low, high, count in histogram or []:
-            counts[(low, high)] = counts.get((low, high), 0) + count
-    return [[low, high, count] for (low, high), count in sorted(counts.items()) if count]
-
-
 def histogram_percentile(histogram, percentile, maximum=None) -> float:
     """The percentile (0..100) of a histogram's values, in ns.
 

@@ -93,19 +93,33 @@ def test_an_estimate_has_an_interval_only_from_six_repetitions(reps):
         assert min(values) <= estimate.low <= estimate.median <= estimate.high <= max(values)
 
 
-def test_percentiles_come_from_the_merged_histogram(tmp_path):
-    first, second = [float(v) for v in range(1, 51)], [float(v) for v in range(51, 101)]  # us
-    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): [first, second]})
+def test_every_percentile_is_the_median_of_the_repetitions_own_percentiles(tmp_path):
+    # three repetitions: 1..50 us, 51..100 us, and a bad one at 375 ms (the issue's example): merged
+    # histograms would give a p99 of 375 ms, the repetitions' own p99s are 50 us, 100 us and 375 ms
+    reps = [[float(v) for v in range(1, 51)], [float(v) for v in range(51, 101)], [375_000.0] * 50]
+    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): reps})
     cell = analysis.summarize(results.load_run(run_dir))[0]
-    upper_us = {v: synthetic.bucket_range(synthetic.bucket_of(v * 1000))[1] / 1000 for v in range(1, 101)}
-    assert cell.percentiles_us["p50"] == upper_us[50]  # from both repetitions, not either alone
-    assert cell.percentiles_us["p90"] == upper_us[90]
-    assert cell.percentiles_us["p99"] == upper_us[99]
-    assert cell.percentiles_us["max"] == 100.0  # the exact maximum, not its bucket's end
-    assert cell.spectrum[0] == (0.0, upper_us[1])
-    assert cell.spectrum[-1] == (99.999, 100.0)
-    assert [p for p, _ in cell.spectrum] == sorted(p for p, _ in cell.spectrum)
+    for name, percent in analysis.PERCENTILES:
+        own = [analysis.percentile_us_of(r.loadgen, name) for r in results.load_run(run_dir).records]
+        assert own == [r.loadgen["latency_us"][name] for r in results.load_run(run_dir).records]
+        assert cell.percentiles_us[name].median == stats.median(own)
+    assert cell.p99_us is cell.percentiles_us["p99"]  # the table's p99 is the ranking's and compare's
+    assert cell.percentiles_us["p99"].median == 100.0  # not the 375 ms of the one bad repetition
+    assert cell.percentiles_us["max"].median == 100.0
+    assert [p for p, _ in cell.spectrum] == list(analysis.SPECTRUM_PERCENTILES)
+    spectrum = dict(cell.spectrum)
+    assert spectrum[99.0] == pytest.approx(cell.percentiles_us["p99"].median, rel=1 / 128)
     assert [v for _, v in cell.spectrum] == sorted(v for _, v in cell.spectrum)
+
+
+def test_a_percentile_is_computed_from_the_histogram_when_the_load_generator_did_not_report_it(tmp_path):
+    def drop_summary(record):
+        del record["loadgen"]["latency_us"]["p99"]
+    samples = [float(v) for v in range(1, 101)]
+    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): [samples]}, edit=drop_summary)
+    loadgen = results.load_run(run_dir).records[0].loadgen
+    expected = synthetic.latency_summary_us(synthetic._to_ns(samples))["p99"]
+    assert analysis.percentile_us_of(loadgen, "p99") == expected == analysis.p99_us_of(loadgen)
 
 
 def test_cpu_per_message_and_memory_per_connection(tmp_path):

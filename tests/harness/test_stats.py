@@ -67,18 +67,6 @@ def test_median_ci_rejects_bad_arguments():
         stats.median_ci([1.0] * 6, confidence=1.0)
 
 
-def test_merging_histograms_equals_recording_into_one():
-    rng = random.Random(5)
-    first = [rng.randint(1, 5_000_000) for _ in range(3000)]
-    second = [rng.randint(200, 90_000) for _ in range(2000)]
-    merged = stats.merge_histograms([synthetic.histogram_from_ns(first), synthetic.histogram_from_ns(second)])
-    assert merged == synthetic.histogram_from_ns(first + second)
-
-
-def test_merge_skips_empty_and_missing_histograms():
-    assert stats.merge_histograms([[], None, [[5, 5, 2]], [[5, 5, 1], [3, 3, 1]]]) == [[3, 3, 1], [5, 5, 3]]
-
-
 def test_percentile_is_the_nearest_rank():
     histogram = [[v, v, 1] for v in range(1, 101)]  # one value per bucket: exact
     assert stats.histogram_percentile(histogram, 50) == 50
