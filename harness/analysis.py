@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from . import stats
+from .servers import is_wine
 
 LOADGEN_CPU_LIMIT = 0.90  # of one core per loadgen thread
 RATE_SHORTFALL_LIMIT = 0.95  # of the requested rate
@@ -64,6 +65,11 @@ class Cell:
     requested_rate: float | None
     achieved_rate: Estimate | None
     saturation: list[str]
+    # Under Wine the wineserver does much of the socket work: its CPU per message, and
+    # server + wineserver. A native server (or a Windows run) has no wineserver figure
+    # (None, not zero) and its own CPU is the whole.
+    wineserver_cpu_us_per_message: Estimate | None = None
+    total_cpu_us_per_message: Estimate | None = None
 
 
 def estimate(values) -> Estimate | None:
@@ -125,11 +131,39 @@ def _max_ns(loadgen):
 def cpu_us_per_message_of(loadgen, server_stats):
     """Server CPU (user + kernel) over the messages measured. The server's CPU covers
     its whole life, warm-up included, so this is an upper bound (harness/README.md)."""
-    messages = _get(loadgen, "totals", "messages")
     user, kernel = _get(server_stats, "cpu_user_s"), _get(server_stats, "cpu_kernel_s")
-    if not messages or user is None or kernel is None:
+    if user is None or kernel is None:
         return None
-    return (user + kernel) * 1e6 / messages
+    return _per_message(user + kernel, loadgen)
+
+
+def wineserver_cpu_us_per_message_of(loadgen, wineserver_cpu_s):
+    """The wineserver's CPU during the item (record field wineserver_cpu_s, from the
+    server's start to its stop, so warm-up included too) over the messages measured;
+    None for a native server or when it was not recorded."""
+    return None if wineserver_cpu_s is None else _per_message(wineserver_cpu_s, loadgen)
+
+
+def total_cpu_us_per_message_of(server_us, wineserver_us, under_wine):
+    """All the CPU the server's work cost per message: server + wineserver under Wine
+    (None when the wineserver's share is unknown: the sum would understate it), the
+    server's own figure when no wineserver runs (native servers, Windows)."""
+    if server_us is None:
+        return None
+    if not under_wine:
+        return server_us
+    return None if wineserver_us is None else server_us + wineserver_us
+
+
+def _per_message(cpu_s, loadgen):
+    messages = _get(loadgen, "totals", "messages")
+    return cpu_s * 1e6 / messages if messages else None
+
+
+def record_field(record, name):
+    """A field the run side added to records (wineserver_cpu_s, machine,
+    loadgen_autoscale: harness/README.md, "A record"); None when the record has none."""
+    return getattr(record, name, None)
 
 
 def connections_held(loadgen, server_stats):
@@ -216,7 +250,19 @@ def _spectrum_of(loadgen):
     return [stats.histogram_percentile(histogram, p, maximum) / 1000 for p in SPECTRUM_PERCENTILES]
 
 
-def _cell(records):
+def _cpu_estimates(ok, under_wine):
+    """(server, wineserver, total) CPU per message Estimates of the ok records."""
+    server, wineserver, total = [], [], []
+    for record in ok:
+        server_us = cpu_us_per_message_of(record.loadgen, record.server_stats)
+        wineserver_us = wineserver_cpu_us_per_message_of(record.loadgen, record_field(record, "wineserver_cpu_s"))
+        server.append(server_us)
+        wineserver.append(wineserver_us)
+        total.append(total_cpu_us_per_message_of(server_us, wineserver_us, under_wine))
+    return estimate(server), estimate(wineserver), estimate(total)
+
+
+def _cell(records, on_windows=False):
     first = records[0]
     ok = [r for r in records if r.ok and isinstance(r.loadgen, dict)]
     failed = [r for r in records if not (r.ok and isinstance(r.loadgen, dict))]
@@ -228,6 +274,7 @@ def _cell(records):
     threads = [_get(r.server_stats, "peak_threads") for r in ok]
     threads = [t for t in threads if t is not None]
     percentiles, spectrum = _latency_distribution(loadgens)
+    server_cpu, wineserver_cpu, total_cpu = _cpu_estimates(ok, is_wine(first.server) and not on_windows)
     return Cell(
         point_id=first.point_id, workload=first.workload, loadgen_args=first.loadgen_args, sweep=first.sweep,
         server=first.server, variant=first.variant, ok_reps=len(ok), failed_reps=len(failed),
@@ -237,7 +284,7 @@ def _cell(records):
         percentiles_us=percentiles, spectrum=spectrum,
         connect_p99_us=estimate(_get(doc, "connect_latency_us", "p99") for doc in loadgens)
         if first.workload == "churn" else None,
-        cpu_us_per_message=estimate(cpu_us_per_message_of(r.loadgen, r.server_stats) for r in ok),
+        cpu_us_per_message=server_cpu, wineserver_cpu_us_per_message=wineserver_cpu, total_cpu_us_per_message=total_cpu,
         working_set_per_connection=estimate(working_set_per_connection_of(r.loadgen, r.server_stats) for r in ok),
         peak_threads=max(threads) if threads else None,
         requested_rate=requested, achieved_rate=estimate(achieved) if first.workload == "rate" else None,
@@ -248,10 +295,11 @@ def _cell(records):
 def summarize(run) -> list[Cell]:
     """One Cell per point x server x variant, in the run's order (the manifest's
     points, then its servers), over that cell's repetitions."""
+    on_windows = (run.manifest.get("platform") or {}).get("os") == "Windows"
     groups = {}
     for record in run.records:
         groups.setdefault((record.point_id, record.server, record.variant), []).append(record)
-    return [_cell(records) for records in groups.values()]
+    return [_cell(records, on_windows) for records in groups.values()]
 
 
 # ---- rankings ----

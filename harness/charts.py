@@ -149,9 +149,10 @@ def latency_vs_rate(p99, achieved, path, *, title, param="rate"):
 
 
 def cost_chart(cpu_us_per_message, kib_per_connection, path, *, title, param=None):
-    """Server CPU per message (µs, user + kernel over the server's lifetime: an upper bound)
-    and peak memory per connection (KiB)."""
-    panels = [Panel("server CPU per message (µs)", cpu_us_per_message),
+    """CPU per message (µs, user + kernel over the server's lifetime: an upper bound; the
+    caller says whose: server and wineserver, or the server alone) and peak memory per
+    connection (KiB)."""
+    panels = [Panel("CPU per message (µs)", cpu_us_per_message),
               Panel("server memory per connection (KiB)", kib_per_connection)]
     return _draw(panels, path, title=title, param=param)
 

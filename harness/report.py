@@ -180,7 +180,10 @@ def how_to_read_blocks():
         "distribution-free 95% interval. A workload's ranking averages each server's tier place over its "
         "points. Kendall's tau-b compares a ranking with Microsoft's documented "
         f"order ({MICROSOFT_ORDER_TEXT}): 1 is the same order, 0 no relation, -1 the reverse.",
-        "Server CPU per message covers the server's whole life, warm-up included: an upper bound. Memory per "
+        "CPU per message: the server process's own (user + kernel), the wineserver's during the same item "
+        "(under Wine much of the socket work is done there; \"–\" for a native server, which has none) and "
+        "their sum, the whole cost; on Windows the server's own figure is the whole. Each covers the server's "
+        "whole life, warm-up included: an upper bound. Memory per "
         "connection is the peak working set over the connections held, fixed overhead included.",
         "Flags mark a figure that may measure the load generator or the machine rather than the server "
         "(saturation). CV is the coefficient of variation of throughput across repetitions."])]
@@ -384,9 +387,13 @@ def _spectrum_chart(group, keyed):
 
 
 def _cost_chart(group, keyed):
-    cpu = keyed.series(lambda c: _triple(c.cpu_us_per_message))
+    cpu = keyed.series(lambda c: _triple(c.total_cpu_us_per_message))
+    what = "CPU per message, server and wineserver together (the whole cost under Wine)"
+    if not any(cpu):  # records without the wineserver's CPU: say that only the server's is drawn
+        cpu = keyed.series(lambda c: _triple(c.cpu_us_per_message))
+        what = "Server CPU per message (the server process only: no wineserver figure was recorded)"
     memory = keyed.series(lambda c: _scaled(c.working_set_per_connection, 1 / 1024))
-    return ("cost", "Server CPU per message (an upper bound: the server's whole life) and peak memory per "
+    return ("cost", f"{what}, an upper bound (the server's whole life), and peak memory per "
             "connection held (fixed overhead included, so it falls as connections grow).",
             _if_any((cpu, memory), lambda path: charts.cost_chart(
                 cpu, memory, path, title=f"{_group_title(group)}: server cost", param=group.param)))
@@ -464,7 +471,7 @@ def _workload_table(workload, cells, show_variant):
     unit = WORKLOAD_UNITS.get(workload, "messages/s")
     header = ["server"] + (["variant"] if show_variant else []) + [
         "point", f"throughput ({unit}) median [95% CI]", "CV %", "p50 µs", "p99 µs", "p99.9 µs",
-        "p99 95% CI µs", "server CPU µs/msg", "memory/conn KiB", "threads", "reps ok/failed"]
+        "p99 95% CI µs", "server CPU µs/msg", "wineserver CPU µs/msg", "total CPU µs/msg", "memory/conn KiB", "threads", "reps ok/failed"]
     header += [EXTRA_COLUMNS[workload]] if workload in EXTRA_COLUMNS else []
     header.append("flags")
     rows = [_cell_row(cell, show_variant) for cell in cells]
@@ -480,6 +487,7 @@ def _cell_row(cell, show_variant):
         _median_text(percentiles.get("p50")), _median_text(percentiles.get("p99")),
         _median_text(percentiles.get("p99_9")),
         _interval_text(cell.p99_us), _median_text(cell.cpu_us_per_message),
+        _median_text(cell.wineserver_cpu_us_per_message), _median_text(cell.total_cpu_us_per_message),
         _median_text(cell.working_set_per_connection, 1 / 1024),
         "–" if cell.peak_threads is None else f"{cell.peak_threads:,}",
         f"{cell.ok_reps}/{cell.failed_reps}"]

@@ -25,6 +25,14 @@ failures    [(point_id, server, variant, rep, reason)]: "failed" records, writte
 edit        edit(record) -> None, called on each ok record (a dict) before it is written:
             the hook for anything else, e.g. record["loadgen"]["client_cpu_s"]["user"] = 2.4.
 
+load_run(path) -> results.Run: results.load_run() with the record fields the run
+side added (NEW_RECORD_FIELDS: wineserver_cpu_s, machine, loadgen_autoscale) on
+every Record, read from its file when the Record type does not carry them itself.
+
+Records hold those fields too: wineserver_cpu_s (twice the server's CPU for a
+Winsock server, null for reference-epoll), machine (not busy) and
+loadgen_autoscale (null); edit() changes them.
+
 example_run(path) -> Path writes a ready-made run: a pingpong connections sweep
 (1/16/128), a rate sweep, churn and an idle sweep, x iocp, wsapoll, select and
 reference-epoll, x EXAMPLE_REPS repetitions (6, the fewest with a 95% interval),
@@ -40,6 +48,11 @@ import math
 import random
 import statistics
 from pathlib import Path
+
+from harness import results
+
+NEW_RECORD_FIELDS = ("wineserver_cpu_s", "machine", "loadgen_autoscale")
+NATIVE_SERVERS = {"reference-epoll"}
 
 # The load generator's histogram layout (loadgen/histogram.c): values below 256 ns
 # have a bucket each, then every power of two is split into 128 buckets.
@@ -211,6 +224,11 @@ def _ok_record(point, server, variant, rep, samples_us, rate_per_s):
     record = _record(point, server, variant, rep)
     record.update({"status": "ok", "failure": None, "elapsed_s": loadgen["totals"]["duration_s"] + 1,
                    "loadgen": loadgen, "loadgen_exit": 0, "server_ready": ready, "server_stats": stats})
+    server_cpu = stats["cpu_user_s"] + stats["cpu_kernel_s"]
+    record["wineserver_cpu_s"] = None if server in NATIVE_SERVERS else round(2 * server_cpu, 6)
+    record["machine"] = {"other_cpu_cores": 0.05, "loadavg_before": [0.3, 0.4, 0.5], "governor": None,
+                         "busy": False}
+    record["loadgen_autoscale"] = None
     return record
 
 
@@ -278,6 +296,21 @@ def write_run(path, cells, *, points=None, throughput=None, failures=(), edit=No
     }
     _write_json(path / "manifest.json", manifest)
     return path
+
+
+def load_run(path):
+    """results.load_run(path) with NEW_RECORD_FIELDS on every Record (see the module docstring)."""
+    run = results.load_run(path)
+    for record in run.records:
+        if all(hasattr(record, name) for name in NEW_RECORD_FIELDS):
+            continue
+        try:
+            document = json.loads(Path(record.path).read_text())
+        except (OSError, ValueError):
+            document = {}
+        for name in NEW_RECORD_FIELDS:
+            setattr(record, name, document.get(name) if isinstance(document, dict) else None)
+    return run
 
 
 # ---- example_run: a small but complete run for report and chart tests ----

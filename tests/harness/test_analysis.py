@@ -134,6 +134,41 @@ def test_cpu_per_message_and_memory_per_connection(tmp_path):
     assert cell.peak_threads == 7
 
 
+def _cpu_cell(tmp_path, server, wineserver_cpu_s, platform_os="Linux"):
+    def edit(record):
+        record["loadgen"]["totals"]["messages"] = 1000
+        record["server_stats"].update({"cpu_user_s": 0.5, "cpu_kernel_s": 1.5})
+        record["wineserver_cpu_s"] = wineserver_cpu_s
+    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", server): [[50.0] * 20]}, edit=edit)
+    run = synthetic.load_run(run_dir)
+    run.manifest["platform"]["os"] = platform_os
+    return analysis.summarize(run)[0]
+
+
+def test_a_wine_server_reports_server_wineserver_and_total_cpu(tmp_path):
+    cell = _cpu_cell(tmp_path, "iocp", 3.0)
+    assert cell.cpu_us_per_message.median == pytest.approx(2000.0)
+    assert cell.wineserver_cpu_us_per_message.median == pytest.approx(3000.0)
+    assert cell.total_cpu_us_per_message.median == pytest.approx(5000.0)
+
+
+def test_a_native_server_has_no_wineserver_figure_and_its_own_cpu_is_the_total(tmp_path):
+    cell = _cpu_cell(tmp_path, "reference-epoll", None)
+    assert cell.wineserver_cpu_us_per_message is None  # absent, not zero
+    assert cell.total_cpu_us_per_message.median == pytest.approx(2000.0)
+
+
+def test_a_wine_server_without_the_wineserver_figure_has_no_total(tmp_path):
+    cell = _cpu_cell(tmp_path, "iocp", None)
+    assert cell.cpu_us_per_message.median == pytest.approx(2000.0)
+    assert cell.wineserver_cpu_us_per_message is None and cell.total_cpu_us_per_message is None  # not understated
+
+
+def test_on_windows_the_servers_own_cpu_is_the_total(tmp_path):
+    cell = _cpu_cell(tmp_path, "iocp", None, platform_os="Windows")
+    assert cell.total_cpu_us_per_message.median == pytest.approx(2000.0)
+
+
 def test_churn_throughput_is_operations_and_has_connect_latency(tmp_path):
     def edit(record):
         record["loadgen"]["connections_per_s"] = 1234.0

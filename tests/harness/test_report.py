@@ -338,3 +338,21 @@ def test_tiers_at_each_point_show_factors_with_intervals(example):
     assert "Tiers at each point" in html_text
     assert re.search(r"reference-epoll \d+\.\d\d× \[\d+\.\d\d, \d+\.\d\d\] iocp", html_text)
     assert "rank-sum test" in html_text and "Holm" in html_text
+
+
+def test_the_table_shows_server_wineserver_and_total_cpu(tmp_path):
+    run_dir = synthetic.example_run(tmp_path / "run")
+    run = synthetic.load_run(run_dir)
+    cells = analysis.summarize(run)
+    text = report.render_markdown(report.build_blocks(run, cells, []), run_dir)
+    assert "wineserver CPU µs/msg" in text and "total CPU µs/msg" in text
+    iocp = next(c for c in cells if (c.point_id, c.server) == ("pingpong-c1", "iocp"))
+    epoll = next(c for c in cells if (c.point_id, c.server) == ("pingpong-c1", "reference-epoll"))
+    assert iocp.total_cpu_us_per_message.median == pytest.approx(3 * iocp.cpu_us_per_message.median, rel=1e-3)
+    row = next(line for line in text.splitlines() if line.startswith("| reference-epoll | pingpong-c1 |"))
+    cells_text = [part.strip() for part in row.split("|")]
+    header = next(line for line in text.splitlines() if "wineserver CPU" in line)
+    columns = [part.strip() for part in header.split("|")]
+    assert epoll.wineserver_cpu_us_per_message is None
+    assert cells_text[columns.index("wineserver CPU µs/msg")] == "–"
+    assert cells_text[columns.index("total CPU µs/msg")] == report._number(epoll.total_cpu_us_per_message.median)
