@@ -70,6 +70,10 @@ class Cell:
     # (None, not zero) and its own CPU is the whole.
     wineserver_cpu_us_per_message: Estimate | None = None
     total_cpu_us_per_message: Estimate | None = None
+    # The load generator still saturated (after any auto-scaling): the cell measures it,
+    # not the server, so its throughput is a lower bound and it is left out of rankings.
+    lower_bound: bool = False
+    notes: list[str] = field(default_factory=list)  # loadgen re-runs, busy-machine repetitions
 
 
 def estimate(values) -> Estimate | None:
@@ -212,20 +216,55 @@ def requested_rate_of(loadgen, loadgen_args):
 
 # ---- cells ----
 
-def _saturation(loadgens, requested_rate, achieved):
+def _saturation(ok, requested_rate, achieved):
     """Why a cell may measure the load generator rather than the server. Each flag
     takes the worst repetition: one saturated repetition already drags the median."""
     reasons = []
-    shares = [s for s in (loadgen_cpu_share_of(doc) for doc in loadgens) if s is not None]
+    shares = [s for s in (loadgen_cpu_share_of(r.loadgen) for r in ok) if s is not None]
     if shares and max(shares) >= LOADGEN_CPU_LIMIT:
-        threads = max(1, _get(loadgens[0], "config", "threads") or 1)
+        threads = max(1, _get(ok[0].loadgen, "config", "threads") or 1)
         per = "of a core" if threads == 1 else f"of a core per thread ({threads} threads)"
         reasons.append(f"loadgen CPU {max(shares) * 100:.0f}% {per}")
+    if any(_get(record_field(r, "loadgen_autoscale"), "saturated") for r in ok) and not reasons:
+        reasons.append("loadgen saturated with the most threads available")
     if requested_rate and achieved:
         worst = min(achieved) / requested_rate
         if worst < RATE_SHORTFALL_LIMIT:
             reasons.append(f"achieved {worst * 100:.0f}% of requested rate")
     return reasons
+
+
+def _loadgen_bound(ok):
+    """Whether the load generator still saturated in some repetition (its CPU at the
+    limit, or the run side's auto-scaling ran out of threads): then the load
+    generator is measured, not the server."""
+    for record in ok:
+        share = loadgen_cpu_share_of(record.loadgen)
+        if (share is not None and share >= LOADGEN_CPU_LIMIT) or \
+                _get(record_field(record, "loadgen_autoscale"), "saturated"):
+            return True
+    return False
+
+
+def _notes(ok):
+    """What the reader should know about how the repetitions were taken."""
+    notes = []
+    scaled = [record_field(r, "loadgen_autoscale") for r in ok]
+    scaled = [a for a in scaled if isinstance(a, dict) and a.get("threads")]
+    if scaled:
+        first_try = next((a["attempts"][0] for a in scaled if a.get("attempts")), None)
+        why = "" if not first_try or first_try.get("cpu_share") is None else \
+            f" ({first_try.get('threads', 1)} thread(s) used {first_try['cpu_share'] * 100:.0f}% of a core each)"
+        threads = sorted({a["threads"] for a in scaled})
+        notes.append(f"re-run with {'/'.join(map(str, threads))} loadgen threads in {len(scaled)} of {len(ok)} "
+                     f"repetitions{why}")
+    machines = [record_field(r, "machine") for r in ok]
+    busy = [m for m in machines if isinstance(m, dict) and m.get("busy")]
+    if busy:
+        others = [m["other_cpu_cores"] for m in busy if isinstance(m.get("other_cpu_cores"), (int, float))]
+        most = f" (other processes used up to {max(others):.2f} cores)" if others else ""
+        notes.append(f"{len(busy)} of {len(ok)} repetitions on a busy machine{most}")
+    return notes
 
 
 def _latency_distribution(loadgens):
@@ -288,7 +327,7 @@ def _cell(records, on_windows=False):
         working_set_per_connection=estimate(working_set_per_connection_of(r.loadgen, r.server_stats) for r in ok),
         peak_threads=max(threads) if threads else None,
         requested_rate=requested, achieved_rate=estimate(achieved) if first.workload == "rate" else None,
-        saturation=_saturation(loadgens, requested, achieved),
+        saturation=_saturation(ok, requested, achieved), lower_bound=_loadgen_bound(ok), notes=_notes(ok),
     )
 
 
@@ -368,6 +407,8 @@ def point_tiers(cells, metric, higher_is_better):
 def _point_tiers(cells, metric, higher_is_better):
     samples = {}
     for cell in cells:
+        if cell.lower_bound:
+            continue  # the load generator was measured, not the server: never ranked
         values = _ranked_values(cell, metric)
         if values:
             samples[cell.server] = values
@@ -439,7 +480,8 @@ def rankings(cells: list[Cell]) -> list[Ranking]:
     weighing the same however many points it has. reference-epoll (native Linux)
     is ranked alongside; agreement_with_microsoft() leaves it out. In the rate
     workload only a shortfall from the requested rate ranks throughput (see
-    _ranked_values)."""
+    _ranked_values). A cell whose load generator saturated (Cell.lower_bound)
+    is never ranked: it measures the load generator, not the server."""
     result = []
     for variant in dict.fromkeys(cell.variant for cell in cells):
         variant_cells = [cell for cell in cells if cell.variant == variant]

@@ -185,8 +185,10 @@ def how_to_read_blocks():
         "their sum, the whole cost; on Windows the server's own figure is the whole. Each covers the server's "
         "whole life, warm-up included: an upper bound. Memory per "
         "connection is the peak working set over the connections held, fixed overhead included.",
-        "Flags mark a figure that may measure the load generator or the machine rather than the server "
-        "(saturation). CV is the coefficient of variation of throughput across repetitions."])]
+        "Flags mark a figure that may measure the load generator or the machine rather than the server. "
+        "Where the load generator still saturated a core (after the harness gave it more threads), the "
+        "cell's throughput is shown as a lower bound (\"≥\") and the cell is left out of every ranking; "
+        "repetitions taken while other processes kept the machine busy are flagged on their cell. CV is the coefficient of variation of throughput across repetitions."])]
 
 
 def outcome_blocks(run):
@@ -222,6 +224,11 @@ def ranking_blocks(cells):
                     + ([ranking.variant] if show_variant else [])
                     + [format_tiers(ranking.tiers), "–" if tau is None else f"{tau:.2f}"])
     blocks.append(Table(header, rows, numeric={len(header) - 1}))
+    bounded = [f"{cell.server} at {cell.point_id}" for cell in cells if cell.lower_bound]
+    if bounded:
+        blocks.append(Paragraph(f"Not ranked, because the load generator saturated and was measured instead of "
+                                f"the server (their throughput is a lower bound): {', '.join(bounded)}.",
+                                strong=True))
     for ranking in [r for r in ranked if r.scope == "overall"]:
         variant = f" ({ranking.variant})" if show_variant else ""
         blocks.append(Paragraph(f"Overall by {ranking.metric}{variant}: {format_tiers(ranking.tiers)}. "
@@ -482,7 +489,7 @@ def _workload_table(workload, cells, show_variant):
 def _cell_row(cell, show_variant):
     percentiles = cell.percentiles_us or {}
     row = [cell.server] + ([cell.variant] if show_variant else []) + [
-        cell.point_id, _estimate_text(cell.throughput),
+        cell.point_id, ("≥ " if cell.lower_bound else "") + _estimate_text(cell.throughput),
         "–" if cell.throughput is None else _number(cell.throughput.cv * 100),
         _median_text(percentiles.get("p50")), _median_text(percentiles.get("p99")),
         _median_text(percentiles.get("p99_9")),
@@ -501,6 +508,9 @@ def _cell_row(cell, show_variant):
 
 def _flags(cell):
     flags = list(cell.saturation or [])
+    if cell.lower_bound:
+        flags.append("LOWER BOUND: the load generator saturated, so it was measured, not the server; not ranked")
+    flags += cell.notes
     if cell.ok_reps == 0:
         flags.append("no successful repetition")
     elif cell.failed_reps:

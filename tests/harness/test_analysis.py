@@ -217,6 +217,49 @@ def test_loadgen_cpu_saturation_counts_warmup_and_threads(tmp_path, share, threa
     assert analysis.summarize(results.load_run(run_dir))[0].saturation == expected
 
 
+def test_a_cell_whose_loadgen_saturated_is_a_lower_bound_and_never_ranked(example):
+    _, cells = example
+    bounded = [(c.point_id, c.server) for c in cells if c.lower_bound]
+    assert bounded == [("pingpong-c128", "reference-epoll")]
+    for tiers in analysis.all_point_tiers(cells):
+        if tiers.point_id == "pingpong-c128":
+            assert "reference-epoll" not in [name for tier in tiers.tiers for name in tier]
+            assert {"iocp", "wsapoll", "select"} <= {name for tier in tiers.tiers for name in tier}
+
+
+def _autoscale_cell(tmp_path, autoscale, busy_reps=()):
+    def edit(record):
+        record["loadgen"]["config"]["threads"] = autoscale["threads"] if autoscale else 1
+        record["loadgen_autoscale"] = autoscale
+        if record["rep"] in busy_reps:
+            record["machine"].update(busy=True, other_cpu_cores=0.8 + record["rep"] / 10)
+    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): [[60.0] * 10] * 3}, edit=edit)
+    return analysis.summarize(synthetic.load_run(run_dir))[0]
+
+
+def test_a_cell_rerun_with_more_loadgen_threads_says_so_and_is_ranked(tmp_path):
+    cell = _autoscale_cell(tmp_path, {"threads": 2, "attempts": [{"threads": 1, "cpu_share": 0.97},
+                                                                 {"threads": 2, "cpu_share": 0.6}],
+                                      "saturated": False})
+    assert not cell.lower_bound
+    assert cell.notes == ["re-run with 2 loadgen threads in 3 of 3 repetitions (1 thread(s) used 97% of a core each)"]
+    assert analysis.point_tiers([cell], "throughput", True) == [["iocp"]]
+
+
+def test_a_cell_still_saturated_after_autoscaling_is_a_lower_bound(tmp_path):
+    cell = _autoscale_cell(tmp_path, {"threads": 2, "attempts": [{"threads": 1, "cpu_share": 0.97},
+                                                                 {"threads": 2, "cpu_share": 0.6}],
+                                      "saturated": True})
+    assert cell.lower_bound
+    assert analysis.point_tiers([cell], "throughput", True) == []
+
+
+def test_busy_machine_repetitions_are_flagged_on_the_cell(tmp_path):
+    cell = _autoscale_cell(tmp_path, None, busy_reps=(0, 2))
+    assert cell.notes == ["2 of 3 repetitions on a busy machine (other processes used up to 1.00 cores)"]
+    assert _autoscale_cell(tmp_path / "quiet", None).notes == []
+
+
 @pytest.mark.parametrize("achieved, flagged", [(9600, False), (9400, True)])
 def test_rate_shortfall_below_95_percent_is_flagged(tmp_path, achieved, flagged):
     run_dir = synthetic.write_run(tmp_path / "run", {("rate-r10000", "iocp"): [[60.0] * 10]},

@@ -356,3 +356,11 @@ def test_the_table_shows_server_wineserver_and_total_cpu(tmp_path):
     assert epoll.wineserver_cpu_us_per_message is None
     assert cells_text[columns.index("wineserver CPU µs/msg")] == "–"
     assert cells_text[columns.index("total CPU µs/msg")] == report._number(epoll.total_cpu_us_per_message.median)
+
+
+def test_a_lower_bound_is_visible_and_named_outside_the_rankings(example):
+    _, html_text, md_text = example
+    row = next(line for line in md_text.splitlines() if line.startswith("| reference-epoll | pingpong-c128 |"))
+    assert "| ≥ " in row and "LOWER BOUND" in row
+    assert "Not ranked, because the load generator saturated" in md_text
+    assert "reference-epoll at pingpong-c128" in md_text
