@@ -513,8 +513,32 @@ def _variant_rankings(cells, variant, metric, higher_is_better):
     return rankings_found
 
 
+MIN_MODELS_FOR_TAU = 4
+
+
+def microsoft_models_in(ranking: Ranking) -> list[str]:
+    """The Winsock models of Microsoft's order that the ranking ranks."""
+    known = {name for tier in MICROSOFT_ORDER for name in tier}
+    return [name for tier in ranking.tiers for name in tier if name in known]
+
+
 def agreement_with_microsoft(ranking: Ranking) -> float | None:
     """Kendall's tau-b between a ranking and Microsoft's documented order, over the
     Winsock models present in both (reference-epoll is not in Microsoft's order,
-    so it drops out); None with fewer than 2 of them."""
+    so it drops out); None when no_tau_reason() gives a reason."""
+    if len(microsoft_models_in(ranking)) < MIN_MODELS_FOR_TAU:
+        return None
     return stats.kendall_tau_b(ranking.tiers, MICROSOFT_ORDER)
+
+
+def no_tau_reason(ranking: Ranking) -> str | None:
+    """Why a ranking has no tau, in words; None when it has one. Below 4 models tau
+    means nothing: with 2 it can only be +1 or -1 (a coin toss reads as "strong
+    agreement"), with 3 it takes 4 values whose chance levels are 1/6 to 1/3."""
+    models = microsoft_models_in(ranking)
+    if len(models) < MIN_MODELS_FOR_TAU:
+        return (f"only {len(models)} Winsock model(s) ranked, and a rank correlation needs at least "
+                f"{MIN_MODELS_FOR_TAU} to mean anything")
+    if agreement_with_microsoft(ranking) is None:
+        return "the run cannot tell the Winsock models apart (all tied)"
+    return None

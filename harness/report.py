@@ -222,7 +222,8 @@ def ranking_blocks(cells):
         tau = analysis.agreement_with_microsoft(ranking)
         rows.append([ranking.scope, METRIC_NAMES.get(ranking.metric, ranking.metric)]
                     + ([ranking.variant] if show_variant else [])
-                    + [format_tiers(ranking.tiers), "–" if tau is None else f"{tau:.2f}"])
+                    + [format_tiers(ranking.tiers), f"– ({analysis.no_tau_reason(ranking)})" if tau is None
+                       else f"{tau:.2f}"])
     blocks.append(Table(header, rows, numeric={len(header) - 1}))
     bounded = [f"{cell.server} at {cell.point_id}" for cell in cells if cell.lower_bound]
     if bounded:
@@ -232,7 +233,8 @@ def ranking_blocks(cells):
     for ranking in [r for r in ranked if r.scope == "overall"]:
         variant = f" ({ranking.variant})" if show_variant else ""
         blocks.append(Paragraph(f"Overall by {ranking.metric}{variant}: {format_tiers(ranking.tiers)}. "
-                                + tau_sentence(analysis.agreement_with_microsoft(ranking))))
+                                + tau_sentence(analysis.agreement_with_microsoft(ranking),
+                                               analysis.no_tau_reason(ranking))))
     return blocks + point_tier_blocks(cells, show_variant)
 
 
@@ -262,11 +264,10 @@ def format_tiers(tiers):
     return " > ".join(" = ".join(tier) for tier in tiers)
 
 
-def tau_sentence(tau):
-    """Kendall's tau against Microsoft's order, in one plain sentence."""
+def tau_sentence(tau, reason=None):
+    """Kendall's tau against Microsoft's order, in one plain sentence (why there is none if tau is None)."""
     if tau is None:
-        return ("Agreement with Microsoft's documented order cannot be measured: fewer than two Winsock models "
-                "were ranked, or the run cannot tell them apart.")
+        return f"No Kendall's tau against Microsoft's documented order: {reason or 'it cannot be measured'}."
     if tau >= 0.8:
         verdict = "strong agreement"
     elif tau >= 0.3:

@@ -34,8 +34,8 @@ Winsock server, null for reference-epoll), machine (not busy) and
 loadgen_autoscale (null); edit() changes them.
 
 example_run(path) -> Path writes a ready-made run: a pingpong connections sweep
-(1/16/128), a rate sweep, churn and an idle sweep, x iocp, wsapoll, select and
-reference-epoll, x EXAMPLE_REPS repetitions (6, the fewest with a 95% interval),
+(1/16/128), a rate sweep, churn and an idle sweep, x iocp, overlapped, wsapoll,
+select and reference-epoll, x EXAMPLE_REPS repetitions (6, the fewest with a 95% interval),
 one failed record (select, pingpong-c128, its last repetition),
 one loadgen-CPU saturation (reference-epoll, pingpong-c128) and one rate shortfall
 (select, rate-r40000).
@@ -315,11 +315,12 @@ def load_run(path):
 
 # ---- example_run: a small but complete run for report and chart tests ----
 
-EXAMPLE_SERVERS = ["iocp", "wsapoll", "select", "reference-epoll"]
+EXAMPLE_SERVERS = ["iocp", "overlapped", "wsapoll", "select", "reference-epoll"]  # 4 Winsock models: a tau
 EXAMPLE_REPS = 6
 # Ping-pong round trip with one connection (us), and how much each extra connection adds.
-EXAMPLE_BASE_US = {"reference-epoll": 30.0, "iocp": 90.0, "wsapoll": 110.0, "select": 120.0}
-EXAMPLE_PER_CONNECTION = {"reference-epoll": 0.02, "iocp": 0.05, "wsapoll": 0.08, "select": 0.12}
+EXAMPLE_BASE_US = {"reference-epoll": 30.0, "iocp": 90.0, "overlapped": 100.0, "wsapoll": 110.0, "select": 120.0}
+EXAMPLE_PER_CONNECTION = {"reference-epoll": 0.02, "iocp": 0.05, "overlapped": 0.065, "wsapoll": 0.08,
+                          "select": 0.12}
 
 
 def example_points():

@@ -24,7 +24,7 @@ def find(cells, point_id, server, variant="current"):
 
 def test_load_run_reads_every_record_in_manifest_order(example):
     run, _ = example
-    assert len(run.records) == 9 * 4 * synthetic.EXAMPLE_REPS  # points x servers x reps, the failed one included
+    assert len(run.records) == 9 * len(synthetic.EXAMPLE_SERVERS) * synthetic.EXAMPLE_REPS  # points x servers x reps, the failed one included
     assert [r.status for r in run.records].count("failed") == 1
     point_order = [p["id"] for p in run.manifest["points"]]
     seen = list(dict.fromkeys(r.point_id for r in run.records))
@@ -59,7 +59,7 @@ def test_unreadable_record_becomes_a_failed_record_and_temporary_files_are_ignor
 
 def test_cells_count_ok_and_failed_repetitions(example):
     _, cells = example
-    assert len(cells) == 9 * 4
+    assert len(cells) == 9 * len(synthetic.EXAMPLE_SERVERS)
     cell = find(cells, "pingpong-c128", "select")
     last = synthetic.EXAMPLE_REPS - 1
     assert (cell.ok_reps, cell.failed_reps) == (last, 1)
@@ -367,8 +367,9 @@ def test_example_run_rankings_cover_every_workload_and_metric(example):
     found = analysis.rankings(cells)
     scopes = {(r.scope, r.metric) for r in found}
     assert scopes == {(s, m) for s in ("pingpong", "rate", "churn", "idle", "overall") for m in ("throughput", "p99")}
-    # the synthetic servers are built in the order reference-epoll < iocp < wsapoll < select (latency)
-    assert ranking_of(found, "pingpong", "throughput").tiers == [["reference-epoll"], ["iocp"], ["wsapoll"], ["select"]]
+    # the synthetic servers are built in the order reference-epoll < iocp < overlapped < wsapoll < select (latency)
+    assert ranking_of(found, "pingpong", "throughput").tiers == \
+        [["reference-epoll"], ["iocp"], ["overlapped"], ["wsapoll"], ["select"]]
 
 
 # ---- agreement with Microsoft's order ----
@@ -390,11 +391,28 @@ def test_agreement_is_minus_one_reversed_and_none_with_one_model():
     assert analysis.agreement_with_microsoft(ranking_with([["iocp"], ["reference-epoll"]])) is None
 
 
+@pytest.mark.parametrize("tiers", [[["iocp"], ["select"]], [["select"], ["reference-epoll"], ["iocp"]],
+                                   [["iocp"], ["overlapped"], ["select"], ["reference-epoll"]]])
+def test_no_tau_below_four_winsock_models_and_the_reason_says_so(tiers):
+    ranking = ranking_with(tiers)
+    assert analysis.agreement_with_microsoft(ranking) is None
+    count = len([name for tier in tiers for name in tier if name != "reference-epoll"])
+    assert analysis.no_tau_reason(ranking).startswith(f"only {count} Winsock model(s) ranked")
+
+
+def test_four_winsock_models_have_a_tau_and_all_tied_have_a_reason():
+    four = ranking_with([["iocp"], ["overlapped"], ["wsapoll"], ["select"]])
+    assert analysis.agreement_with_microsoft(four) == 1 and analysis.no_tau_reason(four) is None
+    tied = ranking_with([["iocp", "overlapped", "wsapoll", "select"]])
+    assert analysis.agreement_with_microsoft(tied) is None
+    assert "cannot tell" in analysis.no_tau_reason(tied)
+
+
 def test_agreement_with_microsofts_tie_between_thread_and_select():
     # Microsoft ties thread and select: ranking them apart is neither agreement nor disagreement
-    tau = analysis.agreement_with_microsoft(ranking_with([["iocp"], ["thread"], ["select"]]))
-    # pairs: (iocp, thread) and (iocp, select) concordant; (thread, select) tied in Microsoft's order
-    assert tau == pytest.approx(2 / (3 * 2) ** 0.5)
+    tau = analysis.agreement_with_microsoft(ranking_with([["iocp"], ["wsapoll"], ["thread"], ["select"]]))
+    # 6 pairs, 5 concordant; (thread, select) tied in Microsoft's order only: (5 - 0) / sqrt(6 * 5)
+    assert tau == pytest.approx(5 / (6 * 5) ** 0.5)
 
 
 def test_point_tiers_give_the_factor_across_each_boundary():

@@ -115,8 +115,9 @@ def test_rankings_and_the_tau_sentence_match_the_analysis(example):
         tiers = report.format_tiers(ranking.tiers)
         assert html.escape(tiers) in html_text
         tau = analysis.agreement_with_microsoft(ranking)
-        assert html.escape(report.tau_sentence(tau)) in html_text
-        assert report.md_escape(report.tau_sentence(tau)) in md_text
+        sentence = report.tau_sentence(tau, analysis.no_tau_reason(ranking))
+        assert html.escape(sentence) in html_text
+        assert report.md_escape(sentence) in md_text
     assert re.search(r"Kendall&#x27;s tau = -?\d\.\d\d: (strong|partial|no clear|largely)", html_text)
 
 
@@ -147,7 +148,7 @@ def test_saturation_flags_reach_the_table(example):
 
 def test_footer_reproduces_the_run_from_the_manifest(example):
     _, html_text, md_text = example
-    command = "python3 -m harness run --suite example --seed 7 --servers iocp,wsapoll,select,reference-epoll --reps 6"
+    command = "python3 -m harness run --suite example --seed 7 --servers iocp,overlapped,wsapoll,select,reference-epoll --reps 6"
     assert command in html_text and command in md_text
 
 
@@ -237,8 +238,17 @@ def test_tau_sentence_states_the_verdict(tau, verdict):
     assert f"tau = {tau:.2f}: {verdict}." in sentence and "\n" not in sentence
 
 
-def test_tau_sentence_without_a_tau():
-    assert "cannot be measured" in report.tau_sentence(None)
+def test_tau_sentence_without_a_tau_says_why():
+    assert report.tau_sentence(None, "only 2 Winsock model(s) ranked") == \
+        "No Kendall's tau against Microsoft's documented order: only 2 Winsock model(s) ranked."
+
+
+def test_a_ranking_of_two_winsock_models_shows_no_tau_and_says_why(tmp_path):
+    samples = [[80.0 + rep, 90.0, 100.0] for rep in range(6)]
+    cells = {("pingpong-c1", server): samples for server in ("iocp", "select", "reference-epoll")}
+    text = report.write_report(synthetic.write_run(tmp_path / "run", cells))[1].read_text(encoding="utf-8")
+    assert "Kendall's tau =" not in text
+    assert "only 2 Winsock model(s) ranked, and a rank correlation needs at least 4" in text
 
 
 def test_the_reproduce_command_follows_the_manifest():
