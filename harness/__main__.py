@@ -25,6 +25,8 @@ WORKLOAD_DESCRIPTIONS = {
     "idle": "--idle idle connections held while --connections run ping-pong",
 }
 DEFAULT_THRESHOLD = 5.0
+ALLOW_DIFFERENT_HELP = ("compare even when the two sides were not measured alike (point options, suite, platform, "
+                        "CPU, build); the differences are printed first")
 
 
 class UsageError(Exception):
@@ -81,11 +83,13 @@ def build_parser():
     compare = commands.add_parser("compare", help="compare two runs; exit 1 on a significant regression",
                                   description="Per point and server: the ratio NEW/BASE of throughput and p99 "
                                               "with a 95%% confidence interval. Exit 1 if any is a significant "
-                                              "regression beyond the threshold.")
+                                              "regression beyond the threshold; exit 2, listing the "
+                                              "differences, when the runs were not measured alike.")
     compare.add_argument("base", metavar="BASE", help="the run folder to compare against")
     compare.add_argument("new", metavar="NEW", help="the run folder under test")
     compare.add_argument("--threshold", type=percentage, default=DEFAULT_THRESHOLD, metavar="PCT",
                          help=f"smallest change that counts, in percent (default {DEFAULT_THRESHOLD:g})")
+    compare.add_argument("--allow-different", action="store_true", help=ALLOW_DIFFERENT_HELP)
 
     ab = commands.add_parser("ab", help="build another revision's servers, run both interleaved, compare",
                              description="Builds the servers at GITREV in a temporary git worktree, runs the "
@@ -102,6 +106,7 @@ def build_parser():
     ab.add_argument("--pin", action="store_true", help="server on one CPU, load generator on another")
     ab.add_argument("--threshold", type=percentage, default=DEFAULT_THRESHOLD, metavar="PCT",
                     help=f"smallest change that counts, in percent (default {DEFAULT_THRESHOLD:g})")
+    ab.add_argument("--allow-different", action="store_true", help=ALLOW_DIFFERENT_HELP)
     return parser
 
 
@@ -196,7 +201,7 @@ def command_report(args):
 
 def command_compare(args):
     from harness import compare
-    return compare.main(args.base, args.new, args.threshold)
+    return compare.main(args.base, args.new, args.threshold, allow_different=args.allow_different)
 
 
 def command_ab(args):
@@ -206,7 +211,7 @@ def command_ab(args):
     servers = parse_servers(args.servers, suite, ALL_MODELS)
     seed = ab.runner.DEFAULT_SEED if args.seed is None else args.seed
     return ab.run_ab(args.base, suite, servers, out=args.out, reps=args.reps, seed=seed, pin=args.pin,
-                     threshold=args.threshold)
+                     threshold=args.threshold, allow_different=args.allow_different)
 
 
 def main(argv=None):

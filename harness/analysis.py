@@ -18,7 +18,7 @@ bad repetition would otherwise own the whole tail of the merged histogram."""
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from . import stats
+from . import results, stats
 from .servers import is_wine
 
 LOADGEN_CPU_LIMIT = 0.90  # of one core per loadgen thread
@@ -339,6 +339,13 @@ def summarize(run) -> list[Cell]:
     for record in run.records:
         groups.setdefault((record.point_id, record.server, record.variant), []).append(record)
     return [_cell(records, on_windows) for records in groups.values()]
+
+
+def load_cells(run_dir):
+    """The one path from a run folder to cells: (run, its cells). ValueError with a
+    one-line reason if run_dir is not a run folder."""
+    run = results.load_run(run_dir)
+    return run, summarize(run)
 
 
 # ---- rankings ----

@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import analysis, stats, results
+from . import analysis, stats
 
 METRICS = (("throughput", True), ("p99", False))  # (name, higher is better)
 
@@ -106,35 +106,107 @@ def lost_cells(base: list, new: list) -> list[tuple[str, str]]:
             if c.ok_reps and (c.point_id, c.server) in new_cells and not new_cells[(c.point_id, c.server)].ok_reps]
 
 
-def _variant_cells(cells, variant, where):
+@dataclass
+class Side:
+    """One side of a comparison: a run's cells of one variant, and what they were measured with."""
+    manifest: dict
+    variant: str
+    cells: list
+
+
+def _variant_side(run, cells, variant, where):
     chosen = [cell for cell in cells if cell.variant == variant]
     if not chosen:
         raise ValueError(f"{where}: no results for variant {variant!r}")
-    return chosen
+    return Side(run.manifest, variant, chosen)
 
 
-def _run_cells(run_dir):
-    """A run's cells of one variant: "current" when there is one (an `ab` run also
-    has "base"), else its only variant."""
-    cells = analysis.summarize(results.load_run(run_dir))
+def _run_side(run_dir):
+    """A run's side: its "current" variant when there is one (an `ab` run also has
+    "base"), else its only variant."""
+    run, cells = analysis.load_cells(run_dir)
     variants = list(dict.fromkeys(cell.variant for cell in cells))
     if not variants:
         raise ValueError(f"{run_dir}: the run has no results")
-    if "current" in variants:
-        return _variant_cells(cells, "current", run_dir)
-    if len(variants) > 1:
+    if "current" not in variants and len(variants) > 1:
         raise ValueError(f"{run_dir}: several variants ({', '.join(variants)}) and none is 'current'")
-    return cells
+    return _variant_side(run, cells, "current" if "current" in variants else variants[0], run_dir)
+
+
+def _variant_sides(run_dir, base, new):
+    run, cells = analysis.load_cells(run_dir)
+    return _variant_side(run, cells, base, run_dir), _variant_side(run, cells, new, run_dir)
 
 
 def compare_runs(base_dir, new_dir, threshold_pct) -> list[Comparison]:
-    return compare_cells(_run_cells(base_dir), _run_cells(new_dir), threshold_pct)
+    return compare_cells(_run_side(base_dir).cells, _run_side(new_dir).cells, threshold_pct)
 
 
 def compare_variants(run_dir, threshold_pct, base="base", new="current") -> list[Comparison]:
     """Two variants of one run (`ab`: both interleaved on the same machine state)."""
-    cells = analysis.summarize(results.load_run(run_dir))
-    return compare_cells(_variant_cells(cells, base, run_dir), _variant_cells(cells, new, run_dir), threshold_pct)
+    base_side, new_side = _variant_sides(run_dir, base, new)
+    return compare_cells(base_side.cells, new_side.cells, threshold_pct)
+
+
+# ---- what must be equal for a comparison to mean something ----
+
+PLATFORM_FACTS = (("wine", "Wine version"), ("os", "operating system"), ("cpu_model", "CPU model"),
+                  ("cpu_count", "logical CPUs"), ("compiler", "compiler"))
+# A variant's commit is what a comparison is about; where its build lives is not a build fact.
+NOT_BUILD_FACTS = {"commit", "dirty", "servers_dir", "native_dir"}
+
+
+def differences(base: Side, new: Side) -> list[str]:
+    """What differs between the two sides' conditions, one line each: the options of
+    the points both measured, the suite text, the platform (Wine version, Windows
+    build, CPU model and count, compiler), pinning, and the variants' recorded build
+    facts (anything but their commit). Empty when they are comparable."""
+    found = _point_differences(base.manifest, new.manifest)
+    found += _fact_differences("", base.manifest, new.manifest, (("suite_text", "suite text"), ("pin", "pinning")))
+    platform_facts = PLATFORM_FACTS
+    base_platform, new_platform = base.manifest.get("platform") or {}, new.manifest.get("platform") or {}
+    if "Windows" in (base_platform.get("os"), new_platform.get("os")):
+        platform_facts += (("kernel", "Windows build"),)
+    found += _fact_differences("platform: ", base_platform, new_platform, platform_facts)
+    base_build = {k: v for k, v in _variant_info(base).items() if k not in NOT_BUILD_FACTS}
+    new_build = {k: v for k, v in _variant_info(new).items() if k not in NOT_BUILD_FACTS}
+    found += _fact_differences("server build: ", base_build, new_build,
+                               [(key, key) for key in sorted(set(base_build) | set(new_build))])
+    return found
+
+
+def _variant_info(side):
+    return ((side.manifest.get("variants") or {}).get(side.variant)) or {}
+
+
+def _fact_differences(prefix, base, new, facts):
+    return [f"{prefix}{label}: {_shown(base.get(key))} (base) vs {_shown(new.get(key))} (new)"
+            for key, label in facts if base.get(key) != new.get(key)]
+
+
+def _point_differences(base_manifest, new_manifest):
+    base_points = {p.get("id"): p for p in base_manifest.get("points") or [] if isinstance(p, dict)}
+    found = []
+    for point in new_manifest.get("points") or []:
+        if not isinstance(point, dict) or point.get("id") not in base_points:
+            continue
+        before = base_points[point["id"]]
+        options = {**(before.get("loadgen_args") or {}), **(point.get("loadgen_args") or {})}
+        for option in options:
+            old, now = (before.get("loadgen_args") or {}).get(option), (point.get("loadgen_args") or {}).get(option)
+            if old != now:
+                found.append(f"point {point['id']}: option {option} {_shown(old)} (base) vs {_shown(now)} (new)")
+        if (before.get("server_args") or []) != (point.get("server_args") or []):
+            found.append(f"point {point['id']}: server options {_shown(before.get('server_args'))} (base) vs "
+                         f"{_shown(point.get('server_args'))} (new)")
+    return found
+
+
+def _shown(value):
+    """A fact in one short line (suite texts are long: their first differing line would do, but
+    that they differ is what matters)."""
+    text = "not recorded" if value is None else " ".join(str(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _format_value(metric, value):
@@ -176,31 +248,44 @@ def _report(comparisons, lost, threshold_pct, out):
     return 1 if regressions else 0
 
 
-def _main(load_sides, threshold_pct, out, err):
+def _main(load_sides, threshold_pct, allow_different, out, err):
     try:
         _check_threshold(threshold_pct)
-        base_cells, new_cells = load_sides()
-        comparisons = compare_cells(base_cells, new_cells, threshold_pct)
-        lost = lost_cells(base_cells, new_cells)
+        base, new = load_sides()
+        comparisons = compare_cells(base.cells, new.cells, threshold_pct)
+        lost = lost_cells(base.cells, new.cells)
     except ValueError as error:
         print(f"compare: {error}", file=err)
+        return 2
+    found = differences(base, new)
+    if found and not allow_different:
+        print(f"compare: the two sides were not measured alike ({len(found)} difference(s)); "
+              "--allow-different compares anyway:", file=err)
+        for line in found:
+            print(f"  {line}", file=err)
         return 2
     if not comparisons and not lost:
         print("compare: no cell (point and server) has results on both sides", file=err)
         return 2
+    if found:
+        print("WARNING: comparing sides that were not measured alike (--allow-different):", file=out)
+        for line in found:
+            print(f"  {line}", file=out)
     return _report(comparisons, lost, threshold_pct, out)
 
 
-def main(base_dir, new_dir, threshold_pct, out=None, err=None) -> int:
+def main(base_dir, new_dir, threshold_pct, allow_different=False, out=None, err=None) -> int:
     """Print the comparison table; 1 if any regression, 0 otherwise, 2 with a
-    one-line reason on stderr for unusable input (not a run, nothing in common)."""
-    return _main(lambda: (_run_cells(Path(base_dir)), _run_cells(Path(new_dir))), threshold_pct,
+    one-line reason on stderr for unusable input (not a run, nothing in common), or
+    with the list of differences when the runs were not measured alike (different
+    point options, suite, platform, CPU, build) unless allow_different."""
+    return _main(lambda: (_run_side(Path(base_dir)), _run_side(Path(new_dir))), threshold_pct, allow_different,
                  out or sys.stdout, err or sys.stderr)
 
 
-def main_variants(run_dir, threshold_pct, base="base", new="current", out=None, err=None) -> int:
-    """main() for the two variants of one `ab` run; same output and exit codes."""
-    def load_sides():
-        cells = analysis.summarize(results.load_run(Path(run_dir)))
-        return _variant_cells(cells, base, run_dir), _variant_cells(cells, new, run_dir)
-    return _main(load_sides, threshold_pct, out or sys.stdout, err or sys.stderr)
+def main_variants(run_dir, threshold_pct, base="base", new="current", allow_different=False, out=None,
+                  err=None) -> int:
+    """main() for the two variants of one `ab` run; same output and exit codes (their
+    commits differ by design; their other recorded build facts must not)."""
+    return _main(lambda: _variant_sides(Path(run_dir), base, new), threshold_pct, allow_different,
+                 out or sys.stdout, err or sys.stderr)
