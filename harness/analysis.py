@@ -22,7 +22,8 @@ from . import results, stats
 from .servers import is_wine
 
 LOADGEN_CPU_LIMIT = 0.90  # of one core per loadgen thread
-RATE_SHORTFALL_LIMIT = 0.95  # of the requested rate
+RATE_SHORTFALL_LIMIT = 0.95  # of the requested rate: below it, under-delivery
+RATE_EXCESS_LIMIT = 1.05  # above it, over-delivery (the load generator did not keep to its schedule)
 PERCENTILES = (("p50", 50), ("p90", 90), ("p99", 99), ("p99_9", 99.9), ("p99_99", 99.99))
 # The latency spectrum: percentiles evenly spaced in log(1 / (1 - p)), 10 per decade, p0 .. p99.999,
 # the usual x axis of a latency-by-percentile chart (the tail gets as many points as the body).
@@ -228,10 +229,24 @@ def _saturation(ok, requested_rate, achieved):
     if any(_get(record_field(r, "loadgen_autoscale"), "saturated") for r in ok) and not reasons:
         reasons.append("loadgen saturated with the most threads available")
     if requested_rate and achieved:
-        worst = min(achieved) / requested_rate
-        if worst < RATE_SHORTFALL_LIMIT:
-            reasons.append(f"achieved {worst * 100:.0f}% of requested rate")
+        reasons += _rate_flags([a / requested_rate for a in achieved])
     return reasons
+
+
+def _rate_flags(shares):
+    """Under- and over-delivery of the rate workload, from the achieved shares of the
+    requested rate. A flag says whether it comes from the median repetition (the
+    figure the tables show) or only from the worst one."""
+    middle, flags = stats.median(shares), []
+    for kind, worst, outside in (("under-delivery", min(shares), lambda share: share < RATE_SHORTFALL_LIMIT),
+                                 ("over-delivery", max(shares), lambda share: share > RATE_EXCESS_LIMIT)):
+        if outside(middle):
+            flags.append(f"{kind}: the median repetition achieved {middle * 100:.0f}% of the requested rate "
+                         f"(worst repetition {worst * 100:.0f}%)")
+        elif outside(worst):
+            flags.append(f"{kind} in the worst repetition only: {worst * 100:.0f}% of the requested rate "
+                         f"(median {middle * 100:.0f}%)")
+    return flags
 
 
 def _loadgen_bound(ok):
