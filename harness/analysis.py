@@ -372,7 +372,7 @@ class Ranking:
     variant: str
     tiers: list[list[str]]  # best first; a tier holds statistically tied servers
     points: list[str]  # point ids it was computed from
-    scores: dict[str, float] = field(default_factory=dict)  # server -> mean position (1 = best)
+    scores: dict[str, float] = field(default_factory=dict)  # server -> mean relative position (0..1, low = best)
 
 
 METRICS = (("throughput", True), ("p99", False))  # (name, higher is better)
@@ -471,6 +471,12 @@ def _tiers_from_scores(scores):
     return tiers
 
 
+def _relative_positions(tiers):
+    """stats.tier_positions over (servers ranked + 1), exact (see rankings())."""
+    count = sum(len(tier) for tier in tiers)
+    return {name: position / (count + 1) for name, position in stats.tier_positions(tiers).items()}
+
+
 def _mean_positions(position_lists):
     """Each server's mean position over the lists it appears in (exact Fractions)."""
     collected = {}
@@ -492,8 +498,12 @@ def rankings(cells: list[Cell]) -> list[Ranking]:
     change along it. At each point the servers are tiered by stats.tiers_by_test
     (different tiers only where a Holm-corrected rank-sum test separates them;
     see there), and each gets its tier's
-    fractional position (a tier spanning places 2 and 3 gives both 2.5). A
-    server's workload score is its mean position over the workload's points
+    fractional position (a tier spanning places 2 and 3 gives both 2.5) divided
+    by the number of servers ranked there plus one: a place between 0 and 1
+    whose middle, 1/2, is "tied with everyone" however many servers were ranked,
+    so a server missing at a point (every repetition failed, or a lower bound)
+    does not move the others up or down. A server's workload score is its mean
+    relative position over the workload's points
     where it has a result (a Borda count), and servers with equal scores share a
     tier. So a single point reproduces that point's tiers exactly; two servers
     that swap places along a sweep, or are tied at every point, stay tied; and a
@@ -522,7 +532,7 @@ def _variant_rankings(cells, variant, metric, higher_is_better):
         for point_id, point_cells in points.items():
             tiers = point_tiers(point_cells, metric, higher_is_better)
             if tiers:
-                positions.append(stats.tier_positions(tiers))
+                positions.append(_relative_positions(tiers))
                 used.append(point_id)
         if not positions:
             continue

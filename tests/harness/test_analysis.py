@@ -324,7 +324,18 @@ def test_single_point_ranking_ties_servers_the_test_cannot_separate():
              make_cell("pingpong-c1", "thread", 100)]
     found = analysis.rankings(cells)
     assert ranking_of(found, "pingpong", "throughput").tiers == [["iocp", "select"], ["thread"]]
-    assert ranking_of(found, "pingpong", "throughput").scores == {"iocp": 1.5, "select": 1.5, "thread": 3.0}
+    # places 1.5, 1.5 and 3 of 3 servers, over 3 + 1
+    assert ranking_of(found, "pingpong", "throughput").scores == {"iocp": 0.375, "select": 0.375, "thread": 0.75}
+
+
+def test_a_server_missing_at_a_point_does_not_move_the_others():
+    # everyone tied at both points; reference-epoll is a lower bound (not ranked) at the second
+    cells = []
+    for point in ("pingpong-c1", "pingpong-c16"):
+        cells += [make_cell(point, server, 300, spread=0.2) for server in ("iocp", "select", "reference-epoll")]
+    cells[-1].lower_bound = True
+    ranking = ranking_of(analysis.rankings(cells), "pingpong", "throughput")
+    assert ranking.tiers == [["iocp", "reference-epoll", "select"]]
 
 
 def test_servers_that_swap_places_along_a_sweep_are_tied():
