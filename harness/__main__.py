@@ -14,6 +14,7 @@ examples:
   python3 -m harness run --suite smoke --servers iocp,reference-epoll
   python3 -m harness report results/runs/20260101-120000-smoke
   python3 -m harness compare results/reference/default results/runs/20260101-120000-default
+  python3 -m harness agree results/runs/20260101-120000-default results/runs/20260101-123000-default
   python3 -m harness ab --base HEAD~1 --suite smoke
 """
 
@@ -90,6 +91,16 @@ def build_parser():
     compare.add_argument("--threshold", type=percentage, default=DEFAULT_THRESHOLD, metavar="PCT",
                          help=f"smallest change that counts, in percent (default {DEFAULT_THRESHOLD:g})")
     compare.add_argument("--allow-different", action="store_true", help=ALLOW_DIFFERENT_HELP)
+
+    agree = commands.add_parser("agree", help="do two runs rank the servers alike? exit 1 on a contradiction",
+                                description="For every ranking in both runs (each point's tiers, each "
+                                            "workload, overall; per metric): the pairs of servers both runs "
+                                            "order alike, the ones they order oppositely (contradictions), and "
+                                            "the ones only one run could tell apart. Exit 1 on any "
+                                            "contradiction: run a suite twice to check a machine before "
+                                            "trusting it.")
+    agree.add_argument("run_a", metavar="RUN_A", help="a run folder")
+    agree.add_argument("run_b", metavar="RUN_B", help="another run folder")
 
     ab = commands.add_parser("ab", help="build another revision's servers, run both interleaved, compare",
                              description="Builds the servers at GITREV in a temporary git worktree, runs the "
@@ -204,6 +215,11 @@ def command_compare(args):
     return compare.main(args.base, args.new, args.threshold, allow_different=args.allow_different)
 
 
+def command_agree(args):
+    from harness import agree
+    return agree.main(args.run_a, args.run_b)
+
+
 def command_ab(args):
     from harness import ab
     from harness.servers import ALL_MODELS
@@ -234,6 +250,8 @@ def main(argv=None):
             return command_report(args)
         if args.command == "compare":
             return command_compare(args)
+        if args.command == "agree":
+            return command_agree(args)
         return command_ab(args)
     except (UsageError, RunError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
