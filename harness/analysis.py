@@ -375,11 +375,12 @@ class Ranking:
     scores: dict[str, float] = field(default_factory=dict)  # server -> mean relative position (0..1, low = best)
 
 
-METRICS = (("throughput", True), ("p99", False))  # (name, higher is better)
+METRICS = (("throughput", True), ("p99", False))  # (name, higher is better): the metrics ranked and compared
 MICROSOFT_ORDER = [["iocp"], ["overlapped"], ["wsapoll"], ["thread", "select"], ["asyncselect"]]
 
 
-def _metric_estimate(cell, metric):
+def metric_estimate(cell, metric):
+    """A cell's Estimate of a METRICS name."""
     return cell.throughput if metric == "throughput" else cell.p99_us
 
 
@@ -391,7 +392,7 @@ def _ranked_values(cell, metric):
     far below a percent, and ranking on that noise would be meaningless. So the
     figures are capped at the saturation mark (95% of the requested rate): all
     servers that keep up tie, and only a shortfall ranks a server lower."""
-    value = _metric_estimate(cell, metric)
+    value = metric_estimate(cell, metric)
     if value is None or not value.values:
         return None
     if metric == "throughput" and cell.workload == "rate" and cell.requested_rate:

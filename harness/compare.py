@@ -26,7 +26,6 @@ from pathlib import Path
 
 from . import analysis, stats
 
-METRICS = (("throughput", True), ("p99", False))  # (name, higher is better)
 
 
 @dataclass
@@ -58,10 +57,6 @@ def _by_key(cells, side):
     return indexed
 
 
-def _metric(cell, metric):
-    return cell.throughput if metric == "throughput" else cell.p99_us
-
-
 def _verdicts(ratio, low, high, higher_is_better, threshold_pct):
     """(regression, improvement) by the rule in the module docstring."""
     margin = threshold_pct / 100
@@ -72,7 +67,7 @@ def _verdicts(ratio, low, high, higher_is_better, threshold_pct):
 
 def compare_estimates(point_id, server, metric, base, new, threshold_pct):
     """One Comparison of two analysis.Estimate (the per-repetition values are in .values)."""
-    higher_is_better = dict(METRICS)[metric]
+    higher_is_better = dict(analysis.METRICS)[metric]
     ratio = stats.ratio_interval(new.values, base.values)
     if ratio.low is not None:
         regression, improvement = _verdicts(ratio.estimate, ratio.low, ratio.high, higher_is_better, threshold_pct)
@@ -92,8 +87,9 @@ def compare_cells(base: list, new: list, threshold_pct: float) -> list[Compariso
         new_cell = new_cells.get(key)
         if new_cell is None:
             continue
-        for metric, _ in METRICS:
-            base_value, new_value = _metric(base_cell, metric), _metric(new_cell, metric)
+        for metric, _ in analysis.METRICS:
+            base_value = analysis.metric_estimate(base_cell, metric)
+            new_value = analysis.metric_estimate(new_cell, metric)
             if base_value is not None and new_value is not None:
                 comparisons.append(compare_estimates(*key, metric, base_value, new_value, threshold_pct))
     return comparisons

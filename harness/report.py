@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import analysis, charts, results, stats
+from harness import analysis, charts, stats
 
 MICROSOFT_ORDER_TEXT = "IOCP > overlapped > WSAPoll > thread-per-client/select > WSAAsyncSelect"
 METRIC_NAMES = {"throughput": "throughput (higher is better)", "p99": "p99 latency (lower is better)"}
@@ -68,8 +68,7 @@ def write_report(run_dir):
     """Load the run at run_dir, draw its charts into run_dir/charts and write report.html and
     report.md; return (html_path, md_path). ValueError if run_dir is not a run folder."""
     run_dir = Path(run_dir)
-    run = results.load_run(run_dir)
-    cells = analysis.summarize(run)
+    run, cells = analysis.load_cells(run_dir)
     blocks = build_blocks(run, cells, chart_blocks(run_dir / "charts", cells))
     html_path, md_path = run_dir / "report.html", run_dir / "report.md"
     _write_atomically(html_path, render_html(blocks, _title(run)))

@@ -93,3 +93,11 @@ def test_the_command_line_runs_agree(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["agree", str(run)])
     assert exit_info.value.code == 2
+
+
+def test_agree_has_help(capsys):
+    from harness.__main__ import main
+    with pytest.raises(SystemExit) as exit_info:
+        main(["agree", "--help"])
+    assert exit_info.value.code == 0
+    assert "contradiction" in capsys.readouterr().out
