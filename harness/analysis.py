@@ -420,6 +420,8 @@ class PointTiers:
     variant: str
     tiers: list[list[str]]
     factors: list[Factor]  # one per boundary between consecutive tiers
+    separable: bool = True  # False: too few repetitions for the test to split anyone (stats.can_separate)
+    reps: int = 0  # the fewest repetitions of a server ranked here
 
 
 def point_tiers(cells, metric, higher_is_better):
@@ -442,7 +444,9 @@ def _point_tiers(cells, metric, higher_is_better):
         ratio = stats.tier_factor(samples[better], samples[worse], higher_is_better)
         factors.append(Factor(better, worse, ratio.estimate, ratio.low, ratio.high))
     first = cells[0] if cells else None
-    return PointTiers(first.point_id if first else "", metric, first.variant if first else "", tiers, factors)
+    sizes = [len(values) for values in samples.values()]
+    return PointTiers(first.point_id if first else "", metric, first.variant if first else "", tiers, factors,
+                      separable=len(sizes) < 2 or stats.can_separate(sizes), reps=min(sizes, default=0))
 
 
 def all_point_tiers(cells: list[Cell]) -> list[PointTiers]:

@@ -223,9 +223,10 @@ def ranking_blocks(cells):
         tau = analysis.agreement_with_microsoft(ranking)
         rows.append([ranking.scope, METRIC_NAMES.get(ranking.metric, ranking.metric)]
                     + ([ranking.variant] if show_variant else [])
-                    + [format_tiers(ranking.tiers), f"– ({analysis.no_tau_reason(ranking)})" if tau is None
+                    + [format_tiers(ranking.tiers), f"none: {analysis.no_tau_reason(ranking)}" if tau is None
                        else f"{tau:.2f}"])
     blocks.append(Table(header, rows, numeric={len(header) - 1}))
+    blocks += _too_few_to_separate(cells)
     bounded = [f"{cell.server} at {cell.point_id}" for cell in cells if cell.lower_bound]
     if bounded:
         blocks.append(Paragraph(f"Not ranked, because the load generator saturated and was measured instead of "
@@ -237,6 +238,20 @@ def ranking_blocks(cells):
                                 + tau_sentence(analysis.agreement_with_microsoft(ranking),
                                                analysis.no_tau_reason(ranking))))
     return blocks + point_tier_blocks(cells, show_variant)
+
+
+def _too_few_to_separate(cells):
+    """Said plainly when the repetitions could never have separated anyone."""
+    found = analysis.all_point_tiers(cells)
+    stuck = [tiers for tiers in found if not tiers.separable]
+    if not stuck:
+        return []
+    reps = min(tiers.reps for tiers in stuck)
+    servers = max(sum(len(tier) for tier in tiers.tiers) for tiers in stuck)
+    return [Paragraph(f"At {len(stuck)} of {len(found)} point rankings the repetitions were too few for the test "
+                      f"to separate any two servers (as few as {reps} per server): there every server is tied, "
+                      f"whatever the figures. Separating {servers} servers takes at least "
+                      f"{stats.min_reps_to_separate(servers)} repetitions each.", strong=True)]
 
 
 def point_tier_blocks(cells, show_variant):

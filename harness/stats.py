@@ -283,6 +283,27 @@ def _ahead(first, second, higher_is_better):
     return ratio > 1 if higher_is_better else ratio < 1
 
 
+def can_separate(sizes, alpha=0.05) -> bool:
+    """Whether tiers_by_test() could split anything at all, whatever the values, for
+    samples of these sizes: the smallest p-value the exact rank-sum test reaches for
+    m and n values (complete separation, 2 / C(m+n, m)) must pass Holm's first step,
+    alpha over the number of pairs. 7 servers (21 pairs) need 6 repetitions each; 3
+    repetitions can never separate anything (the smallest p-value is 0.1)."""
+    sizes = sorted(sizes)
+    if len(sizes) < 2:
+        return False
+    pairs = len(sizes) * (len(sizes) - 1) // 2
+    return 2 / math.comb(sizes[-1] + sizes[-2], sizes[-1]) <= alpha / pairs
+
+
+def min_reps_to_separate(count, alpha=0.05) -> int:
+    """The fewest repetitions per server with which tiers_by_test() can split `count` servers."""
+    reps = 1
+    while not can_separate([reps] * count, alpha):
+        reps += 1
+    return reps
+
+
 def tier_factor(better, worse, higher_is_better, confidence=0.95) -> Ratio:
     """How many times better `better` is than `worse` (throughput: better / worse;
     latency: worse / better), so a factor above 1 always means "better by"."""

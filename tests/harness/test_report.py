@@ -374,3 +374,19 @@ def test_a_lower_bound_is_visible_and_named_outside_the_rankings(example):
     assert "| ≥ " in row and "LOWER BOUND" in row
     assert "Not ranked, because the load generator saturated" in md_text
     assert "reference-epoll at pingpong-c128" in md_text
+
+
+def test_the_report_says_when_too_few_repetitions_can_separate_no_one(tmp_path):
+    cells = {("pingpong-c1", server): [[scale * (90.0 + rep)] * 5 for rep in range(3)]
+             for server, scale in (("iocp", 1), ("select", 2), ("thread", 4))}
+    text = report.write_report(synthetic.write_run(tmp_path / "run", cells))[1].read_text(encoding="utf-8")
+    assert "too few for the test to separate any two servers (as few as 3 per server)" in text
+    assert "Separating 3 servers takes at least 5 repetitions each." in text
+    example_text = report.render_markdown(report.build_blocks(*synthetic_run_and_cells(tmp_path / "ex"), []),
+                                          tmp_path / "ex")
+    assert "too few for the test to separate" not in example_text
+
+
+def synthetic_run_and_cells(path):
+    run = synthetic.load_run(synthetic.example_run(path))
+    return run, analysis.summarize(run)

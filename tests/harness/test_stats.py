@@ -205,6 +205,16 @@ def test_too_few_repetitions_cannot_be_separated():
     assert stats.tiers_by_test(samples, higher_is_better=True) == [["b", "a"]]
 
 
+@pytest.mark.parametrize("servers, reps", [(2, 4), (3, 5), (4, 5), (7, 6)])
+def test_the_repetitions_needed_to_separate_anything(servers, reps):
+    assert stats.min_reps_to_separate(servers) == reps
+    assert stats.can_separate([reps] * servers) and not stats.can_separate([reps - 1] * servers)
+    separated = {f"s{i}": [1000.0 * 2 ** i + r for r in range(reps)] for i in range(servers)}
+    assert len(stats.tiers_by_test(separated, True)) == servers  # far apart: every one its own tier
+    fewer = {name: values[:-1] for name, values in separated.items()}
+    assert len(stats.tiers_by_test(fewer, True)) == 1
+
+
 def test_equal_medians_are_ordered_by_name():
     assert stats.tiers_by_test({"z": [5.0] * 6, "y": [5.0] * 6}, higher_is_better=True) == [["y", "z"]]
 
