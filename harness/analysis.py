@@ -23,7 +23,7 @@ from .servers import is_wine
 
 LOADGEN_CPU_LIMIT = 0.90  # of one core per loadgen thread
 RATE_SHORTFALL_LIMIT = 0.95  # of the requested rate: below it, under-delivery
-RATE_EXCESS_LIMIT = 1.05  # above it, over-delivery (the load generator did not keep to its schedule)
+RATE_EXCESS_LIMIT = 1.05  # of the requested rate: above it, over-delivery
 PERCENTILES = (("p50", 50), ("p90", 90), ("p99", 99), ("p99_9", 99.9), ("p99_99", 99.99))
 # The latency spectrum: percentiles evenly spaced in log(1 / (1 - p)), 10 per decade, p0 .. p99.999,
 # the usual x axis of a latency-by-percentile chart (the tail gets as many points as the body).
@@ -338,7 +338,8 @@ def _cell(records, on_windows=False):
         percentiles_us=percentiles, spectrum=spectrum,
         connect_p99_us=estimate(_get(doc, "connect_latency_us", "p99") for doc in loadgens)
         if first.workload == "churn" else None,
-        cpu_us_per_message=server_cpu, wineserver_cpu_us_per_message=wineserver_cpu, total_cpu_us_per_message=total_cpu,
+        cpu_us_per_message=server_cpu, wineserver_cpu_us_per_message=wineserver_cpu,
+        total_cpu_us_per_message=total_cpu,
         working_set_per_connection=estimate(working_set_per_connection_of(r.loadgen, r.server_stats) for r in ok),
         peak_threads=max(threads) if threads else None,
         requested_rate=requested, achieved_rate=estimate(achieved) if first.workload == "rate" else None,

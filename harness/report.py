@@ -169,7 +169,8 @@ def how_to_read_blocks():
         f"{stats.MEDIAN_CI_METHOD}.",
         "One definition of every latency percentile, in tables, charts, rankings and compare alike: each "
         "repetition's own percentile (nearest rank on its histogram), then the median over repetitions, with "
-        "its interval (\"p99 95% CI\"). Histograms of repetitions are not merged. Latency is a round trip measured by the load generator, in microseconds (µs).",
+        "its interval (\"p99 95% CI\"). Histograms of repetitions are not merged. Latency is a round trip "
+        "measured by the load generator, in microseconds (µs).",
         "Tiers come from a test, not from overlapping intervals: at each point every pair of servers is "
         "compared by an exact Wilcoxon-Mann-Whitney rank-sum test of their repetitions, with Holm's correction "
         "over all the pairs at that point, and two servers are in different tiers only when every server above "
@@ -189,7 +190,8 @@ def how_to_read_blocks():
         "cell's throughput is shown as a lower bound (\"≥\") and the cell is left out of every ranking; "
         "repetitions taken while other processes kept the machine busy are flagged on their cell. The rate "
         "workload is flagged when it delivered under 95% or over 105% of the requested rate, and each flag "
-        "says whether the median repetition (the figure shown) or only the worst repetition was outside. CV is the coefficient of variation of throughput across repetitions."])]
+        "says whether the median repetition (the figure shown) or only the worst repetition was outside. "
+        "CV is the coefficient of variation of throughput across repetitions."])]
 
 
 def outcome_blocks(run):
@@ -215,8 +217,8 @@ def ranking_blocks(cells):
         return blocks + [Paragraph("No ranking: no server has a successful measurement.")]
     show_variant = len({r.variant for r in ranked}) > 1
     blocks.append(Paragraph("Best first; \"=\" joins servers the run cannot tell apart (no significant "
-                            "rank-sum test at the points); τ is Kendall's tau-b against Microsoft's documented order over the "
-                            "Winsock models present."))
+                            "rank-sum test at the points); τ is Kendall's tau-b against Microsoft's documented "
+                            "order over the Winsock models present (at least 4)."))
     header = ["scope", "metric"] + (["variant"] if show_variant else []) + ["ranking", "τ vs Microsoft"]
     rows = []
     for ranking in ranked:
@@ -404,7 +406,8 @@ def _main_chart(group, keyed):
 
 def _spectrum_chart(group, keyed):
     spectra = _spectra(group, keyed)
-    return ("spectrum", "Latency spectrum: at each percentile, the median over repetitions of that repetition's percentile; p50 to p99.99 on a 'nines' scale: each step "
+    return ("spectrum", "Latency spectrum: at each percentile, the median over repetitions of that repetition's "
+            "percentile; p50 to p99.99 on a 'nines' scale: each step "
             "right is ten times rarer.",
             _if_any((spectra,), lambda path: charts.latency_spectrum(
                 spectra, path, title=f"{_group_title(group)}: latency spectrum")))
@@ -495,7 +498,8 @@ def _workload_table(workload, cells, show_variant):
     unit = WORKLOAD_UNITS.get(workload, "messages/s")
     header = ["server"] + (["variant"] if show_variant else []) + [
         "point", f"throughput ({unit}) median [95% CI]", "CV %", "p50 µs", "p99 µs", "p99.9 µs",
-        "p99 95% CI µs", "server CPU µs/msg", "wineserver CPU µs/msg", "total CPU µs/msg", "memory/conn KiB", "threads", "reps ok/failed"]
+        "p99 95% CI µs", "server CPU µs/msg", "wineserver CPU µs/msg", "total CPU µs/msg", "memory/conn KiB",
+        "threads", "reps ok/failed"]
     header += [EXTRA_COLUMNS[workload]] if workload in EXTRA_COLUMNS else []
     header.append("flags")
     rows = [_cell_row(cell, show_variant) for cell in cells]

@@ -56,7 +56,8 @@ def test_two_runs_of_the_same_machine_state_agree(tmp_path):
 def test_a_planted_contradiction_is_found_and_exits_1(tmp_path):
     swapped = dict(ORDERED)
     for point in POINTS:  # overlapped ahead of iocp in B, behind it in A
-        swapped[(point, "iocp")], swapped[(point, "overlapped")] = ORDERED[(point, "overlapped")], ORDERED[(point, "iocp")]
+        swapped[(point, "iocp")] = ORDERED[(point, "overlapped")]
+        swapped[(point, "overlapped")] = ORDERED[(point, "iocp")]
     code, out, err = run_main(write(tmp_path / "a", ORDERED), write(tmp_path / "b", swapped, seed=2))
     assert code == 1 and err == ""
     assert "CONTRADICTION overall throughput: iocp ahead of overlapped in A, overlapped ahead of iocp in B" in out

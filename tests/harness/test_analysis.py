@@ -24,7 +24,8 @@ def find(cells, point_id, server, variant="current"):
 
 def test_load_run_reads_every_record_in_manifest_order(example):
     run, _ = example
-    assert len(run.records) == 9 * len(synthetic.EXAMPLE_SERVERS) * synthetic.EXAMPLE_REPS  # points x servers x reps, the failed one included
+    # points x servers x reps, the failed one included
+    assert len(run.records) == 9 * len(synthetic.EXAMPLE_SERVERS) * synthetic.EXAMPLE_REPS
     assert [r.status for r in run.records].count("failed") == 1
     point_order = [p["id"] for p in run.manifest["points"]]
     seen = list(dict.fromkeys(r.point_id for r in run.records))

@@ -186,7 +186,8 @@ def test_runs_with_different_point_options_are_refused_naming_the_option(tmp_pat
     (lambda m: m.update(suite_text="# another suite\n"), "suite text: # synthetic (base) vs # another suite (new)"),
     (lambda m: m["platform"].update(wine="wine-9.0"), "platform: Wine version: wine-8.0 (Debian 8.0~repack-4) (base) "
                                                       "vs wine-9.0 (new)"),
-    (lambda m: m["platform"].update(cpu_model="Another CPU"), "platform: CPU model: Synthetic CPU (base) vs Another CPU"),
+    (lambda m: m["platform"].update(cpu_model="Another CPU"),
+     "platform: CPU model: Synthetic CPU (base) vs Another CPU"),
     (lambda m: m["platform"].update(cpu_count=8), "platform: logical CPUs: 2 (base) vs 8 (new)"),
     (lambda m: m["platform"].update(compiler="clang 17"), "platform: compiler: x86_64-w64-mingw32-gcc 12-win32 (base)"),
     (lambda m: m["platform"].update(os="Windows", kernel="10.0.22631"), "platform: Windows build: 6.1.0 (base)"),

@@ -148,7 +148,8 @@ def test_saturation_flags_reach_the_table(example):
 
 def test_footer_reproduces_the_run_from_the_manifest(example):
     _, html_text, md_text = example
-    command = "python3 -m harness run --suite example --seed 7 --servers iocp,overlapped,wsapoll,select,reference-epoll --reps 6"
+    command = ("python3 -m harness run --suite example --seed 7 "
+               "--servers iocp,overlapped,wsapoll,select,reference-epoll --reps 6")
     assert command in html_text and command in md_text
 
 

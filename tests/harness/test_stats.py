@@ -180,7 +180,8 @@ def test_ratio_interval_covers_the_true_ratio_at_least_95_percent_of_the_time(n)
 # ---- tiers from the test ----
 
 def test_tiers_are_strict_when_every_pair_is_separated():
-    samples = {"a": [100.0 + i for i in range(6)], "b": [200.0 + i for i in range(6)], "c": [50.0 + i for i in range(6)]}
+    samples = {"a": [100.0 + i for i in range(6)], "b": [200.0 + i for i in range(6)],
+               "c": [50.0 + i for i in range(6)]}
     assert stats.tiers_by_test(samples, higher_is_better=True) == [["b"], ["a"], ["c"]]
     assert stats.tiers_by_test(samples, higher_is_better=False) == [["c"], ["a"], ["b"]]
 
