@@ -364,13 +364,23 @@ class _Keyed:
 
 def _group_figures(group, keyed, charts_dir, stem):
     """The group's charts: its workload's main chart, the latency spectrum, the server's cost."""
-    figures = []
+    figures, warning = [], _lower_bound_caption(group)
     for kind, caption, draw in (_main_chart(group, keyed), _spectrum_chart(group, keyed), _cost_chart(group, keyed)):
         if draw is not None:
             path = charts_dir / f"{stem}-{kind}.png"
             draw(path)
-            figures.append(Figure(path, caption))
+            figures.append(Figure(path, caption + warning))
     return figures
+
+
+def _lower_bound_caption(group):
+    """The charts draw every cell; the caption says which ones measured the load generator."""
+    bounded = [f"{cell.server} at {_sweep_value_text(cell) if group.param else cell.point_id}"
+               for cell in group.cells if cell.lower_bound]
+    if not bounded:
+        return ""
+    return (f" Lower bounds (the load generator saturated, so it was measured, not the server): "
+            f"{', '.join(bounded)}.")
 
 
 def _if_any(data, draw):

@@ -375,6 +375,8 @@ def test_a_lower_bound_is_visible_and_named_outside_the_rankings(example):
     assert "| ≥ " in row and "LOWER BOUND" in row
     assert "Not ranked, because the load generator saturated" in md_text
     assert "reference-epoll at pingpong-c128" in md_text
+    assert "Lower bounds (the load generator saturated, so it was measured, not the server): " \
+           "reference-epoll at 128." in md_text  # the chart's caption says it too
 
 
 def test_the_report_says_when_too_few_repetitions_can_separate_no_one(tmp_path):
