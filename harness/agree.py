@@ -105,7 +105,7 @@ def main(run_a, run_b, out=None, err=None) -> int:
     otherwise, 2 with a one-line reason for unusable input."""
     out, err = out or sys.stdout, err or sys.stderr
     try:
-        (run_1, cells_a), (run_2, cells_b) = analysis.load_cells(Path(run_a)), analysis.load_cells(Path(run_b))
+        (first, cells_a), (second, cells_b) = analysis.load_cells(Path(run_a)), analysis.load_cells(Path(run_b))
     except ValueError as error:
         print(f"agree: {error}", file=err)
         return 2
@@ -114,7 +114,7 @@ def main(run_a, run_b, out=None, err=None) -> int:
         print("agree: the two runs have no ranking in common (no two servers ranked in both)", file=err)
         return 2
     print(f"A = {run_a}\nB = {run_b}", file=out)
-    for line in _condition_differences(run_1, run_2):
+    for line in _condition_differences(first, second):
         print(f"note: the runs were not measured alike: {line}", file=out)
     print(format_table(agreements), file=out)
     lines = list(_contradiction_lines(agreements))
@@ -126,8 +126,8 @@ def main(run_a, run_b, out=None, err=None) -> int:
     return 1 if lines else 0
 
 
-def _condition_differences(run_1, run_2):
+def _condition_differences(first, second):
     """compare's list of differences between the runs' conditions (for a note: agree
     still runs, but a contradiction between unlike runs says less about the machine)."""
-    sides = [compare.Side(run.manifest, "current", []) for run in (run_1, run_2)]
+    sides = [compare.Side(run.manifest, "current", []) for run in (first, second)]
     return compare.differences(*sides)

@@ -27,7 +27,6 @@ from pathlib import Path
 from . import analysis, stats
 
 
-
 @dataclass
 class Comparison:
     point_id: str
