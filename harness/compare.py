@@ -16,7 +16,9 @@ Requiring the whole interval to lie beyond the threshold instead would miss real
 drops measured with a few repetitions. An improvement is the mirror image.
 Identical inputs give a ratio of exactly 1 and are never flagged. With too few
 repetitions for a 95% interval (3 a side: the extreme ratios reach only 90%)
-there is no interval and nothing is flagged (the ratio is still shown).
+there is no interval and nothing is flagged (the ratio is still shown). Nor is
+a cell whose load generator saturated on either side (analysis.Cell.lower_bound):
+it measured the load generator, not the server.
 
 A cell that had results in base but none in new (every repetition failed) is a
 regression too: main() reports it and exits 1."""
@@ -39,6 +41,7 @@ class Comparison:
     high: float | None
     regression: bool
     improvement: bool
+    lower_bound: bool = False  # a side's load generator saturated: measured, never flagged
 
 
 def _check_threshold(threshold_pct):
@@ -64,17 +67,19 @@ def _verdicts(ratio, low, high, higher_is_better, threshold_pct):
     return (got_lower, got_higher) if higher_is_better else (got_higher, got_lower)
 
 
-def compare_estimates(point_id, server, metric, base, new, threshold_pct):
-    """One Comparison of two analysis.Estimate (the per-repetition values are in .values)."""
+def compare_estimates(point_id, server, metric, base, new, threshold_pct, lower_bound=False):
+    """One Comparison of two analysis.Estimate (the per-repetition values are in .values).
+    lower_bound: a side measured its load generator, not the server (analysis.Cell.lower_bound),
+    so whatever changed is not the server's doing and nothing is flagged."""
     higher_is_better = dict(analysis.METRICS)[metric]
     ratio = stats.ratio_interval(new.values, base.values)
-    if ratio.low is not None:
+    if ratio.low is not None and not lower_bound:
         regression, improvement = _verdicts(ratio.estimate, ratio.low, ratio.high, higher_is_better, threshold_pct)
     else:
         regression = improvement = False
     return Comparison(point_id=point_id, server=server, metric=metric, base=base.median, new=new.median,
                       ratio=ratio.estimate, low=ratio.low, high=ratio.high, regression=regression,
-                      improvement=improvement)
+                      improvement=improvement, lower_bound=lower_bound)
 
 
 def compare_cells(base: list, new: list, threshold_pct: float) -> list[Comparison]:
@@ -90,7 +95,8 @@ def compare_cells(base: list, new: list, threshold_pct: float) -> list[Compariso
             base_value = analysis.metric_estimate(base_cell, metric)
             new_value = analysis.metric_estimate(new_cell, metric)
             if base_value is not None and new_value is not None:
-                comparisons.append(compare_estimates(*key, metric, base_value, new_value, threshold_pct))
+                bounded = base_cell.lower_bound or new_cell.lower_bound
+                comparisons.append(compare_estimates(*key, metric, base_value, new_value, threshold_pct, bounded))
     return comparisons
 
 
@@ -221,7 +227,8 @@ def format_comparisons(comparisons) -> str:
     header = ("point", "server", "metric", "base", "new", "new/base", "95% CI", "")
     rows = [header]
     for c in comparisons:
-        verdict = "REGRESSION" if c.regression else "improvement" if c.improvement else ""
+        verdict = "REGRESSION" if c.regression else "improvement" if c.improvement else \
+            "loadgen saturated: not judged" if c.lower_bound else ""
         rows.append((c.point_id, c.server, c.metric, _format_value(c.metric, c.base),
                      _format_value(c.metric, c.new), f"{c.ratio:.3f}", _interval(c), verdict))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

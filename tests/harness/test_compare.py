@@ -107,6 +107,20 @@ def test_too_few_repetitions_for_an_interval_are_never_flagged(tmp_path, reps):
     assert "too few repetitions" in compare.format_comparisons(comparisons)
 
 
+def test_a_cell_whose_loadgen_saturated_is_never_judged(tmp_path):
+    def saturate(record):
+        config = record["loadgen"]["config"]
+        busy = 0.97 * (config["duration_s"] + config["warmup_s"])
+        record["loadgen"]["client_cpu_s"] = {"user": busy / 2, "system": busy / 2}
+    base = write(tmp_path / "base")
+    cells = {(POINT, server): [latencies(1.0, rep) for rep in range(6)] for server in SERVERS}
+    throughput = {(POINT, server): [8000 * REP_SCALES[rep % 3] for rep in range(6)] for server in SERVERS}
+    new = synthetic.write_run(tmp_path / "new", cells, throughput=throughput, edit=saturate)
+    comparisons = compare.compare_runs(base, new, 5.0)
+    assert comparisons and all(c.lower_bound for c in comparisons) and flagged(comparisons) == {}
+    assert "loadgen saturated: not judged" in compare.format_comparisons(comparisons)
+
+
 def test_a_cell_that_fails_entirely_in_new_is_a_regression(tmp_path):
     base = write(tmp_path / "base")
     cells = {(POINT, "iocp"): [latencies(1.0, rep) for rep in range(3)]}
