@@ -14,6 +14,7 @@ examples:
   python3 -m harness run --suite smoke --servers iocp,reference-epoll
   python3 -m harness report results/runs/20260101-120000-smoke
   python3 -m harness compare results/reference/default results/runs/20260101-120000-default
+  python3 -m harness agree results/runs/20260101-120000-default results/runs/20260101-123000-default
   python3 -m harness ab --base HEAD~1 --suite smoke
 """
 
@@ -26,6 +27,8 @@ WORKLOAD_DESCRIPTIONS = {
 }
 DEFAULT_THRESHOLD = 5.0
 DEFAULT_WAIT_IDLE_S = 60.0
+ALLOW_DIFFERENT_HELP = ("compare even when the two sides were not measured alike (point options, suite, platform, "
+                        "CPU, build); the differences are printed first")
 
 
 class UsageError(Exception):
@@ -89,11 +92,23 @@ def build_parser():
     compare = commands.add_parser("compare", help="compare two runs; exit 1 on a significant regression",
                                   description="Per point and server: the ratio NEW/BASE of throughput and p99 "
                                               "with a 95%% confidence interval. Exit 1 if any is a significant "
-                                              "regression beyond the threshold.")
+                                              "regression beyond the threshold; exit 2, listing the "
+                                              "differences, when the runs were not measured alike.")
     compare.add_argument("base", metavar="BASE", help="the run folder to compare against")
     compare.add_argument("new", metavar="NEW", help="the run folder under test")
     compare.add_argument("--threshold", type=percentage, default=DEFAULT_THRESHOLD, metavar="PCT",
                          help=f"smallest change that counts, in percent (default {DEFAULT_THRESHOLD:g})")
+    compare.add_argument("--allow-different", action="store_true", help=ALLOW_DIFFERENT_HELP)
+
+    agree = commands.add_parser("agree", help="do two runs rank the servers alike? exit 1 on a contradiction",
+                                description="For every ranking in both runs (each point's tiers, each "
+                                            "workload, overall; per metric): the pairs of servers both runs "
+                                            "order alike, the ones they order oppositely (contradictions), and "
+                                            "the ones only one run could tell apart. Exit 1 on any "
+                                            "contradiction: run a suite twice to check a machine before "
+                                            "trusting it.")
+    agree.add_argument("run_a", metavar="RUN_A", help="a run folder")
+    agree.add_argument("run_b", metavar="RUN_B", help="another run folder")
 
     ab = commands.add_parser("ab", help="build another revision's servers, run both interleaved, compare",
                              description="Builds the servers at GITREV in a temporary git worktree, runs the "
@@ -110,6 +125,7 @@ def build_parser():
     ab.add_argument("--pin", action="store_true", help="server on one CPU, load generator on another")
     ab.add_argument("--threshold", type=percentage, default=DEFAULT_THRESHOLD, metavar="PCT",
                     help=f"smallest change that counts, in percent (default {DEFAULT_THRESHOLD:g})")
+    ab.add_argument("--allow-different", action="store_true", help=ALLOW_DIFFERENT_HELP)
     return parser
 
 
@@ -207,7 +223,12 @@ def command_report(args):
 
 def command_compare(args):
     from harness import compare
-    return compare.main(args.base, args.new, args.threshold)
+    return compare.main(args.base, args.new, args.threshold, allow_different=args.allow_different)
+
+
+def command_agree(args):
+    from harness import agree
+    return agree.main(args.run_a, args.run_b)
 
 
 def command_ab(args):
@@ -217,7 +238,7 @@ def command_ab(args):
     servers = parse_servers(args.servers, suite, ALL_MODELS)
     seed = ab.runner.DEFAULT_SEED if args.seed is None else args.seed
     return ab.run_ab(args.base, suite, servers, out=args.out, reps=args.reps, seed=seed, pin=args.pin,
-                     threshold=args.threshold)
+                     threshold=args.threshold, allow_different=args.allow_different)
 
 
 def main(argv=None):
@@ -240,6 +261,8 @@ def main(argv=None):
             return command_report(args)
         if args.command == "compare":
             return command_compare(args)
+        if args.command == "agree":
+            return command_agree(args)
         return command_ab(args)
     except (UsageError, RunError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

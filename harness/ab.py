@@ -13,12 +13,13 @@ import time
 from pathlib import Path
 
 from harness import run as runner
+from harness import stats
 from harness.servers import ROOT, is_wine
 
 BUILD_TIMEOUT = 1800
-# Bootstrap intervals over two or three repetitions are too narrow to trust:
-# identical builds then "regress" on a noisy machine. ab uses at least this many.
-MIN_REPS = 5
+# Fewer repetitions a side give no 95% interval of a median, and the ratio's
+# interval is too wide to flag anything: ab uses at least this many (6).
+MIN_REPS = stats.min_reps_for_interval()
 GIT_TIMEOUT = 300
 
 
@@ -113,9 +114,10 @@ def remove_worktree(tree, stream):
 
 
 def run_ab(base_revision, suite, servers, out=None, reps=None, seed=runner.DEFAULT_SEED, pin=False,
-           threshold=5.0, stream=None):
+           threshold=5.0, stream=None, allow_different=False):
     """Builds base, runs base and current interleaved, prints the comparison.
-    Exit code: 1 on a regression or a failed run item, 0 otherwise."""
+    Exit code: 1 on a regression or a failed run item, 2 when the two builds differ
+    in more than their commit (compare.differences) unless allow_different, 0 otherwise."""
     stream = stream or sys.stderr
     reps = reps or max(suite.reps, MIN_REPS)
     commit = resolve_revision(base_revision)
@@ -136,5 +138,6 @@ def run_ab(base_revision, suite, servers, out=None, reps=None, seed=runner.DEFAU
     from harness import compare
     stream.write(f"ab: base {commit[:12]} vs current {(current.commit or '?')[:12]}"
                  f"{' (dirty)' if current.dirty else ''}; run folder {run_dir}\n")
-    compared = compare.main_variants(run_dir, threshold)  # also flags cells only base completed
+    # also flags cells only base completed
+    compared = compare.main_variants(run_dir, threshold, allow_different=allow_different)
     return compared if compared != 0 else (1 if code != 0 else 0)

@@ -6,16 +6,24 @@ close each), CPU in microseconds per message, memory in bytes.
 
 Only "ok" records enter the statistics; failed ones are counted and their
 reasons kept on the cell. Every Estimate is the median over the cell's ok
-repetitions with a 95% percentile-bootstrap interval (stats.bootstrap_ci,
-fixed seed) and the coefficient of variation across repetitions."""
+repetitions with its 95% distribution-free interval (stats.median_ci; none
+below stats.min_reps_for_interval() repetitions) and the coefficient of
+variation across repetitions.
+
+One definition of a latency percentile, used by the tables, the charts, the
+rankings and compare alike: each repetition's own percentile (the load
+generator's figure, nearest rank on its histogram), then the median over the
+repetitions with its interval. Histograms of repetitions are never merged: one
+bad repetition would otherwise own the whole tail of the merged histogram."""
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from . import stats
+from . import stats, store
+from .servers import is_wine
 
-BOOTSTRAP_SEED = 0
 LOADGEN_CPU_LIMIT = 0.90  # of one core per loadgen thread
-RATE_SHORTFALL_LIMIT = 0.95  # of the requested rate
+RATE_SHORTFALL_LIMIT = 0.95  # of the requested rate: below it, under-delivery
+RATE_EXCESS_LIMIT = 1.05  # of the requested rate: above it, over-delivery
 PERCENTILES = (("p50", 50), ("p90", 90), ("p99", 99), ("p99_9", 99.9), ("p99_99", 99.99))
 # The latency spectrum: percentiles evenly spaced in log(1 / (1 - p)), 10 per decade, p0 .. p99.999,
 # the usual x axis of a latency-by-percentile chart (the tail gets as many points as the body).
@@ -25,11 +33,15 @@ SPECTRUM_PERCENTILES = tuple(round(100 * (1 - 10 ** (-step / 10)), 6) for step i
 @dataclass
 class Estimate:
     median: float
-    low: float
-    high: float
+    low: float | None  # the 95% interval of the median; None with too few repetitions for one
+    high: float | None
     cv: float
     n: int
-    values: list[float] = field(default_factory=list)  # the per-repetition values, for compare's bootstrap
+    values: list[float] = field(default_factory=list)  # the per-repetition values, for the pairwise tests
+
+    @property
+    def has_interval(self):
+        return self.low is not None
 
 
 @dataclass
@@ -45,8 +57,8 @@ class Cell:
     failures: list[str]
     throughput: Estimate | None
     p99_us: Estimate | None
-    percentiles_us: dict[str, float]
-    spectrum: list[tuple[float, float]]
+    percentiles_us: dict[str, Estimate]  # PERCENTILES names and "max"; p99 is p99_us itself
+    spectrum: list[tuple[float, float]]  # (percentile, median over repetitions of that percentile, us)
     connect_p99_us: Estimate | None
     cpu_us_per_message: Estimate | None
     working_set_per_connection: Estimate | None
@@ -54,14 +66,24 @@ class Cell:
     requested_rate: float | None
     achieved_rate: Estimate | None
     saturation: list[str]
+    # Under Wine the wineserver does much of the socket work: its CPU per message, and
+    # server + wineserver. A native server (or a Windows run) has no wineserver figure
+    # (None, not zero) and its own CPU is the whole.
+    wineserver_cpu_us_per_message: Estimate | None = None
+    total_cpu_us_per_message: Estimate | None = None
+    # The load generator still saturated (after any auto-scaling): the cell measures it,
+    # not the server, so its throughput is a lower bound and it is left out of rankings.
+    lower_bound: bool = False
+    notes: list[str] = field(default_factory=list)  # loadgen re-runs, busy-machine repetitions
 
 
 def estimate(values) -> Estimate | None:
-    """Median, bootstrap CI and CV of per-repetition values; None if there are none."""
+    """Median, 95% interval (stats.median_ci) and CV of per-repetition values;
+    None if there are none."""
     values = [float(v) for v in values if v is not None]
     if not values:
         return None
-    low, high = stats.bootstrap_ci(values, seed=BOOTSTRAP_SEED)
+    low, high = stats.median_ci(values) or (None, None)
     return Estimate(median=stats.median(values), low=low, high=high,
                     cv=stats.coefficient_of_variation(values), n=len(values), values=values)
 
@@ -87,15 +109,23 @@ def throughput_of(loadgen):
 
 
 def p99_us_of(loadgen):
-    """The repetition's p99: the load generator's own figure (it knows the exact
-    minimum, the histogram does not), else computed from its histogram."""
-    reported = _get(loadgen, "latency_us", "p99")
+    """The repetition's p99 (us): percentile_us_of(loadgen, "p99")."""
+    return percentile_us_of(loadgen, "p99")
+
+
+def percentile_us_of(loadgen, name):
+    """One repetition's percentile (a PERCENTILES name, or "max"), in us: the load
+    generator's own figure (it knows the exact maximum), else the same definition
+    computed from its histogram (nearest rank, the bucket's upper end clamped to the
+    maximum: stats.histogram_percentile)."""
+    reported = _get(loadgen, "latency_us", name)
     if reported is not None:
         return float(reported)
     histogram = _get(loadgen, "histogram")
     if not histogram:
         return None
-    return stats.histogram_percentile(histogram, 99, maximum=_max_ns(loadgen)) / 1000
+    percent = 100 if name == "max" else dict(PERCENTILES)[name]
+    return stats.histogram_percentile(histogram, percent, maximum=_max_ns(loadgen)) / 1000
 
 
 def _max_ns(loadgen):
@@ -106,11 +136,39 @@ def _max_ns(loadgen):
 def cpu_us_per_message_of(loadgen, server_stats):
     """Server CPU (user + kernel) over the messages measured. The server's CPU covers
     its whole life, warm-up included, so this is an upper bound (harness/README.md)."""
-    messages = _get(loadgen, "totals", "messages")
     user, kernel = _get(server_stats, "cpu_user_s"), _get(server_stats, "cpu_kernel_s")
-    if not messages or user is None or kernel is None:
+    if user is None or kernel is None:
         return None
-    return (user + kernel) * 1e6 / messages
+    return _per_message(user + kernel, loadgen)
+
+
+def wineserver_cpu_us_per_message_of(loadgen, wineserver_cpu_s):
+    """The wineserver's CPU during the item (record field wineserver_cpu_s, from the
+    server's start to its stop, so warm-up included too) over the messages measured;
+    None for a native server or when it was not recorded."""
+    return None if wineserver_cpu_s is None else _per_message(wineserver_cpu_s, loadgen)
+
+
+def total_cpu_us_per_message_of(server_us, wineserver_us, under_wine):
+    """All the CPU the server's work cost per message: server + wineserver under Wine
+    (None when the wineserver's share is unknown: the sum would understate it), the
+    server's own figure when no wineserver runs (native servers, Windows)."""
+    if server_us is None:
+        return None
+    if not under_wine:
+        return server_us
+    return None if wineserver_us is None else server_us + wineserver_us
+
+
+def _per_message(cpu_s, loadgen):
+    messages = _get(loadgen, "totals", "messages")
+    return cpu_s * 1e6 / messages if messages else None
+
+
+def record_field(record, name):
+    """A field the run side added to records (wineserver_cpu_s, machine,
+    loadgen_autoscale: harness/README.md, "A record"); None when the record has none."""
+    return getattr(record, name, None)
 
 
 def connections_held(loadgen, server_stats):
@@ -159,36 +217,106 @@ def requested_rate_of(loadgen, loadgen_args):
 
 # ---- cells ----
 
-def _saturation(loadgens, requested_rate, achieved):
+def _saturation(ok, requested_rate, achieved):
     """Why a cell may measure the load generator rather than the server. Each flag
     takes the worst repetition: one saturated repetition already drags the median."""
     reasons = []
-    shares = [s for s in (loadgen_cpu_share_of(doc) for doc in loadgens) if s is not None]
+    shares = [s for s in (loadgen_cpu_share_of(r.loadgen) for r in ok) if s is not None]
     if shares and max(shares) >= LOADGEN_CPU_LIMIT:
-        threads = max(1, _get(loadgens[0], "config", "threads") or 1)
+        threads = max(1, _get(ok[0].loadgen, "config", "threads") or 1)
         per = "of a core" if threads == 1 else f"of a core per thread ({threads} threads)"
         reasons.append(f"loadgen CPU {max(shares) * 100:.0f}% {per}")
+    if any(_get(record_field(r, "loadgen_autoscale"), "saturated") for r in ok) and not reasons:
+        reasons.append("loadgen saturated with the most threads available")
     if requested_rate and achieved:
-        worst = min(achieved) / requested_rate
-        if worst < RATE_SHORTFALL_LIMIT:
-            reasons.append(f"achieved {worst * 100:.0f}% of requested rate")
+        reasons += _rate_flags([a / requested_rate for a in achieved])
     return reasons
 
 
+def _rate_flags(shares):
+    """Under- and over-delivery of the rate workload, from the achieved shares of the
+    requested rate. A flag says whether it comes from the median repetition (the
+    figure the tables show) or only from the worst one."""
+    middle, flags = stats.median(shares), []
+    for kind, worst, outside in (("under-delivery", min(shares), lambda share: share < RATE_SHORTFALL_LIMIT),
+                                 ("over-delivery", max(shares), lambda share: share > RATE_EXCESS_LIMIT)):
+        if outside(middle):
+            flags.append(f"{kind}: the median repetition achieved {middle * 100:.0f}% of the requested rate "
+                         f"(worst repetition {worst * 100:.0f}%)")
+        elif outside(worst):
+            flags.append(f"{kind} in the worst repetition only: {worst * 100:.0f}% of the requested rate "
+                         f"(median {middle * 100:.0f}%)")
+    return flags
+
+
+def _loadgen_bound(ok):
+    """Whether the load generator still saturated in some repetition (its CPU at the
+    limit, or the run side's auto-scaling ran out of threads): then the load
+    generator is measured, not the server."""
+    for record in ok:
+        share = loadgen_cpu_share_of(record.loadgen)
+        if (share is not None and share >= LOADGEN_CPU_LIMIT) or \
+                _get(record_field(record, "loadgen_autoscale"), "saturated"):
+            return True
+    return False
+
+
+def _notes(ok):
+    """What the reader should know about how the repetitions were taken."""
+    notes = []
+    scaled = [record_field(r, "loadgen_autoscale") for r in ok]
+    scaled = [a for a in scaled if isinstance(a, dict) and a.get("threads")]
+    if scaled:
+        first_try = next((a["attempts"][0] for a in scaled if a.get("attempts")), None)
+        why = "" if not first_try or first_try.get("cpu_share") is None else \
+            f" ({first_try.get('threads', 1)} thread(s) used {first_try['cpu_share'] * 100:.0f}% of a core each)"
+        threads = sorted({a["threads"] for a in scaled})
+        notes.append(f"re-run with {'/'.join(map(str, threads))} loadgen threads in {len(scaled)} of {len(ok)} "
+                     f"repetitions{why}")
+    machines = [record_field(r, "machine") for r in ok]
+    busy = [m for m in machines if isinstance(m, dict) and m.get("busy")]
+    if busy:
+        others = [m["other_cpu_cores"] for m in busy if isinstance(m.get("other_cpu_cores"), (int, float))]
+        most = f" (other processes used up to {max(others):.2f} cores)" if others else ""
+        notes.append(f"{len(busy)} of {len(ok)} repetitions on a busy machine{most}")
+    return notes
+
+
 def _latency_distribution(loadgens):
-    """Percentiles and spectrum (us) of the repetitions' histograms merged."""
-    merged = stats.merge_histograms(_get(doc, "histogram") or [] for doc in loadgens)
-    if not merged:
-        return {}, []
-    maxima = [m for m in (_max_ns(doc) for doc in loadgens) if m is not None]
-    maximum = max(maxima) if maxima else None
-    percentiles = {name: stats.histogram_percentile(merged, p, maximum) / 1000 for name, p in PERCENTILES}
-    percentiles["max"] = (maximum if maximum is not None else stats.histogram_percentile(merged, 100)) / 1000
-    spectrum = [(p, stats.histogram_percentile(merged, p, maximum) / 1000) for p in SPECTRUM_PERCENTILES]
+    """Percentile Estimates and the spectrum (us), each the median over repetitions
+    of the repetition's own figure (the module docstring's one definition)."""
+    percentiles = {}
+    for name in [name for name, _ in PERCENTILES] + ["max"]:
+        found = estimate(percentile_us_of(doc, name) for doc in loadgens)
+        if found is not None:
+            percentiles[name] = found
+    per_rep = [_spectrum_of(doc) for doc in loadgens]
+    per_rep = [spectrum for spectrum in per_rep if spectrum]
+    spectrum = [(p, stats.median(values)) for p, *values in zip(SPECTRUM_PERCENTILES, *per_rep)] if per_rep else []
     return percentiles, spectrum
 
 
-def _cell(records):
+def _spectrum_of(loadgen):
+    histogram = _get(loadgen, "histogram")
+    if not histogram:
+        return []
+    maximum = _max_ns(loadgen)
+    return [stats.histogram_percentile(histogram, p, maximum) / 1000 for p in SPECTRUM_PERCENTILES]
+
+
+def _cpu_estimates(ok, under_wine):
+    """(server, wineserver, total) CPU per message Estimates of the ok records."""
+    server, wineserver, total = [], [], []
+    for record in ok:
+        server_us = cpu_us_per_message_of(record.loadgen, record.server_stats)
+        wineserver_us = wineserver_cpu_us_per_message_of(record.loadgen, record_field(record, "wineserver_cpu_s"))
+        server.append(server_us)
+        wineserver.append(wineserver_us)
+        total.append(total_cpu_us_per_message_of(server_us, wineserver_us, under_wine))
+    return estimate(server), estimate(wineserver), estimate(total)
+
+
+def _cell(records, on_windows=False):
     first = records[0]
     ok = [r for r in records if r.ok and isinstance(r.loadgen, dict)]
     failed = [r for r in records if not (r.ok and isinstance(r.loadgen, dict))]
@@ -200,30 +328,40 @@ def _cell(records):
     threads = [_get(r.server_stats, "peak_threads") for r in ok]
     threads = [t for t in threads if t is not None]
     percentiles, spectrum = _latency_distribution(loadgens)
+    server_cpu, wineserver_cpu, total_cpu = _cpu_estimates(ok, is_wine(first.server) and not on_windows)
     return Cell(
         point_id=first.point_id, workload=first.workload, loadgen_args=first.loadgen_args, sweep=first.sweep,
         server=first.server, variant=first.variant, ok_reps=len(ok), failed_reps=len(failed),
         failures=[f"r{r.rep}: {r.failure or 'record without loadgen results'}" for r in failed],
         throughput=estimate(throughput_of(doc) for doc in loadgens),
-        p99_us=estimate(p99_us_of(doc) for doc in loadgens),
+        p99_us=percentiles.get("p99"),
         percentiles_us=percentiles, spectrum=spectrum,
         connect_p99_us=estimate(_get(doc, "connect_latency_us", "p99") for doc in loadgens)
         if first.workload == "churn" else None,
-        cpu_us_per_message=estimate(cpu_us_per_message_of(r.loadgen, r.server_stats) for r in ok),
+        cpu_us_per_message=server_cpu, wineserver_cpu_us_per_message=wineserver_cpu,
+        total_cpu_us_per_message=total_cpu,
         working_set_per_connection=estimate(working_set_per_connection_of(r.loadgen, r.server_stats) for r in ok),
         peak_threads=max(threads) if threads else None,
         requested_rate=requested, achieved_rate=estimate(achieved) if first.workload == "rate" else None,
-        saturation=_saturation(loadgens, requested, achieved),
+        saturation=_saturation(ok, requested, achieved), lower_bound=_loadgen_bound(ok), notes=_notes(ok),
     )
 
 
 def summarize(run) -> list[Cell]:
     """One Cell per point x server x variant, in the run's order (the manifest's
     points, then its servers), over that cell's repetitions."""
+    on_windows = (run.manifest.get("platform") or {}).get("os") == "Windows"
     groups = {}
     for record in run.records:
         groups.setdefault((record.point_id, record.server, record.variant), []).append(record)
-    return [_cell(records) for records in groups.values()]
+    return [_cell(records, on_windows) for records in groups.values()]
+
+
+def load_cells(run_dir):
+    """The one path from a run folder to cells: (run, its cells). ValueError with a
+    one-line reason if run_dir is not a run folder."""
+    run = store.load_run(run_dir)
+    return run, summarize(run)
 
 
 # ---- rankings ----
@@ -235,43 +373,97 @@ class Ranking:
     variant: str
     tiers: list[list[str]]  # best first; a tier holds statistically tied servers
     points: list[str]  # point ids it was computed from
-    scores: dict[str, float] = field(default_factory=dict)  # server -> mean position (1 = best)
+    scores: dict[str, float] = field(default_factory=dict)  # server -> mean relative position (0..1, low = best)
 
 
-METRICS = (("throughput", True), ("p99", False))  # (name, higher is better)
+METRICS = (("throughput", True), ("p99", False))  # (name, higher is better): the metrics ranked and compared
 MICROSOFT_ORDER = [["iocp"], ["overlapped"], ["wsapoll"], ["thread", "select"], ["asyncselect"]]
 
 
-def _metric_estimate(cell, metric):
+def metric_estimate(cell, metric):
+    """A cell's Estimate of a METRICS name."""
     return cell.throughput if metric == "throughput" else cell.p99_us
 
 
-def _ranked_interval(cell, metric):
-    """(median, low, high) a cell is ranked on at its point, or None.
+def _ranked_values(cell, metric):
+    """The per-repetition values a cell is ranked on at its point, or None.
 
     The rate workload's throughput is set by the load generator, not the server:
     every server that keeps up achieves the requested rate, give or take noise
     far below a percent, and ranking on that noise would be meaningless. So the
     figures are capped at the saturation mark (95% of the requested rate): all
     servers that keep up tie, and only a shortfall ranks a server lower."""
-    value = _metric_estimate(cell, metric)
-    if value is None:
+    value = metric_estimate(cell, metric)
+    if value is None or not value.values:
         return None
-    interval = (value.median, value.low, value.high)
     if metric == "throughput" and cell.workload == "rate" and cell.requested_rate:
         cap = RATE_SHORTFALL_LIMIT * cell.requested_rate
-        interval = tuple(min(figure, cap) for figure in interval)
-    return interval
+        return [min(figure, cap) for figure in value.values]
+    return list(value.values)
+
+
+@dataclass
+class Factor:
+    """Across a tier boundary at one point: `better` is `ratio` times better than
+    `worse` (throughput: better/worse; latency: worse/better), low..high its 95%
+    interval (None with too few repetitions)."""
+    better: str
+    worse: str
+    ratio: float
+    low: float | None
+    high: float | None
+
+
+@dataclass
+class PointTiers:
+    point_id: str
+    metric: str
+    variant: str
+    tiers: list[list[str]]
+    factors: list[Factor]  # one per boundary between consecutive tiers
+    separable: bool = True  # False: too few repetitions for the test to split anyone (stats.can_separate)
+    reps: int = 0  # the fewest repetitions of a server ranked here
 
 
 def point_tiers(cells, metric, higher_is_better):
-    """Tiers of the servers at one point (stats.rank_with_ties on their estimates)."""
-    estimates = {}
+    """Tiers of the servers at one point (stats.tiers_by_test on their repetitions)."""
+    return _point_tiers(cells, metric, higher_is_better).tiers
+
+
+def _point_tiers(cells, metric, higher_is_better):
+    samples = {}
     for cell in cells:
-        interval = _ranked_interval(cell, metric)
-        if interval is not None:
-            estimates[cell.server] = interval
-    return stats.rank_with_ties(estimates, higher_is_better) if estimates else []
+        if cell.lower_bound:
+            continue  # the load generator was measured, not the server: never ranked
+        values = _ranked_values(cell, metric)
+        if values:
+            samples[cell.server] = values
+    tiers = stats.tiers_by_test(samples, higher_is_better) if samples else []
+    factors = []
+    for upper, lower in zip(tiers, tiers[1:]):
+        better, worse = upper[-1], lower[0]  # the closest pair across the boundary
+        ratio = stats.tier_factor(samples[better], samples[worse], higher_is_better)
+        factors.append(Factor(better, worse, ratio.estimate, ratio.low, ratio.high))
+    first = cells[0] if cells else None
+    sizes = [len(values) for values in samples.values()]
+    return PointTiers(first.point_id if first else "", metric, first.variant if first else "", tiers, factors,
+                      separable=len(sizes) < 2 or stats.can_separate(sizes), reps=min(sizes, default=0))
+
+
+def all_point_tiers(cells: list[Cell]) -> list[PointTiers]:
+    """The tiers and factors at every point, per variant and metric, in the cells' order."""
+    result = []
+    for variant in dict.fromkeys(cell.variant for cell in cells):
+        by_point = {}
+        for cell in cells:
+            if cell.variant == variant:
+                by_point.setdefault(cell.point_id, []).append(cell)
+        for metric, higher_is_better in METRICS:
+            for point_cells in by_point.values():
+                found = _point_tiers(point_cells, metric, higher_is_better)
+                if found.tiers:
+                    result.append(found)
+    return result
 
 
 def _tiers_from_scores(scores):
@@ -283,6 +475,12 @@ def _tiers_from_scores(scores):
         else:
             tiers.append([name])
     return tiers
+
+
+def _relative_positions(tiers):
+    """stats.tier_positions over (servers ranked + 1), exact (see rankings())."""
+    count = sum(len(tier) for tier in tiers)
+    return {name: position / (count + 1) for name, position in stats.tier_positions(tiers).items()}
 
 
 def _mean_positions(position_lists):
@@ -303,10 +501,15 @@ def rankings(cells: list[Cell]) -> list[Ranking]:
     """Per variant: one Ranking per workload and metric, then "overall" per metric.
 
     A workload may have several points (a sweep), and the order of servers can
-    change along it. At each point the servers are tiered by stats.rank_with_ties
-    (a tier: intervals overlapping its leader's), and each gets its tier's
-    fractional position (a tier spanning places 2 and 3 gives both 2.5). A
-    server's workload score is its mean position over the workload's points
+    change along it. At each point the servers are tiered by stats.tiers_by_test
+    (different tiers only where a Holm-corrected rank-sum test separates them;
+    see there), and each gets its tier's
+    fractional position (a tier spanning places 2 and 3 gives both 2.5) divided
+    by the number of servers ranked there plus one: a place between 0 and 1
+    whose middle, 1/2, is "tied with everyone" however many servers were ranked,
+    so a server missing at a point (every repetition failed, or a lower bound)
+    does not move the others up or down. A server's workload score is its mean
+    relative position over the workload's points
     where it has a result (a Borda count), and servers with equal scores share a
     tier. So a single point reproduces that point's tiers exactly; two servers
     that swap places along a sweep, or are tied at every point, stay tied; and a
@@ -315,7 +518,8 @@ def rankings(cells: list[Cell]) -> list[Ranking]:
     weighing the same however many points it has. reference-epoll (native Linux)
     is ranked alongside; agreement_with_microsoft() leaves it out. In the rate
     workload only a shortfall from the requested rate ranks throughput (see
-    _ranked_interval)."""
+    _ranked_values). A cell whose load generator saturated (Cell.lower_bound)
+    is never ranked: it measures the load generator, not the server."""
     result = []
     for variant in dict.fromkeys(cell.variant for cell in cells):
         variant_cells = [cell for cell in cells if cell.variant == variant]
@@ -334,7 +538,7 @@ def _variant_rankings(cells, variant, metric, higher_is_better):
         for point_id, point_cells in points.items():
             tiers = point_tiers(point_cells, metric, higher_is_better)
             if tiers:
-                positions.append(stats.tier_positions(tiers))
+                positions.append(_relative_positions(tiers))
                 used.append(point_id)
         if not positions:
             continue
@@ -347,8 +551,32 @@ def _variant_rankings(cells, variant, metric, higher_is_better):
     return rankings_found
 
 
+MIN_MODELS_FOR_TAU = 4
+
+
+def microsoft_models_in(ranking: Ranking) -> list[str]:
+    """The Winsock models of Microsoft's order that the ranking ranks."""
+    known = {name for tier in MICROSOFT_ORDER for name in tier}
+    return [name for tier in ranking.tiers for name in tier if name in known]
+
+
 def agreement_with_microsoft(ranking: Ranking) -> float | None:
     """Kendall's tau-b between a ranking and Microsoft's documented order, over the
     Winsock models present in both (reference-epoll is not in Microsoft's order,
-    so it drops out); None with fewer than 2 of them."""
+    so it drops out); None when no_tau_reason() gives a reason."""
+    if len(microsoft_models_in(ranking)) < MIN_MODELS_FOR_TAU:
+        return None
     return stats.kendall_tau_b(ranking.tiers, MICROSOFT_ORDER)
+
+
+def no_tau_reason(ranking: Ranking) -> str | None:
+    """Why a ranking has no tau, in words; None when it has one. Below 4 models tau
+    means nothing: with 2 it can only be +1 or -1 (a coin toss reads as "strong
+    agreement"), with 3 it takes 4 values whose chance levels are 1/6 to 1/3."""
+    models = microsoft_models_in(ranking)
+    if len(models) < MIN_MODELS_FOR_TAU:
+        return (f"only {len(models)} Winsock model(s) ranked, and a rank correlation needs at least "
+                f"{MIN_MODELS_FOR_TAU} to mean anything")
+    if agreement_with_microsoft(ranking) is None:
+        return "the run cannot tell the Winsock models apart (all tied)"
+    return None

@@ -129,13 +129,13 @@ class Panel:
 def throughput_vs_param(throughput, p99, path, *, title, param=None):
     """Throughput (messages/s) and p99 latency (µs) per model, against a swept parameter
     (connections, depth, size: log x) or over fixed points."""
-    panels = [Panel("throughput (messages/s)", throughput), Panel("p99 latency (µs)", p99, log_y=True)]
+    panels = [Panel("throughput (messages/s)", throughput), Panel("p99 latency (µs, median of reps)", p99, log_y=True)]
     return _draw(panels, path, title=title, param=param)
 
 
 def latency_vs_idle(p99, throughput, path, *, title, param="idle"):
     """p99 latency of the active connections (µs) against the number of idle ones held open."""
-    panels = [Panel("p99 latency of active connections (µs)", p99, log_y=True),
+    panels = [Panel("p99 latency of active connections (µs, median of reps)", p99, log_y=True),
               Panel("throughput of active connections (messages/s)", throughput)]
     return _draw(panels, path, title=title, param=param)
 
@@ -143,15 +143,16 @@ def latency_vs_idle(p99, throughput, path, *, title, param="idle"):
 def latency_vs_rate(p99, achieved, path, *, title, param="rate"):
     """The knee: p99 latency (µs, from intended send times) and achieved rate against the
     requested rate. Where achieved falls below the diagonal the server has saturated."""
-    panels = [Panel("p99 latency (µs)", p99, log_y=True),
+    panels = [Panel("p99 latency (µs, median of reps)", p99, log_y=True),
               Panel("achieved rate (messages/s)", achieved, identity_line=param == "rate")]
     return _draw(panels, path, title=title, param=param)
 
 
 def cost_chart(cpu_us_per_message, kib_per_connection, path, *, title, param=None):
-    """Server CPU per message (µs, user + kernel over the server's lifetime: an upper bound)
-    and peak memory per connection (KiB)."""
-    panels = [Panel("server CPU per message (µs)", cpu_us_per_message),
+    """CPU per message (µs, user + kernel over the server's lifetime: an upper bound; the
+    caller says whose: server and wineserver, or the server alone) and peak memory per
+    connection (KiB)."""
+    panels = [Panel("CPU per message (µs)", cpu_us_per_message),
               Panel("server memory per connection (KiB)", kib_per_connection)]
     return _draw(panels, path, title=title, param=param)
 
@@ -160,7 +161,7 @@ def churn_chart(connections_per_s, connect_p99, path, *, title, param=None):
     """Connection churn: completed connect-echo-close operations per second, and the p99
     time to connect (µs)."""
     panels = [Panel("churn rate (connections/s)", connections_per_s),
-              Panel("p99 connect time (µs)", connect_p99, log_y=True)]
+              Panel("p99 connect time (µs, median of reps)", connect_p99, log_y=True)]
     return _draw(panels, path, title=title, param=param)
 
 

@@ -1,23 +1,24 @@
 """`compare` and `ab`: did a change make a server slower?
 
 Cells are matched on (point_id, server). For each matched cell and metric
-(throughput, p99 latency) the ratio new/base of the medians is given with a 95%
-bootstrap interval: each side's repetitions are resampled independently and the
-ratio of the resampled medians taken, 2000 times, with a fixed seed.
+(throughput, p99 latency) the ratio new/base is the Hodges-Lehmann estimate (the
+median of the ratios of every new repetition to every base repetition) with its
+distribution-free 95% interval (stats.ratio_interval): exact whenever the noise
+has the same shape on both sides, whatever that shape.
 
 When is it a regression? Two conditions, both needed:
   - significant: the whole interval is on the bad side of 1 (throughput: high < 1;
     p99: low > 1), so noise between repetitions does not explain it;
-  - material: the median ratio is worse than the threshold (throughput: ratio <
+  - material: the ratio is worse than the threshold (throughput: ratio <
     1 - threshold/100; p99: ratio > 1 + threshold/100), so a real but tiny change
     is not reported.
 Requiring the whole interval to lie beyond the threshold instead would miss real
-drops: with 3 repetitions the interval of the ratio of medians is about
-[min(new)/max(base), max(new)/min(base)], so a 10% drop measured with a few
-percent of noise would pass. An improvement is the mirror image. Identical inputs
-give a ratio of exactly 1 and are never flagged. At least MIN_REPS repetitions
-are needed on each side: one repetition says nothing about noise, so its interval
-is degenerate and nothing is flagged (the ratio is still shown).
+drops measured with a few repetitions. An improvement is the mirror image.
+Identical inputs give a ratio of exactly 1 and are never flagged. With too few
+repetitions for a 95% interval (3 a side: the extreme ratios reach only 90%)
+there is no interval and nothing is flagged (the ratio is still shown). Nor is
+a cell whose load generator saturated on either side (analysis.Cell.lower_bound):
+it measured the load generator, not the server.
 
 A cell that had results in base but none in new (every repetition failed) is a
 regression too: main() reports it and exits 1."""
@@ -25,11 +26,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import analysis, stats, store as results
-
-MIN_REPS = 2
-BOOTSTRAP_SEED = 0
-METRICS = (("throughput", True), ("p99", False))  # (name, higher is better)
+from . import analysis, stats
 
 
 @dataclass
@@ -40,10 +37,11 @@ class Comparison:
     base: float
     new: float
     ratio: float
-    low: float
-    high: float
+    low: float | None  # None: too few repetitions for a 95% interval
+    high: float | None
     regression: bool
     improvement: bool
+    lower_bound: bool = False  # a side's load generator saturated: measured, never flagged
 
 
 def _check_threshold(threshold_pct):
@@ -61,10 +59,6 @@ def _by_key(cells, side):
     return indexed
 
 
-def _metric(cell, metric):
-    return cell.throughput if metric == "throughput" else cell.p99_us
-
-
 def _verdicts(ratio, low, high, higher_is_better, threshold_pct):
     """(regression, improvement) by the rule in the module docstring."""
     margin = threshold_pct / 100
@@ -73,19 +67,19 @@ def _verdicts(ratio, low, high, higher_is_better, threshold_pct):
     return (got_lower, got_higher) if higher_is_better else (got_higher, got_lower)
 
 
-def compare_estimates(point_id, server, metric, base, new, threshold_pct):
-    """One Comparison of two analysis.Estimate (the per-repetition values are in .values)."""
-    higher_is_better = dict(METRICS)[metric]
-    ratio = new.median / base.median if base.median else (1.0 if new.median == 0 else float("inf"))
-    enough = min(len(base.values), len(new.values)) >= MIN_REPS
-    if enough:
-        low, high = stats.bootstrap_ratio_ci(base.values, new.values, seed=BOOTSTRAP_SEED)
-        regression, improvement = _verdicts(ratio, low, high, higher_is_better, threshold_pct)
+def compare_estimates(point_id, server, metric, base, new, threshold_pct, lower_bound=False):
+    """One Comparison of two analysis.Estimate (the per-repetition values are in .values).
+    lower_bound: a side measured its load generator, not the server (analysis.Cell.lower_bound),
+    so whatever changed is not the server's doing and nothing is flagged."""
+    higher_is_better = dict(analysis.METRICS)[metric]
+    ratio = stats.ratio_interval(new.values, base.values)
+    if ratio.low is not None and not lower_bound:
+        regression, improvement = _verdicts(ratio.estimate, ratio.low, ratio.high, higher_is_better, threshold_pct)
     else:
-        low = high = ratio
         regression = improvement = False
     return Comparison(point_id=point_id, server=server, metric=metric, base=base.median, new=new.median,
-                      ratio=ratio, low=low, high=high, regression=regression, improvement=improvement)
+                      ratio=ratio.estimate, low=ratio.low, high=ratio.high, regression=regression,
+                      improvement=improvement, lower_bound=lower_bound)
 
 
 def compare_cells(base: list, new: list, threshold_pct: float) -> list[Comparison]:
@@ -97,10 +91,12 @@ def compare_cells(base: list, new: list, threshold_pct: float) -> list[Compariso
         new_cell = new_cells.get(key)
         if new_cell is None:
             continue
-        for metric, _ in METRICS:
-            base_value, new_value = _metric(base_cell, metric), _metric(new_cell, metric)
+        for metric, _ in analysis.METRICS:
+            base_value = analysis.metric_estimate(base_cell, metric)
+            new_value = analysis.metric_estimate(new_cell, metric)
             if base_value is not None and new_value is not None:
-                comparisons.append(compare_estimates(*key, metric, base_value, new_value, threshold_pct))
+                bounded = base_cell.lower_bound or new_cell.lower_bound
+                comparisons.append(compare_estimates(*key, metric, base_value, new_value, threshold_pct, bounded))
     return comparisons
 
 
@@ -111,39 +107,117 @@ def lost_cells(base: list, new: list) -> list[tuple[str, str]]:
             if c.ok_reps and (c.point_id, c.server) in new_cells and not new_cells[(c.point_id, c.server)].ok_reps]
 
 
-def _variant_cells(cells, variant, where):
+@dataclass
+class Side:
+    """One side of a comparison: a run's cells of one variant, and what they were measured with."""
+    manifest: dict
+    variant: str
+    cells: list
+
+
+def _variant_side(run, cells, variant, where):
     chosen = [cell for cell in cells if cell.variant == variant]
     if not chosen:
         raise ValueError(f"{where}: no results for variant {variant!r}")
-    return chosen
+    return Side(run.manifest, variant, chosen)
 
 
-def _run_cells(run_dir):
-    """A run's cells of one variant: "current" when there is one (an `ab` run also
-    has "base"), else its only variant."""
-    cells = analysis.summarize(results.load_run(run_dir))
+def _run_side(run_dir):
+    """A run's side: its "current" variant when there is one (an `ab` run also has
+    "base"), else its only variant."""
+    run, cells = analysis.load_cells(run_dir)
     variants = list(dict.fromkeys(cell.variant for cell in cells))
     if not variants:
         raise ValueError(f"{run_dir}: the run has no results")
-    if "current" in variants:
-        return _variant_cells(cells, "current", run_dir)
-    if len(variants) > 1:
+    if "current" not in variants and len(variants) > 1:
         raise ValueError(f"{run_dir}: several variants ({', '.join(variants)}) and none is 'current'")
-    return cells
+    return _variant_side(run, cells, "current" if "current" in variants else variants[0], run_dir)
+
+
+def _variant_sides(run_dir, base, new):
+    run, cells = analysis.load_cells(run_dir)
+    return _variant_side(run, cells, base, run_dir), _variant_side(run, cells, new, run_dir)
 
 
 def compare_runs(base_dir, new_dir, threshold_pct) -> list[Comparison]:
-    return compare_cells(_run_cells(base_dir), _run_cells(new_dir), threshold_pct)
+    return compare_cells(_run_side(base_dir).cells, _run_side(new_dir).cells, threshold_pct)
 
 
 def compare_variants(run_dir, threshold_pct, base="base", new="current") -> list[Comparison]:
     """Two variants of one run (`ab`: both interleaved on the same machine state)."""
-    cells = analysis.summarize(results.load_run(run_dir))
-    return compare_cells(_variant_cells(cells, base, run_dir), _variant_cells(cells, new, run_dir), threshold_pct)
+    base_side, new_side = _variant_sides(run_dir, base, new)
+    return compare_cells(base_side.cells, new_side.cells, threshold_pct)
+
+
+# ---- what must be equal for a comparison to mean something ----
+
+PLATFORM_FACTS = (("wine", "Wine version"), ("os", "operating system"), ("cpu_model", "CPU model"),
+                  ("cpu_count", "logical CPUs"), ("compiler", "compiler"))
+# A variant's commit is what a comparison is about; where its build lives is not a build fact.
+NOT_BUILD_FACTS = {"commit", "dirty", "servers_dir", "native_dir"}
+
+
+def differences(base: Side, new: Side) -> list[str]:
+    """What differs between the two sides' conditions, one line each: the options of
+    the points both measured, the suite text, the platform (Wine version, Windows
+    build, CPU model and count, compiler), pinning, and the variants' recorded build
+    facts (anything but their commit). Empty when they are comparable."""
+    found = _point_differences(base.manifest, new.manifest)
+    found += _fact_differences("", base.manifest, new.manifest, (("suite_text", "suite text"), ("pin", "pinning")))
+    platform_facts = PLATFORM_FACTS
+    base_platform, new_platform = base.manifest.get("platform") or {}, new.manifest.get("platform") or {}
+    if "Windows" in (base_platform.get("os"), new_platform.get("os")):
+        platform_facts += (("kernel", "Windows build"),)
+    found += _fact_differences("platform: ", base_platform, new_platform, platform_facts)
+    base_build = {k: v for k, v in _variant_info(base).items() if k not in NOT_BUILD_FACTS}
+    new_build = {k: v for k, v in _variant_info(new).items() if k not in NOT_BUILD_FACTS}
+    found += _fact_differences("server build: ", base_build, new_build,
+                               [(key, key) for key in sorted(set(base_build) | set(new_build))])
+    return found
+
+
+def _variant_info(side):
+    return ((side.manifest.get("variants") or {}).get(side.variant)) or {}
+
+
+def _fact_differences(prefix, base, new, facts):
+    return [f"{prefix}{label}: {_shown(base.get(key))} (base) vs {_shown(new.get(key))} (new)"
+            for key, label in facts if base.get(key) != new.get(key)]
+
+
+def _point_differences(base_manifest, new_manifest):
+    base_points = {p.get("id"): p for p in base_manifest.get("points") or [] if isinstance(p, dict)}
+    found = []
+    for point in new_manifest.get("points") or []:
+        if not isinstance(point, dict) or point.get("id") not in base_points:
+            continue
+        before = base_points[point["id"]]
+        options = {**(before.get("loadgen_args") or {}), **(point.get("loadgen_args") or {})}
+        for option in options:
+            old, now = (before.get("loadgen_args") or {}).get(option), (point.get("loadgen_args") or {}).get(option)
+            if old != now:
+                found.append(f"point {point['id']}: option {option} {_shown(old)} (base) vs {_shown(now)} (new)")
+        if (before.get("server_args") or []) != (point.get("server_args") or []):
+            found.append(f"point {point['id']}: server options {_shown(before.get('server_args'))} (base) vs "
+                         f"{_shown(point.get('server_args'))} (new)")
+    return found
+
+
+def _shown(value):
+    """A fact in one short line (suite texts are long: their first differing line would do, but
+    that they differ is what matters)."""
+    text = "not recorded" if value is None else " ".join(str(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _format_value(metric, value):
     return f"{value:,.0f}/s" if metric == "throughput" else f"{value:,.1f} us"
+
+
+def _interval(comparison):
+    if comparison.low is None:
+        return "too few repetitions"
+    return f"[{comparison.low:.3f}, {comparison.high:.3f}]"
 
 
 def format_comparisons(comparisons) -> str:
@@ -153,9 +227,10 @@ def format_comparisons(comparisons) -> str:
     header = ("point", "server", "metric", "base", "new", "new/base", "95% CI", "")
     rows = [header]
     for c in comparisons:
-        verdict = "REGRESSION" if c.regression else "improvement" if c.improvement else ""
+        verdict = "REGRESSION" if c.regression else "improvement" if c.improvement else \
+            "loadgen saturated: not judged" if c.lower_bound else ""
         rows.append((c.point_id, c.server, c.metric, _format_value(c.metric, c.base),
-                     _format_value(c.metric, c.new), f"{c.ratio:.3f}", f"[{c.low:.3f}, {c.high:.3f}]", verdict))
+                     _format_value(c.metric, c.new), f"{c.ratio:.3f}", _interval(c), verdict))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     right = {3, 4, 5}  # numbers line up on the right
     lines = ["  ".join(text.rjust(w) if i in right else text.ljust(w)
@@ -175,31 +250,44 @@ def _report(comparisons, lost, threshold_pct, out):
     return 1 if regressions else 0
 
 
-def _main(load_sides, threshold_pct, out, err):
+def _main(load_sides, threshold_pct, allow_different, out, err):
     try:
         _check_threshold(threshold_pct)
-        base_cells, new_cells = load_sides()
-        comparisons = compare_cells(base_cells, new_cells, threshold_pct)
-        lost = lost_cells(base_cells, new_cells)
+        base, new = load_sides()
+        comparisons = compare_cells(base.cells, new.cells, threshold_pct)
+        lost = lost_cells(base.cells, new.cells)
     except ValueError as error:
         print(f"compare: {error}", file=err)
+        return 2
+    found = differences(base, new)
+    if found and not allow_different:
+        print(f"compare: the two sides were not measured alike ({len(found)} difference(s)); "
+              "--allow-different compares anyway:", file=err)
+        for line in found:
+            print(f"  {line}", file=err)
         return 2
     if not comparisons and not lost:
         print("compare: no cell (point and server) has results on both sides", file=err)
         return 2
+    if found:
+        print("WARNING: comparing sides that were not measured alike (--allow-different):", file=out)
+        for line in found:
+            print(f"  {line}", file=out)
     return _report(comparisons, lost, threshold_pct, out)
 
 
-def main(base_dir, new_dir, threshold_pct, out=None, err=None) -> int:
+def main(base_dir, new_dir, threshold_pct, allow_different=False, out=None, err=None) -> int:
     """Print the comparison table; 1 if any regression, 0 otherwise, 2 with a
-    one-line reason on stderr for unusable input (not a run, nothing in common)."""
-    return _main(lambda: (_run_cells(Path(base_dir)), _run_cells(Path(new_dir))), threshold_pct,
+    one-line reason on stderr for unusable input (not a run, nothing in common), or
+    with the list of differences when the runs were not measured alike (different
+    point options, suite, platform, CPU, build) unless allow_different."""
+    return _main(lambda: (_run_side(Path(base_dir)), _run_side(Path(new_dir))), threshold_pct, allow_different,
                  out or sys.stdout, err or sys.stderr)
 
 
-def main_variants(run_dir, threshold_pct, base="base", new="current", out=None, err=None) -> int:
-    """main() for the two variants of one `ab` run; same output and exit codes."""
-    def load_sides():
-        cells = analysis.summarize(results.load_run(Path(run_dir)))
-        return _variant_cells(cells, base, run_dir), _variant_cells(cells, new, run_dir)
-    return _main(load_sides, threshold_pct, out or sys.stdout, err or sys.stderr)
+def main_variants(run_dir, threshold_pct, base="base", new="current", allow_different=False, out=None,
+                  err=None) -> int:
+    """main() for the two variants of one `ab` run; same output and exit codes (their
+    commits differ by design; their other recorded build facts must not)."""
+    return _main(lambda: _variant_sides(Path(run_dir), base, new), threshold_pct, allow_different,
+                 out or sys.stdout, err or sys.stderr)

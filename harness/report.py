@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import analysis, charts, store as results
+from harness import analysis, charts, stats, store
 
 MICROSOFT_ORDER_TEXT = "IOCP > overlapped > WSAPoll > thread-per-client/select > WSAAsyncSelect"
 METRIC_NAMES = {"throughput": "throughput (higher is better)", "p99": "p99 latency (lower is better)"}
 WORKLOAD_UNITS = {"churn": "connections/s"}
-CI_NOTE = "Bands and whiskers: 95% bootstrap confidence interval of the median over repetitions."
+CI_NOTE = ("Bands and whiskers: the 95% confidence interval of the median over repetitions; none is drawn "
+           f"for a cell with fewer than {stats.min_reps_for_interval()} repetitions.")
 
 
 # ---------------------------------------------------------------- blocks
@@ -67,12 +68,11 @@ def write_report(run_dir):
     """Load the run at run_dir, draw its charts into run_dir/charts and write report.html and
     report.md; return (html_path, md_path). ValueError if run_dir is not a run folder."""
     run_dir = Path(run_dir)
-    run = results.load_run(run_dir)
-    cells = analysis.summarize(run)
+    run, cells = analysis.load_cells(run_dir)
     blocks = build_blocks(run, cells, chart_blocks(run_dir / "charts", cells))
     html_path, md_path = run_dir / "report.html", run_dir / "report.md"
-    _write_atomically(html_path, render_html(blocks, _title(run)))
-    _write_atomically(md_path, render_markdown(blocks, run_dir))
+    store.write_text_atomic(html_path, render_html(blocks, _title(run)))
+    store.write_text_atomic(md_path, render_markdown(blocks, run_dir))
     return html_path, md_path
 
 
@@ -165,16 +165,33 @@ def _finished_text(finished_at):
 def how_to_read_blocks():
     return [Heading(2, "How to read this"), Bullets([
         "Every point (a workload with fixed load generator options) ran against every server several times, "
-        "interleaved. A figure is the median over repetitions, with a 95% bootstrap confidence interval.",
-        "Latency percentiles come from the repetitions' histograms merged; \"p99 CI\" is the interval of the "
-        "per-repetition p99s. Latency is a round trip measured by the load generator, in microseconds (µs).",
-        "Rankings put servers whose intervals overlap the best one's in the same tier: \"iocp = overlapped\" "
-        "means the run cannot tell them apart. Kendall's tau-b compares a ranking with Microsoft's documented "
+        "interleaved. A figure is the median over repetitions, with its 95% confidence interval: "
+        f"{stats.MEDIAN_CI_METHOD}.",
+        "One definition of every latency percentile, in tables, charts, rankings and compare alike: each "
+        "repetition's own percentile (nearest rank on its histogram), then the median over repetitions, with "
+        "its interval (\"p99 95% CI\"). Histograms of repetitions are not merged. Latency is a round trip "
+        "measured by the load generator, in microseconds (µs).",
+        "Tiers come from a test, not from overlapping intervals: at each point every pair of servers is "
+        "compared by an exact Wilcoxon-Mann-Whitney rank-sum test of their repetitions, with Holm's correction "
+        "over all the pairs at that point, and two servers are in different tiers only when every server above "
+        "the cut is significantly better (5% family-wise) than every one below it. \"iocp = overlapped\" means "
+        "the run cannot tell them apart. A factor \"iocp 1.42× [1.31, 1.55] thread\" is the Hodges-Lehmann "
+        "ratio (median of the ratios of every pair of repetitions; for latency, how many times lower) with its "
+        "distribution-free 95% interval. A workload's ranking averages each server's tier place over its "
+        "points. Kendall's tau-b compares a ranking with Microsoft's documented "
         f"order ({MICROSOFT_ORDER_TEXT}): 1 is the same order, 0 no relation, -1 the reverse.",
-        "Server CPU per message covers the server's whole life, warm-up included: an upper bound. Memory per "
+        "CPU per message: the server process's own (user + kernel), the wineserver's during the same item "
+        "(under Wine much of the socket work is done there; \"–\" for a native server, which has none) and "
+        "their sum, the whole cost; on Windows the server's own figure is the whole. Each covers the server's "
+        "whole life, warm-up included: an upper bound. Memory per "
         "connection is the peak working set over the connections held, fixed overhead included.",
-        "Flags mark a figure that may measure the load generator or the machine rather than the server "
-        "(saturation). CV is the coefficient of variation of throughput across repetitions."])]
+        "Flags mark a figure that may measure the load generator or the machine rather than the server. "
+        "Where the load generator still saturated a core (after the harness gave it more threads), the "
+        "cell's throughput is shown as a lower bound (\"≥\") and the cell is left out of every ranking; "
+        "repetitions taken while other processes kept the machine busy are flagged on their cell. The rate "
+        "workload is flagged when it delivered under 95% or over 105% of the requested rate, and each flag "
+        "says whether the median repetition (the figure shown) or only the worst repetition was outside. "
+        "CV is the coefficient of variation of throughput across repetitions."])]
 
 
 def outcome_blocks(run):
@@ -199,22 +216,65 @@ def ranking_blocks(cells):
     if not ranked:
         return blocks + [Paragraph("No ranking: no server has a successful measurement.")]
     show_variant = len({r.variant for r in ranked}) > 1
-    blocks.append(Paragraph("Best first; \"=\" joins servers the run cannot tell apart (overlapping 95% "
-                            "intervals); τ is Kendall's tau-b against Microsoft's documented order over the "
-                            "Winsock models present."))
+    blocks.append(Paragraph("Best first; \"=\" joins servers the run cannot tell apart (no significant "
+                            "rank-sum test at the points); τ is Kendall's tau-b against Microsoft's documented "
+                            "order over the Winsock models present (at least 4)."))
     header = ["scope", "metric"] + (["variant"] if show_variant else []) + ["ranking", "τ vs Microsoft"]
     rows = []
     for ranking in ranked:
         tau = analysis.agreement_with_microsoft(ranking)
         rows.append([ranking.scope, METRIC_NAMES.get(ranking.metric, ranking.metric)]
                     + ([ranking.variant] if show_variant else [])
-                    + [format_tiers(ranking.tiers), "–" if tau is None else f"{tau:.2f}"])
+                    + [format_tiers(ranking.tiers), f"none: {analysis.no_tau_reason(ranking)}" if tau is None
+                       else f"{tau:.2f}"])
     blocks.append(Table(header, rows, numeric={len(header) - 1}))
+    blocks += _too_few_to_separate(cells)
+    bounded = [f"{cell.server} at {cell.point_id}" for cell in cells if cell.lower_bound]
+    if bounded:
+        blocks.append(Paragraph(f"Not ranked, because the load generator saturated and was measured instead of "
+                                f"the server (their throughput is a lower bound): {', '.join(bounded)}.",
+                                strong=True))
     for ranking in [r for r in ranked if r.scope == "overall"]:
         variant = f" ({ranking.variant})" if show_variant else ""
         blocks.append(Paragraph(f"Overall by {ranking.metric}{variant}: {format_tiers(ranking.tiers)}. "
-                                + tau_sentence(analysis.agreement_with_microsoft(ranking))))
-    return blocks
+                                + tau_sentence(analysis.agreement_with_microsoft(ranking),
+                                               analysis.no_tau_reason(ranking))))
+    return blocks + point_tier_blocks(cells, show_variant)
+
+
+def _too_few_to_separate(cells):
+    """Said plainly when the repetitions could never have separated anyone."""
+    found = analysis.all_point_tiers(cells)
+    stuck = [tiers for tiers in found if not tiers.separable]
+    if not stuck:
+        return []
+    reps = min(tiers.reps for tiers in stuck)
+    servers = max(sum(len(tier) for tier in tiers.tiers) for tiers in stuck)
+    return [Paragraph(f"At {len(stuck)} of {len(found)} point rankings the repetitions were too few for the test "
+                      f"to separate any two servers (as few as {reps} per server): there every server is tied, "
+                      f"whatever the figures. Separating {servers} servers takes at least "
+                      f"{stats.min_reps_to_separate(servers)} repetitions each.", strong=True)]
+
+
+def point_tier_blocks(cells, show_variant):
+    """The tiers at each point, and by how much each tier leads the next."""
+    found = analysis.all_point_tiers(cells)
+    if not found:
+        return []
+    header = ["point", "metric"] + (["variant"] if show_variant else []) + ["tiers", "factors across the tiers"]
+    rows = [[tiers.point_id, tiers.metric] + ([tiers.variant] if show_variant else [])
+            + [format_tiers(tiers.tiers), "; ".join(format_factor(f) for f in tiers.factors) or "–"]
+            for tiers in found]
+    return [Heading(3, "Tiers at each point"),
+            Paragraph("The rankings above are built from these. A factor reads \"A 1.42× [1.31, 1.55] B\": "
+                      "A is 1.42 times better than B (throughput: higher; latency: lower), 95% interval."),
+            Table(header, rows)]
+
+
+def format_factor(factor):
+    """"iocp 1.42× [1.31, 1.55] thread" (the interval omitted when there is none)."""
+    interval = "" if factor.low is None else f" [{factor.low:.2f}, {factor.high:.2f}]"
+    return f"{factor.better} {factor.ratio:.2f}×{interval} {factor.worse}"
 
 
 def format_tiers(tiers):
@@ -222,11 +282,10 @@ def format_tiers(tiers):
     return " > ".join(" = ".join(tier) for tier in tiers)
 
 
-def tau_sentence(tau):
-    """Kendall's tau against Microsoft's order, in one plain sentence."""
+def tau_sentence(tau, reason=None):
+    """Kendall's tau against Microsoft's order, in one plain sentence (why there is none if tau is None)."""
     if tau is None:
-        return ("Agreement with Microsoft's documented order cannot be measured: fewer than two Winsock models "
-                "were ranked, or the run cannot tell them apart.")
+        return f"No Kendall's tau against Microsoft's documented order: {reason or 'it cannot be measured'}."
     if tau >= 0.8:
         verdict = "strong agreement"
     elif tau >= 0.3:
@@ -305,13 +364,23 @@ class _Keyed:
 
 def _group_figures(group, keyed, charts_dir, stem):
     """The group's charts: its workload's main chart, the latency spectrum, the server's cost."""
-    figures = []
+    figures, warning = [], _lower_bound_caption(group)
     for kind, caption, draw in (_main_chart(group, keyed), _spectrum_chart(group, keyed), _cost_chart(group, keyed)):
         if draw is not None:
             path = charts_dir / f"{stem}-{kind}.png"
             draw(path)
-            figures.append(Figure(path, caption))
+            figures.append(Figure(path, caption + warning))
     return figures
+
+
+def _lower_bound_caption(group):
+    """The charts draw every cell; the caption says which ones measured the load generator."""
+    bounded = [f"{cell.server} at {_sweep_value_text(cell) if group.param else cell.point_id}"
+               for cell in group.cells if cell.lower_bound]
+    if not bounded:
+        return ""
+    return (f" Lower bounds (the load generator saturated, so it was measured, not the server): "
+            f"{', '.join(bounded)}.")
 
 
 def _if_any(data, draw):
@@ -347,16 +416,21 @@ def _main_chart(group, keyed):
 
 def _spectrum_chart(group, keyed):
     spectra = _spectra(group, keyed)
-    return ("spectrum", "Latency spectrum of the merged histograms, p50 to p99.99 on a 'nines' scale: each step "
+    return ("spectrum", "Latency spectrum: at each percentile, the median over repetitions of that repetition's "
+            "percentile; p50 to p99.99 on a 'nines' scale: each step "
             "right is ten times rarer.",
             _if_any((spectra,), lambda path: charts.latency_spectrum(
                 spectra, path, title=f"{_group_title(group)}: latency spectrum")))
 
 
 def _cost_chart(group, keyed):
-    cpu = keyed.series(lambda c: _triple(c.cpu_us_per_message))
+    cpu = keyed.series(lambda c: _triple(c.total_cpu_us_per_message))
+    what = "CPU per message, server and wineserver together (the whole cost under Wine)"
+    if not any(cpu):  # records without the wineserver's CPU: say that only the server's is drawn
+        cpu = keyed.series(lambda c: _triple(c.cpu_us_per_message))
+        what = "Server CPU per message (the server process only: no wineserver figure was recorded)"
     memory = keyed.series(lambda c: _scaled(c.working_set_per_connection, 1 / 1024))
-    return ("cost", "Server CPU per message (an upper bound: the server's whole life) and peak memory per "
+    return ("cost", f"{what}, an upper bound (the server's whole life), and peak memory per "
             "connection held (fixed overhead included, so it falls as connections grow).",
             _if_any((cpu, memory), lambda path: charts.cost_chart(
                 cpu, memory, path, title=f"{_group_title(group)}: server cost", param=group.param)))
@@ -393,14 +467,15 @@ def _sweep_value_text(cell):
 
 
 def _triple(estimate):
-    if estimate is None:
-        return None
-    return (estimate.median, estimate.low, estimate.high)
+    """(median, low, high) for the charts; low and high None when there is no interval."""
+    return _scaled(estimate, 1)
 
 
 def _scaled(estimate, factor):
     if estimate is None:
         return None
+    if not estimate.has_interval:
+        return (estimate.median * factor, None, None)
     return (estimate.median * factor, estimate.low * factor, estimate.high * factor)
 
 
@@ -433,7 +508,8 @@ def _workload_table(workload, cells, show_variant):
     unit = WORKLOAD_UNITS.get(workload, "messages/s")
     header = ["server"] + (["variant"] if show_variant else []) + [
         "point", f"throughput ({unit}) median [95% CI]", "CV %", "p50 µs", "p99 µs", "p99.9 µs",
-        "p99 95% CI µs", "server CPU µs/msg", "memory/conn KiB", "threads", "reps ok/failed"]
+        "p99 95% CI µs", "server CPU µs/msg", "wineserver CPU µs/msg", "total CPU µs/msg", "memory/conn KiB",
+        "threads", "reps ok/failed"]
     header += [EXTRA_COLUMNS[workload]] if workload in EXTRA_COLUMNS else []
     header.append("flags")
     rows = [_cell_row(cell, show_variant) for cell in cells]
@@ -444,10 +520,12 @@ def _workload_table(workload, cells, show_variant):
 def _cell_row(cell, show_variant):
     percentiles = cell.percentiles_us or {}
     row = [cell.server] + ([cell.variant] if show_variant else []) + [
-        cell.point_id, _estimate_text(cell.throughput),
+        cell.point_id, ("≥ " if cell.lower_bound else "") + _estimate_text(cell.throughput),
         "–" if cell.throughput is None else _number(cell.throughput.cv * 100),
-        _number(percentiles.get("p50")), _number(percentiles.get("p99")), _number(percentiles.get("p99_9")),
+        _median_text(percentiles.get("p50")), _median_text(percentiles.get("p99")),
+        _median_text(percentiles.get("p99_9")),
         _interval_text(cell.p99_us), _median_text(cell.cpu_us_per_message),
+        _median_text(cell.wineserver_cpu_us_per_message), _median_text(cell.total_cpu_us_per_message),
         _median_text(cell.working_set_per_connection, 1 / 1024),
         "–" if cell.peak_threads is None else f"{cell.peak_threads:,}",
         f"{cell.ok_reps}/{cell.failed_reps}"]
@@ -461,6 +539,9 @@ def _cell_row(cell, show_variant):
 
 def _flags(cell):
     flags = list(cell.saturation or [])
+    if cell.lower_bound:
+        flags.append("LOWER BOUND: the load generator saturated, so it was measured, not the server; not ranked")
+    flags += cell.notes
     if cell.ok_reps == 0:
         flags.append("no successful repetition")
     elif cell.failed_reps:
@@ -471,11 +552,21 @@ def _flags(cell):
 def _estimate_text(estimate):
     if estimate is None:
         return "–"
+    if not estimate.has_interval:
+        return f"{_number(estimate.median)} ({too_few_text(estimate.n)})"
     return f"{_number(estimate.median)} [{_number(estimate.low)}, {_number(estimate.high)}]"
 
 
 def _interval_text(estimate):
-    return "–" if estimate is None else f"{_number(estimate.low)}–{_number(estimate.high)}"
+    if estimate is None:
+        return "–"
+    if not estimate.has_interval:
+        return too_few_text(estimate.n)
+    return f"{_number(estimate.low)}–{_number(estimate.high)}"
+
+
+def too_few_text(n):
+    return f"too few repetitions for a 95% interval (n={n}, {stats.min_reps_for_interval()} needed)"
 
 
 def _median_text(estimate, factor=1.0):
@@ -677,8 +768,3 @@ def md_escape(text):
     text = " ".join(str(text).split()).replace("&", "&amp;").replace("<", "&lt;")  # '>' alone starts no tag
     return re.sub(r"([\\`*_\[\]|#])", r"\\\1", text)
 
-
-def _write_atomically(path, text):
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)

@@ -25,9 +25,14 @@ failures    [(point_id, server, variant, rep, reason)]: "failed" records, writte
 edit        edit(record) -> None, called on each ok record (a dict) before it is written:
             the hook for anything else, e.g. record["loadgen"]["client_cpu_s"]["user"] = 2.4.
 
+Records hold those fields too: wineserver_cpu_s (twice the server's CPU for a
+Winsock server, null for reference-epoll), machine (not busy) and
+loadgen_autoscale (null); edit() changes them.
+
 example_run(path) -> Path writes a ready-made run: a pingpong connections sweep
-(1/16/128), a rate sweep, churn and an idle sweep, x iocp, wsapoll, select and
-reference-epoll, x 3 repetitions, one failed record (select, pingpong-c128, rep 2),
+(1/16/128), a rate sweep, churn and an idle sweep, x iocp, overlapped, wsapoll,
+select and reference-epoll, x EXAMPLE_REPS repetitions (6, the fewest with a 95% interval),
+one failed record (select, pingpong-c128, its last repetition),
 one loadgen-CPU saturation (reference-epoll, pingpong-c128) and one rate shortfall
 (select, rate-r40000).
 
@@ -39,6 +44,8 @@ import math
 import random
 import statistics
 from pathlib import Path
+
+NATIVE_SERVERS = {"reference-epoll"}
 
 # The load generator's histogram layout (loadgen/histogram.c): values below 256 ns
 # have a bucket each, then every power of two is split into 128 buckets.
@@ -210,6 +217,11 @@ def _ok_record(point, server, variant, rep, samples_us, rate_per_s):
     record = _record(point, server, variant, rep)
     record.update({"status": "ok", "failure": None, "elapsed_s": loadgen["totals"]["duration_s"] + 1,
                    "loadgen": loadgen, "loadgen_exit": 0, "server_ready": ready, "server_stats": stats})
+    server_cpu = stats["cpu_user_s"] + stats["cpu_kernel_s"]
+    record["wineserver_cpu_s"] = None if server in NATIVE_SERVERS else round(2 * server_cpu, 6)
+    record["machine"] = {"other_cpu_cores": 0.05, "loadavg_before": [0.3, 0.4, 0.5], "governor": None,
+                         "busy": False}
+    record["loadgen_autoscale"] = None
     return record
 
 
@@ -281,10 +293,12 @@ def write_run(path, cells, *, points=None, throughput=None, failures=(), edit=No
 
 # ---- example_run: a small but complete run for report and chart tests ----
 
-EXAMPLE_SERVERS = ["iocp", "wsapoll", "select", "reference-epoll"]
+EXAMPLE_SERVERS = ["iocp", "overlapped", "wsapoll", "select", "reference-epoll"]  # 4 Winsock models: a tau
+EXAMPLE_REPS = 6
 # Ping-pong round trip with one connection (us), and how much each extra connection adds.
-EXAMPLE_BASE_US = {"reference-epoll": 30.0, "iocp": 90.0, "wsapoll": 110.0, "select": 120.0}
-EXAMPLE_PER_CONNECTION = {"reference-epoll": 0.02, "iocp": 0.05, "wsapoll": 0.08, "select": 0.12}
+EXAMPLE_BASE_US = {"reference-epoll": 30.0, "iocp": 90.0, "overlapped": 100.0, "wsapoll": 110.0, "select": 120.0}
+EXAMPLE_PER_CONNECTION = {"reference-epoll": 0.02, "iocp": 0.05, "overlapped": 0.065, "wsapoll": 0.08,
+                          "select": 0.12}
 
 
 def example_points():
@@ -317,7 +331,7 @@ def _example_latency_us(server, point):
     return base * 3  # churn: connect, one echo, close
 
 
-def example_run(path, samples_per_rep=600, seed=7):
+def example_run(path, samples_per_rep=300, seed=7):
     """Write the ready-made run described in the module docstring; return its Path."""
     rng = random.Random(seed)
     points = example_points()
@@ -326,13 +340,14 @@ def example_run(path, samples_per_rep=600, seed=7):
         for server in EXAMPLE_SERVERS:
             typical = _example_latency_us(server, point)
             reps = []
-            for _ in range(3):
+            for _ in range(EXAMPLE_REPS):
                 drift = 1 + rng.gauss(0, 0.03)  # repetition-to-repetition noise
                 reps.append([typical * drift * rng.lognormvariate(0, 0.25) * (5 if rng.random() < 0.003 else 1)
                              for _ in range(samples_per_rep)])
             cells[(point_id, server)] = reps
-    cells[("pingpong-c128", "select")] = cells[("pingpong-c128", "select")][:2]
-    throughput[("rate-r40000", "select")] = [40000 * 0.8 * (1 + 0.01 * i) for i in range(3)]
+    last = EXAMPLE_REPS - 1
+    cells[("pingpong-c128", "select")] = cells[("pingpong-c128", "select")][:last]
+    throughput[("rate-r40000", "select")] = [40000 * 0.8 * (1 + 0.01 * i) for i in range(EXAMPLE_REPS)]
 
     def saturate_loadgen(record):
         if record["server"] == "reference-epoll" and record["point"]["id"] == "pingpong-c128":
@@ -340,6 +355,6 @@ def example_run(path, samples_per_rep=600, seed=7):
             busy = 0.97 * (config["duration_s"] + config["warmup_s"])
             record["loadgen"]["client_cpu_s"] = {"user": round(busy * 0.2, 6), "system": round(busy * 0.8, 6)}
 
-    failures = [("pingpong-c128", "select", "current", 2, "loadgen exited 1: 3 connections reset by the server")]
+    failures = [("pingpong-c128", "select", "current", last, "loadgen exited 1: 3 connections reset by the server")]
     return write_run(path, cells, points=points, throughput=throughput, failures=failures,
                      edit=saturate_loadgen, suite="example", seed=seed)

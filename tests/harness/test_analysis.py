@@ -1,16 +1,16 @@
-"""harness/results.py and harness/analysis.py on synthetic run folders (no network)."""
+"""harness/store.py and harness/analysis.py on synthetic run folders (no network)."""
 import json
 
 import pytest
 
 import synthetic
-from harness import analysis, stats, store as results
+from harness import analysis, stats, store
 from harness.analysis import Cell, Estimate
 
 
 @pytest.fixture(scope="module")
 def example(tmp_path_factory):
-    run = results.load_run(synthetic.example_run(tmp_path_factory.mktemp("example") / "run"))
+    run = store.load_run(synthetic.example_run(tmp_path_factory.mktemp("example") / "run"))
     return run, analysis.summarize(run)
 
 
@@ -20,11 +20,12 @@ def find(cells, point_id, server, variant="current"):
     return matches[0]
 
 
-# ---- results.load_run ----
+# ---- store.load_run ----
 
 def test_load_run_reads_every_record_in_manifest_order(example):
     run, _ = example
-    assert len(run.records) == 9 * 4 * 3  # points x servers x reps, the failed one included
+    # points x servers x reps, the failed one included
+    assert len(run.records) == 9 * len(synthetic.EXAMPLE_SERVERS) * synthetic.EXAMPLE_REPS
     assert [r.status for r in run.records].count("failed") == 1
     point_order = [p["id"] for p in run.manifest["points"]]
     seen = list(dict.fromkeys(r.point_id for r in run.records))
@@ -42,7 +43,7 @@ def test_load_run_rejects_a_folder_that_is_not_a_run(tmp_path, damage):
     if damage == "wrong-schema":
         (folder / "manifest.json").write_text(json.dumps({"schema": "something/else"}))
     with pytest.raises(ValueError) as error:
-        results.load_run(folder)
+        store.load_run(folder)
     assert "\n" not in str(error.value)
 
 
@@ -50,7 +51,7 @@ def test_unreadable_record_becomes_a_failed_record_and_temporary_files_are_ignor
     run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): [[100.0] * 10]})
     (run_dir / "points" / "pingpong-c1" / "select.current.r0.json").write_text("{trunc")
     (run_dir / "points" / "pingpong-c1" / ".iocp.current.r1.json.tmp99").write_text("{half")
-    run = results.load_run(run_dir)
+    run = store.load_run(run_dir)
     assert [(r.server, r.status) for r in run.records] == [("iocp", "ok"), ("select", "failed")]
     assert run.records[1].failure.startswith("unreadable record")
 
@@ -59,11 +60,12 @@ def test_unreadable_record_becomes_a_failed_record_and_temporary_files_are_ignor
 
 def test_cells_count_ok_and_failed_repetitions(example):
     _, cells = example
-    assert len(cells) == 9 * 4
+    assert len(cells) == 9 * len(synthetic.EXAMPLE_SERVERS)
     cell = find(cells, "pingpong-c128", "select")
-    assert (cell.ok_reps, cell.failed_reps) == (2, 1)
-    assert cell.failures == ["r2: loadgen exited 1: 3 connections reset by the server"]
-    assert cell.throughput.n == 2
+    last = synthetic.EXAMPLE_REPS - 1
+    assert (cell.ok_reps, cell.failed_reps) == (last, 1)
+    assert cell.failures == [f"r{last}: loadgen exited 1: 3 connections reset by the server"]
+    assert cell.throughput.n == last
 
 
 def test_throughput_and_p99_estimates_come_from_the_repetitions(example):
@@ -73,25 +75,52 @@ def test_throughput_and_p99_estimates_come_from_the_repetitions(example):
     p99s = [r.loadgen["latency_us"]["p99"] for r in records]
     cell = find(cells, "pingpong-c16", "iocp")
     assert cell.throughput.median == stats.median(rates)
-    assert (cell.throughput.low, cell.throughput.high) == stats.bootstrap_ci(rates)
+    assert (cell.throughput.low, cell.throughput.high) == (stats.median_ci(rates) or (None, None))
     assert cell.throughput.cv == pytest.approx(stats.coefficient_of_variation(rates))
     assert cell.p99_us.median == stats.median(p99s)
     assert sorted(cell.throughput.values) == sorted(rates)
 
 
-def test_percentiles_come_from_the_merged_histogram(tmp_path):
-    first, second = [float(v) for v in range(1, 51)], [float(v) for v in range(51, 101)]  # us
-    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): [first, second]})
-    cell = analysis.summarize(results.load_run(run_dir))[0]
-    upper_us = {v: synthetic.bucket_range(synthetic.bucket_of(v * 1000))[1] / 1000 for v in range(1, 101)}
-    assert cell.percentiles_us["p50"] == upper_us[50]  # from both repetitions, not either alone
-    assert cell.percentiles_us["p90"] == upper_us[90]
-    assert cell.percentiles_us["p99"] == upper_us[99]
-    assert cell.percentiles_us["max"] == 100.0  # the exact maximum, not its bucket's end
-    assert cell.spectrum[0] == (0.0, upper_us[1])
-    assert cell.spectrum[-1] == (99.999, 100.0)
-    assert [p for p, _ in cell.spectrum] == sorted(p for p, _ in cell.spectrum)
+@pytest.mark.parametrize("reps", [3, 5, 6, 9])
+def test_an_estimate_has_an_interval_only_from_six_repetitions(reps):
+    values = [1000.0 + 10 * rep for rep in range(reps)]
+    estimate = analysis.estimate(values)
+    assert estimate.n == reps and estimate.median == stats.median(values)
+    if reps < 6:
+        assert not estimate.has_interval and estimate.low is None and estimate.high is None
+    else:
+        assert estimate.has_interval
+        assert (estimate.low, estimate.high) == stats.median_ci(values)
+        assert min(values) <= estimate.low <= estimate.median <= estimate.high <= max(values)
+
+
+def test_every_percentile_is_the_median_of_the_repetitions_own_percentiles(tmp_path):
+    # three repetitions: 1..50 us, 51..100 us, and a bad one at 375 ms (the issue's example): merged
+    # histograms would give a p99 of 375 ms, the repetitions' own p99s are 50 us, 100 us and 375 ms
+    reps = [[float(v) for v in range(1, 51)], [float(v) for v in range(51, 101)], [375_000.0] * 50]
+    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): reps})
+    cell = analysis.summarize(store.load_run(run_dir))[0]
+    for name, percent in analysis.PERCENTILES:
+        own = [analysis.percentile_us_of(r.loadgen, name) for r in store.load_run(run_dir).records]
+        assert own == [r.loadgen["latency_us"][name] for r in store.load_run(run_dir).records]
+        assert cell.percentiles_us[name].median == stats.median(own)
+    assert cell.p99_us is cell.percentiles_us["p99"]  # the table's p99 is the ranking's and compare's
+    assert cell.percentiles_us["p99"].median == 100.0  # not the 375 ms of the one bad repetition
+    assert cell.percentiles_us["max"].median == 100.0
+    assert [p for p, _ in cell.spectrum] == list(analysis.SPECTRUM_PERCENTILES)
+    spectrum = dict(cell.spectrum)
+    assert spectrum[99.0] == pytest.approx(cell.percentiles_us["p99"].median, rel=1 / 128)
     assert [v for _, v in cell.spectrum] == sorted(v for _, v in cell.spectrum)
+
+
+def test_a_percentile_is_computed_from_the_histogram_when_the_load_generator_did_not_report_it(tmp_path):
+    def drop_summary(record):
+        del record["loadgen"]["latency_us"]["p99"]
+    samples = [float(v) for v in range(1, 101)]
+    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): [samples]}, edit=drop_summary)
+    loadgen = store.load_run(run_dir).records[0].loadgen
+    expected = synthetic.latency_summary_us(synthetic._to_ns(samples))["p99"]
+    assert analysis.percentile_us_of(loadgen, "p99") == expected == analysis.p99_us_of(loadgen)
 
 
 def test_cpu_per_message_and_memory_per_connection(tmp_path):
@@ -100,10 +129,45 @@ def test_cpu_per_message_and_memory_per_connection(tmp_path):
         record["server_stats"].update({"cpu_user_s": 0.5, "cpu_kernel_s": 1.5, "peak_connections": 200,
                                        "peak_working_set_bytes": 20_000_000, "peak_threads": 7})
     run_dir = synthetic.write_run(tmp_path / "run", {("idle-i199", "iocp"): [[50.0] * 20]}, edit=edit)
-    cell = analysis.summarize(results.load_run(run_dir))[0]
+    cell = analysis.summarize(store.load_run(run_dir))[0]
     assert cell.cpu_us_per_message.median == pytest.approx(2000.0)
     assert cell.working_set_per_connection.median == pytest.approx(100_000.0)
     assert cell.peak_threads == 7
+
+
+def _cpu_cell(tmp_path, server, wineserver_cpu_s, platform_os="Linux"):
+    def edit(record):
+        record["loadgen"]["totals"]["messages"] = 1000
+        record["server_stats"].update({"cpu_user_s": 0.5, "cpu_kernel_s": 1.5})
+        record["wineserver_cpu_s"] = wineserver_cpu_s
+    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", server): [[50.0] * 20]}, edit=edit)
+    run = store.load_run(run_dir)
+    run.manifest["platform"]["os"] = platform_os
+    return analysis.summarize(run)[0]
+
+
+def test_a_wine_server_reports_server_wineserver_and_total_cpu(tmp_path):
+    cell = _cpu_cell(tmp_path, "iocp", 3.0)
+    assert cell.cpu_us_per_message.median == pytest.approx(2000.0)
+    assert cell.wineserver_cpu_us_per_message.median == pytest.approx(3000.0)
+    assert cell.total_cpu_us_per_message.median == pytest.approx(5000.0)
+
+
+def test_a_native_server_has_no_wineserver_figure_and_its_own_cpu_is_the_total(tmp_path):
+    cell = _cpu_cell(tmp_path, "reference-epoll", None)
+    assert cell.wineserver_cpu_us_per_message is None  # absent, not zero
+    assert cell.total_cpu_us_per_message.median == pytest.approx(2000.0)
+
+
+def test_a_wine_server_without_the_wineserver_figure_has_no_total(tmp_path):
+    cell = _cpu_cell(tmp_path, "iocp", None)
+    assert cell.cpu_us_per_message.median == pytest.approx(2000.0)
+    assert cell.wineserver_cpu_us_per_message is None and cell.total_cpu_us_per_message is None  # not understated
+
+
+def test_on_windows_the_servers_own_cpu_is_the_total(tmp_path):
+    cell = _cpu_cell(tmp_path, "iocp", None, platform_os="Windows")
+    assert cell.total_cpu_us_per_message.median == pytest.approx(2000.0)
 
 
 def test_churn_throughput_is_operations_and_has_connect_latency(tmp_path):
@@ -112,7 +176,7 @@ def test_churn_throughput_is_operations_and_has_connect_latency(tmp_path):
         record["loadgen"]["connect_latency_us"]["p99"] = 77.0
     run_dir = synthetic.write_run(tmp_path / "run", {("churn-k1", "iocp"): [[40.0] * 20, [41.0] * 20]},
                                   points={"churn-k1": {"workload": "churn"}}, edit=edit)
-    cell = analysis.summarize(results.load_run(run_dir))[0]
+    cell = analysis.summarize(store.load_run(run_dir))[0]
     assert cell.throughput.median == 1234.0
     assert cell.connect_p99_us.median == 77.0
 
@@ -121,7 +185,7 @@ def test_rate_cells_carry_requested_and_achieved_rates(example):
     _, cells = example
     cell = find(cells, "rate-r40000", "select")
     assert cell.requested_rate == 40000
-    assert cell.achieved_rate.median == pytest.approx(40000 * 0.8 * 1.01)
+    assert cell.achieved_rate.median == pytest.approx(40000 * 0.8 * 1.025)  # median of 1.00 .. 1.05
     assert find(cells, "pingpong-c1", "iocp").requested_rate is None
     assert find(cells, "pingpong-c1", "iocp").connect_p99_us is None
 
@@ -130,7 +194,8 @@ def test_saturation_flags_the_planted_cells_only(example):
     _, cells = example
     flagged = {(c.point_id, c.server): c.saturation for c in cells if c.saturation}
     assert flagged == {("pingpong-c128", "reference-epoll"): ["loadgen CPU 97% of a core"],
-                       ("rate-r40000", "select"): ["achieved 80% of requested rate"]}
+                       ("rate-r40000", "select"): ["under-delivery: the median repetition achieved 82% of the "
+                                                   "requested rate (worst repetition 80%)"]}
 
 
 def _cpu_edit(share, threads=1):
@@ -151,21 +216,73 @@ def _cpu_edit(share, threads=1):
 def test_loadgen_cpu_saturation_counts_warmup_and_threads(tmp_path, share, threads, expected):
     run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): [[60.0] * 10]},
                                   edit=_cpu_edit(share, threads))
-    assert analysis.summarize(results.load_run(run_dir))[0].saturation == expected
+    assert analysis.summarize(store.load_run(run_dir))[0].saturation == expected
 
 
-@pytest.mark.parametrize("achieved, flagged", [(9600, False), (9400, True)])
-def test_rate_shortfall_below_95_percent_is_flagged(tmp_path, achieved, flagged):
-    run_dir = synthetic.write_run(tmp_path / "run", {("rate-r10000", "iocp"): [[60.0] * 10]},
+def test_a_cell_whose_loadgen_saturated_is_a_lower_bound_and_never_ranked(example):
+    _, cells = example
+    bounded = [(c.point_id, c.server) for c in cells if c.lower_bound]
+    assert bounded == [("pingpong-c128", "reference-epoll")]
+    for tiers in analysis.all_point_tiers(cells):
+        if tiers.point_id == "pingpong-c128":
+            assert "reference-epoll" not in [name for tier in tiers.tiers for name in tier]
+            assert {"iocp", "wsapoll", "select"} <= {name for tier in tiers.tiers for name in tier}
+
+
+def _autoscale_cell(tmp_path, autoscale, busy_reps=()):
+    def edit(record):
+        record["loadgen"]["config"]["threads"] = autoscale["threads"] if autoscale else 1
+        record["loadgen_autoscale"] = autoscale
+        if record["rep"] in busy_reps:
+            record["machine"].update(busy=True, other_cpu_cores=0.8 + record["rep"] / 10)
+    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): [[60.0] * 10] * 3}, edit=edit)
+    return analysis.summarize(store.load_run(run_dir))[0]
+
+
+def test_a_cell_rerun_with_more_loadgen_threads_says_so_and_is_ranked(tmp_path):
+    cell = _autoscale_cell(tmp_path, {"threads": 2, "attempts": [{"threads": 1, "cpu_share": 0.97},
+                                                                 {"threads": 2, "cpu_share": 0.6}],
+                                      "saturated": False})
+    assert not cell.lower_bound
+    assert cell.notes == ["re-run with 2 loadgen threads in 3 of 3 repetitions (1 thread(s) used 97% of a core each)"]
+    assert analysis.point_tiers([cell], "throughput", True) == [["iocp"]]
+
+
+def test_a_cell_still_saturated_after_autoscaling_is_a_lower_bound(tmp_path):
+    cell = _autoscale_cell(tmp_path, {"threads": 2, "attempts": [{"threads": 1, "cpu_share": 0.97},
+                                                                 {"threads": 2, "cpu_share": 0.6}],
+                                      "saturated": True})
+    assert cell.lower_bound
+    assert analysis.point_tiers([cell], "throughput", True) == []
+
+
+def test_busy_machine_repetitions_are_flagged_on_the_cell(tmp_path):
+    cell = _autoscale_cell(tmp_path, None, busy_reps=(0, 2))
+    assert cell.notes == ["2 of 3 repetitions on a busy machine (other processes used up to 1.00 cores)"]
+    assert _autoscale_cell(tmp_path / "quiet", None).notes == []
+
+
+@pytest.mark.parametrize("achieved, expected", [
+    ([9600] * 3, []),
+    ([9400] * 3, ["under-delivery: the median repetition achieved 94% of the requested rate (worst repetition 94%)"]),
+    ([10000, 9900, 9000], ["under-delivery in the worst repetition only: 90% of the requested rate (median 99%)"]),
+    ([10800, 10700, 10900], ["over-delivery: the median repetition achieved 108% of the requested rate "
+                             "(worst repetition 109%)"]),
+    ([10000, 10100, 11200], ["over-delivery in the worst repetition only: 112% of the requested rate (median 101%)"]),
+    ([10400, 10000, 9600], []),
+    ([9000, 10000, 11000], ["under-delivery in the worst repetition only: 90% of the requested rate (median 100%)",
+                            "over-delivery in the worst repetition only: 110% of the requested rate (median 100%)"]),
+])
+def test_rate_under_and_over_delivery_say_whether_median_or_worst(tmp_path, achieved, expected):
+    run_dir = synthetic.write_run(tmp_path / "run", {("rate-r10000", "iocp"): [[60.0] * 10] * len(achieved)},
                                   points={"rate-r10000": {"loadgen_args": {"rate": 10000}}},
-                                  throughput={("rate-r10000", "iocp"): [achieved]})
-    saturation = analysis.summarize(results.load_run(run_dir))[0].saturation
-    assert saturation == (["achieved 94% of requested rate"] if flagged else [])
+                                  throughput={("rate-r10000", "iocp"): achieved})
+    assert analysis.summarize(store.load_run(run_dir))[0].saturation == expected
 
 
 def test_a_cell_whose_repetitions_all_failed_has_no_estimates(tmp_path):
     run_dir = synthetic.write_run(tmp_path / "run", {}, failures=[("pingpong-c1", "iocp", "current", 0, "boom")])
-    cell = analysis.summarize(results.load_run(run_dir))[0]
+    cell = analysis.summarize(store.load_run(run_dir))[0]
     assert (cell.ok_reps, cell.failed_reps, cell.failures) == (0, 1, ["r0: boom"])
     assert cell.throughput is None and cell.p99_us is None and cell.percentiles_us == {}
     assert analysis.rankings([cell]) == []
@@ -173,12 +290,15 @@ def test_a_cell_whose_repetitions_all_failed_has_no_estimates(tmp_path):
 
 # ---- rankings ----
 
+REP_OFFSETS = (-1.0, -0.6, -0.2, 0.2, 0.6, 1.0)  # six repetitions, evenly spread over +-spread
+
+
 def make_cell(point_id, server, throughput, p99=None, workload=None, variant="current", spread=0.01):
-    """A Cell with the given medians and a +-spread relative interval."""
+    """A Cell whose six repetitions are spread evenly over median +-spread (relative)."""
     def est(value):
-        return None if value is None else Estimate(value, value * (1 - spread), value * (1 + spread), 0.0, 3)
+        return None if value is None else analysis.estimate(value * (1 + spread * k) for k in REP_OFFSETS)
     return Cell(point_id=point_id, workload=workload or point_id.split("-")[0], loadgen_args={}, sweep=None,
-                server=server, variant=variant, ok_reps=3, failed_reps=0, failures=[],
+                server=server, variant=variant, ok_reps=len(REP_OFFSETS), failed_reps=0, failures=[],
                 throughput=est(throughput), p99_us=est(p99), percentiles_us={}, spectrum=[],
                 connect_p99_us=None, cpu_us_per_message=None, working_set_per_connection=None,
                 peak_threads=None, requested_rate=None, achieved_rate=None, saturation=[])
@@ -190,7 +310,7 @@ def ranking_of(all_rankings, scope, metric, variant="current"):
     return matches[0]
 
 
-def test_single_point_ranking_is_strict_when_intervals_are_apart():
+def test_single_point_ranking_is_strict_when_the_test_separates_every_pair():
     cells = [make_cell("pingpong-c1", "iocp", 300, p99=10), make_cell("pingpong-c1", "select", 200, p99=20),
              make_cell("pingpong-c1", "wsapoll", 250, p99=15)]
     found = analysis.rankings(cells)
@@ -200,12 +320,23 @@ def test_single_point_ranking_is_strict_when_intervals_are_apart():
     assert ranking_of(found, "overall", "throughput").tiers == [["iocp"], ["wsapoll"], ["select"]]
 
 
-def test_single_point_ranking_ties_overlapping_intervals():
+def test_single_point_ranking_ties_servers_the_test_cannot_separate():
     cells = [make_cell("pingpong-c1", "iocp", 300, spread=0.1), make_cell("pingpong-c1", "select", 290, spread=0.1),
              make_cell("pingpong-c1", "thread", 100)]
     found = analysis.rankings(cells)
     assert ranking_of(found, "pingpong", "throughput").tiers == [["iocp", "select"], ["thread"]]
-    assert ranking_of(found, "pingpong", "throughput").scores == {"iocp": 1.5, "select": 1.5, "thread": 3.0}
+    # places 1.5, 1.5 and 3 of 3 servers, over 3 + 1
+    assert ranking_of(found, "pingpong", "throughput").scores == {"iocp": 0.375, "select": 0.375, "thread": 0.75}
+
+
+def test_a_server_missing_at_a_point_does_not_move_the_others():
+    # everyone tied at both points; reference-epoll is a lower bound (not ranked) at the second
+    cells = []
+    for point in ("pingpong-c1", "pingpong-c16"):
+        cells += [make_cell(point, server, 300, spread=0.2) for server in ("iocp", "select", "reference-epoll")]
+    cells[-1].lower_bound = True
+    ranking = ranking_of(analysis.rankings(cells), "pingpong", "throughput")
+    assert ranking.tiers == [["iocp", "reference-epoll", "select"]]
 
 
 def test_servers_that_swap_places_along_a_sweep_are_tied():
@@ -258,8 +389,9 @@ def test_example_run_rankings_cover_every_workload_and_metric(example):
     found = analysis.rankings(cells)
     scopes = {(r.scope, r.metric) for r in found}
     assert scopes == {(s, m) for s in ("pingpong", "rate", "churn", "idle", "overall") for m in ("throughput", "p99")}
-    # the synthetic servers are built in the order reference-epoll < iocp < wsapoll < select (latency)
-    assert ranking_of(found, "pingpong", "throughput").tiers == [["reference-epoll"], ["iocp"], ["wsapoll"], ["select"]]
+    # the synthetic servers are built in the order reference-epoll < iocp < overlapped < wsapoll < select (latency)
+    assert ranking_of(found, "pingpong", "throughput").tiers == \
+        [["reference-epoll"], ["iocp"], ["overlapped"], ["wsapoll"], ["select"]]
 
 
 # ---- agreement with Microsoft's order ----
@@ -281,8 +413,38 @@ def test_agreement_is_minus_one_reversed_and_none_with_one_model():
     assert analysis.agreement_with_microsoft(ranking_with([["iocp"], ["reference-epoll"]])) is None
 
 
+@pytest.mark.parametrize("tiers", [[["iocp"], ["select"]], [["select"], ["reference-epoll"], ["iocp"]],
+                                   [["iocp"], ["overlapped"], ["select"], ["reference-epoll"]]])
+def test_no_tau_below_four_winsock_models_and_the_reason_says_so(tiers):
+    ranking = ranking_with(tiers)
+    assert analysis.agreement_with_microsoft(ranking) is None
+    count = len([name for tier in tiers for name in tier if name != "reference-epoll"])
+    assert analysis.no_tau_reason(ranking).startswith(f"only {count} Winsock model(s) ranked")
+
+
+def test_four_winsock_models_have_a_tau_and_all_tied_have_a_reason():
+    four = ranking_with([["iocp"], ["overlapped"], ["wsapoll"], ["select"]])
+    assert analysis.agreement_with_microsoft(four) == 1 and analysis.no_tau_reason(four) is None
+    tied = ranking_with([["iocp", "overlapped", "wsapoll", "select"]])
+    assert analysis.agreement_with_microsoft(tied) is None
+    assert "cannot tell" in analysis.no_tau_reason(tied)
+
+
 def test_agreement_with_microsofts_tie_between_thread_and_select():
     # Microsoft ties thread and select: ranking them apart is neither agreement nor disagreement
-    tau = analysis.agreement_with_microsoft(ranking_with([["iocp"], ["thread"], ["select"]]))
-    # pairs: (iocp, thread) and (iocp, select) concordant; (thread, select) tied in Microsoft's order
-    assert tau == pytest.approx(2 / (3 * 2) ** 0.5)
+    tau = analysis.agreement_with_microsoft(ranking_with([["iocp"], ["wsapoll"], ["thread"], ["select"]]))
+    # 6 pairs, 5 concordant; (thread, select) tied in Microsoft's order only: (5 - 0) / sqrt(6 * 5)
+    assert tau == pytest.approx(5 / (6 * 5) ** 0.5)
+
+
+def test_point_tiers_give_the_factor_across_each_boundary():
+    cells = [make_cell("pingpong-c1", "iocp", 300, p99=10), make_cell("pingpong-c1", "thread", 200, p99=20),
+             make_cell("pingpong-c1", "select", 198, p99=20.2)]
+    found = {(t.point_id, t.metric): t for t in analysis.all_point_tiers(cells)}
+    throughput = found[("pingpong-c1", "throughput")]
+    assert throughput.tiers == [["iocp"], ["thread", "select"]]
+    [factor] = throughput.factors
+    assert (factor.better, factor.worse) == ("iocp", "thread")
+    assert factor.ratio == pytest.approx(1.5, rel=0.01) and factor.low < 1.5 < factor.high
+    latency = found[("pingpong-c1", "p99")]
+    assert latency.factors[0].better == "iocp" and latency.factors[0].ratio == pytest.approx(2.0, rel=0.01)

@@ -1,5 +1,6 @@
 """harness/compare.py on synthetic run folders (no network)."""
 import io
+import json
 import random
 
 import pytest
@@ -18,18 +19,24 @@ def latencies(scale, rep, count=400):
     return [80.0 * scale * REP_SCALES[rep % 3] * rng.lognormvariate(0, 0.2) for _ in range(count)]
 
 
-def write(path, *, latency_scale=1.0, throughput_scale=1.0, reps=3, servers=SERVERS, variant=None):
+def write(path, *, latency_scale=1.0, throughput_scale=1.0, reps=6, servers=SERVERS, variant=None, points=None,
+          edit_manifest=None):
     cells, throughput = {}, {}
     for server in servers:
         key = (POINT, server) if variant is None else (POINT, server, variant)
         cells[key] = [latencies(latency_scale, rep) for rep in range(reps)]
         throughput[key] = [10000 * throughput_scale * REP_SCALES[rep % 3] for rep in range(reps)]
-    return synthetic.write_run(path, cells, throughput=throughput)
+    run_dir = synthetic.write_run(path, cells, throughput=throughput, points=points)
+    if edit_manifest:
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        edit_manifest(manifest)
+        (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    return run_dir
 
 
-def run_main(base, new, threshold=5.0):
+def run_main(base, new, threshold=5.0, allow_different=False):
     out, err = io.StringIO(), io.StringIO()
-    code = compare.main(base, new, threshold, out=out, err=err)
+    code = compare.main(base, new, threshold, allow_different=allow_different, out=out, err=err)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -88,13 +95,30 @@ def test_a_drop_smaller_than_the_threshold_is_not_flagged(tmp_path):
                                                                ("select", "throughput"): "regression"}
 
 
-def test_one_repetition_is_never_flagged(tmp_path):
-    base = write(tmp_path / "base", reps=1)
-    new = write(tmp_path / "new", reps=1, throughput_scale=0.5)
+@pytest.mark.parametrize("reps", [1, 3])
+def test_too_few_repetitions_for_an_interval_are_never_flagged(tmp_path, reps):
+    base = write(tmp_path / "base", reps=reps)
+    new = write(tmp_path / "new", reps=reps, throughput_scale=0.5)
     comparisons = compare.compare_runs(base, new, 5.0)
     assert flagged(comparisons) == {}
     throughput = next(c for c in comparisons if c.metric == "throughput")
-    assert throughput.ratio == throughput.low == throughput.high == pytest.approx(0.5)
+    assert throughput.ratio == pytest.approx(0.5)
+    assert throughput.low is None and throughput.high is None
+    assert "too few repetitions" in compare.format_comparisons(comparisons)
+
+
+def test_a_cell_whose_loadgen_saturated_is_never_judged(tmp_path):
+    def saturate(record):
+        config = record["loadgen"]["config"]
+        busy = 0.97 * (config["duration_s"] + config["warmup_s"])
+        record["loadgen"]["client_cpu_s"] = {"user": busy / 2, "system": busy / 2}
+    base = write(tmp_path / "base")
+    cells = {(POINT, server): [latencies(1.0, rep) for rep in range(6)] for server in SERVERS}
+    throughput = {(POINT, server): [8000 * REP_SCALES[rep % 3] for rep in range(6)] for server in SERVERS}
+    new = synthetic.write_run(tmp_path / "new", cells, throughput=throughput, edit=saturate)
+    comparisons = compare.compare_runs(base, new, 5.0)
+    assert comparisons and all(c.lower_bound for c in comparisons) and flagged(comparisons) == {}
+    assert "loadgen saturated: not judged" in compare.format_comparisons(comparisons)
 
 
 def test_a_cell_that_fails_entirely_in_new_is_a_regression(tmp_path):
@@ -117,8 +141,8 @@ def test_compare_variants_of_one_ab_run(tmp_path):
     cells, throughput = {}, {}
     for variant, scale in (("base", 1.0), ("current", 0.8)):
         key = (POINT, "iocp", variant)
-        cells[key] = [latencies(1.0, rep) for rep in range(3)]
-        throughput[key] = [10000 * scale * REP_SCALES[rep] for rep in range(3)]
+        cells[key] = [latencies(1.0, rep) for rep in range(6)]
+        throughput[key] = [10000 * scale * REP_SCALES[rep % 3] for rep in range(6)]
     run_dir = synthetic.write_run(tmp_path / "run", cells, throughput=throughput)
     comparisons = compare.compare_variants(run_dir, 5.0)
     assert flagged(comparisons) == {("iocp", "throughput"): "regression"}
@@ -155,3 +179,66 @@ def test_format_comparisons_lists_every_comparison(tmp_path):
     assert table[0].split()[:3] == ["point", "server", "metric"]
     assert sum("REGRESSION" in line for line in table) == 2
     assert compare.format_comparisons([]) == "no cell in common to compare"
+
+
+# ---- apples and oranges ----
+
+def test_runs_with_different_point_options_are_refused_naming_the_option(tmp_path):
+    base = write(tmp_path / "base")
+    new = write(tmp_path / "new", points={POINT: {"loadgen_args": {"duration": 5}}})
+    code, out, err = run_main(base, new)
+    assert code == 2 and out == ""
+    assert f"point {POINT}: option duration 2 (base) vs 5 (new)" in err
+    code, out, err = run_main(base, new, allow_different=True)
+    assert code == 0 and err == ""
+    assert out.startswith("WARNING: comparing sides that were not measured alike")
+    assert f"point {POINT}: option duration 2 (base) vs 5 (new)" in out.splitlines()[1]
+    assert "0 regression(s)" in out
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda m: m.update(suite_text="# another suite\n"), "suite text: # synthetic (base) vs # another suite (new)"),
+    (lambda m: m["platform"].update(wine="wine-9.0"), "platform: Wine version: wine-8.0 (Debian 8.0~repack-4) (base) "
+                                                      "vs wine-9.0 (new)"),
+    (lambda m: m["platform"].update(cpu_model="Another CPU"),
+     "platform: CPU model: Synthetic CPU (base) vs Another CPU"),
+    (lambda m: m["platform"].update(cpu_count=8), "platform: logical CPUs: 2 (base) vs 8 (new)"),
+    (lambda m: m["platform"].update(compiler="clang 17"), "platform: compiler: x86_64-w64-mingw32-gcc 12-win32 (base)"),
+    (lambda m: m["platform"].update(os="Windows", kernel="10.0.22631"), "platform: Windows build: 6.1.0 (base)"),
+    (lambda m: m["variants"]["current"].update(build_type="Debug"), "server build: build_type: not recorded (base) "
+                                                                    "vs Debug (new)"),
+])
+def test_every_difference_in_conditions_is_named(tmp_path, edit, expected):
+    base = write(tmp_path / "base")
+    new = write(tmp_path / "new", edit_manifest=edit)
+    code, _, err = run_main(base, new)
+    assert code == 2 and expected in err
+
+
+def test_a_different_commit_is_what_compare_is_for(tmp_path):
+    base = write(tmp_path / "base")
+    new = write(tmp_path / "new", edit_manifest=lambda m: m["variants"]["current"].update(commit="1" * 40))
+    assert run_main(base, new)[0] == 0
+
+
+def test_ab_variants_differing_in_a_build_fact_are_refused(tmp_path):
+    cells = {(POINT, "iocp", variant): [latencies(1.0, rep) for rep in range(6)] for variant in ("base", "current")}
+    run_dir = synthetic.write_run(tmp_path / "run", cells)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["variants"]["base"]["commit"] = "1" * 40  # expected to differ in ab
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    assert compare.main_variants(run_dir, 5.0, out=io.StringIO(), err=io.StringIO()) == 0
+    manifest["variants"]["base"]["cflags"] = "-O0"
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    err = io.StringIO()
+    assert compare.main_variants(run_dir, 5.0, out=io.StringIO(), err=err) == 2
+    assert "server build: cflags: -O0 (base) vs not recorded (new)" in err.getvalue()
+    assert compare.main_variants(run_dir, 5.0, allow_different=True, out=io.StringIO(), err=io.StringIO()) == 0
+
+
+def test_the_command_line_refuses_and_allows(tmp_path):
+    from harness.__main__ import main
+    base = write(tmp_path / "base")
+    new = write(tmp_path / "new", points={POINT: {"loadgen_args": {"duration": 5}}})
+    assert main(["compare", str(base), str(new)]) == 2
+    assert main(["compare", str(base), str(new), "--allow-different"]) == 0

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 import synthetic  # tests/harness/synthetic.py (conftest.py puts it on the path)
 
-from harness import analysis, charts, report, store as results
+from harness import analysis, charts, report, store
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HOSTILE_ID = '<img src=x onerror="alert(1)">&$\\frac{'
@@ -98,7 +98,7 @@ def test_the_charts_cover_each_kind_of_data_in_the_run(example):
 
 def test_every_server_and_point_appears_in_both_reports(example):
     run_dir, html_text, md_text = example
-    run = results.load_run(run_dir)
+    run = store.load_run(run_dir)
     for server in run.manifest["servers"]:
         assert f"<td>{server}</td>" in html_text
         assert f"| {report.md_escape(server)} |" in md_text
@@ -108,22 +108,23 @@ def test_every_server_and_point_appears_in_both_reports(example):
 
 def test_rankings_and_the_tau_sentence_match_the_analysis(example):
     run_dir, html_text, md_text = example
-    cells = analysis.summarize(results.load_run(run_dir))
+    cells = analysis.summarize(store.load_run(run_dir))
     overall = [r for r in analysis.rankings(cells) if r.scope == "overall" and r.tiers]
     assert overall
     for ranking in overall:
         tiers = report.format_tiers(ranking.tiers)
         assert html.escape(tiers) in html_text
         tau = analysis.agreement_with_microsoft(ranking)
-        assert html.escape(report.tau_sentence(tau)) in html_text
-        assert report.md_escape(report.tau_sentence(tau)) in md_text
+        sentence = report.tau_sentence(tau, analysis.no_tau_reason(ranking))
+        assert html.escape(sentence) in html_text
+        assert report.md_escape(sentence) in md_text
     assert re.search(r"Kendall&#x27;s tau = -?\d\.\d\d: (strong|partial|no clear|largely)", html_text)
 
 
 def test_failures_are_listed_with_their_record(example):
     _, html_text, md_text = example
     assert "3 connections reset by the server" in html_text
-    assert "points/pingpong-c128/select.current.r2.json" in html_text
+    assert f"points/pingpong-c128/select.current.r{synthetic.EXAMPLE_REPS - 1}.json" in html_text
     assert "1 of " in html_text and "records failed" in html_text
     assert "3 connections reset by the server" in md_text
 
@@ -137,7 +138,7 @@ def test_platform_line_says_wine_is_not_windows(example):
 
 def test_saturation_flags_reach_the_table(example):
     run_dir, html_text, _ = example
-    cells = analysis.summarize(results.load_run(run_dir))
+    cells = analysis.summarize(store.load_run(run_dir))
     flagged = [cell for cell in cells if cell.saturation]
     assert flagged
     for cell in flagged:
@@ -147,7 +148,8 @@ def test_saturation_flags_reach_the_table(example):
 
 def test_footer_reproduces_the_run_from_the_manifest(example):
     _, html_text, md_text = example
-    command = "python3 -m harness run --suite example --seed 7 --servers iocp,wsapoll,select,reference-epoll --reps 3"
+    command = ("python3 -m harness run --suite example --seed 7 "
+               "--servers iocp,overlapped,wsapoll,select,reference-epoll --reps 6")
     assert command in html_text and command in md_text
 
 
@@ -237,8 +239,17 @@ def test_tau_sentence_states_the_verdict(tau, verdict):
     assert f"tau = {tau:.2f}: {verdict}." in sentence and "\n" not in sentence
 
 
-def test_tau_sentence_without_a_tau():
-    assert "cannot be measured" in report.tau_sentence(None)
+def test_tau_sentence_without_a_tau_says_why():
+    assert report.tau_sentence(None, "only 2 Winsock model(s) ranked") == \
+        "No Kendall's tau against Microsoft's documented order: only 2 Winsock model(s) ranked."
+
+
+def test_a_ranking_of_two_winsock_models_shows_no_tau_and_says_why(tmp_path):
+    samples = [[80.0 + rep, 90.0, 100.0] for rep in range(6)]
+    cells = {("pingpong-c1", server): samples for server in ("iocp", "select", "reference-epoll")}
+    text = report.write_report(synthetic.write_run(tmp_path / "run", cells))[1].read_text(encoding="utf-8")
+    assert "Kendall's tau =" not in text
+    assert "only 2 Winsock model(s) ranked, and a rank correlation needs at least 4" in text
 
 
 def test_the_reproduce_command_follows_the_manifest():
@@ -314,3 +325,71 @@ def test_each_model_keeps_one_distinct_style():
     assert base.colour == styles["iocp"].colour and base.linestyle != "-"
     assert charts.style_for("newmodel") == charts.style_for("newmodel")  # a fallback, and a stable one
     assert charts.label_for(("iocp", "base")) == "iocp (base)" and charts.label_for("iocp") == "iocp"
+
+
+# ---------------------------------------------------------------- intervals
+
+
+def test_a_cell_with_too_few_repetitions_gets_no_interval_and_says_why(tmp_path):
+    few = [[100.0 + rep, 120.0, 150.0] for rep in range(3)]
+    enough = [[100.0 + rep, 120.0, 150.0] for rep in range(6)]
+    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): few,
+                                                     ("pingpong-c1", "select"): enough})
+    text = report.write_report(run_dir)[1].read_text(encoding="utf-8")
+    rows = {server: next(line for line in text.splitlines() if line.startswith(f"| {server} |"))
+            for server in ("iocp", "select")}
+    assert "too few repetitions for a 95% interval (n=3, 6 needed)" in rows["iocp"]
+    assert "[" not in rows["iocp"].split("|")[3]  # no bracketed interval for iocp's throughput
+    assert "too few" not in rows["select"] and "[" in rows["select"].split("|")[3]
+    assert "Hettmansperger-Sheather" in text and "94-95%" in text  # the method and its coverage are stated
+
+
+def test_tiers_at_each_point_show_factors_with_intervals(example):
+    _, html_text, _ = example
+    assert "Tiers at each point" in html_text
+    assert re.search(r"reference-epoll \d+\.\d\d× \[\d+\.\d\d, \d+\.\d\d\] iocp", html_text)
+    assert "rank-sum test" in html_text and "Holm" in html_text
+
+
+def test_the_table_shows_server_wineserver_and_total_cpu(tmp_path):
+    run_dir = synthetic.example_run(tmp_path / "run")
+    run = store.load_run(run_dir)
+    cells = analysis.summarize(run)
+    text = report.render_markdown(report.build_blocks(run, cells, []), run_dir)
+    assert "wineserver CPU µs/msg" in text and "total CPU µs/msg" in text
+    iocp = next(c for c in cells if (c.point_id, c.server) == ("pingpong-c1", "iocp"))
+    epoll = next(c for c in cells if (c.point_id, c.server) == ("pingpong-c1", "reference-epoll"))
+    assert iocp.total_cpu_us_per_message.median == pytest.approx(3 * iocp.cpu_us_per_message.median, rel=1e-3)
+    row = next(line for line in text.splitlines() if line.startswith("| reference-epoll | pingpong-c1 |"))
+    cells_text = [part.strip() for part in row.split("|")]
+    header = next(line for line in text.splitlines() if "wineserver CPU" in line)
+    columns = [part.strip() for part in header.split("|")]
+    assert epoll.wineserver_cpu_us_per_message is None
+    assert cells_text[columns.index("wineserver CPU µs/msg")] == "–"
+    assert cells_text[columns.index("total CPU µs/msg")] == report._number(epoll.total_cpu_us_per_message.median)
+
+
+def test_a_lower_bound_is_visible_and_named_outside_the_rankings(example):
+    _, html_text, md_text = example
+    row = next(line for line in md_text.splitlines() if line.startswith("| reference-epoll | pingpong-c128 |"))
+    assert "| ≥ " in row and "LOWER BOUND" in row
+    assert "Not ranked, because the load generator saturated" in md_text
+    assert "reference-epoll at pingpong-c128" in md_text
+    assert "Lower bounds (the load generator saturated, so it was measured, not the server): " \
+           "reference-epoll at 128." in md_text  # the chart's caption says it too
+
+
+def test_the_report_says_when_too_few_repetitions_can_separate_no_one(tmp_path):
+    cells = {("pingpong-c1", server): [[scale * (90.0 + rep)] * 5 for rep in range(3)]
+             for server, scale in (("iocp", 1), ("select", 2), ("thread", 4))}
+    text = report.write_report(synthetic.write_run(tmp_path / "run", cells))[1].read_text(encoding="utf-8")
+    assert "too few for the test to separate any two servers (as few as 3 per server)" in text
+    assert "Separating 3 servers takes at least 5 repetitions each." in text
+    example_text = report.render_markdown(report.build_blocks(*synthetic_run_and_cells(tmp_path / "ex"), []),
+                                          tmp_path / "ex")
+    assert "too few for the test to separate" not in example_text
+
+
+def synthetic_run_and_cells(path):
+    run = store.load_run(synthetic.example_run(path))
+    return run, analysis.summarize(run)

@@ -1,4 +1,5 @@
 """harness/stats.py: known answers, no I/O."""
+import itertools
 import math
 import random
 
@@ -66,59 +67,6 @@ def test_median_ci_rejects_bad_arguments():
         stats.median_ci([1.0] * 6, confidence=1.0)
 
 
-def test_bootstrap_of_one_value_is_degenerate():
-    assert stats.bootstrap_ci([42.0]) == (42.0, 42.0)
-
-
-def test_bootstrap_is_reproducible_and_brackets_the_median():
-    values = [10.0, 12.0, 11.0, 15.0, 9.0, 13.0]
-    first = stats.bootstrap_ci(values, seed=3)
-    assert first == stats.bootstrap_ci(values, seed=3)
-    assert first[0] <= stats.median(values) <= first[1]
-    assert min(values) <= first[0] and first[1] <= max(values)
-
-
-def test_bootstrap_of_three_values_spans_them():
-    # the resampled median is the minimum with probability 7/27, far above 2.5%
-    assert stats.bootstrap_ci([1.0, 2.0, 3.0]) == (1.0, 3.0)
-
-
-def test_bootstrap_ci_covers_the_true_median_in_most_trials():
-    rng = random.Random(11)
-    trials, covered = 100, 0
-    for trial in range(trials):
-        sample = [rng.gauss(100, 10) for _ in range(21)]  # true median 100
-        low, high = stats.bootstrap_ci(sample, resamples=400, seed=trial)
-        covered += low <= 100 <= high
-    assert covered >= 85  # nominal 95%; the percentile bootstrap of a median undercovers a little
-
-
-def test_bootstrap_rejects_bad_arguments():
-    with pytest.raises(ValueError):
-        stats.bootstrap_ci([])
-    with pytest.raises(ValueError):
-        stats.bootstrap_ci([1, 2], confidence=1.5)
-
-
-def test_bootstrap_ratio_of_identical_sides_is_one_and_of_scaled_sides_is_the_scale():
-    base = [100.0, 104.0, 97.0]
-    assert stats.bootstrap_ratio_ci(base, base)[0] <= 1 <= stats.bootstrap_ratio_ci(base, base)[1]
-    low, high = stats.bootstrap_ratio_ci([10.0, 10.0], [8.0, 8.0])
-    assert low == high == pytest.approx(0.8)
-
-
-def test_merging_histograms_equals_recording_into_one():
-    rng = random.Random(5)
-    first = [rng.randint(1, 5_000_000) for _ in range(3000)]
-    second = [rng.randint(200, 90_000) for _ in range(2000)]
-    merged = stats.merge_histograms([synthetic.histogram_from_ns(first), synthetic.histogram_from_ns(second)])
-    assert merged == synthetic.histogram_from_ns(first + second)
-
-
-def test_merge_skips_empty_and_missing_histograms():
-    assert stats.merge_histograms([[], None, [[5, 5, 2]], [[5, 5, 1], [3, 3, 1]]]) == [[3, 3, 1], [5, 5, 3]]
-
-
 def test_percentile_is_the_nearest_rank():
     histogram = [[v, v, 1] for v in range(1, 101)]  # one value per bucket: exact
     assert stats.histogram_percentile(histogram, 50) == 50
@@ -165,27 +113,148 @@ def test_percentile_rejects_empty_histograms_and_bad_percentiles():
         stats.histogram_percentile([[1, 1, 1]], 101)
 
 
-def test_ranking_is_strict_when_intervals_do_not_overlap():
-    estimates = {"a": (10, 9, 11), "b": (20, 19, 21), "c": (5, 4, 6)}
-    assert stats.rank_with_ties(estimates, higher_is_better=True) == [["b"], ["a"], ["c"]]
-    assert stats.rank_with_ties(estimates, higher_is_better=False) == [["c"], ["a"], ["b"]]
+# ---- the rank-sum test, Holm's correction, the ratio interval ----
+
+def _brute_force_p_value(first, second):
+    """The rank-sum p-value by enumerating every split of the pooled values (midranks for ties)."""
+    pooled = first + second
+    ordered = sorted(pooled)
+    rank = {v: (ordered.index(v) + 1 + len(ordered) - ordered[::-1].index(v)) / 2 for v in pooled}
+    centre = len(first) * (len(pooled) + 1) / 2
+    observed = abs(sum(rank[v] for v in first) - centre)
+    splits = list(itertools.combinations(range(len(pooled)), len(first)))
+    extreme = sum(abs(sum(rank[pooled[i]] for i in split) - centre) >= observed - 1e-9 for split in splits)
+    return extreme / len(splits)
 
 
-def test_ranking_ties_names_whose_interval_overlaps_the_leader():
-    estimates = {"a": (10, 9, 11), "b": (8.5, 8, 9.5), "c": (7, 6, 8.2)}
-    # b overlaps a (the leader); c overlaps b but not a, so it leads the next tier
-    assert stats.rank_with_ties(estimates, higher_is_better=True) == [["a", "b"], ["c"]]
+def test_rank_sum_p_value_known_answers():
+    # complete separation of 6 and 6: 2 of the C(12, 6) = 924 splits are as extreme
+    assert stats.rank_sum_p_value(range(1, 7), range(7, 13)) == pytest.approx(2 / 924)
+    assert stats.rank_sum_p_value([1, 2, 3], [1, 2, 3]) == 1.0
+    assert stats.rank_sum_p_value([5.0] * 6, [5.0] * 6) == 1.0  # all tied: nothing to tell apart
+    with pytest.raises(ValueError):
+        stats.rank_sum_p_value([], [1.0])
 
 
-def test_ranking_tiers_stay_in_median_order():
-    # c's wide interval reaches a's, but b (better median) is already separated from a
-    estimates = {"a": (10, 9.5, 10.5), "b": (9, 8.8, 9.2), "c": (8, 5, 9.6)}
-    assert stats.rank_with_ties(estimates, higher_is_better=True) == [["a"], ["b", "c"]]
+def test_rank_sum_p_value_equals_full_enumeration_with_and_without_ties():
+    rng = random.Random(11)
+    for _ in range(40):
+        m, n = rng.randint(1, 6), rng.randint(1, 6)
+        first = [float(rng.randint(0, 6)) for _ in range(m)]  # small integers: many ties
+        second = [float(rng.randint(0, 6)) for _ in range(n)]
+        assert stats.rank_sum_p_value(first, second) == pytest.approx(_brute_force_p_value(first, second))
 
 
-def test_ranking_of_equal_medians_is_deterministic():
-    estimates = {"z": (1, 1, 1), "y": (1, 1, 1)}
-    assert stats.rank_with_ties(estimates, higher_is_better=True) == [["y", "z"]]
+def test_holm_steps_down_and_stops_at_the_first_p_value_not_below():
+    assert stats.holm_rejections({"a": 0.01, "b": 0.02, "c": 0.04}) == {"a", "b", "c"}  # 0.0167, 0.025, 0.05
+    # c passes 0.05/3; a (0.03) fails 0.05/2, and the procedure stops: b is kept although 0.04 < 0.05
+    assert stats.holm_rejections({"a": 0.03, "b": 0.04, "c": 0.001}) == {"c"}
+    assert stats.holm_rejections({"a": 0.06}) == set()
+    assert stats.holm_rejections({}) == set()
+
+
+def test_ratio_interval_of_scaled_and_identical_samples():
+    base = [10.0, 11.0, 12.0, 13.0, 14.0, 15.0]
+    doubled = stats.ratio_interval([2 * v for v in base], base)
+    assert doubled.estimate == pytest.approx(2.0)
+    assert doubled.low < 2.0 < doubled.high
+    same = stats.ratio_interval(base, base)
+    assert same.estimate == 1.0 and same.low < 1 < same.high
+    assert stats.ratio_interval([1.0, 2.0, 3.0], [1.0, 2.0, 3.0]).low is None  # 3 a side: at most 90%
+    assert stats.ratio_interval([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0]).low is not None
+    assert stats.ratio_interval([0.0, 1.0], [1.0, 2.0]).low is None  # a ratio of logs needs positive values
+
+
+@pytest.mark.parametrize("n", [4, 6, 10])
+def test_ratio_interval_covers_the_true_ratio_at_least_95_percent_of_the_time(n):
+    rng = random.Random(f"ratio-{n}")
+    trials, covered = 2000, 0
+    for _ in range(trials):
+        base = [100 * rng.lognormvariate(0, 0.3) for _ in range(n)]
+        new = [130 * rng.lognormvariate(0, 0.3) for _ in range(n)]
+        ratio = stats.ratio_interval(new, base)
+        covered += ratio.low <= 1.3 <= ratio.high
+    assert 0.95 <= covered / trials <= 0.99  # at least the nominal level, not absurdly wide
+
+
+# ---- tiers from the test ----
+
+def test_tiers_are_strict_when_every_pair_is_separated():
+    samples = {"a": [100.0 + i for i in range(6)], "b": [200.0 + i for i in range(6)],
+               "c": [50.0 + i for i in range(6)]}
+    assert stats.tiers_by_test(samples, higher_is_better=True) == [["b"], ["a"], ["c"]]
+    assert stats.tiers_by_test(samples, higher_is_better=False) == [["c"], ["a"], ["b"]]
+
+
+def test_tiers_join_names_the_test_cannot_separate():
+    samples = {"a": [100.0, 104, 96, 101, 99, 103], "b": [102.0, 97, 105, 98, 100, 101],
+               "c": [50.0 + i for i in range(6)]}
+    assert stats.tiers_by_test(samples, higher_is_better=True) == [["a", "b"], ["c"]]  # equal medians: by name
+
+
+def test_a_cut_needs_every_pair_across_it_separated():
+    # a and c are far apart, b overlaps both: no cut has every pair across it separated
+    samples = {"a": [100.0 + i for i in range(6)], "b": [90.5, 92.5, 94.5, 100.5, 102.5, 104.5],
+               "c": [90.0 + i for i in range(6)]}
+    assert stats.rank_sum_p_value(samples["a"], samples["c"]) < 0.01
+    assert stats.tiers_by_test(samples, higher_is_better=True) == [["a", "b", "c"]]
+
+
+def test_too_few_repetitions_cannot_be_separated():
+    # 3 against 3: the smallest two-sided p-value is 0.1, so nothing is ever split
+    samples = {"a": [1.0, 2.0, 3.0], "b": [100.0, 200.0, 300.0]}
+    assert stats.tiers_by_test(samples, higher_is_better=True) == [["b", "a"]]
+
+
+@pytest.mark.parametrize("servers, reps", [(2, 4), (3, 5), (4, 5), (7, 6)])
+def test_the_repetitions_needed_to_separate_anything(servers, reps):
+    assert stats.min_reps_to_separate(servers) == reps
+    assert stats.can_separate([reps] * servers) and not stats.can_separate([reps - 1] * servers)
+    separated = {f"s{i}": [1000.0 * 2 ** i + r for r in range(reps)] for i in range(servers)}
+    assert len(stats.tiers_by_test(separated, True)) == servers  # far apart: every one its own tier
+    fewer = {name: values[:-1] for name, values in separated.items()}
+    assert len(stats.tiers_by_test(fewer, True)) == 1
+
+
+def test_equal_medians_are_ordered_by_name():
+    assert stats.tiers_by_test({"z": [5.0] * 6, "y": [5.0] * 6}, higher_is_better=True) == [["y", "z"]]
+
+
+CV = 0.05  # repetition-to-repetition noise of the simulations: a 5% coefficient of variation (lognormal)
+DEFAULT_REPS = 6
+
+
+def _draw(rng, centre, reps=DEFAULT_REPS):
+    return [centre * rng.lognormvariate(0, CV) for _ in range(reps)]
+
+
+@pytest.mark.parametrize("models", [2, 4])
+def test_equal_distributions_are_split_in_at_most_5_percent_of_trials(models):
+    rng = random.Random(f"null-{models}")
+    trials = 2000
+    split = sum(len(stats.tiers_by_test({f"m{i}": _draw(rng, 1000) for i in range(models)}, True)) > 1
+                for _ in range(trials))
+    assert split / trials <= 0.05
+
+
+@pytest.mark.parametrize("models", [2, 4])
+def test_a_20_percent_difference_at_6_repetitions_is_detected_in_90_percent_of_trials(models):
+    # models m0, m1, ... each 20% faster than the next, 6 repetitions with 5% noise
+    rng = random.Random(f"power-{models}")
+    trials = 2000
+    expected = [[f"m{i}"] for i in range(models)]
+    detected = sum(stats.tiers_by_test({f"m{i}": _draw(rng, 1000 / 1.2 ** i) for i in range(models)}, True)
+                   == expected for _ in range(trials))
+    assert detected / trials >= 0.90
+
+
+def test_tier_factor_says_how_many_times_better_for_either_direction():
+    fast = [120.0, 121, 122, 123, 124, 125]
+    slow = [100.0, 101, 102, 103, 104, 105]
+    throughput = stats.tier_factor(fast, slow, higher_is_better=True)
+    latency = stats.tier_factor(slow, fast, higher_is_better=False)  # lower latency is better
+    assert throughput.estimate == pytest.approx(latency.estimate) and throughput.estimate > 1.15
+    assert throughput.low < throughput.estimate < throughput.high
 
 
 def test_tier_positions_share_the_average_place():
@@ -241,17 +310,3 @@ def _sign(v):
 
 def _tie_sizes(values):
     return [values.count(v) for v in set(values)]
-
-
-
-def test_median_shortcut_gives_the_same_interval_as_any_statistic():
-    rng = random.Random(8)
-    for count in (2, 3, 4, 9):
-        values = [rng.random() for _ in range(count)]
-        assert stats.bootstrap_ci(values, seed=1) == \
-            stats.bootstrap_ci(values, statistic=lambda sample: stats.median(sample), seed=1)
-
-
-def test_bootstrap_with_another_statistic():
-    low, high = stats.bootstrap_ci([1.0, 2.0, 3.0, 4.0], statistic=max, seed=0)
-    assert 1.0 <= low <= high == 4.0
