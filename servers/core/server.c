@@ -39,7 +39,8 @@ void server_log_error(const server *s, int error, const char *format, ...)
 
 void server_request_stop(server *s)
 {
-    if (server_stopping(s))
+    /* Only the first request sets the event and wakes the model. */
+    if (!counter_swap_if(&s->stop_requested, 0, 1))
         return;
     SetEvent(s->stop_event);
     if (s->model->wake)

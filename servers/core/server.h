@@ -40,13 +40,17 @@ struct server {
     SOCKET listener;       /* bound and listening before run() is called */
     int family;            /* AF_INET or AF_INET6 */
     int processors;
+    /* A stop is requested once: the flag is what loops check (an atomic load,
+     * no system call, so a check per message costs nothing), the event is
+     * for models that block on it (set after the flag). */
+    counter_t stop_requested;
     HANDLE stop_event;     /* manual-reset; signalled once a stop is requested */
     void *model_state;     /* for the model's own use (e.g. from wake()) */
 };
 
 int server_main(int argc, char **argv, const server_model *model);
 
-static inline int server_stopping(server *s) { return WaitForSingleObject(s->stop_event, 0) == WAIT_OBJECT_0; }
+static inline int server_stopping(server *s) { return counter_get(&s->stop_requested) != 0; }
 void server_request_stop(server *s);
 
 /* Worker threads sized by --threads: the number itself, or the processors. */
