@@ -171,6 +171,56 @@ static closing closing_at_stop(const connection *c)
     return echo_buffer_is_empty(&c->echo) ? CLOSE_GRACEFULLY : CLOSE_ABORTIVELY;
 }
 
+typedef enum io_result {
+    IO_DONE,          /* receive: bytes arrived; send: the echo is all sent */
+    IO_WOULD_BLOCK,   /* WSAEWOULDBLOCK: wait for the next readiness */
+    IO_PEER_FINISHED, /* receive: the client shut down its sending side */
+    IO_FAILED         /* counted in the stats: close the connection */
+} io_result;
+
+/* One recv into the free space of the echo buffer (the caller checks there
+ * is some). */
+static io_result receive(server *s, connection *c)
+{
+    unsigned char *room;
+    /* --buffer is at most 64 MiB, so a span always fits in an int. */
+    int length = (int)echo_buffer_write_span(&c->echo, &room);
+    int received = recv(c->socket, (char *)room, length, 0);
+    if (received > 0) {
+        echo_buffer_commit(&c->echo, (size_t)received);
+        stats_received(&s->stats, (size_t)received);
+        c->had_input = 1;
+        return IO_DONE;
+    }
+    if (received == 0)
+        return IO_PEER_FINISHED;
+    int error = WSAGetLastError();
+    if (error == WSAEWOULDBLOCK)
+        return IO_WOULD_BLOCK;
+    server_count_io_error(s, error, ERROR_RECV, c->had_input);
+    return IO_FAILED;
+}
+
+/* Sends pending echo until it is all sent or the socket takes no more. */
+static io_result send_pending(server *s, connection *c)
+{
+    unsigned char *pending;
+    int length;
+    while ((length = (int)echo_buffer_read_span(&c->echo, &pending)) > 0) {
+        int sent = send(c->socket, (const char *)pending, length, 0);
+        if (sent == SOCKET_ERROR) {
+            int error = WSAGetLastError();
+            if (error == WSAEWOULDBLOCK)
+                return IO_WOULD_BLOCK;
+            server_count_io_error(s, error, ERROR_SEND, c->had_input);
+            return IO_FAILED;
+        }
+        echo_buffer_consume(&c->echo, (size_t)sent);
+        stats_sent(&s->stats, (size_t)sent);
+    }
+    return IO_DONE;
+}
+
 static int can_read(const connection *c)
 {
     return c->read_wanted && !c->input_ended && !echo_buffer_is_full(&c->echo);
@@ -210,7 +260,7 @@ static void serve(loop *l, connection *c, int events)
     do {
         if (can_read(c)) {
             c->read_wanted = c->peer_closed;
-            io_result received = server_receive(s, c->socket, &c->echo);
+            io_result received = receive(s, c);
             if (received == IO_FAILED) {
                 close_connection(l, c, CLOSE_FAILED);
                 return;
@@ -221,7 +271,7 @@ static void serve(loop *l, connection *c, int events)
                 c->read_wanted = 0;
         }
         if (!c->write_blocked) {
-            io_result sent = server_send_pending(s, c->socket, &c->echo);
+            io_result sent = send_pending(s, c);
             if (sent == IO_FAILED) {
                 close_connection(l, c, CLOSE_FAILED);
                 return;
@@ -410,11 +460,8 @@ static void admit(engine *e, SOCKET client)
     place(e, c);
 }
 
-/* The counting rule: a client that resets while waiting in the backlog is
- * one `reset`, never an `accept` error and never ignored. Which call sees
- * the reset depends on the system (Windows may fail accept with
- * WSAECONNRESET; Wine, on Linux, hands the connection over and the first
- * recv fails), so both count it the same way (server_count_io_error). */
+/* A failure is counted by the rule of server_count_accept_failure: a client
+ * gone from the backlog counts nowhere and the batch goes on. */
 static void accept_batch(loop *l)
 {
     engine *e = l->e;
@@ -427,8 +474,7 @@ static void accept_batch(loop *l)
         int error = WSAGetLastError();
         if (error == WSAEWOULDBLOCK)
             return;
-        server_count_io_error(e->s, error, ERROR_ACCEPT);
-        if (server_is_reset(error))
+        if (server_count_accept_failure(e->s, error))
             continue;
         if (!e->accept_failure_logged++)
             server_log_error(e->s, error, "accept failed (counted in the stats; not logged again)");

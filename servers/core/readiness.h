@@ -22,9 +22,9 @@
  *   wake-up; no kernel wait per message.
  * - the close-everything rule: once every loop has stopped, idle connections
  *   get a FIN, connections with echo still pending an RST.
- * - the counting rule for errors (see readiness.c, accept_batch): a client
- *   that resets counts as one `reset`, whether the system reports it at
- *   accept or at the first receive. */
+ * - the counting rules for errors, shared with every model: a failed accept
+ *   by server_count_accept_failure, a failed recv or send by
+ *   server_count_io_error. */
 #ifndef WSB_READINESS_H
 #define WSB_READINESS_H
 
@@ -52,6 +52,7 @@ typedef struct connection {
     unsigned char peer_closed;   /* READY_CLOSE came: no further readiness is promised */
     unsigned char write_blocked; /* send would block: wait for READY_WRITE */
     unsigned char input_ended;   /* recv returned 0: the client sends nothing more */
+    unsigned char had_input;     /* a byte has arrived (see server_count_io_error) */
     unsigned char ready;         /* events gathered in this round, not yet served */
     struct connection *next;     /* in an inbox, or in the round's ready list */
 } connection;

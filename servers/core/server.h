@@ -66,9 +66,27 @@ void server_log_error(const server *s, int error, const char *format, ...);
 int server_admit(server *s, SOCKET client);
 void server_connection_closed(server *s);
 
-/* Sorts a failed receive or send into reset or plain error in the stats. */
-void server_count_io_error(server *s, int wsa_error, error_kind kind);
+/* The counting rules for errors, the same in every model, so that the
+ * `errors` figures compare across models (servers/README.md, "Counting
+ * errors"). A failed receive or send is a `reset` when the peer reset, else
+ * `kind` (recv or send) - except that a client that resets before its first
+ * byte arrived is no error at all: it sent nothing and lost nothing. The
+ * exception is what makes one rule possible: a client that connects and
+ * resets at once (often while still in the backlog) reaches the models in
+ * different ways. Windows may fail accept or AcceptEx with WSAECONNRESET;
+ * Wine 8 fails AcceptEx with WSAENOTCONN, and its accept() hands the
+ * connection over, a first non-blocking recv then reporting a reset or a
+ * clean end of input depending on whether the wineserver's own poll took
+ * the error first; Linux's accept hands it over and recv reports the reset.
+ * had_input: the connection has received at least one byte. */
+void server_count_io_error(server *s, int wsa_error, error_kind kind, int had_input);
 int server_is_reset(int wsa_error);
+
+/* The same rules for a failed accept or AcceptEx: a client gone from the
+ * backlog (a reset, or Wine's WSAENOTCONN) is no error; out of sockets or
+ * memory is `resource`; anything else `accept`. Returns 1 when the client
+ * was gone: the caller goes on accepting. */
+int server_count_accept_failure(server *s, int wsa_error);
 
 /* Starts a thread that is counted in peak_threads; stack_reserve 0 means the
  * default. Returns NULL (and counts a resource error) when it cannot. */
@@ -78,20 +96,6 @@ HANDLE server_start_thread(server *s, unsigned (__stdcall *body)(void *), void *
  * out after all echoed bytes, and nothing unread is left to turn it into a RST. */
 void server_close_gracefully(SOCKET socket);
 
-/* Non-blocking I/O between a socket and its echo buffer, shared by the
- * readiness models (select, WSAAsyncSelect, WSAPoll). */
-typedef enum io_result {
-    IO_DONE,          /* receive: bytes arrived; send: the buffer is empty */
-    IO_WOULD_BLOCK,   /* WSAEWOULDBLOCK: try again when the socket is ready */
-    IO_PEER_FINISHED, /* receive: the client shut down its sending side */
-    IO_FAILED         /* counted in the stats: close the connection */
-} io_result;
-
-/* One recv into the buffer's free space; the caller checks there is room.
- * One per readiness: a busy client then cannot starve the others. */
-io_result server_receive(server *s, SOCKET socket, echo_buffer *echo);
-/* Sends pending echo until the buffer is empty or the socket takes no more. */
-io_result server_send_pending(server *s, SOCKET socket, echo_buffer *echo);
 /* How a connection ends: gracefully (FIN after the whole echo), abortively
  * (RST: its echo is cut off by a stop, and a FIN would pass a partial echo
  * off as complete) or after it failed (plain close). */
