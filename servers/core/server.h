@@ -1,7 +1,7 @@
-/* The shared core of the six Winsock echo servers.
+/* The shared core of the Winsock echo servers.
  *
  * A model supplies a server_model (its name, which options it takes, run()
- * and wake()); server_main() does everything that is the same for all six:
+ * and wake()); server_main() does everything that is the same for all:
  * options, Winsock start-up, the listening socket, the ready line, the stop
  * signals (end-of-file on stdin, Ctrl-C / Ctrl-Break), thread accounting and
  * the final stats line. What is left in each model's main.c is the part that

@@ -8,7 +8,7 @@
  * wake event (a stop or a hand-over sets it) and up to 63 sockets, the
  * listener among them in the first group. More connections, more groups.
  *
- * Notifications are re-enabled like WSAAsyncSelect's (Wine 8 implements
+ * Notifications are re-enabled like WSAAsyncSelect's (Wine implements
  * both on the same per-socket "reported events" in the wineserver: FD_READ
  * again after any recv, FD_WRITE only after a send that failed with
  * WSAEWOULDBLOCK, FD_ACCEPT after an accept; FD_CLOSE once), which is how
