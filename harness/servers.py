@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 WINE_RUN = ROOT / "scripts" / "wine-run"
-WINSOCK_MODELS = ["thread", "select", "asyncselect", "wsapoll", "overlapped", "iocp"]
+WINSOCK_MODELS = ["thread", "select", "asyncselect", "eventselect", "wsapoll", "overlapped", "iocp"]
 NATIVE_MODELS = ["reference-epoll"]
 ALL_MODELS = WINSOCK_MODELS + NATIVE_MODELS
 DEFAULT_MINGW_DIR = ROOT / "build" / "mingw" / "servers"

@@ -39,7 +39,8 @@ void server_log_error(const server *s, int error, const char *format, ...)
 
 void server_request_stop(server *s)
 {
-    if (server_stopping(s))
+    /* Only the first request sets the event and wakes the model. */
+    if (!counter_swap_if(&s->stop_requested, 0, 1))
         return;
     SetEvent(s->stop_event);
     if (s->model->wake)
@@ -137,54 +138,26 @@ int server_is_reset(int wsa_error)
            wsa_error == WSAESHUTDOWN || wsa_error == ERROR_NETNAME_DELETED;
 }
 
-void server_count_io_error(server *s, int wsa_error, error_kind kind)
+void server_count_io_error(server *s, int wsa_error, error_kind kind, int had_input)
 {
-    stats_error(&s->stats, server_is_reset(wsa_error) ? ERROR_RESET : kind);
+    if (!server_is_reset(wsa_error))
+        stats_error(&s->stats, kind);
+    else if (had_input)
+        stats_error(&s->stats, ERROR_RESET);
+}
+
+int server_count_accept_failure(server *s, int wsa_error)
+{
+    if (server_is_reset(wsa_error) || wsa_error == WSAENOTCONN)
+        return 1;
+    stats_error(&s->stats, wsa_error == WSAEMFILE || wsa_error == WSAENOBUFS ? ERROR_RESOURCE : ERROR_ACCEPT);
+    return 0;
 }
 
 void server_close_gracefully(SOCKET socket)
 {
     shutdown(socket, SD_SEND);
     closesocket(socket);
-}
-
-io_result server_receive(server *s, SOCKET socket, echo_buffer *echo)
-{
-    unsigned char *room;
-    /* --buffer is at most 64 MiB, so a span always fits in an int. */
-    int length = (int)echo_buffer_write_span(echo, &room);
-    int received = recv(socket, (char *)room, length, 0);
-    if (received > 0) {
-        echo_buffer_commit(echo, (size_t)received);
-        stats_received(&s->stats, (size_t)received);
-        return IO_DONE;
-    }
-    if (received == 0)
-        return IO_PEER_FINISHED;
-    int error = WSAGetLastError();
-    if (error == WSAEWOULDBLOCK)
-        return IO_WOULD_BLOCK;
-    server_count_io_error(s, error, ERROR_RECV);
-    return IO_FAILED;
-}
-
-io_result server_send_pending(server *s, SOCKET socket, echo_buffer *echo)
-{
-    unsigned char *pending;
-    int length;
-    while ((length = (int)echo_buffer_read_span(echo, &pending)) > 0) {
-        int sent = send(socket, (const char *)pending, length, 0);
-        if (sent == SOCKET_ERROR) {
-            int error = WSAGetLastError();
-            if (error == WSAEWOULDBLOCK)
-                return IO_WOULD_BLOCK;
-            server_count_io_error(s, error, ERROR_SEND);
-            return IO_FAILED;
-        }
-        echo_buffer_consume(echo, (size_t)sent);
-        stats_sent(&s->stats, (size_t)sent);
-    }
-    return IO_DONE;
 }
 
 void server_close(SOCKET socket, closing how)

@@ -1,7 +1,7 @@
-/* The shared core of the six Winsock echo servers.
+/* The shared core of the Winsock echo servers.
  *
  * A model supplies a server_model (its name, which options it takes, run()
- * and wake()); server_main() does everything that is the same for all six:
+ * and wake()); server_main() does everything that is the same for all:
  * options, Winsock start-up, the listening socket, the ready line, the stop
  * signals (end-of-file on stdin, Ctrl-C / Ctrl-Break), thread accounting and
  * the final stats line. What is left in each model's main.c is the part that
@@ -40,13 +40,17 @@ struct server {
     SOCKET listener;       /* bound and listening before run() is called */
     int family;            /* AF_INET or AF_INET6 */
     int processors;
+    /* A stop is requested once: the flag is what loops check (an atomic load,
+     * no system call, so a check per message costs nothing), the event is
+     * for models that block on it (set after the flag). */
+    counter_t stop_requested;
     HANDLE stop_event;     /* manual-reset; signalled once a stop is requested */
     void *model_state;     /* for the model's own use (e.g. from wake()) */
 };
 
 int server_main(int argc, char **argv, const server_model *model);
 
-static inline int server_stopping(server *s) { return WaitForSingleObject(s->stop_event, 0) == WAIT_OBJECT_0; }
+static inline int server_stopping(server *s) { return counter_get(&s->stop_requested) != 0; }
 void server_request_stop(server *s);
 
 /* Worker threads sized by --threads: the number itself, or the processors. */
@@ -62,9 +66,27 @@ void server_log_error(const server *s, int error, const char *format, ...);
 int server_admit(server *s, SOCKET client);
 void server_connection_closed(server *s);
 
-/* Sorts a failed receive or send into reset or plain error in the stats. */
-void server_count_io_error(server *s, int wsa_error, error_kind kind);
+/* The counting rules for errors, the same in every model, so that the
+ * `errors` figures compare across models (servers/README.md, "Counting
+ * errors"). A failed receive or send is a `reset` when the peer reset, else
+ * `kind` (recv or send) - except that a client that resets before its first
+ * byte arrived is no error at all: it sent nothing and lost nothing. The
+ * exception is what makes one rule possible: a client that connects and
+ * resets at once (often while still in the backlog) reaches the models in
+ * different ways. Windows may fail accept or AcceptEx with WSAECONNRESET;
+ * Wine 8 fails AcceptEx with WSAENOTCONN, and its accept() hands the
+ * connection over, a first non-blocking recv then reporting a reset or a
+ * clean end of input depending on whether the wineserver's own poll took
+ * the error first; Linux's accept hands it over and recv reports the reset.
+ * had_input: the connection has received at least one byte. */
+void server_count_io_error(server *s, int wsa_error, error_kind kind, int had_input);
 int server_is_reset(int wsa_error);
+
+/* The same rules for a failed accept or AcceptEx: a client gone from the
+ * backlog (a reset, or Wine's WSAENOTCONN) is no error; out of sockets or
+ * memory is `resource`; anything else `accept`. Returns 1 when the client
+ * was gone: the caller goes on accepting. */
+int server_count_accept_failure(server *s, int wsa_error);
 
 /* Starts a thread that is counted in peak_threads; stack_reserve 0 means the
  * default. Returns NULL (and counts a resource error) when it cannot. */
@@ -74,20 +96,6 @@ HANDLE server_start_thread(server *s, unsigned (__stdcall *body)(void *), void *
  * out after all echoed bytes, and nothing unread is left to turn it into a RST. */
 void server_close_gracefully(SOCKET socket);
 
-/* Non-blocking I/O between a socket and its echo buffer, shared by the
- * readiness models (select, WSAAsyncSelect, WSAPoll). */
-typedef enum io_result {
-    IO_DONE,          /* receive: bytes arrived; send: the buffer is empty */
-    IO_WOULD_BLOCK,   /* WSAEWOULDBLOCK: try again when the socket is ready */
-    IO_PEER_FINISHED, /* receive: the client shut down its sending side */
-    IO_FAILED         /* counted in the stats: close the connection */
-} io_result;
-
-/* One recv into the buffer's free space; the caller checks there is room.
- * One per readiness: a busy client then cannot starve the others. */
-io_result server_receive(server *s, SOCKET socket, echo_buffer *echo);
-/* Sends pending echo until the buffer is empty or the socket takes no more. */
-io_result server_send_pending(server *s, SOCKET socket, echo_buffer *echo);
 /* How a connection ends: gracefully (FIN after the whole echo), abortively
  * (RST: its echo is cut off by a stop, and a FIN would pass a partial echo
  * off as complete) or after it failed (plain close). */

@@ -70,6 +70,7 @@ struct connection {
     int recv_pending, send_pending;
     int outstanding;   /* operations whose completion has not arrived yet */
     int peer_finished; /* the client shut down its sending side */
+    int had_input;     /* a byte has arrived (see server_count_io_error) */
     int closed;        /* our socket is closed: only completions remain */
     connection *previous, *next;
 };
@@ -129,7 +130,7 @@ static void post_recv(connection *c)
      * the port, so success and pending are handled the same way. */
     if (WSARecv(c->socket, &span, 1, NULL, &flags, &c->recv_op.overlapped, NULL) != 0 &&
         WSAGetLastError() != WSA_IO_PENDING) {
-        server_count_io_error(c->owner->s, WSAGetLastError(), ERROR_RECV);
+        server_count_io_error(c->owner->s, WSAGetLastError(), ERROR_RECV, c->had_input);
         abort_connection(c);
         return;
     }
@@ -146,7 +147,7 @@ static void post_send(connection *c)
     memset(&c->send_op.overlapped, 0, sizeof c->send_op.overlapped);
     if (WSASend(c->socket, &span, 1, NULL, 0, &c->send_op.overlapped, NULL) != 0 &&
         WSAGetLastError() != WSA_IO_PENDING) {
-        server_count_io_error(c->owner->s, WSAGetLastError(), ERROR_SEND);
+        server_count_io_error(c->owner->s, WSAGetLastError(), ERROR_SEND, c->had_input);
         abort_connection(c);
         return;
     }
@@ -197,12 +198,14 @@ static void on_io_completed(connection *c, io_op *op, BOOL ok, DWORD bytes)
     if (!ok) {
         /* Once we closed the socket, failures are our own cancellations. */
         if (!c->closed) {
-            server_count_io_error(s, wsa_error_of(c, op), op->kind == OP_RECV ? ERROR_RECV : ERROR_SEND);
+            server_count_io_error(s, wsa_error_of(c, op), op->kind == OP_RECV ? ERROR_RECV : ERROR_SEND,
+                                  c->had_input);
             abort_connection(c);
         }
     } else if (op->kind == OP_RECV && bytes == 0) {
         c->peer_finished = 1;
     } else if (op->kind == OP_RECV) {
+        c->had_input = 1;
         echo_buffer_commit(&c->buffer, bytes);
         stats_received(&s->stats, bytes);
     } else {
@@ -308,8 +311,7 @@ static int post_accept(iocp_server *iocp, accept_op *a)
         a->socket = INVALID_SOCKET;
         if (stopping)
             return 0;
-        stats_error(&s->stats, ERROR_ACCEPT);
-        if (error != WSAECONNRESET) {
+        if (!server_count_accept_failure(s, error)) {
             server_log_error(s, error, "AcceptEx failed; one accept fewer in the pool");
             return 0;
         }
@@ -319,16 +321,23 @@ static int post_accept(iocp_server *iocp, accept_op *a)
 static void on_accept_completed(iocp_server *iocp, accept_op *a, BOOL ok)
 {
     SOCKET client = a->socket;
-    int stopping;
+    int stopping, error = 0;
+    DWORD unused, flags;
     a->socket = INVALID_SOCKET;
     EnterCriticalSection(&iocp->lock);
     stopping = iocp->stopping;
+    /* The failure's Winsock error, for the counting rule; under the lock,
+     * where the listener is certain to be open. */
+    if (!ok && !stopping && !WSAGetOverlappedResult(iocp->s->listener, &a->op.overlapped, &unused, FALSE, &flags))
+        error = WSAGetLastError();
     /* Gives the accepted socket the listener's properties; without it
      * shutdown() and getpeername() fail on it with WSAENOTCONN. */
     if (ok && !stopping &&
         setsockopt(client, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (const char *)&iocp->s->listener,
-                   sizeof iocp->s->listener) != 0)
+                   sizeof iocp->s->listener) != 0) {
         ok = FALSE;
+        error = WSAGetLastError();
+    }
     LeaveCriticalSection(&iocp->lock);
     if (stopping) {
         closesocket(client);
@@ -338,7 +347,7 @@ static void on_accept_completed(iocp_server *iocp, accept_op *a, BOOL ok)
     if (ok) {
         start_connection(iocp, client);
     } else {
-        stats_error(&iocp->s->stats, ERROR_ACCEPT);
+        server_count_accept_failure(iocp->s, error);
         closesocket(client);
     }
     if (!post_accept(iocp, a))

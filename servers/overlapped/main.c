@@ -30,6 +30,7 @@ typedef struct connection {
     int receive_pending;  /* at most one WSARecv and one WSASend outstanding */
     int send_pending;
     int peer_finished;    /* the client shut down its sending side */
+    int had_input;        /* a byte has arrived (see server_count_io_error) */
     struct connection *previous, *next;
 } connection;
 
@@ -70,7 +71,7 @@ static void abort_connection(connection *c)
 
 static void fail_connection(connection *c, int error, error_kind kind)
 {
-    server_count_io_error(c->s, error, kind);
+    server_count_io_error(c->s, error, kind, c->had_input);
     abort_connection(c);
 }
 
@@ -156,6 +157,7 @@ static void CALLBACK on_received(DWORD error, DWORD bytes, LPWSAOVERLAPPED overl
     } else if (bytes == 0) {
         c->peer_finished = 1;
     } else {
+        c->had_input = 1;
         echo_buffer_commit(&c->buffer, bytes);
         stats_received(&c->s->stats, bytes);
     }
@@ -235,7 +237,7 @@ static void post_accept(overlapped_server *state, accept_slot *slot)
     if (!state->accept_ex(s->listener, slot->socket, slot->addresses, 0, ACCEPT_ADDRESS_SIZE, ACCEPT_ADDRESS_SIZE,
                           &bytes, &slot->overlapped) &&
         WSAGetLastError() != ERROR_IO_PENDING) {
-        server_count_io_error(s, WSAGetLastError(), ERROR_ACCEPT);
+        server_count_accept_failure(s, WSAGetLastError());
         closesocket(slot->socket);
         slot->socket = INVALID_SOCKET;
         state->idle_slots++;
@@ -250,7 +252,7 @@ static void finish_accept(overlapped_server *state, accept_slot *slot, int ok)
     SOCKET accepted = slot->socket;
     slot->socket = INVALID_SOCKET;
     if (!ok) {
-        server_count_io_error(s, WSAGetLastError(), ERROR_ACCEPT);
+        server_count_accept_failure(s, WSAGetLastError());
         closesocket(accepted);
     } else {
         /* Until this, the accepted socket lacks the listener's properties and

@@ -42,6 +42,7 @@ typedef struct connection {
     int fd;
     uint32_t interest;  /* the events registered with epoll right now */
     int peer_finished;  /* the client shut down its sending side */
+    int had_input;      /* a byte has arrived (see count_io_error) */
     echo_buffer echo;   /* received and not yet sent back */
     struct connection *prev, *next; /* every open connection, to close them at the stop */
 } connection;
@@ -81,9 +82,14 @@ static int is_reset(int error)
     return error == ECONNRESET || error == ECONNABORTED || error == ENETRESET || error == EPIPE;
 }
 
-static void count_io_error(server *s, int error, error_kind kind)
+/* The Winsock servers' counting rule (servers/core/server.h): a reset is
+ * `reset`, except before the client's first byte, when it is no error. */
+static void count_io_error(server *s, const connection *c, int error, error_kind kind)
 {
-    stats_error(&s->stats, is_reset(error) ? ERROR_RESET : kind);
+    if (!is_reset(error))
+        stats_error(&s->stats, kind);
+    else if (c->had_input)
+        stats_error(&s->stats, ERROR_RESET);
 }
 
 /* Graceful: our FIN follows the last echoed byte. While serving, that happens
@@ -181,12 +187,13 @@ static int receive(server *s, connection *c)
     size_t room = echo_buffer_write_span(&c->echo, &space);
     ssize_t got = recv(c->fd, space, room, 0);
     if (got > 0) {
+        c->had_input = 1;
         echo_buffer_commit(&c->echo, (size_t)got);
         stats_received(&s->stats, (size_t)got);
     } else if (got == 0) {
         c->peer_finished = 1;
     } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        count_io_error(s, errno, ERROR_RECV);
+        count_io_error(s, c, errno, ERROR_RECV);
         return -1;
     }
     return 0;
@@ -203,7 +210,7 @@ static int flush(server *s, connection *c)
         if (sent < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                 return 0;
-            count_io_error(s, errno, ERROR_SEND);
+            count_io_error(s, c, errno, ERROR_SEND);
             return -1;
         }
         echo_buffer_consume(&c->echo, (size_t)sent);

@@ -83,8 +83,9 @@ static int send_all(server *s, SOCKET socket, const unsigned char *data, int len
 }
 
 /* Echoes until the client finishes sending (returns 0) or the connection
- * fails (returns the Winsock error, and in *failed_in which call failed). */
-static int echo_until_done(server *s, SOCKET socket, unsigned char *buffer, error_kind *failed_in)
+ * fails (returns the Winsock error, and in *failed_in which call failed).
+ * *had_input says whether a byte ever arrived. */
+static int echo_until_done(server *s, SOCKET socket, unsigned char *buffer, error_kind *failed_in, int *had_input)
 {
     /* One recv never asks for more than fits in an int. */
     int chunk = s->options.buffer_size > INT_MAX ? INT_MAX : (int)s->options.buffer_size;
@@ -97,6 +98,7 @@ static int echo_until_done(server *s, SOCKET socket, unsigned char *buffer, erro
             return WSAGetLastError();
         }
         stats_received(&s->stats, (size_t)received);
+        *had_input = 1;
         /* Echo exactly the bytes that arrived, not the buffer size. */
         int error = send_all(s, socket, buffer, received);
         if (error) {
@@ -111,7 +113,8 @@ static unsigned __stdcall serve_connection(void *arg)
     connection *c = arg;
     server *s = c->s;
     error_kind failed_in = ERROR_RECV;
-    int error = echo_until_done(s, c->socket, c->buffer, &failed_in);
+    int had_input = 0;
+    int error = echo_until_done(s, c->socket, c->buffer, &failed_in, &had_input);
 
     /* Out of the registry before the socket is closed: the stop must never
      * cancel I/O on a handle that is gone (or already reused). */
@@ -128,7 +131,7 @@ static unsigned __stdcall serve_connection(void *arg)
     } else {
         /* A call cancelled by the stop is not the connection's fault. */
         if (!server_stopping(s))
-            server_count_io_error(s, error, failed_in);
+            server_count_io_error(s, error, failed_in, had_input);
         closesocket(c->socket);
     }
     server_connection_closed(s);
@@ -206,10 +209,9 @@ static void accept_until_stopped(server *s)
         int error = WSAGetLastError();
         if (server_stopping(s))
             break; /* cancelled by wake() */
-        if (error == WSAECONNRESET)
+        if (server_count_accept_failure(s, error))
             continue; /* the client gave up while waiting in the backlog */
         server_log_error(s, error, "accept failed");
-        stats_error(&s->stats, ERROR_ACCEPT);
         /* Out of sockets or memory: back off instead of spinning. */
         Sleep(10);
     }
