@@ -9,11 +9,14 @@
  *
  * The price is a thread, with its stack and kernel objects, per connection.
  *
- * Stopping: a thread blocked in recv() or send() has to be interrupted from
- * outside, so every live connection is kept in a locked registry and the stop
- * cancels the blocking calls on all of them. A connection thread, once done,
- * moves its context to a list of finished connections, where the accept
- * thread joins the thread and frees the context. */
+ * Stopping: a connection thread looks at the stop between two calls (under a
+ * client that streams without pause its recv and send never block, so there
+ * is nothing to interrupt); a thread blocked in recv() or send() has to be
+ * interrupted from outside, so every live connection is kept in a locked
+ * registry and the stop cancels the blocking calls on all of them. A
+ * connection thread, once done, moves its context to a list of finished
+ * connections, where the accept thread joins the thread and frees the
+ * context. */
 #include "server.h"
 
 #include <limits.h>
@@ -26,9 +29,9 @@ enum { CONNECTION_STACK_RESERVE = 64 * 1024 };
 
 /* The stop cancels blocking calls again at this interval, to catch a thread
  * that was between two calls when the previous round went by... */
-enum { CANCEL_RETRY_MS = 50 };
-/* ...and gives up on the threads after this long. */
-enum { STOP_WAIT_MS = 10000 };
+enum { CANCEL_RETRY_MS = 10 };
+/* ...and gives up on the threads after this long (a stop must end within 2 s). */
+enum { STOP_WAIT_MS = 1000 };
 
 typedef struct connection {
     server *s;
@@ -67,6 +70,14 @@ static void list_remove(connection **list, connection *c)
         c->next->prev = c->prev;
 }
 
+/* How a connection thread's echo loop ended. */
+typedef enum echo_end {
+    ECHO_PEER_FINISHED, /* the client shut down its side; everything was echoed */
+    ECHO_STOPPED,       /* the stop came while everything received was echoed */
+    ECHO_CUT,           /* the stop cancelled a send: the echo is cut off */
+    ECHO_FAILED         /* the connection failed (counted in the stats) */
+} echo_end;
+
 /* Sends every byte of data, however many partial sends that takes.
  * Returns 0, or the Winsock error that ended the connection. */
 static int send_all(server *s, SOCKET socket, const unsigned char *data, int length)
@@ -82,36 +93,59 @@ static int send_all(server *s, SOCKET socket, const unsigned char *data, int len
     return 0;
 }
 
-/* Echoes until the client finishes sending (returns 0) or the connection
- * fails (returns the Winsock error, and in *failed_in which call failed). */
-static int echo_until_done(server *s, SOCKET socket, unsigned char *buffer, error_kind *failed_in)
+/* A failed call during a stop is the stop's cancellation, not the
+ * connection's fault; any other failure is counted. */
+static echo_end failed(server *s, int error, error_kind kind, echo_end at_stop)
+{
+    if (server_stopping(s))
+        return at_stop;
+    server_count_io_error(s, error, kind);
+    return ECHO_FAILED;
+}
+
+/* Echoes until the client finishes sending, the stop comes or the
+ * connection fails. */
+static echo_end echo_until_done(server *s, SOCKET socket, unsigned char *buffer)
 {
     /* One recv never asks for more than fits in an int. */
     int chunk = s->options.buffer_size > INT_MAX ? INT_MAX : (int)s->options.buffer_size;
-    for (;;) {
+    while (!server_stopping(s)) {
         int received = recv(socket, (char *)buffer, chunk, 0);
         if (received == 0)
-            return 0;
-        if (received == SOCKET_ERROR) {
-            *failed_in = ERROR_RECV;
-            return WSAGetLastError();
-        }
+            return ECHO_PEER_FINISHED;
+        if (received == SOCKET_ERROR)
+            return failed(s, WSAGetLastError(), ERROR_RECV, ECHO_STOPPED);
         stats_received(&s->stats, (size_t)received);
         /* Echo exactly the bytes that arrived, not the buffer size. */
         int error = send_all(s, socket, buffer, received);
-        if (error) {
-            *failed_in = ERROR_SEND;
-            return error;
-        }
+        if (error)
+            return failed(s, error, ERROR_SEND, ECHO_CUT);
     }
+    return ECHO_STOPPED;
+}
+
+/* A FIN when everything received was echoed (the client finished, or the
+ * stop found nothing pending); a reset when the stop cut an echo off, since
+ * a FIN would pass it off as complete; a plain close after a failure. */
+static closing closing_for(echo_end end)
+{
+    switch (end) {
+    case ECHO_PEER_FINISHED:
+    case ECHO_STOPPED:
+        return CLOSE_GRACEFULLY;
+    case ECHO_CUT:
+        return CLOSE_ABORTIVELY;
+    case ECHO_FAILED:
+        break;
+    }
+    return CLOSE_FAILED;
 }
 
 static unsigned __stdcall serve_connection(void *arg)
 {
     connection *c = arg;
     server *s = c->s;
-    error_kind failed_in = ERROR_RECV;
-    int error = echo_until_done(s, c->socket, c->buffer, &failed_in);
+    echo_end end = echo_until_done(s, c->socket, c->buffer);
 
     /* Out of the registry before the socket is closed: the stop must never
      * cancel I/O on a handle that is gone (or already reused). */
@@ -120,17 +154,7 @@ static unsigned __stdcall serve_connection(void *arg)
     list_push(&connections.finished, c);
     ReleaseSRWLockExclusive(&connections.lock);
 
-    if (error == 0) {
-        /* The client shut down its side and everything it sent has been
-         * echoed (send_all returns before the next recv): goodbye with a
-         * FIN, not a reset. */
-        server_close_gracefully(c->socket);
-    } else {
-        /* A call cancelled by the stop is not the connection's fault. */
-        if (!server_stopping(s))
-            server_count_io_error(s, error, failed_in);
-        closesocket(c->socket);
-    }
+    server_close(c->socket, closing_for(end));
     server_connection_closed(s);
     return 0;
 }
