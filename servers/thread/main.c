@@ -30,14 +30,20 @@ enum { CONNECTION_STACK_RESERVE = 64 * 1024 };
 /* The stop cancels blocking calls again at this interval, to catch a thread
  * that was between two calls when the previous round went by... */
 enum { CANCEL_RETRY_MS = 10 };
-/* ...and gives up on the threads after this long (a stop must end within 2 s). */
-enum { STOP_WAIT_MS = 1000 };
+/* ...and gives up on the threads once none has finished for this long. Not a
+ * fixed total: thousands of threads take Wine more than a second to end, and
+ * they are not stuck as long as they keep ending. */
+enum { STOP_STALL_MS = 1000 };
+/* The accept thread is never busy for long between two looks at the stop;
+ * wake() cancels its accept() until it has stopped, within this sanity bound. */
+enum { ACCEPT_STOP_BOUND_MS = 10000 };
 
 typedef struct connection {
     server *s;
     SOCKET socket;           /* closed by the connection's own thread only */
     HANDLE thread;           /* joined by the accept thread once finished */
     unsigned char *buffer;   /* s->options.buffer_size bytes, just after this struct */
+    int interrupted;         /* the stop cancelled a call of its thread (registry lock) */
     struct connection *prev, *next;
 } connection;
 
@@ -159,10 +165,12 @@ static unsigned __stdcall serve_connection(void *arg)
     return 0;
 }
 
-/* Joins the threads of finished connections and frees their contexts. Runs
- * on the accept thread only, the one that sets c->thread. */
-static void reap_finished(void)
+/* Joins the threads of finished connections and frees their contexts;
+ * returns how many. Runs on the accept thread only, the one that sets
+ * c->thread. */
+static int reap_finished(void)
 {
+    int reaped = 0;
     AcquireSRWLockExclusive(&connections.lock);
     connection *done = connections.finished;
     connections.finished = NULL;
@@ -174,7 +182,9 @@ static void reap_finished(void)
         CloseHandle(done->thread);
         free(done);
         done = next;
+        reaped++;
     }
+    return reaped;
 }
 
 /* Gives an accepted socket a registered context and a thread, or refuses it. */
@@ -195,6 +205,7 @@ static void start_connection(server *s, SOCKET client)
     c->socket = client;
     c->thread = NULL;
     c->buffer = (unsigned char *)(c + 1);
+    c->interrupted = 0;
 
     /* Registered before the thread starts, so that a stop always finds it. */
     AcquireSRWLockExclusive(&connections.lock);
@@ -205,8 +216,16 @@ static void start_connection(server *s, SOCKET client)
     if (c->thread)
         return;
     /* Out of threads (already counted as a resource error): refuse this
-     * client and keep serving the others. */
-    server_log_error(s, (int)GetLastError(), "cannot start a thread for a new connection");
+     * client and keep serving the others. Said once: at the limit every new
+     * client fails the same way, and the stats line has the count. Only the
+     * accept thread gets here, so the flag needs no lock. */
+    static int limit_reported;
+    if (!limit_reported) {
+        limit_reported = 1;
+        server_log_error(s, (int)GetLastError(),
+                         "cannot start a thread for a new connection; refusing such clients (counted as resource "
+                         "errors) and serving the others");
+    }
     AcquireSRWLockExclusive(&connections.lock);
     list_remove(&connections.live, c);
     ReleaseSRWLockExclusive(&connections.lock);
@@ -220,9 +239,11 @@ static void start_connection(server *s, SOCKET client)
  * threads want. */
 static void accept_until_stopped(server *s)
 {
+    int last_error = 0; /* said once per run of the same failure, not every 10 ms */
     while (!server_stopping(s)) {
         SOCKET client = accept(s->listener, NULL, NULL);
         if (client != INVALID_SOCKET) {
+            last_error = 0;
             start_connection(s, client);
             reap_finished();
             continue;
@@ -232,9 +253,13 @@ static void accept_until_stopped(server *s)
             break; /* cancelled by wake() */
         if (error == WSAECONNRESET)
             continue; /* the client gave up while waiting in the backlog */
-        server_log_error(s, error, "accept failed");
+        if (error != last_error)
+            server_log_error(s, error, "accept failed (counted as accept errors while it lasts)");
+        last_error = error;
         stats_error(&s->stats, ERROR_ACCEPT);
-        /* Out of sockets or memory: back off instead of spinning. */
+        /* Out of sockets or memory (under Wine: the wineserver out of file
+         * descriptors, which it needs about four of per connection and
+         * thread): back off instead of spinning. */
         Sleep(10);
     }
     /* The listener goes now, under the lock, so that wake() never cancels
@@ -255,7 +280,7 @@ static void accept_until_stopped(server *s)
  * signal FD_ACCEPT again under load, stalling every new client.) */
 static void wake(server *s)
 {
-    for (DWORD waited = 0; waited < STOP_WAIT_MS; waited += CANCEL_RETRY_MS) {
+    for (DWORD waited = 0; waited < ACCEPT_STOP_BOUND_MS; waited += CANCEL_RETRY_MS) {
         AcquireSRWLockExclusive(&connections.lock);
         int stopped = connections.accepting_stopped;
         if (!stopped)
@@ -267,36 +292,57 @@ static void wake(server *s)
     }
 }
 
-/* Interrupts every connection thread and waits until all have left the
- * registry. Closing a socket under a thread is not enough: Wine leaves a
- * blocked send() hanging on a closed socket. CancelIoEx interrupts both recv
- * and send, on Windows and Wine alike, and leaves the socket itself (and its
- * handle value) to the thread that owns it. Repeated, like in wake(), for a
- * thread that was between two calls. */
-static int cancel_live_connections(void)
+/* One round of interrupting the connection threads still in the registry.
+ * Closing a socket under a thread is not enough: Wine leaves a blocked send()
+ * hanging on a closed socket. CancelIoEx interrupts both recv and send, on
+ * Windows and Wine alike, and leaves the socket itself (and its handle value)
+ * to the thread that owns it.
+ *
+ * A thread whose call was cancelled wakes and sees the stop. A cancel that
+ * found nothing (ERROR_NOT_FOUND) met a thread between two calls, which may
+ * then block in the next one, or a call Wine was completing at that moment,
+ * which may then go back to waiting: those are cancelled again next round.
+ * Only those: with thousands of threads, cancelling all of them every round
+ * would hold the registry lock that every finishing thread needs.
+ * Returns 1 once the registry is empty. */
+static int interrupt_live_connections(void)
 {
-    for (DWORD waited = 0; waited < STOP_WAIT_MS; waited += CANCEL_RETRY_MS) {
-        AcquireSRWLockExclusive(&connections.lock);
-        int all_finished = connections.live == NULL;
-        for (connection *c = connections.live; c; c = c->next)
-            CancelIoEx((HANDLE)c->socket, NULL);
-        ReleaseSRWLockExclusive(&connections.lock);
-        if (all_finished)
-            return 0;
-        Sleep(CANCEL_RETRY_MS);
+    AcquireSRWLockExclusive(&connections.lock);
+    int all_left = connections.live == NULL;
+    for (connection *c = connections.live; c; c = c->next)
+        if (!c->interrupted)
+            c->interrupted = CancelIoEx((HANDLE)c->socket, NULL) != 0;
+    ReleaseSRWLockExclusive(&connections.lock);
+    return all_left;
+}
+
+/* Interrupts every connection thread and joins them all, joining those that
+ * are done while the others are still ending. Returns -1 when threads stop
+ * finishing before all have (they and their contexts are then left alone:
+ * they may still use them). */
+static int end_connection_threads(void)
+{
+    DWORD last_progress = GetTickCount();
+    for (;;) {
+        int all_left = interrupt_live_connections();
+        if (reap_finished() > 0)
+            last_progress = GetTickCount();
+        else if (all_left)
+            return 0; /* and, reaped just before, none is left to join */
+        else if (GetTickCount() - last_progress >= STOP_STALL_MS)
+            return -1;
+        else
+            Sleep(CANCEL_RETRY_MS);
     }
-    return -1;
 }
 
 static int run(server *s)
 {
     accept_until_stopped(s);
-    if (cancel_live_connections() != 0) {
-        /* Their contexts stay: those threads may still use them. */
+    if (end_connection_threads() != 0) {
         server_log(s, "some connection threads did not finish; leaving them behind");
         return 1;
     }
-    reap_finished();
     return 0;
 }
 
