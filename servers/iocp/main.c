@@ -25,9 +25,11 @@
 #define ACCEPT_ADDRESS_LENGTH (sizeof(struct sockaddr_in6) + 16)
 /* Completion key of the packets that tell a worker to exit. */
 #define QUIT_KEY ((ULONG_PTR)1)
-/* How long a stop waits for the cancelled operations to come back, and how
- * often it cancels again what is still outstanding (see drain). */
-#define DRAIN_TIMEOUT_MS 1000
+/* A stop gives up on the outstanding operations once none has come back for
+ * this long (not a fixed total: thousands of completions take Wine more than
+ * a second, and they are not stuck while they keep coming)... */
+#define STOP_STALL_MS 1000
+/* ...and cancels again, at this interval, those a cancel may have missed. */
 #define CANCEL_RETRY_MS 20
 
 typedef enum op_kind { OP_ACCEPT, OP_RECV, OP_SEND } op_kind;
@@ -78,7 +80,7 @@ struct connection {
     int peer_finished; /* the client shut down its sending side */
     int ending;        /* no new operation; closed once the holds are gone */
     closing how;       /* how it is closed, once ending */
-    int closed;        /* the socket is closed: the context is about to go */
+    int closed;        /* the socket is closed: only completions may remain */
     connection *previous, *next;
 };
 
@@ -115,10 +117,10 @@ static void destroy_connection(connection *c)
 
 /* Starts no more operations on the connection and cancels those outstanding;
  * called with its lock held. The socket stays open until the last completion
- * has arrived (see release): Wine 8 does not complete a pending WSARecv or
- * WSASend when its socket is closed, only when the socket object is
- * destroyed, while a cancel on an open handle can be repeated until it takes
- * (the stop does, see drain). */
+ * has arrived (see release): in Wine 8 a send that Wine is partway through
+ * when its socket is closed goes back to waiting on a socket that is gone,
+ * and never completes, while a cancel on an open handle can be repeated
+ * until it takes (the stop does, see drain). */
 static void end_connection(connection *c, closing how)
 {
     if (c->ending)
@@ -135,20 +137,28 @@ static void fail_connection(connection *c, int error, error_kind kind)
     end_connection(c, CLOSE_FAILED);
 }
 
+/* Closes the socket, once. A connection ended by the stop gets a FIN only if
+ * everything it received was echoed; otherwise a reset, since a FIN would
+ * pass the cut-off echo off as complete. */
+static void close_socket(connection *c)
+{
+    if (c->closed)
+        return;
+    closing how = c->how == CLOSE_GRACEFULLY && !echo_buffer_is_empty(&c->buffer) ? CLOSE_ABORTIVELY : c->how;
+    server_close(c->socket, how);
+    c->closed = 1;
+}
+
 /* Drops one hold, with the connection's lock held. Returns 1 when it was the
- * last: the socket is then closed, and the caller frees the context with
- * destroy_connection once it has left the lock. */
+ * last: the socket is then closed (if the stop has not closed it already),
+ * and the caller frees the context with destroy_connection once it has left
+ * the lock. No hold left means ending: keep_going leaves a live connection
+ * with an operation outstanding. */
 static int release(connection *c)
 {
     if (--c->holds > 0)
         return 0;
-    /* No hold left means ending (keep_going leaves a live connection with an
-     * operation outstanding). A connection ended by the stop gets a FIN only
-     * if everything it received was echoed; otherwise a reset, since a FIN
-     * would pass the cut-off echo off as complete. */
-    closing how = c->how == CLOSE_GRACEFULLY && !echo_buffer_is_empty(&c->buffer) ? CLOSE_ABORTIVELY : c->how;
-    server_close(c->socket, how);
-    c->closed = 1;
+    close_socket(c);
     return 1;
 }
 
@@ -200,7 +210,7 @@ static void post_send(connection *c)
 static void keep_going(connection *c)
 {
     if (!c->ending && server_stopping(c->owner->s))
-        end_connection(c, CLOSE_GRACEFULLY); /* or a reset: see release */
+        end_connection(c, CLOSE_GRACEFULLY); /* or a reset: see close_socket */
     if (!c->ending && !c->send_pending && !echo_buffer_is_empty(&c->buffer))
         post_send(c);
     if (!c->ending && !c->recv_pending && !c->peer_finished && !echo_buffer_is_full(&c->buffer))
@@ -448,27 +458,50 @@ static int fill_accept_pool(iocp_server *iocp)
     return armed;
 }
 
-/* Stops accepting and ends every connection: their outstanding operations
- * are cancelled and complete on the workers, which close and free what they
- * belonged to. Closing the listener ends its AcceptEx calls (in Wine too). */
+/* Ends a connection for the stop, with its lock held. One with a send in
+ * flight is cancelled and closed after its last completion (see release):
+ * Wine 8 can lose a send it is partway through if the socket is closed under
+ * it. One with only a receive outstanding has nothing to echo and is closed
+ * at once, with a FIN: Windows cancels the receive on close, Wine 8 completes
+ * it when it destroys the socket object, and its completion then frees the
+ * context. Closing costs the wineserver O(1), while each CancelIoEx walks the
+ * process's whole list of pending I/O: with thousands of idle connections,
+ * cancelling them all would take seconds. */
+static void end_for_stop(connection *c)
+{
+    if (c->ending)
+        return;
+    if (c->send_pending) {
+        end_connection(c, CLOSE_GRACEFULLY); /* or a reset: see close_socket */
+        return;
+    }
+    c->ending = 1;
+    c->how = CLOSE_GRACEFULLY;
+    close_socket(c);
+}
+
+/* Stops accepting and ends every connection; the outstanding operations then
+ * complete on the workers, which free what they belonged to. Closing the
+ * listener ends its AcceptEx calls (in Wine too). */
 static void stop_everything(iocp_server *iocp)
 {
     EnterCriticalSection(&iocp->lock);
     iocp->stopping = 1;
-    CancelIoEx((HANDLE)iocp->s->listener, NULL);
     closesocket(iocp->s->listener);
     iocp->s->listener = INVALID_SOCKET;
     for (connection *c = iocp->connections; c; c = c->next) {
         EnterCriticalSection(&c->lock);
-        end_connection(c, CLOSE_GRACEFULLY); /* or a reset: see release */
+        end_for_stop(c);
         LeaveCriticalSection(&c->lock);
     }
     signal_if_drained(iocp);
     LeaveCriticalSection(&iocp->lock);
 }
 
-/* Cancels again whatever is still outstanding: a cancel misses an operation
- * that Wine is completing at that very moment and then re-queues. */
+/* Cancels again the operations of connections still open: a cancel misses an
+ * operation that Wine is completing at that very moment and then re-queues.
+ * Closed ones cannot be cancelled any more; their completions come from
+ * Wine destroying the socket. */
 static void cancel_outstanding(iocp_server *iocp)
 {
     EnterCriticalSection(&iocp->lock);
@@ -481,13 +514,28 @@ static void cancel_outstanding(iocp_server *iocp)
     LeaveCriticalSection(&iocp->lock);
 }
 
-/* Waits, bounded, until every connection and accept is gone. */
+static int live_count(iocp_server *iocp)
+{
+    EnterCriticalSection(&iocp->lock);
+    int live = iocp->live_connections + iocp->live_accepts;
+    LeaveCriticalSection(&iocp->lock);
+    return live;
+}
+
+/* Waits until every connection and accept is gone, or none has gone for
+ * STOP_STALL_MS. */
 static int drain(iocp_server *iocp)
 {
-    DWORD started = GetTickCount();
+    DWORD last_progress = GetTickCount();
+    int live = live_count(iocp);
     while (WaitForSingleObject(iocp->drained, CANCEL_RETRY_MS) != WAIT_OBJECT_0) {
-        if (GetTickCount() - started >= DRAIN_TIMEOUT_MS)
+        int now = live_count(iocp);
+        if (now < live) {
+            live = now;
+            last_progress = GetTickCount();
+        } else if (GetTickCount() - last_progress >= STOP_STALL_MS) {
             return -1;
+        }
         cancel_outstanding(iocp);
     }
     return 0;
@@ -525,8 +573,8 @@ static int run(server *s)
         stop_everything(&iocp);
         if (started > 0 && drain(&iocp) != 0) {
             EnterCriticalSection(&iocp.lock);
-            server_log(s, "%d connections and %d accepts still had I/O outstanding %d ms after the stop; left to "
-                       "the process exit", iocp.live_connections, iocp.live_accepts, DRAIN_TIMEOUT_MS);
+            server_log(s, "%d connections and %d accepts still had I/O outstanding, none completed for %d ms; left "
+                       "to the process exit", iocp.live_connections, iocp.live_accepts, STOP_STALL_MS);
             LeaveCriticalSection(&iocp.lock);
             rc = 1;
         }

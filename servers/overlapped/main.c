@@ -17,9 +17,11 @@
 #define MAX_ACCEPT_POOL (WSA_MAXIMUM_WAIT_EVENTS - 1)
 /* AcceptEx wants room for each address plus 16 bytes. */
 #define ACCEPT_ADDRESS_SIZE (sizeof(struct sockaddr_storage) + 16)
-/* How long a stop waits for the cancelled operations to come back, and how
- * often it cancels again what is still outstanding (see shut_down). */
-#define STOP_TIMEOUT_MS 1000
+/* A stop gives up on the outstanding operations once none has come back for
+ * this long (not a fixed total: thousands of completions take Wine more than
+ * a second, and they are not stuck while they keep coming)... */
+#define STOP_STALL_MS 1000
+/* ...and cancels again, at this interval, those a cancel may have missed. */
 #define CANCEL_RETRY_MS 20
 
 typedef struct connection {
@@ -28,7 +30,7 @@ typedef struct connection {
     WSAOVERLAPPED receiving;
     WSAOVERLAPPED sending;
     server *s;
-    SOCKET socket;        /* open until the context is freed */
+    SOCKET socket;        /* INVALID_SOCKET once closed; only completions may remain */
     echo_buffer buffer;
     int receive_pending;  /* at most one WSARecv and one WSASend outstanding */
     int send_pending;
@@ -68,10 +70,10 @@ static int io_pending(const connection *c)
 
 /* Starts no more I/O on the connection and cancels what is outstanding; its
  * socket is closed only when every completion has come back (see advance).
- * The socket stays open until then on purpose: Wine 8 does not complete a
- * pending receive or send when its socket is closed (only when the socket
- * object is destroyed, which an operation in flight can delay), while a
- * cancel on an open handle can simply be repeated until it takes. */
+ * The socket stays open until then on purpose: in Wine 8 a send that Wine is
+ * partway through when its socket is closed goes back to waiting on a socket
+ * that is gone, and never completes, while a cancel on an open handle can be
+ * repeated until it takes (the stop does, see shut_down). */
 static void end_connection(connection *c, closing how)
 {
     if (c->ending)
@@ -134,16 +136,24 @@ static void start_send(connection *c)
         fail_connection(c, WSAGetLastError(), ERROR_SEND);
 }
 
-/* Closes the socket, now that the system holds none of the connection's
- * buffers, and frees the context: the one place either happens. */
+/* Closes the socket, once. A connection ended by the stop says goodbye with a
+ * FIN only if every byte it received was echoed; otherwise a FIN would pass
+ * the cut-off echo off as complete, so it gets a reset. */
+static void close_socket(connection *c)
+{
+    if (c->socket == INVALID_SOCKET)
+        return;
+    closing how = c->how == CLOSE_GRACEFULLY && !echo_buffer_is_empty(&c->buffer) ? CLOSE_ABORTIVELY : c->how;
+    server_close(c->socket, how);
+    c->socket = INVALID_SOCKET;
+}
+
+/* Frees the context, now that the system holds none of its buffers: the one
+ * place that happens. */
 static void finish_connection(connection *c)
 {
     overlapped_server *state = the_state;
-    /* A connection ended by the stop says goodbye with a FIN only if every
-     * byte it received was echoed; otherwise a FIN would pass the cut-off
-     * echo off as complete, so it gets a reset. */
-    closing how = c->how == CLOSE_GRACEFULLY && !echo_buffer_is_empty(&c->buffer) ? CLOSE_ABORTIVELY : c->how;
-    server_close(c->socket, how);
+    close_socket(c);
     if (c->previous)
         c->previous->next = c->next;
     else
@@ -153,6 +163,25 @@ static void finish_connection(connection *c)
     echo_buffer_free(&c->buffer);
     server_connection_closed(c->s);
     free(c);
+}
+
+/* Ends a connection for the stop. One with a send in flight is cancelled and
+ * closed after its last completion (see end_connection). One with only a
+ * receive outstanding has nothing to echo and is closed at once, with a FIN:
+ * Windows cancels the receive on close, Wine 8 completes it when it destroys
+ * the socket object, and its routine then frees the context. Closing costs
+ * the wineserver O(1), while each CancelIoEx walks the process's whole list
+ * of pending I/O: with thousands of idle connections, cancelling them all
+ * would take seconds. */
+static void end_for_stop(connection *c)
+{
+    if (c->send_pending) {
+        end_connection(c, CLOSE_GRACEFULLY); /* or a reset: see close_socket */
+        return;
+    }
+    c->ending = 1;
+    c->how = CLOSE_GRACEFULLY;
+    close_socket(c);
 }
 
 /* Everything after an event on a connection: keep one send going while there
@@ -167,7 +196,7 @@ static void finish_connection(connection *c)
 static void advance(connection *c)
 {
     if (!c->ending && server_stopping(c->s))
-        end_connection(c, CLOSE_GRACEFULLY); /* or a reset: see finish_connection */
+        end_for_stop(c);
     if (!c->ending)
         start_send(c);
     if (!c->ending)
@@ -323,12 +352,6 @@ static void retry_idle_slots(overlapped_server *state)
 
 /* ---- Run and stop --------------------------------------------------------- */
 
-static DWORD time_left(DWORD deadline)
-{
-    int left = (int)(deadline - GetTickCount());
-    return left > 0 ? (DWORD)left : 0;
-}
-
 /* Gives back the accept slots whose AcceptEx has completed (cancelled, most
  * likely) and returns how many are still outstanding. */
 static int collect_cancelled_accepts(overlapped_server *state)
@@ -357,41 +380,47 @@ static int count_connections(const overlapped_server *state)
     return n;
 }
 
-/* Ends everything and waits, bounded, until the system gives back what it
- * still holds: the accept slots' buffers and every connection's buffers.
- * Returns 0 when it has, -1 when something is still outstanding (then nothing
- * of it may be freed; the process exit takes it).
+/* Ends everything and waits until the system gives back what it still
+ * holds: the accept slots' buffers and every connection's buffers. Gives up
+ * when nothing has come back for STOP_STALL_MS; returns 0 when all came
+ * back, -1 when something is still outstanding (then nothing of it may be
+ * freed; the process exit takes it).
  *
- * Every connection is ended first (advance sees the stop): its outstanding
- * operations are cancelled and its socket is closed, with a FIN or a reset,
- * when the last completion routine has run. A cancel can miss an operation
- * that Wine is completing at that very moment and then re-queues, so the
- * cancel is repeated on whatever is still outstanding until the deadline. */
+ * Every connection is ended first (advance sees the stop, see end_for_stop),
+ * and is freed by the routine of its last completion. A cancel can miss an
+ * operation that Wine is completing at that very moment and then re-queues,
+ * so the cancel is repeated on connections still open. */
 static int shut_down(overlapped_server *state)
 {
     server *s = state->s;
-    DWORD deadline = GetTickCount() + STOP_TIMEOUT_MS;
-    int accepts;
-    /* Closing the listener ends its AcceptEx calls in Wine and on Windows;
-     * the cancel first is the same belt as for connections. */
-    CancelIoEx((HANDLE)s->listener, NULL);
+    DWORD last_progress = GetTickCount();
+    int accepts, outstanding = -1;
+    /* Closing the listener ends its AcceptEx calls in Wine and on Windows. */
     closesocket(s->listener);
     s->listener = INVALID_SOCKET;
     for (connection *c = state->connections, *next; c; c = next) {
         next = c->next;
         advance(c);
     }
-    while (((accepts = collect_cancelled_accepts(state)) > 0 || state->connections) && time_left(deadline) > 0) {
-        /* Alertable: this is where the cancelled operations' routines run
+    for (;;) {
+        accepts = collect_cancelled_accepts(state);
+        int now = accepts + count_connections(state);
+        if (now == 0)
+            break;
+        if (outstanding < 0 || now < outstanding) {
+            outstanding = now;
+            last_progress = GetTickCount();
+        } else if (GetTickCount() - last_progress >= STOP_STALL_MS) {
+            server_log(s, "%d connections and %d accepts still had I/O outstanding, none completed for %d ms; left "
+                       "to the process exit", count_connections(state), accepts, STOP_STALL_MS);
+            return -1;
+        }
+        /* Alertable: this is where the outstanding operations' routines run
          * and free their connections. */
         SleepEx(CANCEL_RETRY_MS, TRUE);
         for (connection *c = state->connections; c; c = c->next)
-            CancelIoEx((HANDLE)c->socket, NULL);
-    }
-    if (accepts > 0 || state->connections) {
-        server_log(s, "%d connections and %d accepts still had I/O outstanding %d ms after the stop; left to the "
-                   "process exit", count_connections(state), accepts, STOP_TIMEOUT_MS);
-        return -1;
+            if (c->socket != INVALID_SOCKET)
+                CancelIoEx((HANDLE)c->socket, NULL);
     }
     for (int i = 0; i < state->slot_count; i++)
         WSACloseEvent(state->slots[i].overlapped.hEvent);
