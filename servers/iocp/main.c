@@ -197,6 +197,28 @@ static void post_send(connection *c)
     c->holds++;
 }
 
+/* Ends a connection for the stop, with its lock held. One with a send in
+ * flight is cancelled and closed after its last completion (see release):
+ * Wine 8 can lose a send it is partway through if the socket is closed under
+ * it. One with only a receive outstanding has nothing to echo and is closed
+ * at once, with a FIN: Windows cancels the receive on close, Wine 8 completes
+ * it when it destroys the socket object, and its completion then frees the
+ * context. That spares thousands of idle connections a cancel each (a
+ * wineserver round trip that also walks the process's whole list of pending
+ * I/O), and the retries that a cancel may need. */
+static void end_for_stop(connection *c)
+{
+    if (c->ending)
+        return;
+    if (c->send_pending) {
+        end_connection(c, CLOSE_GRACEFULLY); /* or a reset: see close_socket */
+        return;
+    }
+    c->ending = 1;
+    c->how = CLOSE_GRACEFULLY;
+    close_socket(c);
+}
+
 /* Starts whatever the connection's state allows, with its lock held. At most
  * one receive (only while the buffer has room: a full buffer leaves the
  * client's window to close) and one send (only while echo is pending). The
@@ -210,7 +232,7 @@ static void post_send(connection *c)
 static void keep_going(connection *c)
 {
     if (!c->ending && server_stopping(c->owner->s))
-        end_connection(c, CLOSE_GRACEFULLY); /* or a reset: see close_socket */
+        end_for_stop(c);
     if (!c->ending && !c->send_pending && !echo_buffer_is_empty(&c->buffer))
         post_send(c);
     if (!c->ending && !c->recv_pending && !c->peer_finished && !echo_buffer_is_full(&c->buffer))
@@ -456,28 +478,6 @@ static int fill_accept_pool(iocp_server *iocp)
             retire_accept(iocp, a);
     }
     return armed;
-}
-
-/* Ends a connection for the stop, with its lock held. One with a send in
- * flight is cancelled and closed after its last completion (see release):
- * Wine 8 can lose a send it is partway through if the socket is closed under
- * it. One with only a receive outstanding has nothing to echo and is closed
- * at once, with a FIN: Windows cancels the receive on close, Wine 8 completes
- * it when it destroys the socket object, and its completion then frees the
- * context. Closing costs the wineserver O(1), while each CancelIoEx walks the
- * process's whole list of pending I/O: with thousands of idle connections,
- * cancelling them all would take seconds. */
-static void end_for_stop(connection *c)
-{
-    if (c->ending)
-        return;
-    if (c->send_pending) {
-        end_connection(c, CLOSE_GRACEFULLY); /* or a reset: see close_socket */
-        return;
-    }
-    c->ending = 1;
-    c->how = CLOSE_GRACEFULLY;
-    close_socket(c);
 }
 
 /* Stops accepting and ends every connection; the outstanding operations then

@@ -169,10 +169,10 @@ static void finish_connection(connection *c)
  * closed after its last completion (see end_connection). One with only a
  * receive outstanding has nothing to echo and is closed at once, with a FIN:
  * Windows cancels the receive on close, Wine 8 completes it when it destroys
- * the socket object, and its routine then frees the context. Closing costs
- * the wineserver O(1), while each CancelIoEx walks the process's whole list
- * of pending I/O: with thousands of idle connections, cancelling them all
- * would take seconds. */
+ * the socket object, and its routine then frees the context. That spares
+ * thousands of idle connections a cancel each (a wineserver round trip that
+ * also walks the process's whole list of pending I/O), and the retries that a
+ * cancel may need. */
 static void end_for_stop(connection *c)
 {
     if (c->send_pending) {
