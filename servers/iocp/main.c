@@ -25,8 +25,12 @@
 #define ACCEPT_ADDRESS_LENGTH (sizeof(struct sockaddr_in6) + 16)
 /* Completion key of the packets that tell a worker to exit. */
 #define QUIT_KEY ((ULONG_PTR)1)
-/* How long a stop waits for cancelled operations to come back. */
-#define DRAIN_TIMEOUT_MS 30000
+/* A stop gives up on the outstanding operations once none has come back for
+ * this long (not a fixed total: thousands of completions take Wine more than
+ * a second, and they are not stuck while they keep coming)... */
+#define STOP_STALL_MS 1000
+/* ...and cancels again, at this interval, those a cancel may have missed. */
+#define CANCEL_RETRY_MS 20
 
 typedef enum op_kind { OP_ACCEPT, OP_RECV, OP_SEND } op_kind;
 
@@ -64,14 +68,20 @@ struct connection {
     /* Completions of one connection may run on two workers at once: the
      * receive on one, the send on another. */
     CRITICAL_SECTION lock;
-    SOCKET socket;
+    SOCKET socket;     /* open until the last hold is released */
     echo_buffer buffer;
     io_op recv_op, send_op;
     int recv_pending, send_pending;
-    int outstanding;   /* operations whose completion has not arrived yet */
+    /* Holds on the context: one per operation whose completion has not
+     * arrived yet, and one for start_connection while it sets the connection
+     * going. Whoever releases the last one closes the socket and frees the
+     * context, so that happens exactly once. */
+    int holds;
     int peer_finished; /* the client shut down its sending side */
     int had_input;     /* a byte has arrived (see server_count_io_error) */
-    int closed;        /* our socket is closed: only completions remain */
+    int ending;        /* no new operation; closed once the holds are gone */
+    closing how;       /* how it is closed, once ending */
+    int closed;        /* the socket is closed: only completions may remain */
     connection *previous, *next;
 };
 
@@ -106,16 +116,51 @@ static void destroy_connection(connection *c)
     free(c);
 }
 
-/* Closing cancels the outstanding operations; their completions still come
- * and are what finally frees the context. CancelIoEx first because Wine 8
- * does not cancel a send that waits for a client's closed window when the
- * socket is closed, and that send's completion would never come; on Windows
- * it changes nothing. */
-static void abort_connection(connection *c)
+/* Starts no more operations on the connection and cancels those outstanding;
+ * called with its lock held. The socket stays open until the last completion
+ * has arrived (see release): in Wine 8 a send that Wine is partway through
+ * when its socket is closed goes back to waiting on a socket that is gone,
+ * and never completes, while a cancel on an open handle can be repeated
+ * until it takes (the stop does, see drain). */
+static void end_connection(connection *c, closing how)
 {
-    CancelIoEx((HANDLE)c->socket, NULL);
-    closesocket(c->socket);
+    if (c->ending)
+        return; /* already on its way out: the first reason stands */
+    c->ending = 1;
+    c->how = how;
+    if (c->recv_pending || c->send_pending)
+        CancelIoEx((HANDLE)c->socket, NULL);
+}
+
+static void fail_connection(connection *c, int error, error_kind kind)
+{
+    server_count_io_error(c->owner->s, error, kind, c->had_input);
+    end_connection(c, CLOSE_FAILED);
+}
+
+/* Closes the socket, once. A connection ended by the stop gets a FIN only if
+ * everything it received was echoed; otherwise a reset, since a FIN would
+ * pass the cut-off echo off as complete. */
+static void close_socket(connection *c)
+{
+    if (c->closed)
+        return;
+    closing how = c->how == CLOSE_GRACEFULLY && !echo_buffer_is_empty(&c->buffer) ? CLOSE_ABORTIVELY : c->how;
+    server_close(c->socket, how);
     c->closed = 1;
+}
+
+/* Drops one hold, with the connection's lock held. Returns 1 when it was the
+ * last: the socket is then closed (if the stop has not closed it already),
+ * and the caller frees the context with destroy_connection once it has left
+ * the lock. No hold left means ending: keep_going leaves a live connection
+ * with an operation outstanding. */
+static int release(connection *c)
+{
+    if (--c->holds > 0)
+        return 0;
+    close_socket(c);
+    return 1;
 }
 
 static void post_recv(connection *c)
@@ -130,12 +175,11 @@ static void post_recv(connection *c)
      * the port, so success and pending are handled the same way. */
     if (WSARecv(c->socket, &span, 1, NULL, &flags, &c->recv_op.overlapped, NULL) != 0 &&
         WSAGetLastError() != WSA_IO_PENDING) {
-        server_count_io_error(c->owner->s, WSAGetLastError(), ERROR_RECV, c->had_input);
-        abort_connection(c);
+        fail_connection(c, WSAGetLastError(), ERROR_RECV);
         return;
     }
     c->recv_pending = 1;
-    c->outstanding++;
+    c->holds++;
 }
 
 static void post_send(connection *c)
@@ -147,12 +191,33 @@ static void post_send(connection *c)
     memset(&c->send_op.overlapped, 0, sizeof c->send_op.overlapped);
     if (WSASend(c->socket, &span, 1, NULL, 0, &c->send_op.overlapped, NULL) != 0 &&
         WSAGetLastError() != WSA_IO_PENDING) {
-        server_count_io_error(c->owner->s, WSAGetLastError(), ERROR_SEND, c->had_input);
-        abort_connection(c);
+        fail_connection(c, WSAGetLastError(), ERROR_SEND);
         return;
     }
     c->send_pending = 1;
-    c->outstanding++;
+    c->holds++;
+}
+
+/* Ends a connection for the stop, with its lock held. One with a send in
+ * flight is cancelled and closed after its last completion (see release):
+ * Wine 8 can lose a send it is partway through if the socket is closed under
+ * it. One with only a receive outstanding has nothing to echo and is closed
+ * at once, with a FIN: Windows cancels the receive on close, Wine 8 completes
+ * it when it destroys the socket object, and its completion then frees the
+ * context. That spares thousands of idle connections a cancel each (a
+ * wineserver round trip that also walks the process's whole list of pending
+ * I/O), and the retries that a cancel may need. */
+static void end_for_stop(connection *c)
+{
+    if (c->ending)
+        return;
+    if (c->send_pending) {
+        end_connection(c, CLOSE_GRACEFULLY); /* or a reset: see close_socket */
+        return;
+    }
+    c->ending = 1;
+    c->how = CLOSE_GRACEFULLY;
+    close_socket(c);
 }
 
 /* Starts whatever the connection's state allows, with its lock held. At most
@@ -160,20 +225,21 @@ static void post_send(connection *c)
  * client's window to close) and one send (only while echo is pending). The
  * spans they are given are part of the ring and must stay untouched until
  * their completion arrives, which is why the ring is never rewound and the
- * context is never freed while an operation is outstanding. */
+ * context is never freed while an operation is outstanding.
+ *
+ * Once the server is stopping it starts nothing more and ends the
+ * connection: under a client that streams without pause there would
+ * otherwise always be a new operation outstanding. */
 static void keep_going(connection *c)
 {
-    if (c->closed)
-        return;
-    if (!c->send_pending && !echo_buffer_is_empty(&c->buffer))
+    if (!c->ending && server_stopping(c->owner->s))
+        end_for_stop(c);
+    if (!c->ending && !c->send_pending && !echo_buffer_is_empty(&c->buffer))
         post_send(c);
-    if (!c->closed && !c->recv_pending && !c->peer_finished && !echo_buffer_is_full(&c->buffer))
+    if (!c->ending && !c->recv_pending && !c->peer_finished && !echo_buffer_is_full(&c->buffer))
         post_recv(c);
-    if (!c->closed && c->peer_finished && !c->send_pending && echo_buffer_is_empty(&c->buffer)) {
-        /* Everything echoed and nothing more to read: end with a FIN. */
-        server_close_gracefully(c->socket);
-        c->closed = 1;
-    }
+    if (!c->ending && c->peer_finished && !c->send_pending && echo_buffer_is_empty(&c->buffer))
+        end_connection(c, CLOSE_GRACEFULLY); /* everything echoed: end with a FIN */
 }
 
 static int wsa_error_of(connection *c, io_op *op)
@@ -187,24 +253,21 @@ static int wsa_error_of(connection *c, io_op *op)
 static void on_io_completed(connection *c, io_op *op, BOOL ok, DWORD bytes)
 {
     server *s = c->owner->s;
-    int finished;
+    int last;
     EnterCriticalSection(&c->lock);
-    c->outstanding--;
     if (op->kind == OP_RECV)
         c->recv_pending = 0;
     else
         c->send_pending = 0;
 
     if (!ok) {
-        /* Once we closed the socket, failures are our own cancellations. */
-        if (!c->closed) {
-            server_count_io_error(s, wsa_error_of(c, op), op->kind == OP_RECV ? ERROR_RECV : ERROR_SEND,
-                                  c->had_input);
-            abort_connection(c);
-        }
+        /* Once the connection is ending, failures are our own cancellations. */
+        if (!c->ending)
+            fail_connection(c, wsa_error_of(c, op), op->kind == OP_RECV ? ERROR_RECV : ERROR_SEND);
     } else if (op->kind == OP_RECV && bytes == 0) {
         c->peer_finished = 1;
     } else if (op->kind == OP_RECV) {
+        /* Kept even when ending: release then knows the echo was cut off. */
         c->had_input = 1;
         echo_buffer_commit(&c->buffer, bytes);
         stats_received(&s->stats, bytes);
@@ -214,16 +277,16 @@ static void on_io_completed(connection *c, io_op *op, BOOL ok, DWORD bytes)
         stats_sent(&s->stats, bytes);
     }
     keep_going(c);
-    finished = c->closed && c->outstanding == 0;
+    last = release(c); /* this operation's hold */
     LeaveCriticalSection(&c->lock);
-    if (finished)
+    if (last)
         destroy_connection(c);
 }
 
 static void start_connection(iocp_server *iocp, SOCKET client)
 {
     connection *c;
-    int finished;
+    int last;
     if (!server_admit(iocp->s, client))
         return;
     c = calloc(1, sizeof *c);
@@ -243,13 +306,14 @@ static void start_connection(iocp_server *iocp, SOCKET client)
     c->recv_op.owner = c;
     c->send_op.kind = OP_SEND;
     c->send_op.owner = c;
+    c->holds = 1; /* ours, until keep_going has set it going */
     InitializeCriticalSection(&c->lock);
 
     EnterCriticalSection(&iocp->lock);
     if (iocp->stopping) {
-        /* The stop has already closed the others: close this one too. */
-        closesocket(client);
-        c->closed = 1;
+        /* The stop has already ended the others: this one ends at once. */
+        c->ending = 1;
+        c->how = CLOSE_GRACEFULLY;
     }
     c->next = iocp->connections;
     if (c->next)
@@ -260,9 +324,9 @@ static void start_connection(iocp_server *iocp, SOCKET client)
 
     EnterCriticalSection(&c->lock);
     keep_going(c);
-    finished = c->closed && c->outstanding == 0;
+    last = release(c);
     LeaveCriticalSection(&c->lock);
-    if (finished)
+    if (last)
         destroy_connection(c);
 }
 
@@ -424,9 +488,10 @@ static int fill_accept_pool(iocp_server *iocp)
     return armed;
 }
 
-/* Stops accepting and closes every connection; the cancelled operations then
- * complete on the workers, which free what they belonged to. */
-static void close_everything(iocp_server *iocp)
+/* Stops accepting and ends every connection; the outstanding operations then
+ * complete on the workers, which free what they belonged to. Closing the
+ * listener ends its AcceptEx calls (in Wine too). */
+static void stop_everything(iocp_server *iocp)
 {
     EnterCriticalSection(&iocp->lock);
     iocp->stopping = 1;
@@ -434,18 +499,54 @@ static void close_everything(iocp_server *iocp)
     iocp->s->listener = INVALID_SOCKET;
     for (connection *c = iocp->connections; c; c = c->next) {
         EnterCriticalSection(&c->lock);
-        if (c->closed) {
-            /* Already on its way out. */
-        } else if (!c->send_pending && echo_buffer_is_empty(&c->buffer)) {
-            server_close_gracefully(c->socket); /* idle: a clean FIN */
-            c->closed = 1;
-        } else {
-            abort_connection(c); /* busy: its pending echo is dropped */
-        }
+        end_for_stop(c);
         LeaveCriticalSection(&c->lock);
     }
     signal_if_drained(iocp);
     LeaveCriticalSection(&iocp->lock);
+}
+
+/* Cancels again the operations of connections still open: a cancel misses an
+ * operation that Wine is completing at that very moment and then re-queues.
+ * Closed ones cannot be cancelled any more; their completions come from
+ * Wine destroying the socket. */
+static void cancel_outstanding(iocp_server *iocp)
+{
+    EnterCriticalSection(&iocp->lock);
+    for (connection *c = iocp->connections; c; c = c->next) {
+        EnterCriticalSection(&c->lock);
+        if (!c->closed && (c->recv_pending || c->send_pending))
+            CancelIoEx((HANDLE)c->socket, NULL);
+        LeaveCriticalSection(&c->lock);
+    }
+    LeaveCriticalSection(&iocp->lock);
+}
+
+static int live_count(iocp_server *iocp)
+{
+    EnterCriticalSection(&iocp->lock);
+    int live = iocp->live_connections + iocp->live_accepts;
+    LeaveCriticalSection(&iocp->lock);
+    return live;
+}
+
+/* Waits until every connection and accept is gone, or none has gone for
+ * STOP_STALL_MS. */
+static int drain(iocp_server *iocp)
+{
+    DWORD last_progress = GetTickCount();
+    int live = live_count(iocp);
+    while (WaitForSingleObject(iocp->drained, CANCEL_RETRY_MS) != WAIT_OBJECT_0) {
+        int now = live_count(iocp);
+        if (now < live) {
+            live = now;
+            last_progress = GetTickCount();
+        } else if (GetTickCount() - last_progress >= STOP_STALL_MS) {
+            return -1;
+        }
+        cancel_outstanding(iocp);
+    }
+    return 0;
 }
 
 static int run(server *s)
@@ -477,10 +578,12 @@ static int run(server *s)
         WaitForSingleObject(s->stop_event, INFINITE);
 
     if (iocp.drained) {
-        close_everything(&iocp);
-        if (started > 0 && WaitForSingleObject(iocp.drained, DRAIN_TIMEOUT_MS) != WAIT_OBJECT_0) {
-            server_log(s, "%d connections and %d accepts still outstanding after %d ms; leaking them",
-                       iocp.live_connections, iocp.live_accepts, DRAIN_TIMEOUT_MS);
+        stop_everything(&iocp);
+        if (started > 0 && drain(&iocp) != 0) {
+            EnterCriticalSection(&iocp.lock);
+            server_log(s, "%d connections and %d accepts still had I/O outstanding, none completed for %d ms; left "
+                       "to the process exit", iocp.live_connections, iocp.live_accepts, STOP_STALL_MS);
+            LeaveCriticalSection(&iocp.lock);
             rc = 1;
         }
     }

@@ -17,7 +17,12 @@
 #define MAX_ACCEPT_POOL (WSA_MAXIMUM_WAIT_EVENTS - 1)
 /* AcceptEx wants room for each address plus 16 bytes. */
 #define ACCEPT_ADDRESS_SIZE (sizeof(struct sockaddr_storage) + 16)
-#define STOP_TIMEOUT_MS 10000
+/* A stop gives up on the outstanding operations once none has come back for
+ * this long (not a fixed total: thousands of completions take Wine more than
+ * a second, and they are not stuck while they keep coming)... */
+#define STOP_STALL_MS 1000
+/* ...and cancels again, at this interval, those a cancel may have missed. */
+#define CANCEL_RETRY_MS 20
 
 typedef struct connection {
     /* Both OVERLAPPEDs carry the connection in hEvent, which Winsock leaves
@@ -25,15 +30,16 @@ typedef struct connection {
     WSAOVERLAPPED receiving;
     WSAOVERLAPPED sending;
     server *s;
-    SOCKET socket;        /* INVALID_SOCKET once closed: the connection is finished */
+    SOCKET socket;        /* INVALID_SOCKET once closed; only completions may remain */
     echo_buffer buffer;
     int receive_pending;  /* at most one WSARecv and one WSASend outstanding */
     int send_pending;
     int peer_finished;    /* the client shut down its sending side */
     int had_input;        /* a byte has arrived (see server_count_io_error) */
+    int ending;           /* no new I/O; closed and freed once none is pending */
+    closing how;          /* how it is closed, once ending */
     struct connection *previous, *next;
 } connection;
-
 typedef struct accept_slot {
     WSAOVERLAPPED overlapped; /* hEvent: signalled when this AcceptEx completes */
     SOCKET socket;            /* the socket it accepts into; INVALID_SOCKET when idle */
@@ -58,21 +64,39 @@ static overlapped_server *the_state;
 static void CALLBACK on_received(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD flags);
 static void CALLBACK on_sent(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD flags);
 
-/* Closes at once (a reset, an error, the stop). Outstanding operations then
- * complete with an error, and the context lives until they have. Closing
- * alone should cancel them, but under Wine a send stalled on a client that
- * does not read stays pending after closesocket: cancel explicitly first. */
-static void abort_connection(connection *c)
+static int io_pending(const connection *c)
 {
-    CancelIoEx((HANDLE)c->socket, NULL);
-    closesocket(c->socket);
-    c->socket = INVALID_SOCKET;
+    return c->receive_pending + c->send_pending;
+}
+
+/* Starts no more I/O on the connection and cancels what is outstanding; its
+ * socket is closed only when every completion has come back (see advance).
+ * The socket stays open until then on purpose: in Wine 8 a send that Wine is
+ * partway through when its socket is closed goes back to waiting on a socket
+ * that is gone, and never completes, while a cancel on an open handle can be
+ * repeated until it takes (the stop does, see shut_down). */
+static void end_connection(connection *c, closing how)
+{
+    if (c->ending)
+        return; /* already on its way out: the first reason stands */
+    c->ending = 1;
+    c->how = how;
+    if (io_pending(c))
+        CancelIoEx((HANDLE)c->socket, NULL);
 }
 
 static void fail_connection(connection *c, int error, error_kind kind)
 {
     server_count_io_error(c->s, error, kind, c->had_input);
-    abort_connection(c);
+    end_connection(c, CLOSE_FAILED);
+}
+
+/* A failed completion after the connection started ending is our own
+ * cancellation arriving, not the client's doing. */
+static void on_failed(connection *c, DWORD error, error_kind kind)
+{
+    if (!c->ending)
+        fail_connection(c, (int)error, kind);
 }
 
 static void start_receive(connection *c)
@@ -113,9 +137,24 @@ static void start_send(connection *c)
         fail_connection(c, WSAGetLastError(), ERROR_SEND);
 }
 
-static void free_connection(connection *c)
+/* Closes the socket, once. A connection ended by the stop says goodbye with a
+ * FIN only if every byte it received was echoed; otherwise a FIN would pass
+ * the cut-off echo off as complete, so it gets a reset. */
+static void close_socket(connection *c)
+{
+    if (c->socket == INVALID_SOCKET)
+        return;
+    closing how = c->how == CLOSE_GRACEFULLY && !echo_buffer_is_empty(&c->buffer) ? CLOSE_ABORTIVELY : c->how;
+    server_close(c->socket, how);
+    c->socket = INVALID_SOCKET;
+}
+
+/* Frees the context, now that the system holds none of its buffers: the one
+ * place that happens. */
+static void finish_connection(connection *c)
 {
     overlapped_server *state = the_state;
+    close_socket(c);
     if (c->previous)
         c->previous->next = c->next;
     else
@@ -127,22 +166,46 @@ static void free_connection(connection *c)
     free(c);
 }
 
+/* Ends a connection for the stop. One with a send in flight is cancelled and
+ * closed after its last completion (see end_connection). One with only a
+ * receive outstanding has nothing to echo and is closed at once, with a FIN:
+ * Windows cancels the receive on close, Wine 8 completes it when it destroys
+ * the socket object, and its routine then frees the context. That spares
+ * thousands of idle connections a cancel each (a wineserver round trip that
+ * also walks the process's whole list of pending I/O), and the retries that a
+ * cancel may need. */
+static void end_for_stop(connection *c)
+{
+    if (c->send_pending) {
+        end_connection(c, CLOSE_GRACEFULLY); /* or a reset: see close_socket */
+        return;
+    }
+    c->ending = 1;
+    c->how = CLOSE_GRACEFULLY;
+    close_socket(c);
+}
+
 /* Everything after an event on a connection: keep one send going while there
  * is echo to send and one receive while there is room, finish the half-close,
- * and free the context once it is closed and the system holds none of its
- * buffers any more. Frees c: the caller must not touch it afterwards. */
+ * end it once the server is stopping, and free it once it is ending and no
+ * operation is outstanding. Frees c: the caller must not touch it afterwards.
+ *
+ * The stop check matters: under a client that streams without pause every
+ * receive completes at once and queues the next routine, and the alertable
+ * wait in run() runs queued routines until there are none left, so it
+ * would never return to look at stop_event if the routines kept going. */
 static void advance(connection *c)
 {
-    if (c->socket != INVALID_SOCKET)
+    if (!c->ending && server_stopping(c->s))
+        end_for_stop(c);
+    if (!c->ending)
         start_send(c);
-    if (c->socket != INVALID_SOCKET)
+    if (!c->ending)
         start_receive(c);
-    if (c->socket != INVALID_SOCKET && c->peer_finished && !c->send_pending && echo_buffer_is_empty(&c->buffer)) {
-        server_close_gracefully(c->socket);
-        c->socket = INVALID_SOCKET;
-    }
-    if (c->socket == INVALID_SOCKET && !c->receive_pending && !c->send_pending)
-        free_connection(c);
+    if (!c->ending && c->peer_finished && !c->send_pending && echo_buffer_is_empty(&c->buffer))
+        end_connection(c, CLOSE_GRACEFULLY); /* everything echoed: nothing is pending */
+    if (c->ending && !io_pending(c))
+        finish_connection(c);
 }
 
 static void CALLBACK on_received(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD flags)
@@ -151,12 +214,12 @@ static void CALLBACK on_received(DWORD error, DWORD bytes, LPWSAOVERLAPPED overl
     (void)flags;
     c->receive_pending = 0;
     if (error != 0) {
-        /* After our own close this is just the cancellation arriving. */
-        if (c->socket != INVALID_SOCKET)
-            fail_connection(c, (int)error, ERROR_RECV);
+        on_failed(c, error, ERROR_RECV);
     } else if (bytes == 0) {
         c->peer_finished = 1;
     } else {
+        /* Kept even when the connection is ending: finish_connection then
+         * knows this echo was cut off. */
         c->had_input = 1;
         echo_buffer_commit(&c->buffer, bytes);
         stats_received(&c->s->stats, bytes);
@@ -170,8 +233,7 @@ static void CALLBACK on_sent(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlappe
     (void)flags;
     c->send_pending = 0;
     if (error != 0) {
-        if (c->socket != INVALID_SOCKET)
-            fail_connection(c, (int)error, ERROR_SEND);
+        on_failed(c, error, ERROR_SEND);
     } else {
         /* Only now may the sent bytes be overwritten: until the completion,
          * the system was still reading them from the buffer. */
@@ -292,45 +354,75 @@ static void retry_idle_slots(overlapped_server *state)
 
 /* ---- Run and stop --------------------------------------------------------- */
 
-static DWORD time_left(DWORD deadline)
+/* Gives back the accept slots whose AcceptEx has completed (cancelled, most
+ * likely) and returns how many are still outstanding. */
+static int collect_cancelled_accepts(overlapped_server *state)
 {
-    int left = (int)(deadline - GetTickCount());
-    return left > 0 ? (DWORD)left : 0;
-}
-
-/* Waits, bounded, until the system gives back what it still holds: the
- * accept slots' buffers and every connection's buffers. Returns 0 when it
- * has, -1 when something is still outstanding and nothing may be freed. */
-static int shut_down(overlapped_server *state)
-{
-    server *s = state->s;
-    DWORD deadline = GetTickCount() + STOP_TIMEOUT_MS;
     int outstanding = 0;
-    /* Each outstanding AcceptEx then completes with an error and sets its event. */
-    CancelIoEx((HANDLE)s->listener, NULL);
-    closesocket(s->listener);
-    s->listener = INVALID_SOCKET;
     for (int i = 0; i < state->slot_count; i++) {
         accept_slot *slot = &state->slots[i];
         if (slot->socket == INVALID_SOCKET)
             continue;
-        if (WaitForSingleObject(slot->overlapped.hEvent, time_left(deadline)) != WAIT_OBJECT_0)
-            outstanding = 1;
+        if (WaitForSingleObject(slot->overlapped.hEvent, 0) != WAIT_OBJECT_0) {
+            outstanding++;
+            continue;
+        }
+        /* Accepted just before the stop, or never: either way it goes. */
         closesocket(slot->socket);
+        slot->socket = INVALID_SOCKET;
     }
+    return outstanding;
+}
+
+static int count_connections(const overlapped_server *state)
+{
+    int n = 0;
+    for (const connection *c = state->connections; c; c = c->next)
+        n++;
+    return n;
+}
+
+/* Ends everything and waits until the system gives back what it still
+ * holds: the accept slots' buffers and every connection's buffers. Gives up
+ * when nothing has come back for STOP_STALL_MS; returns 0 when all came
+ * back, -1 when something is still outstanding (then nothing of it may be
+ * freed; the process exit takes it).
+ *
+ * Every connection is ended first (advance sees the stop, see end_for_stop),
+ * and is freed by the routine of its last completion. A cancel can miss an
+ * operation that Wine is completing at that very moment and then re-queues,
+ * so the cancel is repeated on connections still open. */
+static int shut_down(overlapped_server *state)
+{
+    server *s = state->s;
+    DWORD last_progress = GetTickCount();
+    int accepts, outstanding = -1;
+    /* Closing the listener ends its AcceptEx calls in Wine and on Windows. */
+    closesocket(s->listener);
+    s->listener = INVALID_SOCKET;
     for (connection *c = state->connections, *next; c; c = next) {
         next = c->next;
-        if (c->socket != INVALID_SOCKET)
-            abort_connection(c);
-        if (!c->receive_pending && !c->send_pending)
-            free_connection(c);
+        advance(c);
     }
-    /* The cancelled operations' routines free the contexts as they run. */
-    while (state->connections && time_left(deadline) > 0)
-        SleepEx(time_left(deadline) < 100 ? time_left(deadline) : 100, TRUE);
-    if (outstanding || state->connections) {
-        server_log(s, "some I/O did not end after %d ms; its memory is left to the system", STOP_TIMEOUT_MS);
-        return -1;
+    for (;;) {
+        accepts = collect_cancelled_accepts(state);
+        int now = accepts + count_connections(state);
+        if (now == 0)
+            break;
+        if (outstanding < 0 || now < outstanding) {
+            outstanding = now;
+            last_progress = GetTickCount();
+        } else if (GetTickCount() - last_progress >= STOP_STALL_MS) {
+            server_log(s, "%d connections and %d accepts still had I/O outstanding, none completed for %d ms; left "
+                       "to the process exit", count_connections(state), accepts, STOP_STALL_MS);
+            return -1;
+        }
+        /* Alertable: this is where the outstanding operations' routines run
+         * and free their connections. */
+        SleepEx(CANCEL_RETRY_MS, TRUE);
+        for (connection *c = state->connections; c; c = c->next)
+            if (c->socket != INVALID_SOCKET)
+                CancelIoEx((HANDLE)c->socket, NULL);
     }
     for (int i = 0; i < state->slot_count; i++)
         WSACloseEvent(state->slots[i].overlapped.hEvent);
@@ -383,6 +475,8 @@ static int run(server *s)
     if (shut_down(state) == 0) {
         free(state);
         the_state = NULL;
+    } else {
+        rc = 1;
     }
     return rc;
 }

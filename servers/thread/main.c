@@ -9,11 +9,14 @@
  *
  * The price is a thread, with its stack and kernel objects, per connection.
  *
- * Stopping: a thread blocked in recv() or send() has to be interrupted from
- * outside, so every live connection is kept in a locked registry and the stop
- * cancels the blocking calls on all of them. A connection thread, once done,
- * moves its context to a list of finished connections, where the accept
- * thread joins the thread and frees the context. */
+ * Stopping: a connection thread looks at the stop between two calls (under a
+ * client that streams without pause its recv and send never block, so there
+ * is nothing to interrupt); a thread blocked in recv() or send() has to be
+ * interrupted from outside, so every live connection is kept in a locked
+ * registry and the stop cancels the blocking calls on all of them. A
+ * connection thread, once done, moves its context to a list of finished
+ * connections, where the accept thread joins the thread and frees the
+ * context. */
 #include "server.h"
 
 #include <limits.h>
@@ -26,15 +29,21 @@ enum { CONNECTION_STACK_RESERVE = 64 * 1024 };
 
 /* The stop cancels blocking calls again at this interval, to catch a thread
  * that was between two calls when the previous round went by... */
-enum { CANCEL_RETRY_MS = 50 };
-/* ...and gives up on the threads after this long. */
-enum { STOP_WAIT_MS = 10000 };
+enum { CANCEL_RETRY_MS = 10 };
+/* ...and gives up on the threads once none has finished for this long. Not a
+ * fixed total: thousands of threads take Wine more than a second to end, and
+ * they are not stuck as long as they keep ending. */
+enum { STOP_STALL_MS = 1000 };
+/* The accept thread is never busy for long between two looks at the stop;
+ * wake() cancels its accept() until it has stopped, within this sanity bound. */
+enum { ACCEPT_STOP_BOUND_MS = 10000 };
 
 typedef struct connection {
     server *s;
     SOCKET socket;           /* closed by the connection's own thread only */
     HANDLE thread;           /* joined by the accept thread once finished */
     unsigned char *buffer;   /* s->options.buffer_size bytes, just after this struct */
+    int interrupted;         /* the stop cancelled a call of its thread (registry lock) */
     struct connection *prev, *next;
 } connection;
 
@@ -67,6 +76,14 @@ static void list_remove(connection **list, connection *c)
         c->next->prev = c->prev;
 }
 
+/* How a connection thread's echo loop ended. */
+typedef enum echo_end {
+    ECHO_PEER_FINISHED, /* the client shut down its side; everything was echoed */
+    ECHO_STOPPED,       /* the stop came while everything received was echoed */
+    ECHO_CUT,           /* the stop cancelled a send: the echo is cut off */
+    ECHO_FAILED         /* the connection failed (counted in the stats) */
+} echo_end;
+
 /* Sends every byte of data, however many partial sends that takes.
  * Returns 0, or the Winsock error that ended the connection. */
 static int send_all(server *s, SOCKET socket, const unsigned char *data, int length)
@@ -82,39 +99,62 @@ static int send_all(server *s, SOCKET socket, const unsigned char *data, int len
     return 0;
 }
 
-/* Echoes until the client finishes sending (returns 0) or the connection
- * fails (returns the Winsock error, and in *failed_in which call failed).
- * *had_input says whether a byte ever arrived. */
-static int echo_until_done(server *s, SOCKET socket, unsigned char *buffer, error_kind *failed_in, int *had_input)
+/* A failed call during a stop is the stop's cancellation, not the
+ * connection's fault; any other failure is counted (by the core's rule:
+ * had_input says whether a byte ever arrived). */
+static echo_end failed(server *s, int error, error_kind kind, echo_end at_stop, int had_input)
+{
+    if (server_stopping(s))
+        return at_stop;
+    server_count_io_error(s, error, kind, had_input);
+    return ECHO_FAILED;
+}
+
+/* Echoes until the client finishes sending, the stop comes or the
+ * connection fails. */
+static echo_end echo_until_done(server *s, SOCKET socket, unsigned char *buffer)
 {
     /* One recv never asks for more than fits in an int. */
     int chunk = s->options.buffer_size > INT_MAX ? INT_MAX : (int)s->options.buffer_size;
-    for (;;) {
+    int had_input = 0;
+    while (!server_stopping(s)) {
         int received = recv(socket, (char *)buffer, chunk, 0);
         if (received == 0)
-            return 0;
-        if (received == SOCKET_ERROR) {
-            *failed_in = ERROR_RECV;
-            return WSAGetLastError();
-        }
+            return ECHO_PEER_FINISHED;
+        if (received == SOCKET_ERROR)
+            return failed(s, WSAGetLastError(), ERROR_RECV, ECHO_STOPPED, had_input);
         stats_received(&s->stats, (size_t)received);
-        *had_input = 1;
+        had_input = 1;
         /* Echo exactly the bytes that arrived, not the buffer size. */
         int error = send_all(s, socket, buffer, received);
-        if (error) {
-            *failed_in = ERROR_SEND;
-            return error;
-        }
+        if (error)
+            return failed(s, error, ERROR_SEND, ECHO_CUT, had_input);
     }
+    return ECHO_STOPPED;
+}
+
+/* A FIN when everything received was echoed (the client finished, or the
+ * stop found nothing pending); a reset when the stop cut an echo off, since
+ * a FIN would pass it off as complete; a plain close after a failure. */
+static closing closing_for(echo_end end)
+{
+    switch (end) {
+    case ECHO_PEER_FINISHED:
+    case ECHO_STOPPED:
+        return CLOSE_GRACEFULLY;
+    case ECHO_CUT:
+        return CLOSE_ABORTIVELY;
+    case ECHO_FAILED:
+        break;
+    }
+    return CLOSE_FAILED;
 }
 
 static unsigned __stdcall serve_connection(void *arg)
 {
     connection *c = arg;
     server *s = c->s;
-    error_kind failed_in = ERROR_RECV;
-    int had_input = 0;
-    int error = echo_until_done(s, c->socket, c->buffer, &failed_in, &had_input);
+    echo_end end = echo_until_done(s, c->socket, c->buffer);
 
     /* Out of the registry before the socket is closed: the stop must never
      * cancel I/O on a handle that is gone (or already reused). */
@@ -123,25 +163,17 @@ static unsigned __stdcall serve_connection(void *arg)
     list_push(&connections.finished, c);
     ReleaseSRWLockExclusive(&connections.lock);
 
-    if (error == 0) {
-        /* The client shut down its side and everything it sent has been
-         * echoed (send_all returns before the next recv): goodbye with a
-         * FIN, not a reset. */
-        server_close_gracefully(c->socket);
-    } else {
-        /* A call cancelled by the stop is not the connection's fault. */
-        if (!server_stopping(s))
-            server_count_io_error(s, error, failed_in, had_input);
-        closesocket(c->socket);
-    }
+    server_close(c->socket, closing_for(end));
     server_connection_closed(s);
     return 0;
 }
 
-/* Joins the threads of finished connections and frees their contexts. Runs
- * on the accept thread only, the one that sets c->thread. */
-static void reap_finished(void)
+/* Joins the threads of finished connections and frees their contexts;
+ * returns how many. Runs on the accept thread only, the one that sets
+ * c->thread. */
+static int reap_finished(void)
 {
+    int reaped = 0;
     AcquireSRWLockExclusive(&connections.lock);
     connection *done = connections.finished;
     connections.finished = NULL;
@@ -153,7 +185,9 @@ static void reap_finished(void)
         CloseHandle(done->thread);
         free(done);
         done = next;
+        reaped++;
     }
+    return reaped;
 }
 
 /* Gives an accepted socket a registered context and a thread, or refuses it. */
@@ -174,6 +208,7 @@ static void start_connection(server *s, SOCKET client)
     c->socket = client;
     c->thread = NULL;
     c->buffer = (unsigned char *)(c + 1);
+    c->interrupted = 0;
 
     /* Registered before the thread starts, so that a stop always finds it. */
     AcquireSRWLockExclusive(&connections.lock);
@@ -184,8 +219,16 @@ static void start_connection(server *s, SOCKET client)
     if (c->thread)
         return;
     /* Out of threads (already counted as a resource error): refuse this
-     * client and keep serving the others. */
-    server_log_error(s, (int)GetLastError(), "cannot start a thread for a new connection");
+     * client and keep serving the others. Said once: at the limit every new
+     * client fails the same way, and the stats line has the count. Only the
+     * accept thread gets here, so the flag needs no lock. */
+    static int limit_reported;
+    if (!limit_reported) {
+        limit_reported = 1;
+        server_log_error(s, (int)GetLastError(),
+                         "cannot start a thread for a new connection; refusing such clients (counted as resource "
+                         "errors) and serving the others");
+    }
     AcquireSRWLockExclusive(&connections.lock);
     list_remove(&connections.live, c);
     ReleaseSRWLockExclusive(&connections.lock);
@@ -199,9 +242,11 @@ static void start_connection(server *s, SOCKET client)
  * threads want. */
 static void accept_until_stopped(server *s)
 {
+    int last_error = 0; /* said once per run of the same failure, not every 10 ms */
     while (!server_stopping(s)) {
         SOCKET client = accept(s->listener, NULL, NULL);
         if (client != INVALID_SOCKET) {
+            last_error = 0;
             start_connection(s, client);
             reap_finished();
             continue;
@@ -211,8 +256,12 @@ static void accept_until_stopped(server *s)
             break; /* cancelled by wake() */
         if (server_count_accept_failure(s, error))
             continue; /* the client gave up while waiting in the backlog */
-        server_log_error(s, error, "accept failed");
-        /* Out of sockets or memory: back off instead of spinning. */
+        if (error != last_error)
+            server_log_error(s, error, "accept failed (counted in the stats while it lasts)");
+        last_error = error;
+        /* Out of sockets or memory (under Wine: the wineserver out of file
+         * descriptors, which it needs about four of per connection and
+         * thread): back off instead of spinning. */
         Sleep(10);
     }
     /* The listener goes now, under the lock, so that wake() never cancels
@@ -233,7 +282,7 @@ static void accept_until_stopped(server *s)
  * signal FD_ACCEPT again under load, stalling every new client.) */
 static void wake(server *s)
 {
-    for (DWORD waited = 0; waited < STOP_WAIT_MS; waited += CANCEL_RETRY_MS) {
+    for (DWORD waited = 0; waited < ACCEPT_STOP_BOUND_MS; waited += CANCEL_RETRY_MS) {
         AcquireSRWLockExclusive(&connections.lock);
         int stopped = connections.accepting_stopped;
         if (!stopped)
@@ -245,36 +294,57 @@ static void wake(server *s)
     }
 }
 
-/* Interrupts every connection thread and waits until all have left the
- * registry. Closing a socket under a thread is not enough: Wine leaves a
- * blocked send() hanging on a closed socket. CancelIoEx interrupts both recv
- * and send, on Windows and Wine alike, and leaves the socket itself (and its
- * handle value) to the thread that owns it. Repeated, like in wake(), for a
- * thread that was between two calls. */
-static int cancel_live_connections(void)
+/* One round of interrupting the connection threads still in the registry.
+ * Closing a socket under a thread is not enough: Wine leaves a blocked send()
+ * hanging on a closed socket. CancelIoEx interrupts both recv and send, on
+ * Windows and Wine alike, and leaves the socket itself (and its handle value)
+ * to the thread that owns it.
+ *
+ * A thread whose call was cancelled wakes and sees the stop. A cancel that
+ * found nothing (ERROR_NOT_FOUND) met a thread between two calls, which may
+ * then block in the next one, or a call Wine was completing at that moment,
+ * which may then go back to waiting: those are cancelled again next round.
+ * Only those: with thousands of threads, cancelling all of them every round
+ * would hold the registry lock that every finishing thread needs.
+ * Returns 1 once the registry is empty. */
+static int interrupt_live_connections(void)
 {
-    for (DWORD waited = 0; waited < STOP_WAIT_MS; waited += CANCEL_RETRY_MS) {
-        AcquireSRWLockExclusive(&connections.lock);
-        int all_finished = connections.live == NULL;
-        for (connection *c = connections.live; c; c = c->next)
-            CancelIoEx((HANDLE)c->socket, NULL);
-        ReleaseSRWLockExclusive(&connections.lock);
-        if (all_finished)
-            return 0;
-        Sleep(CANCEL_RETRY_MS);
+    AcquireSRWLockExclusive(&connections.lock);
+    int all_left = connections.live == NULL;
+    for (connection *c = connections.live; c; c = c->next)
+        if (!c->interrupted)
+            c->interrupted = CancelIoEx((HANDLE)c->socket, NULL) != 0;
+    ReleaseSRWLockExclusive(&connections.lock);
+    return all_left;
+}
+
+/* Interrupts every connection thread and joins them all, joining those that
+ * are done while the others are still ending. Returns -1 when threads stop
+ * finishing before all have (they and their contexts are then left alone:
+ * they may still use them). */
+static int end_connection_threads(void)
+{
+    DWORD last_progress = GetTickCount();
+    for (;;) {
+        int all_left = interrupt_live_connections();
+        if (reap_finished() > 0)
+            last_progress = GetTickCount();
+        else if (all_left)
+            return 0; /* and, reaped just before, none is left to join */
+        else if (GetTickCount() - last_progress >= STOP_STALL_MS)
+            return -1;
+        else
+            Sleep(CANCEL_RETRY_MS);
     }
-    return -1;
 }
 
 static int run(server *s)
 {
     accept_until_stopped(s);
-    if (cancel_live_connections() != 0) {
-        /* Their contexts stay: those threads may still use them. */
+    if (end_connection_threads() != 0) {
         server_log(s, "some connection threads did not finish; leaving them behind");
         return 1;
     }
-    reap_finished();
     return 0;
 }
 

@@ -136,3 +136,97 @@ class ManyClients:
         for sock in self.sockets:
             sock.close()
         self.sockets = []
+
+
+class StreamingClients:
+    """Many connections in one thread, each streaming its own repeating
+    message for as long as the server echoes: the load a stop must cut.
+    Every byte that comes back is checked against the stream sent. A
+    connection keeps at most `window` bytes unechoed, like a pipelined
+    client, so the clients' memory stays bounded."""
+
+    def __init__(self, port, count, size, window=8, host="127.0.0.1"):
+        self.selector = selectors.DefaultSelector()
+        self.streams = []
+        for _ in range(count):
+            sock = connect(port, host, timeout=10)
+            sock.setblocking(False)
+            stream = {"sock": sock, "message": random_payload(size), "sent": 0, "echoed": 0, "end": None}
+            self.streams.append(stream)
+            self.selector.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, stream)
+        self.window = window * size
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.failure = None
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def _run(self):
+        try:
+            while not self._stop.is_set() and any(s["end"] is None for s in self.streams):
+                for key, events in self.selector.select(timeout=0.2):
+                    self._serve(key.data, events)
+        except Exception as error:  # reported by the test, not lost in a thread
+            self.failure = error
+
+    def _serve(self, stream, events):
+        sock, message = stream["sock"], stream["message"]
+        try:
+            if events & selectors.EVENT_READ:
+                data = sock.recv(1 << 16)
+                if not data:
+                    return self._ended(stream, "fin")
+                self._check(stream, data)
+            if events & selectors.EVENT_WRITE and stream["sent"] - stream["echoed"] < self.window:
+                offset = stream["sent"] % len(message)
+                stream["sent"] += sock.send(message[offset:])
+        except ConnectionResetError:
+            self._ended(stream, "reset")
+        except BlockingIOError:
+            pass
+        except OSError as error:  # e.g. EPIPE after the server's FIN
+            self._ended(stream, type(error).__name__)
+
+    def _check(self, stream, data):
+        message, size = stream["message"], len(stream["message"])
+        got = 0
+        while got < len(data):
+            offset = (stream["echoed"] + got) % size
+            piece = data[got:got + size - offset]
+            if piece != message[offset:offset + len(piece)]:
+                raise AssertionError(f"wrong echo at byte {stream['echoed'] + got} of a stream")
+            got += len(piece)
+        stream["echoed"] += len(data)
+
+    def _ended(self, stream, how):
+        stream["end"] = how
+        self.selector.unregister(stream["sock"])
+
+    def wait_until_each_echoed(self, at_least, deadline_s=IO_TIMEOUT):
+        deadline = time.monotonic() + deadline_s
+        while min(s["echoed"] for s in self.streams) < at_least:
+            if self.failure or time.monotonic() > deadline or not self._thread.is_alive():
+                raise AssertionError(f"streams did not get going: {self.failure or self.summary()}")
+            time.sleep(0.05)
+
+    def wait_until_all_ended(self, deadline_s):
+        self._thread.join(deadline_s)
+        return not self._thread.is_alive()
+
+    def summary(self):
+        ends = {}
+        for s in self.streams:
+            ends[s["end"]] = ends.get(s["end"], 0) + 1
+        return ends
+
+    def echoed_total(self):
+        return sum(s["echoed"] for s in self.streams)
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+        for s in self.streams:
+            s["sock"].close()
+        self.selector.close()
