@@ -11,6 +11,8 @@ cd "$ROOT"
 python=$(find_python)
 
 failed=()
+say "Python lint"
+"$ROOT/scripts/lint.sh" || failed+=("lint")
 say "unit tests (native)"
 ctest --preset native || failed+=("ctest native")
 say "Windows executables under Wine"

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-from harness import loadgen, runner, suites  # noqa: E402
+from harness import loadgen, runner, suites
 
 FAKES = Path(__file__).resolve().parent / "fake_servers"
 FAKE_COMMANDS = {
