@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, builds both presets, then the
-# unit tests (ctest, native), the Windows executables' own checks (ctest under
-# Wine) and the conformance suite of all seven servers (pytest).
+# checks (Python lint), the unit tests (ctest, native), the Windows
+# executables' own checks (ctest under Wine), the sanitizer builds' tests
+# (scripts/sanitize.sh) and the whole pytest suite: conformance of all seven
+# servers, loadgen, harness.
 # Every part runs even when an earlier one fails; the exit code says if any did.
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
@@ -17,6 +19,7 @@ say "unit tests (native)"
 ctest --preset native || failed+=("ctest native")
 say "Windows executables under Wine"
 ctest --preset mingw || failed+=("ctest mingw")
+"$ROOT/scripts/sanitize.sh" || failed+=("sanitizers")
 say "conformance suite"
 "$python" -m pytest tests "$@" || failed+=("pytest")
 
