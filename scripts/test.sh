@@ -2,7 +2,8 @@
 # Runs every test: installs what is missing, builds both presets, then the
 # checks (Python lint), the unit tests (ctest, native), the Windows
 # executables' own checks (ctest under Wine), the sanitizer builds' tests
-# (scripts/sanitize.sh) and the whole pytest suite: conformance of all seven
+# (scripts/sanitize.sh), a bounded run of each fuzz target (scripts/fuzz.sh)
+# and the whole pytest suite: conformance of all seven
 # servers, loadgen, harness.
 # Every part runs even when an earlier one fails; the exit code says if any did.
 set -uo pipefail
@@ -20,6 +21,7 @@ ctest --preset native || failed+=("ctest native")
 say "Windows executables under Wine"
 ctest --preset mingw || failed+=("ctest mingw")
 "$ROOT/scripts/sanitize.sh" || failed+=("sanitizers")
+"$ROOT/scripts/fuzz.sh" || failed+=("fuzz")
 say "conformance suite"
 "$python" -m pytest tests "$@" || failed+=("pytest")
 
