@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, builds both presets, then the
-# checks (Python lint), the unit tests (ctest, native), the Windows
+# checks (Python lint, clang-tidy), the unit tests (ctest, native), the Windows
 # executables' own checks (ctest under Wine), the sanitizer builds' tests
 # (scripts/sanitize.sh), a bounded run of each fuzz target (scripts/fuzz.sh)
 # and the whole pytest suite: conformance of all seven
@@ -16,6 +16,8 @@ python=$(find_python)
 failed=()
 say "Python lint"
 "$ROOT/scripts/lint.sh" || failed+=("lint")
+say "static analysis"
+"$ROOT/scripts/analyze.sh" || failed+=("clang-tidy")
 say "unit tests (native)"
 ctest --preset native || failed+=("ctest native")
 say "Windows executables under Wine"

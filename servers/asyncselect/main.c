@@ -88,7 +88,7 @@ static void table_place(connection_table *t, connection *c)
 
 static int table_init(connection_table *t, size_t capacity)
 {
-    t->slots = calloc(capacity, sizeof *t->slots);
+    t->slots = calloc(capacity, sizeof *t->slots); /* NOLINT(bugprone-sizeof-expression): of pointers */
     t->capacity = t->slots ? capacity : 0;
     t->count = 0;
     return t->slots ? 0 : -1;

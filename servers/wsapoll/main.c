@@ -62,6 +62,7 @@ static int add_entry(poll_state *p, SOCKET socket, SHORT events, connection *c)
         if (!entries)
             return -1;
         p->entries = entries;
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
         connection **connections = realloc(p->connections, capacity * sizeof *connections);
         if (!connections)
             return -1;
