@@ -1,24 +1,16 @@
 /* The engine's main thread: plans the event loops, starts them together
  * once their connections are open, shows progress, and merges their
  * figures when they have all stopped. */
+#include "engine.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "run.h"
 #include "worker.h"
 
-const char *const error_kind_names[ERROR_KINDS] = {"mismatch", "early_close", "reset", "connect_failed", "timeout"};
-
 #define PROGRESS_MIN_RUN_S 3.0
-
-void shared_set_fatal(run_shared *shared, const char *message)
-{
-    platform_mutex_lock(shared->fatal_lock);
-    if (!shared->fatal[0])
-        snprintf(shared->fatal, sizeof shared->fatal, "%s", message);
-    platform_mutex_unlock(shared->fatal_lock);
-    atomic_store(&shared->stop, true);
-}
 
 static bool all_finished(worker *workers, unsigned count)
 {
@@ -118,12 +110,9 @@ static bool create_result_histograms(const loadgen_options *o, run_results *r)
  * running for all of them at once. */
 static bool start_loops(run_shared *shared, worker *workers)
 {
-    for (unsigned i = 0; i < shared->threads; i++) {
-        workers[i].shared = shared;
-        workers[i].index = i;
-        if (!worker_prepare(&workers[i]))
+    for (unsigned i = 0; i < shared->threads; i++)
+        if (!worker_prepare(&workers[i], shared, i))
             return false;
-    }
     unsigned started = 0;
     for (; started < shared->threads; started++) {
         workers[started].thread = platform_thread_start(worker_main, &workers[started]);
@@ -131,7 +120,7 @@ static bool start_loops(run_shared *shared, worker *workers)
             break;
     }
     if (started < shared->threads) {
-        shared_set_fatal(shared, "cannot start a thread");
+        run_stop(shared, "cannot start a thread");
         for (unsigned i = started; i < shared->threads; i++)
             atomic_store(&workers[i].finished, true);
         return true; /* the started ones stop at once; their figures still merge */

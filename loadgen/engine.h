@@ -8,13 +8,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "errors.h"
 #include "histogram.h"
 #include "net.h"
 #include "options.h"
 #include "timeseries.h"
-
-typedef enum { ERROR_MISMATCH, ERROR_EARLY_CLOSE, ERROR_RESET, ERROR_CONNECT_FAILED, ERROR_TIMEOUT, ERROR_KINDS } error_kind;
-extern const char *const error_kind_names[ERROR_KINDS];
 
 typedef struct run_results {
     histogram *latency;             /* per message; rate: from the intended send time */

@@ -92,12 +92,17 @@ void options_print_help(FILE *to)
           to);
 }
 
+/* The error line, which may quote what was typed: a line break in it
+ * becomes '?', so the error stays one line. */
 static options_result bad(char *error, size_t size, const char *format, ...)
 {
     va_list args;
     va_start(args, format);
     vsnprintf(error, size, format, args);
     va_end(args);
+    for (char *c = error; *c; c++)
+        if (strchr("\n\r\v\f", *c))
+            *c = '?';
     return OPTIONS_BAD;
 }
 

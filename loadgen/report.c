@@ -6,6 +6,8 @@
 
 #include "platform.h"
 
+const char *const error_kind_names[ERROR_KINDS] = {"mismatch", "early_close", "reset", "connect_failed", "timeout"};
+
 static double finite(double value)
 {
     return isfinite(value) ? value : 0.0;

@@ -1,14 +1,21 @@
 /* One event loop: connects its connections, then drives the workload on
- * them until the run's end, verifying every echoed byte as it arrives
- * (connection.c) and timing every message. Portable: sockets via net.h. */
-#include <stdlib.h>
+ * them until the run's end, and keeps the figures of all they do. The
+ * connections (connection.c) verify every echoed byte and tell this loop,
+ * through the events below, what to count and what went wrong; this loop
+ * decides what stops the run. Portable: sockets via net.h. */
+#include "worker.h"
 
-#include "connection.h"
+#include <stdio.h>
+#include <stdlib.h>
 
 #define MAX_WAIT_US 50000 /* so stop requests and timeouts are seen soon */
 #define CHECK_INTERVAL_NS 100000000ull /* timeouts and idle churn slots */
 #define NS_PER_S 1000000000ull
 #define END_GRACE_NS 2000000000ull /* at most, for the replies in flight at the end */
+
+static const loadgen_options *opts(const worker *w) { return w->run->options; }
+static bool is_churn(const worker *w) { return opts(w)->workload == WORKLOAD_CHURN; }
+static bool is_rate(const worker *w) { return opts(w)->workload == WORKLOAD_RATE; }
 
 /* The index-th of `parts` near-equal shares of `total`. */
 static uint64_t share(uint64_t total, uint64_t parts, uint64_t index)
@@ -16,30 +23,146 @@ static uint64_t share(uint64_t total, uint64_t parts, uint64_t index)
     return total / parts + (index < total % parts ? 1 : 0);
 }
 
-/* Hands each readiness event to its connection, by the state it is in. */
-static void dispatch(const net_event *events, int count, uint64_t now)
+static bool in_window(const worker *w, uint64_t now)
 {
-    for (int i = 0; i < count; i++) {
-        connection *c = events[i].owner;
-        if (c->state == CONN_CONNECTING && events[i].writable) {
-            connection_on_connected(c, now);
-            continue;
-        }
-        if (c->state == CONN_CLOSING && events[i].readable)
-            connection_on_readable_closing(c);
-        if (c->state == CONN_OPEN && events[i].readable)
-            connection_on_readable(c, now);
-        if (c->state == CONN_OPEN && events[i].writable)
-            connection_flush(c, now);
+    return now >= w->run->measure_start_ns && (!w->run->end_ns || now <= w->run->end_ns);
+}
+
+/* ---- What the connections tell the loop ---- */
+
+static void start_churn_operation(worker *w, connection *c, uint64_t now);
+
+static bool on_may_issue(void *owner)
+{
+    worker *w = owner;
+    return !w->draining && !run_stopped(w->run);
+}
+
+static void on_connected(void *owner, connection *c, uint64_t now)
+{
+    worker *w = owner;
+    if (!atomic_load_explicit(&w->run->ever_connected, memory_order_relaxed))
+        atomic_store_explicit(&w->run->ever_connected, true, memory_order_relaxed);
+    if (is_churn(w) && in_window(w, now))
+        histogram_record(w->connect_latency, now - c->connect_started_ns);
+}
+
+static void on_message_done(void *owner, connection *c, send_time sent, uint64_t now)
+{
+    worker *w = owner;
+    w->last_completion_ns = now;
+    if (c->completed == c->quota)
+        w->recount = true;
+    atomic_fetch_add_explicit(&w->progress_messages, 1, memory_order_relaxed);
+    if (in_window(w, now)) {
+        histogram_record(w->latency, now - sent.intended_ns);
+        histogram_record(w->second_latency, now - sent.intended_ns);
+        if (w->latency_uncorrected)
+            histogram_record(w->latency_uncorrected, now - sent.actual_ns);
+        w->messages++;
+        w->bytes += opts(w)->size;
+        w->second_messages++;
     }
+}
+
+static void on_operation_done(void *owner, connection *c, uint64_t now)
+{
+    worker *w = owner;
+    if (in_window(w, now))
+        w->operations++;
+    start_churn_operation(w, c, now);
+}
+
+/* Whether a failed connect says that nobody serves the address. Running
+ * out of local ports or descriptors says nothing about the server. */
+static bool means_server_absent(connect_stage stage, net_status status)
+{
+    return stage == CONNECT_TIMED_OUT || (status != NET_NO_PORTS && status != NET_NO_RESOURCES);
+}
+
+/* A failed connect's reason is kept when it says the server is not there
+ * and no connection has ever opened, so that a server that cannot be
+ * reached at all is told as one line (see engine.h). Churn then stops at
+ * once: each of its operations would fail the same way, and the run must
+ * end within the connect timeout. The other workloads have tried all their
+ * connections by then and end by themselves. */
+static void on_connect_failed(void *owner, connection *c, connect_stage stage, net_status status, uint64_t now)
+{
+    worker *w = owner;
+    (void)c, (void)now;
+    const char *reason = stage == CONNECT_TIMED_OUT ? "timed out" : net_status_text(status);
+    if (stage == CONNECT_AT_START && (status == NET_NO_PORTS || status == NET_NO_RESOURCES || status == NET_REFUSED)) {
+        char message[200];
+        snprintf(message, sizeof message, "cannot open more connections: %s", reason);
+        run_stop(w->run, message);
+    }
+    if (stage == CONNECT_AT_RESULT && is_churn(w) && status == NET_REFUSED)
+        run_stop(w->run, "the server refused a connection: it is gone");
+    bool unreachable = means_server_absent(stage, status) &&
+                       !atomic_load_explicit(&w->run->ever_connected, memory_order_relaxed);
+    if (unreachable && !w->first_connect_failure)
+        w->first_connect_failure = reason;
+    if (unreachable && is_churn(w))
+        run_stop(w->run, "the server cannot be reached");
+}
+
+static void on_failed(void *owner, connection *c, error_kind kind, uint64_t now)
+{
+    worker *w = owner;
+    (void)c;
+    w->errors[kind]++;
+    if (in_window(w, now))
+        w->second_errors++;
+    atomic_fetch_add_explicit(&w->progress_errors, 1, memory_order_relaxed);
+}
+
+static void on_closed(void *owner, connection *c)
+{
+    worker *w = owner;
+    (void)c;
+    w->recount = true;
+}
+
+static void on_out_of_memory(void *owner, connection *c)
+{
+    worker *w = owner;
+    (void)c;
+    run_stop(w->run, "out of memory for outstanding messages");
+}
+
+/* ---- The loop ---- */
+
+/* The next churn operation of this loop, in slot `c`, unless the run is
+ * winding down or the loop's operations are all done. */
+static void start_churn_operation(worker *w, connection *c, uint64_t now)
+{
+    bool stopping = w->draining || run_stopped(w->run) || (w->run->end_ns && now >= w->run->end_ns);
+    if (stopping || w->churn_left == 0)
+        return;
+    if (w->churn_left != NO_QUOTA)
+        w->churn_left--;
+    uint64_t id = w->churn_next_id;
+    w->churn_next_id += w->run->threads;
+    connection_start_operation(c, id, now);
 }
 
 static int wait_and_dispatch(worker *w, uint64_t timeout_us)
 {
     net_event events[256];
-    int count = net_wait(w->loop, events, 256, timeout_us);
-    if (count > 0)
-        dispatch(events, count, platform_now_ns());
+    int count = net_wait(w->context.loop, events, 256, timeout_us);
+    if (count > 0) {
+        uint64_t now = platform_now_ns();
+        for (int i = 0; i < count; i++)
+            connection_on_event(events[i].owner, &events[i], now);
+    }
+    return count;
+}
+
+static size_t count_in_state(const worker *w, connection_state state)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < w->connection_count; i++)
+        count += w->connections[i].state == state;
     return count;
 }
 
@@ -50,25 +173,22 @@ static void connect_all(worker *w)
     uint64_t now = platform_now_ns();
     uint64_t deadline = now + (uint64_t)(opts(w)->connect_timeout_s * 1e9);
     size_t connecting = 0;
-    for (size_t i = 0; i < w->connection_count && !atomic_load(&w->shared->stop); i++)
+    for (size_t i = 0; i < w->connection_count && !run_stopped(w->run); i++)
         connecting += connection_start_connect(&w->connections[i], now);
-    while (connecting > 0 && (now = platform_now_ns()) < deadline && !atomic_load(&w->shared->stop)) {
+    while (connecting > 0 && (now = platform_now_ns()) < deadline && !run_stopped(w->run)) {
         uint64_t left_us = (deadline - now) / 1000 + 1;
         if (wait_and_dispatch(w, left_us < MAX_WAIT_US ? left_us : MAX_WAIT_US) < 0)
             break;
-        connecting = 0;
-        for (size_t i = 0; i < w->connection_count; i++)
-            connecting += w->connections[i].state == CONN_CONNECTING;
+        connecting = count_in_state(w, CONN_CONNECTING);
     }
     for (size_t i = 0; i < w->connection_count; i++)
-        if (w->connections[i].state == CONN_CONNECTING)
-            connection_connect_failed(&w->connections[i], "timed out", true, now);
+        connection_give_up_connect(&w->connections[i], now);
 }
 
 /* Hands the finished seconds of the time series to the shared series. */
 static void roll_seconds(worker *w, uint64_t now, bool final)
 {
-    const run_shared *s = w->shared;
+    const run_shared *s = w->run;
     if (s->end_ns && now > s->end_ns)
         now = s->end_ns;
     if (now <= s->measure_start_ns)
@@ -76,8 +196,8 @@ static void roll_seconds(worker *w, uint64_t now, bool final)
     size_t current = (size_t)((now - s->measure_start_ns) / NS_PER_S);
     size_t last = final ? (size_t)((now - s->measure_start_ns - 1) / NS_PER_S) + 1 : current;
     while (w->second < last) {
-        if (!timeseries_add(w->shared->series, w->second, w->second_messages, w->second_errors, w->second_latency))
-            shared_set_fatal(w->shared, "out of memory for the time series");
+        if (!timeseries_add(w->run->series, w->second, w->second_messages, w->second_errors, w->second_latency))
+            run_stop(w->run, "out of memory for the time series");
         histogram_reset(w->second_latency);
         w->second_messages = w->second_errors = 0;
         w->second++;
@@ -92,13 +212,9 @@ static void periodic_check(worker *w, uint64_t now)
     uint64_t reply_timeout = (uint64_t)(o->reply_timeout_s * 1e9);
     for (size_t i = 0; i < w->connection_count; i++) {
         connection *c = &w->connections[i];
-        if (c->state == CONN_CONNECTING && now - c->connect_started_ns > connect_timeout)
-            connection_connect_failed(c, "timed out", true, now);
-        else if (c->state == CONN_OPEN && c->pending_count > 0 &&
-                 now - c->pending[c->pending_head].actual_ns > reply_timeout)
-            connection_fail(c, ERROR_TIMEOUT, now);
+        connection_check_timeouts(c, now, connect_timeout, reply_timeout);
         if (is_churn(w) && c->state == CONN_FREE)
-            connection_start_churn_operation(c, now);
+            start_churn_operation(w, c, now);
     }
 }
 
@@ -108,16 +224,8 @@ static uint64_t issue_due_messages(worker *w, uint64_t now)
 {
     uint64_t next_due = UINT64_MAX;
     for (size_t i = 0; i < w->connection_count; i++) {
-        connection *c = &w->connections[i];
-        if (c->state != CONN_OPEN || c->idle)
-            continue;
-        uint64_t before = c->issued;
-        while (c->next_due_ns <= now && c->issued < c->quota && connection_push_pending(c, c->next_due_ns, now))
-            c->next_due_ns = w->shared->start_ns + rate_schedule_due_ns(&w->schedule, c->id, c->issued);
-        if (c->issued != before)
-            connection_flush(c, now);
-        if (c->state == CONN_OPEN && c->issued < c->quota && c->next_due_ns < next_due)
-            next_due = c->next_due_ns;
+        uint64_t due = connection_issue_due(&w->connections[i], now, &w->schedule, w->run->start_ns);
+        next_due = due < next_due ? due : next_due;
     }
     return next_due;
 }
@@ -141,9 +249,9 @@ static void start_workload(worker *w, uint64_t start)
     for (size_t i = 0; i < w->connection_count; i++) {
         connection *c = &w->connections[i];
         if (is_churn(w))
-            connection_start_churn_operation(c, start);
+            start_churn_operation(w, c, start);
         else if (is_rate(w))
-            c->next_due_ns = start + rate_schedule_due_ns(&w->schedule, c->id, 0);
+            connection_schedule_first(c, start + rate_schedule_due_ns(&w->schedule, c->id, 0));
         else if (!c->idle)
             connection_refill(c, start);
     }
@@ -151,7 +259,7 @@ static void start_workload(worker *w, uint64_t start)
 
 static uint64_t wait_budget_us(const worker *w, uint64_t now, uint64_t next_due)
 {
-    uint64_t until = w->shared->end_ns && w->shared->end_ns < next_due ? w->shared->end_ns : next_due;
+    uint64_t until = w->run->end_ns && w->run->end_ns < next_due ? w->run->end_ns : next_due;
     if (until <= now)
         return 0;
     uint64_t us = (until - now + 999) / 1000;
@@ -160,11 +268,11 @@ static uint64_t wait_budget_us(const worker *w, uint64_t now, uint64_t next_due)
 
 static void run_loop(worker *w)
 {
-    uint64_t now = w->shared->start_ns, next_check = now + CHECK_INTERVAL_NS;
+    uint64_t now = w->run->start_ns, next_check = now + CHECK_INTERVAL_NS;
     start_workload(w, now);
     for (;;) {
         now = platform_now_ns();
-        if (atomic_load_explicit(&w->shared->stop, memory_order_relaxed) || (w->shared->end_ns && now >= w->shared->end_ns))
+        if (run_stopped(w->run) || (w->run->end_ns && now >= w->run->end_ns))
             break;
         roll_seconds(w, now, false);
         if (w->recount) {
@@ -180,28 +288,28 @@ static void run_loop(worker *w)
         }
         uint64_t next_due = is_rate(w) ? issue_due_messages(w, now) : UINT64_MAX;
         if (wait_and_dispatch(w, wait_budget_us(w, now, next_due)) < 0) {
-            shared_set_fatal(w->shared, "the event loop failed");
+            run_stop(w->run, "the event loop failed");
             break;
         }
     }
 }
 
-static bool any_in_state(const worker *w, connection_state state, bool with_bytes_in_flight)
+static bool any_in_state(const worker *w, connection_state state, bool awaiting_echo)
 {
     for (size_t i = 0; i < w->connection_count; i++) {
         const connection *c = &w->connections[i];
-        if (c->state == state && (!with_bytes_in_flight || c->echo.received < c->issued * opts(w)->size))
+        if (c->state == state && (!awaiting_echo || connection_awaits_echo(c)))
             return true;
     }
     return false;
 }
 
-/* Runs the loop until no connection is in `state` (with bytes in flight,
+/* Runs the loop until no connection is in `state` (awaiting echoed bytes,
  * if asked) or the deadline passes. */
-static void wait_while(worker *w, connection_state state, bool with_bytes_in_flight, uint64_t deadline)
+static void wait_while(worker *w, connection_state state, bool awaiting_echo, uint64_t deadline)
 {
     uint64_t now;
-    while ((now = platform_now_ns()) < deadline && any_in_state(w, state, with_bytes_in_flight)) {
+    while ((now = platform_now_ns()) < deadline && any_in_state(w, state, awaiting_echo)) {
         uint64_t left_us = (deadline - now) / 1000 + 1;
         if (wait_and_dispatch(w, left_us < MAX_WAIT_US ? left_us : MAX_WAIT_US) < 0)
             return;
@@ -218,20 +326,14 @@ static void finish_connections(worker *w)
     uint64_t reply_timeout = (uint64_t)(opts(w)->reply_timeout_s * 1e9);
     uint64_t deadline = platform_now_ns() + (reply_timeout < END_GRACE_NS ? reply_timeout : END_GRACE_NS);
     w->draining = true;
-    if (atomic_load(&w->shared->stop))
+    if (run_stopped(w->run))
         return;
     for (size_t i = 0; i < w->connection_count; i++)
         if (w->connections[i].state == CONN_CONNECTING)
             connection_close(&w->connections[i], CONN_DEAD);
     wait_while(w, CONN_OPEN, true, deadline);
-    for (size_t i = 0; i < w->connection_count; i++) {
-        connection *c = &w->connections[i];
-        if (c->state == CONN_OPEN) {
-            net_shutdown_send(c->socket);
-            net_watch(w->loop, c->socket, c, true, false);
-            c->state = CONN_CLOSING;
-        }
-    }
+    for (size_t i = 0; i < w->connection_count; i++)
+        connection_half_close(&w->connections[i]);
     wait_while(w, CONN_CLOSING, false, deadline);
 }
 
@@ -240,10 +342,10 @@ void worker_main(void *arg)
     worker *w = arg;
     if (!is_churn(w))
         connect_all(w);
-    atomic_fetch_add(&w->shared->ready_loops, 1);
-    while (!atomic_load(&w->shared->go) && !atomic_load(&w->shared->stop))
+    atomic_fetch_add(&w->run->ready_loops, 1);
+    while (!atomic_load(&w->run->go) && !run_stopped(w->run))
         platform_sleep_ms(1);
-    if (atomic_load(&w->shared->go))
+    if (atomic_load(&w->run->go))
         run_loop(w);
     w->stopped_ns = platform_now_ns();
     roll_seconds(w, w->stopped_ns, true);
@@ -253,30 +355,51 @@ void worker_main(void *arg)
     atomic_store(&w->finished, true);
 }
 
+/* ---- Preparation ---- */
+
+static void set_up_context(worker *w)
+{
+    const loadgen_options *o = opts(w);
+    connection_context *x = &w->context;
+    x->workload = o->workload;
+    x->size = o->size;
+    x->depth = o->workload == WORKLOAD_PIPELINE ? o->depth : 1;
+    x->seed = o->seed;
+    x->verify = o->verify;
+    x->server = &w->run->server;
+    x->events = (connection_events){
+        .owner = w,
+        .may_issue = on_may_issue,
+        .connected = on_connected,
+        .message_done = on_message_done,
+        .operation_done = on_operation_done,
+        .connect_failed = on_connect_failed,
+        .failed = on_failed,
+        .closed = on_closed,
+        .out_of_memory = on_out_of_memory,
+    };
+}
+
 /* The loop's share of the connections: global connection i belongs to loop
  * i % threads and carries stream id i; idle connections follow the active
  * ones. Churn slots take ids index, index + threads, ... per operation. */
 static bool plan_connections(worker *w)
 {
     const loadgen_options *o = opts(w);
-    unsigned threads = w->shared->threads;
-    size_t active = is_churn(w) ? (size_t)share(o->concurrency, threads, w->index) : (size_t)share(o->connections, threads, w->index);
+    unsigned threads = w->run->threads;
+    size_t active = (size_t)share(is_churn(w) ? o->concurrency : o->connections, threads, w->index);
     size_t idle = o->workload == WORKLOAD_IDLE ? (size_t)share(o->idle, threads, w->index) : 0;
+    size_t pending_capacity = o->workload == WORKLOAD_PIPELINE ? o->depth : is_rate(w) ? 16 : 1;
     w->connection_count = active + idle;
     w->connections = calloc(w->connection_count ? w->connection_count : 1, sizeof *w->connections);
     if (!w->connections)
         return false;
     for (size_t k = 0; k < w->connection_count; k++) {
-        connection *c = &w->connections[k];
         uint64_t global = w->index + (uint64_t)k * threads;
-        c->owner = w;
-        c->state = CONN_FREE;
-        c->idle = k >= active;
-        c->id = c->idle ? o->connections + w->index + (uint64_t)(k - active) * threads : global;
-        c->quota = c->idle ? 0 : o->messages ? share(o->messages, o->connections, global) : NO_QUOTA;
-        c->pending_capacity = o->workload == WORKLOAD_PIPELINE ? o->depth : is_rate(w) ? 16 : 1;
-        c->pending = malloc(c->pending_capacity * sizeof *c->pending);
-        if (!c->pending)
+        bool is_idle = k >= active;
+        uint64_t id = is_idle ? o->connections + w->index + (uint64_t)(k - active) * threads : global;
+        uint64_t quota = is_idle ? 0 : o->messages ? share(o->messages, o->connections, global) : NO_QUOTA;
+        if (!connection_init(&w->connections[k], &w->context, id, quota, is_idle, pending_capacity))
             return false;
     }
     w->schedule = rate_schedule_make(o->rate, o->connections);
@@ -285,20 +408,23 @@ static bool plan_connections(worker *w)
     return true;
 }
 
-bool worker_prepare(worker *w)
+bool worker_prepare(worker *w, run_shared *run, unsigned index)
 {
+    w->run = run;
+    w->index = index;
+    set_up_context(w);
     const loadgen_options *o = opts(w);
-    w->loop = net_loop_create();
-    w->send_buffer = malloc(IO_BUFFER_BYTES);
-    w->receive_buffer = malloc(IO_BUFFER_BYTES);
+    w->context.loop = net_loop_create();
+    w->context.send_buffer = malloc(IO_BUFFER_BYTES);
+    w->context.receive_buffer = malloc(IO_BUFFER_BYTES);
     w->latency = histogram_create();
     w->second_latency = histogram_create();
     if (o->workload == WORKLOAD_RATE)
         w->latency_uncorrected = histogram_create();
     if (o->workload == WORKLOAD_CHURN)
         w->connect_latency = histogram_create();
-    if (!w->loop || !w->send_buffer || !w->receive_buffer || !w->latency || !w->second_latency ||
-        (is_rate(w) && !w->latency_uncorrected) || (is_churn(w) && !w->connect_latency))
+    if (!w->context.loop || !w->context.send_buffer || !w->context.receive_buffer || !w->latency ||
+        !w->second_latency || (is_rate(w) && !w->latency_uncorrected) || (is_churn(w) && !w->connect_latency))
         return false;
     return plan_connections(w);
 }
@@ -307,11 +433,11 @@ void worker_release(worker *w)
 {
     if (w->connections)
         for (size_t i = 0; i < w->connection_count; i++)
-            free(w->connections[i].pending);
+            connection_release(&w->connections[i]);
     free(w->connections);
-    net_loop_destroy(w->loop);
-    free(w->send_buffer);
-    free(w->receive_buffer);
+    net_loop_destroy(w->context.loop);
+    free(w->context.send_buffer);
+    free(w->context.receive_buffer);
     histogram_destroy(w->latency);
     histogram_destroy(w->latency_uncorrected);
     histogram_destroy(w->connect_latency);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds both presets: native (reference server, unit tests)
-# and mingw (the six Winsock servers).
+# and mingw (the six Winsock servers). WSB_WERROR=ON (as .ci/run sets it)
+# makes every compiler warning an error.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 report_failures
@@ -8,6 +9,6 @@ cd "$ROOT"
 jobs=$(nproc 2>/dev/null || echo 2)
 for preset in native mingw; do
   say "building preset $preset"
-  cmake --preset "$preset" >/dev/null
+  cmake --preset "$preset" -DWSB_WERROR="${WSB_WERROR:-OFF}" >/dev/null
   cmake --build --preset "$preset" --parallel "$jobs"
 done

@@ -5,8 +5,10 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 report_failures
 
-packages=(cmake make gcc libc6-dev pkg-config gcc-mingw-w64-x86-64 wine wine64 libcmocka-dev
-          python3 python3-pytest python3-matplotlib)
+packages=(cmake make gcc clang libc6-dev pkg-config gcc-mingw-w64-x86-64 wine wine64 libcmocka-dev
+          python3 python3-pytest python3-matplotlib
+          python3-pyflakes clang-tidy clang-format  # the checks: lint.sh, analyze.sh, format.sh
+          libclang-rt-dev llvm)  # sanitizer runtimes, symbolizer: scripts/sanitize.sh
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")

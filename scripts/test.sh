@@ -1,23 +1,40 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, builds both presets, then the
-# unit tests (ctest, native), the Windows executables' own checks (ctest under
-# Wine) and the conformance suite of all seven servers (pytest).
-# Every part runs even when an earlier one fails; the exit code says if any did.
+# checks (Python lint, clang-tidy), the unit tests (ctest, native), the
+# Windows executables' own checks (ctest under Wine), the sanitizer builds'
+# tests (scripts/sanitize.sh), a bounded run of each fuzz target
+# (scripts/fuzz.sh) and the whole pytest suite: conformance of all seven
+# servers, loadgen, harness. Options go to pytest.
+# Every step runs even when an earlier one fails; the exit code says if any
+# did, and the last lines give each step's time.
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
+started=$SECONDS
 "$ROOT/scripts/setup.sh" || exit 1
 "$ROOT/scripts/build.sh" || exit 1
 python=$(find_python)
+timings=("setup and build $((SECONDS - started)) s")
 
 failed=()
-say "unit tests (native)"
-ctest --preset native || failed+=("ctest native")
-say "Windows executables under Wine"
-ctest --preset mingw || failed+=("ctest mingw")
-say "conformance suite"
-"$python" -m pytest tests "$@" || failed+=("pytest")
+# step LABEL COMMAND...: runs it, notes its time, and its failure.
+step() {
+  local label=$1 step_started=$SECONDS
+  shift
+  say "$label"
+  "$@" || failed+=("$label")
+  timings+=("$label $((SECONDS - step_started)) s")
+}
+step "Python lint" "$ROOT/scripts/lint.sh"
+step "static analysis" "$ROOT/scripts/analyze.sh"
+step "unit tests (native)" ctest --preset native
+step "Windows executables under Wine" ctest --preset mingw
+step "sanitizers" "$ROOT/scripts/sanitize.sh"
+step "fuzzing" "$ROOT/scripts/fuzz.sh"
+step "pytest: conformance, loadgen, harness" "$python" -m pytest tests "$@"
 
+say "times"
+printf '  %s\n' "${timings[@]}" "total $((SECONDS - started)) s" >&2
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED: ${failed[*]}" >&2
   exit 1

@@ -85,8 +85,8 @@ static int model_takes(const model_info *m, const char *name)
     return 1;
 }
 
-options_result options_parse(server_options *o, const model_info *m, int argc, char **argv,
-                             char *error, size_t error_size)
+static options_result parse(server_options *o, const model_info *m, int argc, char **argv, char *error,
+                            size_t error_size)
 {
     options_defaults(o, m);
     for (int i = 1; i < argc; i++) {
@@ -145,4 +145,22 @@ options_result options_parse(server_options *o, const model_info *m, int argc, c
         }
     }
     return OPTIONS_RUN;
+}
+
+/* The error quotes what was typed, which may hold a line break: each
+ * becomes '?', so the error stays one line. */
+static void keep_one_line(char *text)
+{
+    for (; *text; text++)
+        if (strchr("\n\r\v\f", *text))
+            *text = '?';
+}
+
+options_result options_parse(server_options *o, const model_info *m, int argc, char **argv,
+                             char *error, size_t error_size)
+{
+    options_result result = parse(o, m, argc, argv, error, error_size);
+    if (result == OPTIONS_ERROR)
+        keep_one_line(error);
+    return result;
 }

@@ -336,6 +336,7 @@ static int open_listener(server *s)
         socklen_t length = sizeof bound;
         if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, backlog) == 0 &&
             getsockname(fd, (struct sockaddr *)&bound, &length) == 0) {
+            /* NOLINTNEXTLINE(clang-analyzer-core.CallAndMessage): getsockname filled `bound` */
             s->options.port = ntohs(a->ai_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                              : ((struct sockaddr_in *)&bound)->sin_port);
             s->listener = fd;
@@ -412,7 +413,7 @@ static uint64_t peak_resident_bytes(const struct rusage *usage)
     FILE *status = fopen("/proc/self/status", "r");
     if (status) {
         while (fgets(line, sizeof line, status))
-            if (sscanf(line, "VmHWM: %llu kB", &kib) == 1)
+            if (sscanf(line, "VmHWM: %llu kB", &kib) == 1) /* NOLINT(cert-err34-c): the kernel's own number */
                 break;
         fclose(status);
     }

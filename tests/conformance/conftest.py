@@ -1,10 +1,6 @@
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from harness.servers import EchoServer, selected_models  # noqa: E402
+from harness.servers import EchoServer, selected_models
 
 
 def pytest_generate_tests(metafunc):

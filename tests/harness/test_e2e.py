@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-from harness.loadgen import LoadgenNotFound, find_loadgen  # noqa: E402
-from harness.servers import server_command  # noqa: E402
-from harness.store import record_path  # noqa: E402
+from harness.loadgen import LoadgenNotFound, find_loadgen
+from harness.servers import server_command
+from harness.store import record_path
 
 SERVERS = ["iocp", "reference-epoll"]
 RUN_TIMEOUT = 600

@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-from harness import loadgen, store, suites  # noqa: E402
-from harness import run as runner  # noqa: E402
-from harness.run import autoscale  # noqa: E402
-from harness.run.plan import make_plan  # noqa: E402
+from harness import loadgen, store, suites
+from harness import run as runner
+from harness.run import autoscale
+from harness.run.plan import make_plan
 
 FAKES = Path(__file__).resolve().parent / "fake_servers"
 FAKE_COMMANDS = {

@@ -1,15 +1,12 @@
 """Suites: parsing, sweep expansion, per-model connection limits, and the
 validation errors a user sees (each naming the file, the point and the
 problem). Also: the shipped suites validate and fit their time budgets."""
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-from harness import loadgen, suites  # noqa: E402
-from harness.servers import ALL_MODELS  # noqa: E402
+from harness import loadgen, suites
+from harness.servers import ALL_MODELS
 
 # The longest each shipped suite may take (issue 8: default 20 minutes on 2 cores, smoke 2).
 BUDGET_S = {"smoke": 120, "default": 20 * 60}

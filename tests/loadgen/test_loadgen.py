@@ -6,16 +6,15 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from harness.servers import EchoServer, server_command
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-from harness.servers import EchoServer, server_command  # noqa: E402
 
 RUN_TIMEOUT = 60
 ERROR_KINDS = {"mismatch", "early_close", "reset", "connect_failed", "timeout"}
@@ -65,25 +64,6 @@ def check_sane(doc, workload):
     assert all(low <= high for low, high, _ in doc["histogram"])
     assert sum(s["messages"] for s in doc["time_series"]) == totals["messages"]
     assert doc["client_cpu_s"]["user"] >= 0 and doc["client_cpu_s"]["system"] >= 0
-
-
-@pytest.fixture
-def reference():
-    """The reference server. It must end the test clean: loadgen ends a run
-    by half-closing, so the server counts no reset and echoed every byte."""
-    server = EchoServer("reference-epoll")
-    try:
-        server_command("reference-epoll")
-    except FileNotFoundError as missing:
-        pytest.fail(str(missing))
-    server.start()
-    yield server
-    try:
-        stats = server.stop()
-        assert stats["bytes_received"] == stats["bytes_sent"], stats
-        assert not any(stats["errors"].values()), stats
-    finally:
-        server.kill()
 
 
 WORKLOADS = {

@@ -7,14 +7,10 @@ the connections it opened, every byte it received sent back, no error.
 A fresh server per test (a start costs tens of milliseconds even under Wine),
 so each server's counters belong to one workload and can be checked exactly.
 WSB_SERVERS=a,b limits the servers, as for the conformance suite."""
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from harness.servers import EchoServer, selected_models, server_command  # noqa: E402
-from test_loadgen import check_sane, load_results, run_loadgen  # noqa: E402
+from harness.servers import EchoServer, selected_models, server_command
+from test_loadgen import check_sane, load_results, run_loadgen
 
 MEASURED = ["--duration", 1, "--warmup", 0.2]
 IDLE_CONNECTIONS = 200

@@ -6,18 +6,13 @@ bounded by a subprocess timeout; nothing asserts on speed."""
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_loadgen import (  # noqa: E402
-    RUN_TIMEOUT, ROOT, check_sane, free_port, load_results, reject_constant,
-    reference,  # noqa: F401  (a fixture: the reference server, checked clean at the end)
-)
-from harness.servers import WINE_RUN, EchoServer, server_command  # noqa: E402
+from test_loadgen import RUN_TIMEOUT, ROOT, check_sane, free_port, load_results, reject_constant
+from harness.servers import WINE_RUN, EchoServer, server_command
 
 ESTABLISHED_TIMEOUT = 30.0
 

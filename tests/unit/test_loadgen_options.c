@@ -287,6 +287,18 @@ static void test_workload_names(void **state)
     assert_string_equal(workload_name(WORKLOAD_IDLE), "idle");
 }
 
+/* Found by fuzzing (tests/fuzz): a value or name holding a line break made
+ * the error two lines. What was typed is quoted with '?' for each line
+ * break. */
+static void test_error_stays_one_line(void **state)
+{
+    (void)state;
+    assert_bad(PARSE("--port", "7\n8"), "--port 7?8: is not a number");
+    assert_bad(PARSE("--port", "7", "--bogus\r\nX"), "unknown option --bogus??X");
+    assert_bad(PARSE("--port", "7", "--workload", "\vping\f"), "--workload ?ping?: must be");
+    assert_null(strchr(PARSE("\n").error, '\n'));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_threads_need_work),
         cmocka_unit_test(test_repeated_option),
         cmocka_unit_test(test_workload_names),
+        cmocka_unit_test(test_error_stays_one_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -121,10 +121,14 @@ static void check_number(const numeric_case *c, const char *text, long long expe
 
 static void check_number_error(const model_info *model, const numeric_case *c, const char *text)
 {
-    char joined[128], expected[256];
+    char joined[128], expected[256], shown[64];
     snprintf(joined, sizeof joined, "%s=%s", c->name, text);
+    snprintf(shown, sizeof shown, "%s", text);
+    for (char *at = shown; *at; at++) /* the error stays one line */
+        if (*at == '\n')
+            *at = '?';
     snprintf(expected, sizeof expected, "%s: %s takes a whole number from %lld to %lld (got '%s')", model->name,
-             c->name, c->min, c->max, text);
+             c->name, c->min, c->max, shown);
     parsed separate = parse2(model, c->name, text);
     parsed equals = parse1(model, joined);
     assert_int_equal(separate.result, OPTIONS_ERROR);
@@ -380,6 +384,22 @@ static void test_usage(void **state)
     free(accepting);
 }
 
+/* Found by fuzzing (tests/fuzz): a name or value holding a line break made
+ * the error two lines. What was typed is quoted with '?' for each line
+ * break. */
+static void test_error_stays_one_line(void **state)
+{
+    (void)state;
+    parsed p = parse1(&plain_model, "\n");
+    assert_int_equal(p.result, OPTIONS_ERROR);
+    assert_string_equal(p.error, "plain: unknown option '?' (see --help)");
+    p = parse2(&plain_model, "--port", "1\r\n2");
+    assert_int_equal(p.result, OPTIONS_ERROR);
+    assert_string_equal(p.error, "plain: --port takes a whole number from 0 to 65535 (got '1??2')");
+    p = parse2(&plain_model, "--port", "\v\f");
+    assert_string_equal(p.error, "plain: --port takes a whole number from 0 to 65535 (got '?\?')"); /* \? : no trigraph */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_error_is_bounded),
         cmocka_unit_test(test_accept_pool_ceiling_of_a_model),
         cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_error_stays_one_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
