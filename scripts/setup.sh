@@ -5,7 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 report_failures
 
-packages=(cmake make gcc libc6-dev pkg-config gcc-mingw-w64-x86-64 wine wine64 libcmocka-dev
+packages=(cmake make gcc libc6-dev pkg-config gcc-mingw-w64-x86-64 wine wine64 libcmocka-dev iproute2 openssh-server
           python3 python3-pytest python3-matplotlib)
 missing=()
 for package in "${packages[@]}"; do
