@@ -17,6 +17,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo=()
   [ "$(id -u)" -eq 0 ] || sudo=(sudo)
   export DEBIAN_FRONTEND=noninteractive
+  if [[ " ${missing[*]} " == *" openssh-server "* ]]; then
+    # The tests start sshd themselves, inside network namespaces of their own
+    # (tests/remote); the system's SSH service must not start because we
+    # installed the package. Debian's ssh service never runs while this file exists.
+    "${sudo[@]}" mkdir -p /etc/ssh
+    "${sudo[@]}" touch /etc/ssh/sshd_not_to_be_run
+  fi
   "${sudo[@]}" apt-get update -qq
   "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
