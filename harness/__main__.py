@@ -49,11 +49,24 @@ seed_value = number_type(int, "a whole number", lambda v: 0 <= v < 2**64, "0..2*
 percentage = number_type(float, "a number", lambda v: 0 < v < 100, "(0, 100)")
 
 
+class VersionAction(argparse.Action):
+    """--version, computed only when asked for (it runs git)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from harness.version import version_line
+        print(version_line("harness"))
+        parser.exit(0)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python3 -m harness", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Runs winsock-bench suites against the echo servers, then reports and compares the results.",
         epilog=EXAMPLES)
+    parser.add_argument("--version", action=VersionAction, help="print the version and git commit, and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     commands.add_parser("list", help="servers (built or not), workloads and suites",

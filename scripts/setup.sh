@@ -3,6 +3,13 @@
 # and prepares the project's private Wine prefix (never the user's ~/.wine).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
+usage() {
+  echo "usage: scripts/setup.sh [--help] [--version]"
+  echo "Installs what winsock-bench needs (Debian packages, only those missing, with apt-get) and"
+  echo "prepares the project's private Wine prefix under build/; starts a persistent wineserver."
+}
+handle_help_and_version "$@"
+refuse_arguments "$@"
 report_failures
 
 packages=(cmake make gcc libc6-dev pkg-config gcc-mingw-w64-x86-64 wine wine64 libcmocka-dev iproute2 openssh-server

@@ -5,6 +5,16 @@
 # Every part runs even when an earlier one fails; the exit code says if any did.
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
+usage() {
+  echo "usage: scripts/test.sh [--help] [--version] [-- PYTEST_ARGS...]"
+  echo "Installs what is missing, builds both presets, then runs every test: native unit tests,"
+  echo "the Windows executables' checks under Wine, and the pytest suites (arguments after -- go to pytest)."
+}
+handle_help_and_version "$@"
+if [ $# -gt 0 ]; then
+  [ "$1" = "--" ] || { echo "test.sh: unknown option '$1' (see --help; pytest's options go after --)" >&2; exit 2; }
+  shift
+fi
 cd "$ROOT"
 "$ROOT/scripts/setup.sh" || exit 1
 "$ROOT/scripts/build.sh" || exit 1
