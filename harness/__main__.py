@@ -115,6 +115,15 @@ def build_parser():
     ab.add_argument("--pin", action="store_true", help="server on one CPU, load generator on another")
     ab.add_argument("--threshold", type=percentage, default=DEFAULT_THRESHOLD, metavar="PCT",
                     help=f"smallest change that counts, in percent (default {DEFAULT_THRESHOLD:g})")
+
+    deploy = commands.add_parser("deploy", help="copy the built executables to the hosts of a hosts file, check them",
+                                 description="Copies the built servers and loadgen to each host of the hosts file "
+                                             "with scp (Windows executables to windows and wine hosts, native "
+                                             "ones to linux hosts), then checks that every copy's --version is "
+                                             "this build's. Exit 2 naming the first host that fails.")
+    deploy.add_argument("--hosts", required=True, metavar="FILE", help="the hosts file (TOML; see harness/hosts.py)")
+    deploy.add_argument("--only", metavar="A,B", help="these hosts only (default: every host of the file)")
+    deploy.add_argument("--check", action="store_true", help="copy nothing: only check the copies already there")
     return parser
 
 
@@ -212,6 +221,16 @@ def command_compare(args):
     return compare.main(args.base, args.new, args.threshold)
 
 
+def command_deploy(args):
+    from harness import deploy, hosts
+    try:
+        hosts_file = hosts.load_hosts(args.hosts)
+    except hosts.HostsError as error:
+        raise UsageError(str(error)) from None
+    names = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
+    return deploy.main(hosts_file, names, check_only=args.check)
+
+
 def command_ab(args):
     from harness import ab
     from harness.servers import ALL_MODELS
@@ -242,6 +261,8 @@ def main(argv=None):
             return command_report(args)
         if args.command == "compare":
             return command_compare(args)
+        if args.command == "deploy":
+            return command_deploy(args)
         return command_ab(args)
     except (UsageError, RunError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
