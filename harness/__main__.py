@@ -54,12 +54,25 @@ wait_seconds = number_type(float, "a number of seconds", lambda v: 0 < v <= 3600
 percentage = number_type(float, "a number", lambda v: 0 < v < 100, "(0, 100)")
 
 
+class VersionAction(argparse.Action):
+    """--version, computed only when asked for (it runs git)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from harness.version import version_line
+        print(version_line("harness"))
+        parser.exit(0)
+
+
 def build_parser():
     from harness.run.noise import BUSY_OTHER_CORES
     parser = argparse.ArgumentParser(
         prog="python3 -m harness", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Runs winsock-bench suites against the echo servers, then reports and compares the results.",
         epilog=EXAMPLES)
+    parser.add_argument("--version", action=VersionAction, help="print the version and git commit, and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     commands.add_parser("list", help="servers (built or not), workloads and suites",
@@ -126,6 +139,15 @@ def build_parser():
     ab.add_argument("--threshold", type=percentage, default=DEFAULT_THRESHOLD, metavar="PCT",
                     help=f"smallest change that counts, in percent (default {DEFAULT_THRESHOLD:g})")
     ab.add_argument("--allow-different", action="store_true", help=ALLOW_DIFFERENT_HELP)
+
+    deploy = commands.add_parser("deploy", help="copy the built executables to the hosts of a hosts file, check them",
+                                 description="Copies the built servers and loadgen to each host of the hosts file "
+                                             "with scp (Windows executables to windows and wine hosts, native "
+                                             "ones to linux hosts), then checks that every copy's --version is "
+                                             "this build's. Exit 2 naming the first host that fails.")
+    deploy.add_argument("--hosts", required=True, metavar="FILE", help="the hosts file (TOML; see harness/hosts.py)")
+    deploy.add_argument("--only", metavar="A,B", help="these hosts only (default: every host of the file)")
+    deploy.add_argument("--check", action="store_true", help="copy nothing: only check the copies already there")
     return parser
 
 
@@ -231,6 +253,16 @@ def command_agree(args):
     return agree.main(args.run_a, args.run_b)
 
 
+def command_deploy(args):
+    from harness import deploy, hosts
+    try:
+        hosts_file = hosts.load_hosts(args.hosts)
+    except hosts.HostsError as error:
+        raise UsageError(str(error)) from None
+    names = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
+    return deploy.main(hosts_file, names, check_only=args.check)
+
+
 def command_ab(args):
     from harness import ab
     from harness.servers import ALL_MODELS
@@ -263,6 +295,8 @@ def main(argv=None):
             return command_compare(args)
         if args.command == "agree":
             return command_agree(args)
+        if args.command == "deploy":
+            return command_deploy(args)
         return command_ab(args)
     except (UsageError, RunError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

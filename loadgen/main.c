@@ -43,6 +43,9 @@ int main(int argc, char **argv)
     case OPTIONS_HELP:
         options_print_help(stdout);
         return EXIT_CLEAN;
+    case OPTIONS_VERSION:
+        options_print_version(stdout);
+        return EXIT_CLEAN;
     case OPTIONS_BAD:
         fprintf(stderr, "loadgen: %s\n", error);
         return EXIT_UNUSABLE;

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wsb_version.h"
+
 typedef enum { VALUE_UINT, VALUE_U64, VALUE_DOUBLE, VALUE_STRING, VALUE_FLAG, VALUE_WORKLOAD } value_kind;
 
 typedef struct option_row {
@@ -64,6 +66,11 @@ const char *workload_name(workload_kind kind)
     return workload_names[kind];
 }
 
+void options_print_version(FILE *to)
+{
+    fprintf(to, "loadgen %s\n", WSB_VERSION_LINE);
+}
+
 void options_print_help(FILE *to)
 {
     fputs("usage: loadgen --port N [options]\n"
@@ -88,6 +95,7 @@ void options_print_help(FILE *to)
           "  --connect-timeout S    connect timeout in seconds (default 5)\n"
           "  --timeout S            per-reply timeout in seconds (default 10)\n"
           "  --help                 this text\n"
+          "  --version              the version and git commit\n"
           "Exit: 0 clean run, 1 errors during the run (mismatch, reset, ...), 2 bad option or unreachable server.\n",
           to);
 }
@@ -235,6 +243,8 @@ options_result options_parse(int argc, char **argv, loadgen_options *out, char *
         const char *arg = argv[i];
         if (!strcmp(arg, "--help") || !strcmp(arg, "-h"))
             return OPTIONS_HELP;
+        if (!strcmp(arg, "--version"))
+            return OPTIONS_VERSION;
         const char *equals = strchr(arg, '=');
         size_t name_length = equals ? (size_t)(equals - arg) : strlen(arg);
         const option_row *row = find_row(arg, name_length);

@@ -31,11 +31,13 @@ typedef struct loadgen_options {
     double reply_timeout_s;
 } loadgen_options;
 
-typedef enum { OPTIONS_OK, OPTIONS_HELP, OPTIONS_BAD } options_result;
+typedef enum { OPTIONS_OK, OPTIONS_HELP, OPTIONS_VERSION, OPTIONS_BAD } options_result;
 
 /* Parses argv into *out. On OPTIONS_BAD, `error` holds one line (no newline). */
 options_result options_parse(int argc, char **argv, loadgen_options *out, char *error, size_t error_size);
 void options_print_help(FILE *to);
+/* "loadgen winsock-bench <version> <commit>": what --version prints. */
+void options_print_version(FILE *to);
 const char *workload_name(workload_kind kind);
 
 #endif

@@ -8,6 +8,12 @@
 # Needs the native and mingw presets configured (scripts/build.sh does it).
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
+usage() {
+  echo "usage: scripts/analyze.sh [--help] [--version]"
+  echo "clang-tidy (checks in .clang-tidy) on every C file: native, through the mingw-w64 headers, and the fuzz targets."
+}
+handle_help_and_version "$@"
+refuse_arguments "$@"
 cd "$ROOT"
 command -v clang-tidy >/dev/null || die "clang-tidy not found (run scripts/setup.sh)"
 jobs=$(nproc 2>/dev/null || echo 2)

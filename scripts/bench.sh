@@ -21,6 +21,7 @@ args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
   case "${args[i]}" in
     -h|--help) usage; exec "$(find_python || echo python3)" -m harness run --help ;;
+    --version) exec python3 -m harness.version bench.sh ;;
     --suite) suite=${args[i + 1]:-} ;;
     --suite=*) suite=${args[i]#--suite=} ;;
     --out) out=${args[i + 1]:-} ;;
@@ -31,6 +32,12 @@ for ((i = 0; i < ${#args[@]}; i++)); do
 done
 if [ "$dry_run" -eq 1 ]; then  # the plan and its estimate only: nothing to build or report
   exec "$(find_python || echo python3)" -m harness run --suite default "$@"
+fi
+# Bad options are refused now, not after minutes of installing and building:
+# the harness checks them (and the suite) in a dry run, which needs no build.
+if ! check=$("$(find_python || echo python3)" -m harness run --suite default "$@" --dry-run 2>&1 >/dev/null); then
+  echo "bench.sh: ${check##*$'\n'}" >&2  # the reason, the last line of the harness's answer
+  exit 2
 fi
 if [ -z "$out" ]; then
   name=$(basename "$suite" .toml)

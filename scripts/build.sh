@@ -4,6 +4,13 @@
 # makes every compiler warning an error.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
+usage() {
+  echo "usage: scripts/build.sh [--help] [--version]"
+  echo "Configures and builds the native preset (build/native: reference server, loadgen, unit tests)"
+  echo "and the mingw preset (build/mingw: the Winsock servers and loadgen.exe)."
+}
+handle_help_and_version "$@"
+refuse_arguments "$@"
 report_failures
 cd "$ROOT"
 jobs=$(nproc 2>/dev/null || echo 2)

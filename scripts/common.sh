@@ -24,3 +24,24 @@ find_python() {
 
 # For scripts under set -e: never stop without saying where.
 report_failures() { trap 'echo "error: $(basename "$0"): line $LINENO failed" >&2' ERR; }
+
+# --help and --version for every script, answered before any work is done.
+# usage: handle_help_and_version "$@"   (needs a usage() function in the script)
+handle_help_and_version() {
+  local arg
+  for arg in "$@"; do
+    case "$arg" in
+      -h|--help) usage; exit 0 ;;
+      --version) (cd "$ROOT" && python3 -m harness.version "$(basename "$0")"); exit 0 ;;
+      --) return 0 ;;
+    esac
+  done
+}
+
+# For scripts that take no options: anything given is refused, before any work.
+refuse_arguments() {
+  if [ $# -gt 0 ]; then
+    echo "$(basename "$0"): unknown option '$1' (see --help)" >&2
+    exit 2
+  fi
+}

@@ -9,8 +9,19 @@
 # Reproduce a finding: build/fuzz/tests/fuzz/NAME build/fuzz/findings/NAME-crash-...
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
-cd "$ROOT"
 targets_all=(fuzz_server_options fuzz_loadgen_options fuzz_echo_buffer fuzz_verifier)
+usage() {
+  echo "usage: scripts/fuzz.sh [--merge] [NAME...] [--help] [--version]"
+  echo "Builds the libFuzzer targets and runs each for WSB_FUZZ_SECONDS (default 15) from its corpus;"
+  echo "--merge adds what the runs found that reaches new code to tests/fuzz/corpus."
+  echo "NAME: ${targets_all[*]} (default: all)"
+}
+handle_help_and_version "$@"
+for target in "$@"; do
+  [[ "$target" == --merge || " ${targets_all[*]} " == *" $target "* ]] ||
+    { echo "fuzz.sh: unknown option or target '$target' (see --help)" >&2; exit 2; }
+done
+cd "$ROOT"
 seconds=${WSB_FUZZ_SECONDS:-15}
 merge=0
 if [ "${1:-}" = "--merge" ]; then

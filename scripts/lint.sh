@@ -5,6 +5,12 @@
 # probable bug or dead code.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
+usage() {
+  echo "usage: scripts/lint.sh [--help] [--version]"
+  echo "pyflakes on the paths pyproject.toml lists under [tool.winsock-bench.lint]."
+}
+handle_help_and_version "$@"
+refuse_arguments "$@"
 cd "$ROOT"
 python=$(find_python) || die "no usable python3 (run scripts/setup.sh)"
 mapfile -t paths < <("$python" -c '

@@ -10,6 +10,18 @@
 # kills, say) still counts.
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
+usage() {
+  echo "usage: scripts/sanitize.sh [asan|tsan]... [--help] [--version]"
+  echo "Builds the native code under ASan+UBSan (asan) and TSan (tsan) and runs the unit tests and"
+  echo "loadgen's end-to-end tests under them (default: both)."
+}
+handle_help_and_version "$@"
+for preset in "$@"; do
+  case "$preset" in
+    asan|tsan) ;;
+    *) echo "sanitize.sh: unknown option '$preset' (asan or tsan; see --help)" >&2; exit 2 ;;
+  esac
+done
 cd "$ROOT"
 python=$(find_python) || die "no usable python3 (run scripts/setup.sh)"
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -70,7 +82,6 @@ failed=()
 for preset in "${presets[@]}"; do
   case "$preset" in
     asan|tsan) step "$preset" || failed+=("$preset") ;;
-    *) die "usage: scripts/sanitize.sh [asan|tsan]..." ;;
   esac
 done
 [ ${#failed[@]} -eq 0 ] || { echo "sanitizers FAILED: ${failed[*]}" >&2; exit 1; }

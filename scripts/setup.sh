@@ -3,12 +3,20 @@
 # and prepares the project's private Wine prefix (never the user's ~/.wine).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
+usage() {
+  echo "usage: scripts/setup.sh [--help] [--version]"
+  echo "Installs what winsock-bench needs (Debian packages, only those missing, with apt-get) and"
+  echo "prepares the project's private Wine prefix under build/; starts a persistent wineserver."
+}
+handle_help_and_version "$@"
+refuse_arguments "$@"
 report_failures
 
 packages=(cmake make gcc clang libc6-dev pkg-config gcc-mingw-w64-x86-64 wine wine64 libcmocka-dev
           python3 python3-pytest python3-matplotlib
           python3-pyflakes clang-tidy clang-format  # the checks: lint.sh, analyze.sh, format.sh
-          libclang-rt-dev llvm)  # sanitizer runtimes, symbolizer: scripts/sanitize.sh
+          libclang-rt-dev llvm  # sanitizer runtimes, symbolizer: scripts/sanitize.sh
+          iproute2 openssh-server)  # the test hosts: tests/remote
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
@@ -19,6 +27,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo=()
   [ "$(id -u)" -eq 0 ] || sudo=(sudo)
   export DEBIAN_FRONTEND=noninteractive
+  if [[ " ${missing[*]} " == *" openssh-server "* ]]; then
+    # The tests start sshd themselves, inside network namespaces of their own
+    # (tests/remote); the system's SSH service must not start because we
+    # installed the package. Debian's ssh service never runs while this file exists.
+    "${sudo[@]}" mkdir -p /etc/ssh
+    "${sudo[@]}" touch /etc/ssh/sshd_not_to_be_run
+  fi
   "${sudo[@]}" apt-get update -qq
   "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi

@@ -4,11 +4,22 @@
 # Windows executables' own checks (ctest under Wine), the sanitizer builds'
 # tests (scripts/sanitize.sh), a bounded run of each fuzz target
 # (scripts/fuzz.sh) and the whole pytest suite: conformance of all seven
-# servers, loadgen, harness. Options go to pytest.
+# servers, loadgen, harness. Arguments after -- go to pytest.
 # Every step runs even when an earlier one fails; the exit code says if any
 # did, and the last lines give each step's time.
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
+usage() {
+  echo "usage: scripts/test.sh [--help] [--version] [-- PYTEST_ARGS...]"
+  echo "Installs what is missing, builds both presets, then runs every check and test: lint, clang-tidy,"
+  echo "native unit tests, the Windows executables' checks under Wine, sanitizers, fuzzing, and the"
+  echo "pytest suites (arguments after -- go to pytest)."
+}
+handle_help_and_version "$@"
+if [ $# -gt 0 ]; then
+  [ "$1" = "--" ] || { echo "test.sh: unknown option '$1' (see --help; pytest's options go after --)" >&2; exit 2; }
+  shift
+fi
 cd "$ROOT"
 started=$SECONDS
 "$ROOT/scripts/setup.sh" || exit 1

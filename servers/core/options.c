@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wsb_version.h"
+
 void options_defaults(server_options *o, const model_info *model)
 {
     memset(o, 0, sizeof *o);
@@ -35,8 +37,14 @@ void options_usage(FILE *out, const model_info *m)
             "  --backlog N          listen backlog; 0 means the system maximum (default 0)\n"
             "  --max-connections N  refuse clients beyond N at once; 0 means no limit (default 0)\n"
             "  --no-stdin-stop      ignore standard input; only Ctrl-C stops the server\n"
-            "  --help               print this help and exit\n",
+            "  --help               print this help and exit\n"
+            "  --version            print the version and git commit, and exit\n",
             OPTIONS_DEFAULT_BUFFER);
+}
+
+void options_print_version(FILE *out, const model_info *m)
+{
+    fprintf(out, "%s %s\n", m->name, WSB_VERSION_LINE);
 }
 
 /* Parses a whole decimal number in [min, max]; anything else is an error. */
@@ -100,6 +108,8 @@ static options_result parse(server_options *o, const model_info *m, int argc, ch
 
         if (!strcmp(name, "--help") || !strcmp(name, "-h"))
             return OPTIONS_HELP;
+        if (!strcmp(name, "--version") && !equals)
+            return OPTIONS_VERSION;
         if (!strcmp(name, "--no-stdin-stop") && !equals) {
             o->stdin_stop = 0;
             continue;

@@ -30,6 +30,7 @@ typedef struct server_options {
 typedef enum options_result {
     OPTIONS_RUN,   /* parsed: serve */
     OPTIONS_HELP,  /* --help was asked for: print usage, exit 0 */
+    OPTIONS_VERSION, /* --version was asked for: print options_version_line, exit 0 */
     OPTIONS_ERROR  /* error holds a one-line reason: exit 2 */
 } options_result;
 
@@ -39,5 +40,7 @@ void options_defaults(server_options *o, const model_info *model);
 options_result options_parse(server_options *o, const model_info *model, int argc, char **argv,
                              char *error, size_t error_size);
 void options_usage(FILE *out, const model_info *model);
+/* "<model> winsock-bench <version> <commit>": what --version prints. */
+void options_print_version(FILE *out, const model_info *model);
 
 #endif

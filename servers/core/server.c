@@ -326,6 +326,9 @@ int server_main(int argc, char **argv, const server_model *model)
     case OPTIONS_HELP:
         options_usage(stdout, &model->info);
         return 0;
+    case OPTIONS_VERSION:
+        options_print_version(stdout, &model->info);
+        return 0;
     case OPTIONS_ERROR:
         fprintf(stderr, "%s\n", error);
         return 2;

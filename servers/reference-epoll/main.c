@@ -454,6 +454,9 @@ int main(int argc, char **argv)
     case OPTIONS_HELP:
         options_usage(stdout, &reference_model);
         return 0;
+    case OPTIONS_VERSION:
+        options_print_version(stdout, &reference_model);
+        return 0;
     case OPTIONS_ERROR:
         fprintf(stderr, "%s\n", error);
         return 2;

@@ -5,7 +5,7 @@ import pytest
 
 import synthetic
 from harness import analysis, stats, store
-from harness.analysis import Cell, Estimate
+from harness.analysis import Cell
 
 
 @pytest.fixture(scope="module")

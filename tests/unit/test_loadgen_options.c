@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "options.h"
+#include "wsb_version.h"
 
 typedef struct parsed {
     options_result result;
@@ -91,6 +92,23 @@ static void test_help(void **state)
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strstr(text, names[i]))
             fail_msg("--help does not mention %s", names[i]);
+}
+
+static void test_version(void **state)
+{
+    (void)state;
+    assert_int_equal(PARSE("--version").result, OPTIONS_VERSION);
+    assert_int_equal(PARSE("--port", "7", "--version").result, OPTIONS_VERSION);
+    char text[256] = {0};
+    FILE *to = tmpfile();
+    assert_non_null(to);
+    options_print_version(to);
+    rewind(to);
+    assert_non_null(fgets(text, sizeof text, to));
+    fclose(to);
+    char expected[128];
+    snprintf(expected, sizeof expected, "loadgen winsock-bench %s %s\n", WSB_VERSION, WSB_COMMIT);
+    assert_string_equal(text, expected);
 }
 
 static void test_every_option_is_stored(void **state)
@@ -304,6 +322,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_help),
+        cmocka_unit_test(test_version),
         cmocka_unit_test(test_every_option_is_stored),
         cmocka_unit_test(test_equals_form),
         cmocka_unit_test(test_large_counts_are_exact),

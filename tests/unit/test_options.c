@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "options.h"
+#include "wsb_version.h"
 
 /* Three kinds of model: no pools, a thread pool, a thread pool and AcceptEx. */
 static const model_info plain_model = {.name = "plain", .summary = "A model without pools."};
@@ -320,6 +321,27 @@ static void test_help(void **state)
     assert_int_equal(parse(&plain_model, after_bad).result, OPTIONS_ERROR);
 }
 
+static void test_version(void **state)
+{
+    (void)state;
+    assert_int_equal(parse1(&plain_model, "--version").result, OPTIONS_VERSION);
+    const char *after_good[] = {"--port", "5", "--version", NULL};
+    assert_int_equal(parse(&plain_model, after_good).result, OPTIONS_VERSION);
+    assert_int_equal(parse1(&plain_model, "--version=1").result, OPTIONS_ERROR);
+    /* One line: the model's name, the project, the version file's version, the commit. */
+    char text[256] = {0};
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    options_print_version(f, &plain_model);
+    rewind(f);
+    assert_non_null(fgets(text, sizeof text, f));
+    fclose(f);
+    char expected[128];
+    snprintf(expected, sizeof expected, "plain winsock-bench %s %s\n", WSB_VERSION, WSB_COMMIT);
+    assert_string_equal(text, expected);
+    assert_true(strlen(WSB_COMMIT) > 0);
+}
+
 static void test_error_is_bounded(void **state)
 {
     (void)state;
@@ -415,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_options_a_model_does_not_take),
         cmocka_unit_test(test_missing_value),
         cmocka_unit_test(test_help),
+        cmocka_unit_test(test_version),
         cmocka_unit_test(test_error_is_bounded),
         cmocka_unit_test(test_accept_pool_ceiling_of_a_model),
         cmocka_unit_test(test_usage),
