@@ -78,7 +78,11 @@ static void merge_results(const run_shared *shared, worker *workers, run_results
     uint64_t window_end = shared->end_ns ? (stopped < shared->end_ns ? stopped : shared->end_ns)
                                          : (last_completion ? last_completion : stopped);
     r->ended_early = shared->end_ns ? stopped < shared->end_ns : atomic_load(&shared->stop);
-    r->duration_s = window_end > shared->measure_start_ns ? (double)(window_end - shared->measure_start_ns) / 1e9 : 0;
+    bool started = atomic_load(&shared->go);
+    r->duration_s = started && window_end > shared->measure_start_ns
+                        ? (double)(window_end - shared->measure_start_ns) / 1e9
+                        : 0; /* stopped before the clock started (e.g. --barrier never released) */
+    r->started_unix_ns = started ? shared->start_unix_ns : 0;
     r->unreachable = !atomic_load(&shared->ever_connected) && connect_failure;
     if (r->unreachable)
         snprintf(r->fatal, sizeof r->fatal, "cannot connect to %s port %d: %s", shared->options->host,
@@ -106,6 +110,52 @@ static bool create_result_histograms(const loadgen_options *o, run_results *r)
            (o->workload != WORKLOAD_CHURN || r->connect_latency);
 }
 
+/* --barrier: what the thread waiting for the release line found. */
+enum { RELEASE_WAITING, RELEASE_LINE, RELEASE_EOF };
+static atomic_int release_state;
+
+/* Blocks in a read of standard input, which cannot be given a timeout
+ * portably: so it has a thread of its own, and the engine waits on its
+ * result with one. If the wait times out, the thread is left blocked and
+ * ends with the process. */
+static void read_release_line(void *unused)
+{
+    (void)unused;
+    char line[256];
+    atomic_store(&release_state, fgets(line, sizeof line, stdin) ? RELEASE_LINE : RELEASE_EOF);
+}
+
+/* Says the connections are open, then waits for the line that releases
+ * every load generator of the run at once. false (the run stopped, with
+ * the reason) when the line does not come. */
+static bool wait_for_release(run_shared *shared)
+{
+    const loadgen_options *o = shared->options;
+    printf("{\"event\":\"connected\",\"connections\":%u,\"idle\":%u,\"threads\":%u}\n",
+           o->workload == WORKLOAD_CHURN ? o->concurrency : o->connections,
+           o->workload == WORKLOAD_IDLE ? o->idle : 0u, o->threads);
+    fflush(stdout);
+    atomic_store(&release_state, RELEASE_WAITING);
+    platform_thread *reader = platform_thread_start(read_release_line, NULL);
+    if (!reader) {
+        run_stop(shared, "--barrier: cannot start the thread that reads standard input");
+        return false;
+    }
+    uint64_t deadline = platform_now_ns() + (uint64_t)(o->barrier_timeout_s * 1e9);
+    while (atomic_load(&release_state) == RELEASE_WAITING && platform_now_ns() < deadline && !run_stopped(shared))
+        platform_sleep_ms(1);
+    int state = atomic_load(&release_state);
+    if (state == RELEASE_LINE) {
+        platform_thread_join(reader);
+        return true;
+    }
+    if (state == RELEASE_EOF)
+        platform_thread_join(reader);
+    run_stop(shared, state == RELEASE_EOF ? "--barrier: standard input closed before the start line"
+                                          : "--barrier: no start line on standard input in time");
+    return false;
+}
+
 /* Starts the loops, lets them open their connections, then sets the clock
  * running for all of them at once. */
 static bool start_loops(run_shared *shared, worker *workers)
@@ -128,7 +178,10 @@ static bool start_loops(run_shared *shared, worker *workers)
     while (atomic_load(&shared->ready_loops) < shared->threads)
         platform_sleep_ms(1);
     const loadgen_options *o = shared->options;
+    if (o->barrier && !run_stopped(shared) && !wait_for_release(shared))
+        return true; /* stopped: the loops close their connections and end */
     shared->start_ns = platform_now_ns();
+    shared->start_unix_ns = platform_wall_ns();
     shared->measure_start_ns = shared->start_ns + (o->messages ? 0 : (uint64_t)(o->warmup_s * 1e9));
     shared->end_ns = o->messages ? 0 : shared->measure_start_ns + (uint64_t)(o->duration_s * 1e9);
     atomic_store(&shared->go, true); /* publishes the times above */

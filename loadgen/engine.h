@@ -21,6 +21,7 @@ typedef struct run_results {
     uint64_t messages, bytes;       /* completed inside the measured window */
     uint64_t operations;            /* churn: connect-send-receive-close cycles */
     double duration_s;              /* the measured window as it really was */
+    uint64_t started_unix_ns;       /* wall clock when the loops were let go (0: never) */
     uint64_t errors[ERROR_KINDS];
     uint64_t error_total;
     bool unreachable;               /* no connect ever succeeded: fatal says why */

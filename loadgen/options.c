@@ -18,7 +18,7 @@ typedef struct option_row {
     const char *name;
     value_kind kind;
     size_t field; /* offsetof into loadgen_options */
-    double min, max;
+    double min, max; /* a flag (a bool field) is set to min != 0 */
 } option_row;
 
 #define FIELD(name) offsetof(loadgen_options, name)
@@ -38,6 +38,8 @@ static const option_row option_table[] = {
     {"--threads", VALUE_UINT, FIELD(threads), 1, 256},
     {"--seed", VALUE_U64, FIELD(seed), 0, 18446744073709551615.0},
     {"--no-verify", VALUE_FLAG, FIELD(verify), 0, 0},
+    {"--barrier", VALUE_FLAG, FIELD(barrier), 1, 1},
+    {"--barrier-timeout", VALUE_DOUBLE, FIELD(barrier_timeout_s), 0.001, 3600},
     {"--json", VALUE_STRING, FIELD(json_path), 0, 0},
     {"--csv", VALUE_STRING, FIELD(csv_path), 0, 0},
     {"--connect-timeout", VALUE_DOUBLE, FIELD(connect_timeout_s), 0.001, 3600},
@@ -94,6 +96,9 @@ void options_print_help(FILE *to)
           "  --csv FILE             write the 1-second time series as CSV\n"
           "  --connect-timeout S    connect timeout in seconds (default 5)\n"
           "  --timeout S            per-reply timeout in seconds (default 10)\n"
+          "  --barrier              once connected, print {\"event\":\"connected\",...} and start only\n"
+          "                         when a line arrives on stdin (several loadgens started together)\n"
+          "  --barrier-timeout S    how long --barrier waits for that line (default 60)\n"
           "  --help                 this text\n"
           "  --version              the version and git commit\n"
           "Exit: 0 clean run, 1 errors during the run (mismatch, reset, ...), 2 bad option or unreachable server.\n",
@@ -129,6 +134,7 @@ static void set_defaults(loadgen_options *o)
     o->verify = true;
     o->connect_timeout_s = 5;
     o->reply_timeout_s = 10;
+    o->barrier_timeout_s = 60;
 }
 
 static const option_row *find_row(const char *name, size_t name_length)
@@ -230,6 +236,8 @@ static options_result check_combination(const loadgen_options *o, const bool *gi
     }
     if (o->workload == WORKLOAD_CHURN && given[row_of_field(FIELD(connections)) - option_table])
         return bad(error, size, "--connections does not apply to --workload churn (it has --concurrency)");
+    if (given[row_of_field(FIELD(barrier_timeout_s)) - option_table] && !o->barrier)
+        return bad(error, size, "--barrier-timeout applies to --barrier runs only");
     if (o->threads > (o->workload == WORKLOAD_CHURN ? o->concurrency : o->connections))
         return bad(error, size, "--threads must not exceed the connections (churn: --concurrency)");
     return OPTIONS_OK;
@@ -253,7 +261,8 @@ options_result options_parse(int argc, char **argv, loadgen_options *out, char *
         if (row->kind == VALUE_FLAG) {
             if (equals)
                 return bad(error, error_size, "%s takes no value", row->name);
-            out->verify = false;
+            *(bool *)((char *)out + row->field) = row->min != 0;
+            given[row - option_table] = true;
             continue;
         }
         const char *value = equals ? equals + 1 : (i + 1 < argc ? argv[++i] : NULL);

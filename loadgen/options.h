@@ -29,6 +29,11 @@ typedef struct loadgen_options {
     const char *csv_path;
     double connect_timeout_s;
     double reply_timeout_s;
+    /* Several load generators started together (one per client host): each
+     * opens its connections, says so on stdout and waits for a line on stdin
+     * before its clock starts, at most barrier_timeout_s. */
+    bool barrier;
+    double barrier_timeout_s;
 } loadgen_options;
 
 typedef enum { OPTIONS_OK, OPTIONS_HELP, OPTIONS_VERSION, OPTIONS_BAD } options_result;

@@ -9,6 +9,9 @@
 #include <stdint.h>
 
 uint64_t platform_now_ns(void); /* monotonic */
+/* Wall-clock time since 1970 (UTC), for comparing moments across processes
+ * and hosts (e.g. when several load generators started), never for durations. */
+uint64_t platform_wall_ns(void);
 void platform_sleep_ms(unsigned ms);
 bool platform_stderr_is_terminal(void);
 

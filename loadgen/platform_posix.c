@@ -18,6 +18,13 @@ uint64_t platform_now_ns(void)
     return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 }
 
+uint64_t platform_wall_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
 void platform_sleep_ms(unsigned ms)
 {
     struct timespec pause = {ms / 1000, (long)(ms % 1000) * 1000000L};

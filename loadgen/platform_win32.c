@@ -24,6 +24,30 @@ uint64_t platform_now_ns(void)
     return ticks / per_second * 1000000000u + ticks % per_second * 1000000000u / per_second;
 }
 
+uint64_t platform_wall_ns(void)
+{
+    /* The precise clock exists from Windows 8 on; the plain one (to the
+     * timer tick) is the fallback, looked up at run time so that the build
+     * still targets Vista. */
+    typedef VOID(WINAPI * precise_clock)(LPFILETIME);
+    static precise_clock precise;
+    static int looked_up;
+    if (!looked_up) {
+        HMODULE kernel = GetModuleHandleW(L"kernel32.dll");
+        FARPROC found = kernel ? GetProcAddress(kernel, "GetSystemTimePreciseAsFileTime") : NULL;
+        memcpy(&precise, &found, sizeof precise);
+        looked_up = 1;
+    }
+    FILETIME now;
+    if (precise)
+        precise(&now);
+    else
+        GetSystemTimeAsFileTime(&now);
+    /* 100 ns ticks since 1601-01-01; 1970 is 11644473600 s later. */
+    uint64_t ticks = ((uint64_t)now.dwHighDateTime << 32) | now.dwLowDateTime;
+    return (ticks - UINT64_C(116444736000000000)) * 100u;
+}
+
 void platform_sleep_ms(unsigned ms)
 {
     Sleep(ms);

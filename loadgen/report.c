@@ -70,8 +70,9 @@ static void json_config(FILE *to, const loadgen_options *o)
         fprintf(to, "\"rate\": %g, ", o->rate);
     else
         fputs("\"rate\": null, ", to);
-    fprintf(to, "\"concurrency\": %u, \"idle\": %u, \"threads\": %u, \"seed\": %llu, \"verify\": %s, \"json\": ",
+    fprintf(to, "\"concurrency\": %u, \"idle\": %u, \"threads\": %u, \"seed\": %llu, \"verify\": %s, ",
             o->concurrency, o->idle, o->threads, (unsigned long long)o->seed, o->verify ? "true" : "false");
+    fprintf(to, "\"barrier\": %s, \"json\": ", o->barrier ? "true" : "false");
     json_string_or_null(to, o->json_path);
     fputs(", \"csv\": ", to);
     json_string_or_null(to, o->csv_path);
@@ -135,6 +136,10 @@ void report_json(FILE *to, const loadgen_options *o, const run_results *r, int e
     json_environment(to);
     fprintf(to, ",\n  \"totals\": {\"messages\": %llu, \"bytes\": %llu, \"duration_s\": %.6f}",
             (unsigned long long)r->messages, (unsigned long long)r->bytes, finite(r->duration_s));
+    if (r->started_unix_ns)
+        fprintf(to, ",\n  \"started_at_unix_ns\": %llu", (unsigned long long)r->started_unix_ns);
+    else
+        fputs(",\n  \"started_at_unix_ns\": null", to);
     fprintf(to, ",\n  \"messages_per_s\": %.3f, \"bytes_per_s\": %.3f", per_second((double)r->messages, r->duration_s),
             per_second((double)r->bytes, r->duration_s));
     json_latency(to, "latency_us", r->latency);

@@ -345,10 +345,12 @@ void worker_main(void *arg)
     atomic_fetch_add(&w->run->ready_loops, 1);
     while (!atomic_load(&w->run->go) && !run_stopped(w->run))
         platform_sleep_ms(1);
-    if (atomic_load(&w->run->go))
+    bool started = atomic_load(&w->run->go);
+    if (started)
         run_loop(w);
     w->stopped_ns = platform_now_ns();
-    roll_seconds(w, w->stopped_ns, true);
+    if (started) /* a run stopped before its clock started has no seconds to report */
+        roll_seconds(w, w->stopped_ns, true);
     finish_connections(w);
     for (size_t i = 0; i < w->connection_count; i++)
         connection_close(&w->connections[i], CONN_DEAD);

@@ -88,7 +88,8 @@ static void test_help(void **state)
     assert_true(length > 0);
     const char *names[] = {"--host", "--port", "--workload", "--connections", "--size", "--duration", "--warmup",
                            "--messages", "--depth", "--rate", "--concurrency", "--idle", "--threads", "--seed",
-                           "--no-verify", "--json", "--csv", "--connect-timeout", "--timeout", "--help"};
+                           "--no-verify", "--json", "--csv", "--connect-timeout", "--timeout", "--barrier",
+                           "--barrier-timeout", "--help"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strstr(text, names[i]))
             fail_msg("--help does not mention %s", names[i]);
@@ -111,15 +112,30 @@ static void test_version(void **state)
     assert_string_equal(text, expected);
 }
 
+static void test_barrier(void **state)
+{
+    (void)state;
+    parsed p = PARSE("--port", "7");
+    assert_int_equal(p.result, OPTIONS_OK);
+    assert_false(p.options.barrier);
+    assert_true(p.options.verify); /* flags set only their own field */
+    assert_true(p.options.barrier_timeout_s == 60);
+    p = PARSE("--port", "7", "--barrier");
+    assert_true(p.result == OPTIONS_OK && p.options.barrier && p.options.verify);
+    assert_bad(PARSE("--port", "7", "--barrier=1"), "--barrier takes no value");
+    assert_bad(PARSE("--port", "7", "--barrier-timeout", "3"), "--barrier-timeout applies to --barrier runs only");
+}
+
 static void test_every_option_is_stored(void **state)
 {
     (void)state;
     parsed p = PARSE("--host", "::1", "--port", "65535", "--workload", "pipeline", "--connections", "12", "--size",
                      "1000", "--duration", "2.5", "--warmup", "0.5", "--depth", "4", "--threads", "3", "--seed",
                      "18446744073709551615", "--no-verify", "--json", "-", "--csv", "out.csv", "--connect-timeout",
-                     "0.25", "--timeout", "7");
+                     "0.25", "--timeout", "7", "--barrier", "--barrier-timeout", "2.5");
     assert_int_equal(p.result, OPTIONS_OK);
     const loadgen_options *o = &p.options;
+    assert_true(o->barrier && o->barrier_timeout_s == 2.5);
     assert_string_equal(o->host, "::1");
     assert_int_equal(o->port, 65535);
     assert_int_equal(o->workload, WORKLOAD_PIPELINE);
@@ -323,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_version),
+        cmocka_unit_test(test_barrier),
         cmocka_unit_test(test_every_option_is_stored),
         cmocka_unit_test(test_equals_form),
         cmocka_unit_test(test_large_counts_are_exact),
