@@ -94,6 +94,13 @@ class HostsFile:
     def ssh_argv(self, host, remote_command):
         return ["ssh", *self.ssh_options(), host.ssh, remote_command]
 
+    def server_command(self, host, model):
+        """A function of the server's arguments giving the argv that runs `model`
+        on `host` over SSH, listening on the host's address; for EchoServer.
+        Its ready and stats lines come back through the SSH channel, and closing
+        our end of it is end-of-file on the server's stdin: its stop."""
+        return lambda arguments: self.ssh_argv(host, host.command_line(model, "--bind", host.address, *arguments))
+
     def scp_argv(self, host, files, remote_dir):
         return ["scp", "-q", *self.ssh_options(), *[str(f) for f in files], f"{host.ssh}:{remote_dir}"]
 

@@ -74,14 +74,16 @@ class EchoServer:
     stop() closes stdin and waits for its stats line.
 
     command: the argv that starts it (default: server_command(model)), so a
-    caller can run another build of the model, or a stand-in.
+    caller can run another build of the model, or a stand-in; or a function
+    of the server's arguments that returns the whole argv (a server on
+    another host: harness.hosts.HostsFile.server_command).
     cpus: CPUs to pin the process to (None: not pinned)."""
 
     def __init__(self, model, args=(), command=None, cpus=None,
                  ready_timeout=READY_TIMEOUT, stop_timeout=STOP_TIMEOUT):
         self.model = model
         self.args = list(args)
-        self.command = list(command) if command else None
+        self.command = command if callable(command) else (list(command) if command else None)
         self.cpus = list(cpus) if cpus else None
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
@@ -99,7 +101,9 @@ class EchoServer:
         return self.ready["port"]
 
     def start(self):
-        argv = (self.command or server_command(self.model)) + ["--port", "0"] + self.args
+        command = self.command or server_command(self.model)
+        arguments = ["--port", "0"] + self.args
+        argv = command(arguments) if callable(command) else command + arguments
         cpus = self.cpus
         self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=self._stderr, start_new_session=True,
