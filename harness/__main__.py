@@ -94,6 +94,11 @@ def build_parser():
                      help="before each repetition on a busy machine, wait up to SECONDS (default "
                           f"{DEFAULT_WAIT_IDLE_S:g}) until other processes use at most {BUSY_OTHER_CORES:g} cores")
     run.add_argument("--dry-run", action="store_true", help="print the plan's size and estimated time, run nothing")
+    run.add_argument("--hosts", metavar="FILE", help="run on other hosts: the hosts file (TOML, see harness/hosts.py)")
+    run.add_argument("--server-host", metavar="NAME", help="with --hosts: the host that runs the servers "
+                                                            "(default: the file's [run] server)")
+    run.add_argument("--client-hosts", metavar="A,B", help="with --hosts: the hosts that run the load, split "
+                                                           "between them (default: the file's [run] clients)")
     run.add_argument("--resume", metavar="DIR", help="run what an interrupted run has not recorded yet")
     run.set_defaults(parser=run)  # so that its errors print its own usage
 
@@ -204,6 +209,8 @@ def command_run(args, parser):
     if args.resume:
         given = [f"--{n.replace('_', '-')}" for n in ("suite", "servers", "reps", "seed", "out", "wait_idle")
                  if getattr(args, n) is not None]
+        given += [f"--{n.replace('_', '-')}" for n in ("hosts", "server_host", "client_hosts")
+                  if getattr(args, n) is not None]
         given += ["--pin"] * args.pin + ["--dry-run"] * args.dry_run
         if given:
             parser.error(f"--resume takes no other option (the run folder has them): {', '.join(given)}")
@@ -214,12 +221,47 @@ def command_run(args, parser):
     from harness.servers import ALL_MODELS
     suite = load_suite(args.suite)
     servers = parse_servers(args.servers, suite, ALL_MODELS)
+    topology = choose_topology(args, parser)
+    if topology:
+        servers = servers_for_host(servers, topology, explicit=bool(args.servers))
     seed = DEFAULT_SEED if args.seed is None else args.seed
     if args.dry_run:
         return dry_run(suite, servers, args.reps)
     code, _ = new_run(suite, servers, out=args.out, reps=args.reps, seed=seed, pin=args.pin,
-                      wait_idle_s=args.wait_idle)
+                      wait_idle_s=args.wait_idle, topology=topology)
     return code
+
+
+def choose_topology(args, parser):
+    """The hosts of a run on other hosts (--hosts), or None for this machine."""
+    if not args.hosts:
+        if args.server_host or args.client_hosts:
+            parser.error("--server-host and --client-hosts go with --hosts FILE")
+        return None
+    if args.pin:
+        parser.error("--pin is for runs on this machine, not with --hosts")
+    from harness import hosts
+    from harness.run.remote import Topology
+    try:
+        hosts_file = hosts.load_hosts(args.hosts)
+    except hosts.HostsError as error:
+        raise UsageError(str(error)) from None
+    clients = [name.strip() for name in args.client_hosts.split(",") if name.strip()] if args.client_hosts else None
+    return Topology.choose(hosts_file, args.server_host, clients)
+
+
+def servers_for_host(servers, topology, explicit):
+    """The servers the server host's platform runs: the others are refused when
+    named (--servers), and left out of the suite's default list otherwise."""
+    from harness.run.remote import RemoteServers
+    runnable = RemoteServers(topology).names
+    if explicit and set(servers) - set(runnable):
+        raise UsageError(f"server host {topology.server.name} ({topology.server.platform}) cannot run "
+                         f"{', '.join(s for s in servers if s not in runnable)}")
+    chosen = [server for server in servers if server in runnable]
+    if not chosen:
+        raise UsageError(f"none of the suite's servers runs on {topology.server.name} ({topology.server.platform})")
+    return chosen
 
 
 def dry_run(suite, servers, reps):

@@ -55,7 +55,7 @@ def expected_version(build, program):
     return f"{program} winsock-bench {defines.get('WSB_VERSION', '?')} {defines.get('WSB_COMMIT', '?')}"
 
 
-def _ssh(hosts, host, remote_command):
+def ssh_output(hosts, host, remote_command):
     """Runs a command on a host; (exit code, output). Bounded by the connect timeout plus a margin."""
     try:
         done = subprocess.run(hosts.ssh_argv(host, remote_command), capture_output=True, text=True,
@@ -73,7 +73,7 @@ def _tail(text):
 
 
 def check_reachable(hosts, host):
-    code, output = _ssh(hosts, host, "exit 0")
+    code, output = ssh_output(hosts, host, "exit 0")
     if code != 0:
         raise DeployError(f"host {host.name} ({host.ssh}): unreachable over SSH: {_tail(output) or 'exit ' + str(code)}"
                           " (check the address, the key, and that its SSH server runs)")
@@ -84,7 +84,7 @@ def _make_folder(hosts, host):
         command = f'if not exist "{host.dir}" mkdir "{host.dir}"'
     else:
         command = f"mkdir -p -- '{host.dir}'"
-    code, output = _ssh(hosts, host, command)
+    code, output = ssh_output(hosts, host, command)
     if code != 0:
         raise DeployError(f"host {host.name}: cannot create {host.dir}: {_tail(output)}")
 
@@ -105,7 +105,7 @@ def check_versions(hosts, host, programs):
     build = build_of(host)
     for program in programs:
         want = expected_version(build, program)
-        code, output = _ssh(hosts, host, host.command_line(program, "--version"))
+        code, output = ssh_output(hosts, host, host.command_line(program, "--version"))
         got = output.splitlines()[-1].strip() if output else ""
         if code != 0 or got != want:
             said = f"it says {got!r}" if code == 0 else f"it does not run ({_tail(output) or 'exit ' + str(code)})"

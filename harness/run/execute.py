@@ -16,6 +16,7 @@ from harness.run.item import ItemSettings, now_iso, run_item
 from harness.run.plan import item_estimate, make_plan, missing_items, plan_label
 from harness.run.progress import Progress, format_duration
 from harness.run.registry import BuiltServers, Variant, check_commands, current_variant, relative
+from harness.run.remote import RemoteServers, Topology
 from harness.run.rounds import next_round
 from harness.run.wine import run_prefix, start_wineserver
 from harness.servers import ROOT
@@ -38,11 +39,15 @@ def prepare_out(out):
 
 
 def new_run(suite, servers, out=None, reps=None, seed=DEFAULT_SEED, pin=False, variants=None,
-            registry=None, stream=None, wait_idle_s=None):
+            registry=None, stream=None, wait_idle_s=None, topology=None):
     """Plans a suite, writes the manifest, runs every item. `reps` fixes the
     number of repetitions (no adaptation); by default the suite's
     [repetitions] say. Returns the exit code (0 all ok, 1 some failed, 130
-    interrupted) and the run folder."""
+    interrupted) and the run folder. topology: the servers and the load on
+    other hosts (harness.run.remote), checked before anything starts."""
+    if topology:
+        registry = RemoteServers(topology)
+        topology.check(servers)
     registry = registry or BuiltServers()
     variants = variants or [current_variant()]
     repetitions = Repetitions.fixed(reps) if reps else suite.repetitions
@@ -55,6 +60,7 @@ def new_run(suite, servers, out=None, reps=None, seed=DEFAULT_SEED, pin=False, v
     pin_info = pin_cpus() if pin else None
     with_wine = any(registry.needs_wine(server) for server in servers)
     out = prepare_out(out or default_out(suite.name))
+    topology_facts = topology.to_manifest() if topology else None
     manifest = store.new_manifest(
         suite=suite.name, suite_file=relative(suite.path), suite_text=suite.text, description=suite.description,
         seed=seed, reps=repetitions.min, repetitions={**repetitions.to_manifest(), "rounds": repetitions.min,
@@ -62,12 +68,21 @@ def new_run(suite, servers, out=None, reps=None, seed=DEFAULT_SEED, pin=False, v
         servers=list(servers), variants={v.name: v.to_manifest() for v in variants},
         points=[point.to_manifest() for point in suite.points if any(point is p for p, _ in cells)],
         plan=plan, skipped=skipped, timeouts=suite.timeouts.to_dict(), max_connections=dict(suite.max_connections),
-        platform=platform_facts(with_wine), pin=pin_info, wait_idle_s=wait_idle_s, loadgen={"path": relative(loadgen)},
+        platform=remote_platform(topology_facts) if topology else platform_facts(with_wine), pin=pin_info,
+        wait_idle_s=wait_idle_s, loadgen={"path": relative(loadgen)}, topology=topology_facts,
         started_at=now_iso(), finished_at=None, resumed_at=[])
     store.write_manifest(out, manifest)
     stream = stream or sys.stderr
     stream.write(f"{plan_summary(suite, servers, repetitions, len(variants))}; results in {out}\n")
-    return execute(out, manifest, plan, registry, variants, stream), out
+    return execute(out, manifest, plan, registry, variants, stream, topology), out
+
+
+def remote_platform(topology_facts):
+    """The platform of a run on other hosts: the server host's, as it reports itself."""
+    server = topology_facts["server"]
+    return {"os": server["os"], "cpu_model": server["cpu_model"], "cpu_count": server["cpu_count"],
+            "host": server["name"], "host_platform": server["platform"], "wine": None,
+            "clients": [client["name"] for client in topology_facts["clients"]]}
 
 
 def plan_summary(suite, servers, repetitions, variants=1):
@@ -101,6 +116,10 @@ def resume_run(run_dir, registry=None, stream=None):
     stream = stream or sys.stderr
     run_dir = Path(run_dir)
     manifest = load_manifest(run_dir)
+    topology = Topology.from_manifest(manifest["topology"]) if manifest.get("topology") else None
+    if topology:
+        registry = RemoteServers(topology)
+        topology.check(manifest["servers"])
     missing = missing_items(run_dir, manifest["plan"])
     stream.write(f"resuming {run_dir}: {len(missing)} of {len(manifest['plan'])} runs have no record\n")
     variants = [Variant.from_manifest(name, data) for name, data in manifest["variants"].items()]
@@ -109,7 +128,7 @@ def resume_run(run_dir, registry=None, stream=None):
         loadgen_module.find_loadgen()
     manifest.setdefault("resumed_at", []).append(now_iso())
     store.write_manifest(run_dir, manifest)
-    return execute(run_dir, manifest, missing, registry, variants, stream), run_dir
+    return execute(run_dir, manifest, missing, registry, variants, stream, topology), run_dir
 
 
 def rounds_may_follow(manifest):
@@ -118,10 +137,10 @@ def rounds_may_follow(manifest):
     return bool(state.get("adaptive")) and not state.get("stopped_by")
 
 
-def execute(run_dir, manifest, items, registry, variants, stream):
+def execute(run_dir, manifest, items, registry, variants, stream, topology=None):
     """Runs the items, then the adaptive rounds; finishes the manifest and
     prints the summary."""
-    session = Session(Path(run_dir), manifest, registry, variants, stream)
+    session = Session(Path(run_dir), manifest, registry, variants, stream, topology)
     try:
         session.run_items(items)
         while session.plan_next_round():
@@ -142,8 +161,9 @@ class Session:
     items, and the time the run's items have taken so far (the budget's
     measure, summed over the records so that a resumed run keeps counting)."""
 
-    def __init__(self, run_dir, manifest, registry, variants, stream):
+    def __init__(self, run_dir, manifest, registry, variants, stream, topology=None):
         self.run_dir, self.manifest, self.registry, self.stream = run_dir, manifest, registry, stream
+        self.topology = topology
         self.points = {data["id"]: Point.from_manifest(data) for data in manifest["points"]}
         self.timeouts = Timeouts(**manifest.get("timeouts", {}))
         self.variants = {v.name: v for v in variants}
@@ -194,7 +214,8 @@ class Session:
                 start_wineserver()
             self.settings = ItemSettings(timeouts=self.timeouts, loadgen=loadgen_module.find_loadgen(),
                                          pin=self.manifest.get("pin"),
-                                         wine_prefix=run_prefix() if with_wine else None)
+                                         wine_prefix=run_prefix() if with_wine else None,
+                                         topology=self.topology)
         return self.settings
 
     def run_items(self, items):

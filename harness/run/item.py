@@ -25,6 +25,7 @@ class ItemSettings:
     loadgen: Path
     pin: dict | None = None
     wine_prefix: Path | None = None   # the run's prefix, when any of its servers runs under Wine
+    topology: object = None           # harness.run.remote.Topology: servers and load on other hosts
 
     def wineserver(self):
         """The pid of the run's wineserver, or None (no Wine in this run, or none running)."""
@@ -89,10 +90,15 @@ def start_server(outcome):
 
 
 def load_and_stop(outcome, point, settings, threads):
-    """The load generator against the running server, then the server's polite stop."""
-    outcome.argv = loadgen_module.loadgen_argv(settings.loadgen, point, outcome.server.port, threads=threads)
-    outcome.loadgen_result = loadgen_module.run_loadgen(outcome.argv, point.loadgen_timeout(settings.timeouts),
-                                                        settings.pin["loadgen_cpus"] if settings.pin else None)
+    """The load generator against the running server (here, or from the client
+    hosts of a topology), then the server's polite stop."""
+    timeout = point.loadgen_timeout(settings.timeouts)
+    if settings.topology:
+        outcome.loadgen_result, outcome.argv = settings.topology.run_load(point, outcome.server.port, threads, timeout)
+    else:
+        outcome.argv = loadgen_module.loadgen_argv(settings.loadgen, point, outcome.server.port, threads=threads)
+        outcome.loadgen_result = loadgen_module.run_loadgen(outcome.argv, timeout,
+                                                            settings.pin["loadgen_cpus"] if settings.pin else None)
     if outcome.loadgen_result.failure:
         outcome.problems.append(outcome.loadgen_result.failure)
     try:

@@ -278,6 +278,14 @@ class TestNet:
                                    f"{done.stderr.strip()} {log}".strip())
             time.sleep(0.2)
 
+    def restart_sshd(self, host):
+        """Starts a host's sshd again (after a test killed it), and waits for it."""
+        old = self.sshd_pids.get(host.name)
+        if old and _pid_alive(old):
+            os.kill(old, signal.SIGKILL)
+        self._start_sshd(host)
+        self._wait_for_sshd(host)
+
     def ssh(self, host, *command):
         """argv that runs `command` on `host` through the test's ssh_config."""
         return ["ssh", "-F", str(self.ssh_config), host.name, *command]

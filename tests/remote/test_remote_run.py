@@ -1,0 +1,152 @@
+"""`python3 -m harness run --hosts FILE`: a suite run with its server on one
+test host and its load from two others (real SSH, testnet.py). The records
+hold the merged load and each host's part, the manifest the topology; a
+stale host is refused before anything starts; a server host whose SSH dies
+mid-run fails that repetition, the run goes on, and nothing is left on it."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import testnet
+from harness import deploy, hosts, store
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="test hosts need root (ip netns)")
+
+SUITE = """
+description = "one point over three hosts"
+servers = ["reference-epoll"]
+reps = {reps}
+[timeouts]
+server_start = 20
+server_stop = 20
+loadgen_margin = 20
+[[point]]
+id = "pingpong-c5"
+workload = "pingpong"
+connections = 5
+duration = {duration}
+warmup = 0.1
+"""
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("remote-run")
+    with testnet.TestNet(hosts=3) as net:
+        text = f'ssh_config = "{net.ssh_config}"\nconnect_timeout = 3\n[run]\nserver = "host0"\n' \
+               f'clients = ["host1", "host2"]\n'
+        for host in net.hosts:
+            text += (f'[hosts.{host.name}]\nssh = "{host.name}"\nplatform = "linux"\n'
+                     f'dir = "{folder}/{host.name}"\naddress = "{host.address}"\n')
+        path = folder / "hosts.toml"
+        path.write_text(text)
+        assert deploy.main(hosts.load_hosts(path)) == 0
+        yield net, path
+
+
+def suite_file(folder, reps=2, duration=0.3):
+    path = folder / "three-hosts.toml"
+    path.write_text(SUITE.format(reps=reps, duration=duration))
+    return path
+
+
+def harness(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def left_on(net, name):
+    host = next(h for h in net.hosts if h.name == name)
+    pids = testnet.run(["ip", "netns", "pids", host.namespace]).stdout.split()
+    return [pid for pid in pids if int(pid) != net.sshd_pids.get(name)]
+
+
+def test_a_run_on_three_hosts_records_the_merged_load_and_the_topology(lab, tmp_path):
+    net, hosts_path = lab
+    out = tmp_path / "run"
+    done = harness("run", "--suite", suite_file(tmp_path), "--hosts", hosts_path, "--out", out)
+    assert done.returncode == 0, done.stderr
+    run = store.load_run(out)
+    assert len(run.records) == 2 and all(record.ok for record in run.records)
+    for record in run.records:
+        merged = record.loadgen
+        assert [h["host"] for h in merged["hosts"]] == ["host1", "host2"]
+        assert sum(h["totals"]["messages"] for h in merged["hosts"]) == merged["totals"]["messages"] > 0
+        assert sum(count for _, _, count in merged["histogram"]) == merged["totals"]["messages"]
+        assert record.server_stats["connections_accepted"] == 5
+        assert record.server_ready["bind"] == net.hosts[0].address
+    topology = run.manifest["topology"]
+    assert topology["server"]["name"] == "host0" and [c["name"] for c in topology["clients"]] == ["host1", "host2"]
+    assert topology["server"]["cpu_count"] >= 1 and topology["server"]["os"].startswith("Linux")
+    assert run.manifest["platform"]["host"] == "host0"
+    report = harness("report", out)
+    assert report.returncode == 0, report.stderr
+    for name in ("host0", "host1", "host2"):
+        assert not left_on(net, name), f"left running on {name}"
+
+
+def test_a_stale_host_is_refused_before_anything_starts(lab, tmp_path):
+    net, hosts_path = lab
+    loadgen_copy = Path(hosts.load_hosts(hosts_path).host("host2").executable("loadgen"))
+    original = loadgen_copy.read_bytes()
+    try:
+        loadgen_copy.write_text("#!/bin/sh\necho loadgen winsock-bench 0.0.1 0123456789ab\n")
+        done = harness("run", "--suite", suite_file(tmp_path), "--hosts", hosts_path, "--out", tmp_path / "run")
+    finally:
+        loadgen_copy.write_bytes(original)
+    assert done.returncode == 2
+    assert "host host2" in done.stderr and "stale" in done.stderr
+    assert not (tmp_path / "run" / "manifest.json").exists()
+
+
+def test_a_server_host_whose_ssh_dies_fails_that_repetition_and_leaves_nothing(lab, tmp_path):
+    net, hosts_path = lab
+    out = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "harness", "run", "--suite",
+                                str(suite_file(tmp_path, reps=2, duration=3)), "--hosts", str(hosts_path),
+                                "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    server_ns = net.hosts[0].namespace
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(_is_server(pid) for pid in _pids(server_ns)):
+            time.sleep(0.1)
+        assert any(_is_server(pid) for pid in _pids(server_ns)), "the server never started on host0"
+        time.sleep(0.5)
+        for pid in _pids(server_ns):  # every sshd of host0, listener and sessions: its SSH is gone
+            if _command(pid).startswith("sshd"):
+                os.kill(int(pid), signal.SIGKILL)
+        _, stderr = process.communicate(timeout=180)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        net.restart_sshd(net.hosts[0])
+    assert process.returncode == 1, stderr
+    records = store.load_run(out).records
+    assert records and all(not record.ok for record in records)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_is_server(pid) for pid in _pids(server_ns)):
+        time.sleep(0.1)
+    assert not [pid for pid in _pids(server_ns) if _is_server(pid)], "the server outlived its SSH connection"
+
+
+def _pids(namespace):
+    return testnet.run(["ip", "netns", "pids", namespace]).stdout.split()
+
+
+def _command(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _is_server(pid):
+    return "reference-epoll" in _command(pid).split(" ", 1)[0]
