@@ -19,6 +19,8 @@ command -v clang-tidy >/dev/null || die "clang-tidy not found (run scripts/setup
 jobs=$(nproc 2>/dev/null || echo 2)
 for preset in native mingw fuzz; do  # configuring writes compile_commands.json
   [ -f "build/$preset/compile_commands.json" ] || cmake --preset "$preset" >/dev/null || exit 1
+  # The one generated header (wsb_version.h) the sources include: made at build time.
+  cmake --build "build/$preset" --target wsb_version_header >/dev/null || exit 1
 done
 
 # The files one build compiles, from its compile_commands.json.

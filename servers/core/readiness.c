@@ -86,11 +86,12 @@ static void hash_place(loop *l, connection *c)
 static int table_grow(loop *l)
 {
     int capacity = l->capacity ? l->capacity * 2 : INITIAL_TABLE_SIZE;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     connection **connections = realloc(l->connections, (size_t)capacity * sizeof *connections);
     if (!connections)
         return -1;
     l->connections = connections;
-    connection **slots = calloc((size_t)capacity * 2, sizeof *slots);
+    connection **slots = calloc((size_t)capacity * 2, sizeof *slots); /* NOLINT(bugprone-sizeof-expression): of pointers */
     if (!slots)
         return -1;
     free(l->slots);
@@ -431,12 +432,12 @@ static void place(engine *e, connection *c)
         }
     }
     ReleaseSRWLockExclusive(&e->lock);
-    if (target == first) {
-        adopt(first, c);
-    } else if (!target) {
+    if (!target) {
         if (!e->refusal_logged++)
             server_log(e->s, "no loop can take a new connection; refusing it (and any later ones)");
         release(e->s, c, CLOSE_FAILED);
+    } else if (target == first) {
+        adopt(first, c);
     }
 }
 

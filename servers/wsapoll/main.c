@@ -38,6 +38,7 @@ static int add_entry(poll_set *p, SOCKET socket, connection *owner)
         if (!entries)
             return -1;
         p->entries = entries;
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
         connection **owners = realloc(p->owners, capacity * sizeof *owners);
         if (!owners)
             return -1;

@@ -43,6 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fuzz_check_error_line(error, sizeof error);
             break;
         case OPTIONS_HELP:
+        case OPTIONS_VERSION:
             break;
         }
     }
