@@ -3,9 +3,10 @@ with scp (over the same SSH as everything else), then asks every copy for its
 --version, so that a stale executable on a host is refused before a run
 starts instead of silently measuring an old build.
 
-Which build goes where: the Windows executables (build/mingw) to windows and
-wine hosts, the native Linux ones (build/native: reference-epoll, loadgen) to
-linux hosts. What a fresh copy must answer is read from the build's own
+Which build goes where: the Windows executables (build/mingw) to windows
+hosts, the native Linux ones (build/native: reference-epoll, loadgen) to
+linux hosts, and to wine hosts the Winsock servers (run under Wine there) with
+the native reference-epoll and loadgen (see Host.is_windows_program). What a fresh copy must answer is read from the build's own
 generated version header, so no Windows program has to run here to know it."""
 import re
 import subprocess
@@ -24,8 +25,13 @@ class DeployError(Exception):
     """One line naming the host and what to do."""
 
 
-def build_of(host):
-    return "mingw" if host.runs_windows_programs else "native"
+def programs_for(host):
+    """{program: local path} of what belongs on a host; DeployError when it is not built."""
+    builds = {build: local_programs(build) for build in {host.build_of("loadgen"), host.build_of("iocp")}}
+    found = {}
+    for build, programs in builds.items():
+        found.update({name: path for name, path in programs.items() if host.build_of(name) == build})
+    return found
 
 
 def local_programs(build):
@@ -102,9 +108,8 @@ def _copy(hosts, host, files):
 
 def check_versions(hosts, host, programs):
     """Every program's copy on the host answers the local build's --version; DeployError otherwise."""
-    build = build_of(host)
     for program in programs:
-        want = expected_version(build, program)
+        want = expected_version(host.build_of(program), program)
         code, output = ssh_output(hosts, host, host.command_line(program, "--version"))
         got = output.splitlines()[-1].strip() if output else ""
         if code != 0 or got != want:
@@ -114,14 +119,15 @@ def check_versions(hosts, host, programs):
 
 
 def deploy_host(hosts, host, check_only, say):
-    programs = local_programs(build_of(host))
+    programs = programs_for(host)
     check_reachable(hosts, host)
     if not check_only:
         _make_folder(hosts, host)
         _copy(hosts, host, list(programs.values()))
     check_versions(hosts, host, programs)
+    builds = "+".join(sorted({host.build_of(program) for program in programs}))
     say(f"{host.name}: {len(programs)} executables {'match' if check_only else 'copied to ' + host.dir + ', all'} "
-        f"this build ({build_of(host)})")
+        f"this build ({builds})")
 
 
 def main(hosts, names=None, check_only=False, stream=None):

@@ -28,6 +28,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.servers import is_wine
+
 PLATFORMS = ("windows", "wine", "linux")
 DEFAULT_CONNECT_TIMEOUT = 10
 HOST_KEYS = {"ssh", "platform", "dir", "address", "wine"}
@@ -51,11 +53,23 @@ class Host:
     def runs_windows_programs(self):
         return self.platform in ("windows", "wine")
 
+    def is_windows_program(self, program):
+        """Whether this host runs `program` as the Windows build: always on
+        Windows; on a wine host only the Winsock servers (reference-epoll and
+        loadgen run natively there, without paying for Wine); never on Linux."""
+        if self.platform == "wine":
+            return program != "loadgen" and is_wine(program)
+        return self.platform == "windows"
+
+    def build_of(self, program):
+        """Which build a program on this host comes from: mingw or native."""
+        return "mingw" if self.is_windows_program(program) else "native"
+
     def executable(self, program):
         """The path of one of our programs on this host ("iocp", "loadgen")."""
         if self.platform == "windows":
             return f"{self.dir.rstrip(chr(92) + '/')}\\{program}.exe"
-        suffix = ".exe" if self.platform == "wine" else ""
+        suffix = ".exe" if self.is_windows_program(program) else ""
         return f"{self.dir.rstrip('/')}/{program}{suffix}"
 
     def command_line(self, program, *args):
@@ -65,7 +79,7 @@ class Host:
         if self.platform == "windows":
             return subprocess.list2cmdline([self.executable(program), *args])
         argv = [self.executable(program), *args]
-        if self.platform == "wine":
+        if self.is_windows_program(program):
             argv = [*shlex.split(self.wine), *argv]
         return shlex.join(argv)
 

@@ -113,8 +113,8 @@ class RemoteServers:
 
     def __init__(self, topology):
         self.topology = topology
-        windows = topology.server.runs_windows_programs
-        self.names = [name for name in ALL_MODELS if is_wine(name) == windows]
+        host = topology.server
+        self.names = [name for name in ALL_MODELS if host.platform == "wine" or is_wine(name) == (host.platform == "windows")]
 
     def command(self, server, variant):
         if variant.name != "current":

@@ -3,6 +3,7 @@ test host and its load from two others (real SSH, testnet.py). The records
 hold the merged load and each host's part, the manifest the topology; a
 stale host is refused before anything starts; a server host whose SSH dies
 mid-run fails that repetition, the run goes on, and nothing is left on it."""
+import json
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="test hosts need root 
 
 SUITE = """
 description = "one point over three hosts"
-servers = ["reference-epoll"]
+servers = {servers}
 reps = {reps}
 [timeouts]
 server_start = 20
@@ -37,22 +38,28 @@ warmup = 0.1
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
+    """host0 (linux) serves by default, host1 and host2 load; host3 is a Linux
+    host with Wine, its own prefix and so its own wineserver."""
     folder = tmp_path_factory.mktemp("remote-run")
-    with testnet.TestNet(hosts=3) as net:
+    prefix = testnet.light_wine_prefix(ROOT / "build" / "wine-prefix", folder / "host3-prefix")
+    with testnet.TestNet(hosts=4) as net:
         text = f'ssh_config = "{net.ssh_config}"\nconnect_timeout = 3\n[run]\nserver = "host0"\n' \
                f'clients = ["host1", "host2"]\n'
         for host in net.hosts:
-            text += (f'[hosts.{host.name}]\nssh = "{host.name}"\nplatform = "linux"\n'
+            wine = host.name == "host3"
+            text += (f'[hosts.{host.name}]\nssh = "{host.name}"\nplatform = "{"wine" if wine else "linux"}"\n'
                      f'dir = "{folder}/{host.name}"\naddress = "{host.address}"\n')
+            if wine:
+                text += f'wine = "env WINEPREFIX={prefix} {ROOT}/scripts/wine-run"\n'
         path = folder / "hosts.toml"
         path.write_text(text)
         assert deploy.main(hosts.load_hosts(path)) == 0
         yield net, path
 
 
-def suite_file(folder, reps=2, duration=0.3):
+def suite_file(folder, reps=2, duration=0.3, servers=("reference-epoll",)):
     path = folder / "three-hosts.toml"
-    path.write_text(SUITE.format(reps=reps, duration=duration))
+    path.write_text(SUITE.format(reps=reps, duration=duration, servers=json.dumps(list(servers))))
     return path
 
 
@@ -89,6 +96,28 @@ def test_a_run_on_three_hosts_records_the_merged_load_and_the_topology(lab, tmp_
     assert report.returncode == 0, report.stderr
     for name in ("host0", "host1", "host2"):
         assert not left_on(net, name), f"left running on {name}"
+
+
+def test_a_winsock_server_under_wine_on_a_linux_host_and_the_reference_beside_it(lab, tmp_path):
+    net, hosts_path = lab
+    out = tmp_path / "run"
+    done = harness("run", "--suite", suite_file(tmp_path, reps=1, servers=("select", "reference-epoll")),
+                   "--hosts", hosts_path, "--server-host", "host3", "--out", out)
+    assert done.returncode == 0, done.stderr
+    run = store.load_run(out)
+    assert sorted(record.server for record in run.records) == ["reference-epoll", "select"]
+    host3 = next(h for h in net.hosts if h.name == "host3")
+    for record in run.records:
+        assert record.ok, record.failure
+        assert record.server_ready["bind"] == host3.address  # Wine's sockets are in host3's namespace
+        assert record.server_stats["connections_accepted"] == 5
+        assert sum(h["totals"]["messages"] for h in record.loadgen["hosts"]) == record.loadgen["totals"]["messages"]
+    assert run.manifest["platform"]["host_platform"] == "wine"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and [p for p in _pids(host3.namespace) if ".exe" in _command(p).split(" ")[0]
+                                            and "select" in _command(p)]:
+        time.sleep(0.1)
+    assert not [p for p in _pids(host3.namespace) if "select.exe" in _command(p)], "select.exe left running"
 
 
 def test_a_stale_host_is_refused_before_anything_starts(lab, tmp_path):

@@ -97,6 +97,23 @@ def _kill_namespace_processes(namespace):
             pass
 
 
+def light_wine_prefix(original, folder):
+    """A Wine prefix for one test host: its own registry files, the original's
+    drive_c shared through links. Wine runs one wineserver per prefix folder,
+    and a program's sockets are the wineserver's: a host with its own prefix
+    gets a wineserver started inside its namespace, so its servers listen on
+    the host's own address. A copy of the whole prefix would do the same, at
+    700 MB."""
+    folder = Path(folder)
+    (folder / "dosdevices").mkdir(parents=True)
+    (folder / "drive_c").symlink_to(Path(original) / "drive_c")
+    (folder / "dosdevices" / "c:").symlink_to("../drive_c")
+    (folder / "dosdevices" / "z:").symlink_to("/")
+    for name in ("system.reg", "user.reg", "userdef.reg", ".update-timestamp"):
+        shutil.copy2(Path(original) / name, folder / name)
+    return folder
+
+
 def remove_leftovers(only_pid=None, only_serial=None):
     """Removes the namespaces of test networks whose creating process is gone
     (or, with only_pid and only_serial, those of one network of that process),
