@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 import synthetic  # tests/harness/synthetic.py (conftest.py puts it on the path)
 
-from harness import analysis, charts, report, store
+from harness import analysis, charts, models, report, store
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HOSTILE_ID = '<img src=x onerror="alert(1)">&$\\frac{'
@@ -316,10 +316,12 @@ def test_charts_with_nothing_to_draw_say_so(tmp_path):
 
 
 def test_each_model_keeps_one_distinct_style():
-    styles = {name: charts.style_for(name) for name in charts.MODEL_ORDER}
+    styles = {name: charts.style_for(name) for name in models.all_models()}
     assert len({style.colour for style in styles.values()}) == len(styles)
+    assert len({style.marker for style in styles.values()}) == len(styles)
     assert styles["reference-epoll"].linestyle != "-"
-    assert all(styles[name].linestyle == "-" for name in charts.MODEL_ORDER if name != "reference-epoll")
+    assert all(styles[name].linestyle == "-" for name in models.winsock_models())
+    assert all(style not in charts.FALLBACK_STYLES for style in styles.values())  # each from its model.json
     assert charts.style_for(("iocp", "current")) == styles["iocp"]
     base = charts.style_for(("iocp", "base"))
     assert base.colour == styles["iocp"].colour and base.linestyle != "-"
