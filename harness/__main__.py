@@ -227,6 +227,7 @@ def dry_run(suite, servers, reps):
     from harness.run import plan_summary
     from harness.suites import Repetitions
     print(plan_summary(suite, servers, Repetitions.fixed(reps) if reps else suite.repetitions))
+    print(f"  servers: {', '.join(servers)}")
     for entry in suite.cells(servers)[1]:
         print(f"  skipped {entry['server']} {entry['point']}: {entry['reason']}")
     return 0
