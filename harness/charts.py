@@ -301,11 +301,12 @@ def _bar_panel(axes, panel, keys, categories):
 
 
 def _bar_hatch(key):
-    """Bars' counterpart of the dashed lines: an `ab` base and the native reference are hatched."""
+    """Bars' counterpart of the dashed lines: an `ab` base and a native (Linux) model are hatched."""
     server, variant = split_key(key)
     if variant == "base":
         return "//"
-    return ".." if server == "reference-epoll" else None
+    model = models.get(server)
+    return ".." if model is not None and not model.winsock else None
 
 
 def _spectrum_line(axes, key, points):

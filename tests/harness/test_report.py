@@ -118,7 +118,19 @@ def test_rankings_and_the_tau_sentence_match_the_analysis(example):
         sentence = report.tau_sentence(tau, analysis.no_tau_reason(ranking))
         assert html.escape(sentence) in html_text
         assert report.md_escape(sentence) in md_text
+        assert html.escape(report.format_family_tiers(ranking.tiers)) in html_text
     assert re.search(r"Kendall&#x27;s tau = -?\d\.\d\d: (strong|partial|no clear|largely)", html_text)
+    assert "within each family" in html_text and "within each family" in md_text
+
+
+def test_a_ranking_within_each_family_keeps_the_order_and_the_ties():
+    tiers = [["iocp", "select"], ["overlapped"], ["thread", "wsapoll"], ["reference-epoll", "stand-in"]]
+    assert report.format_family_tiers(tiers) == \
+        "completion: iocp > overlapped; readiness: select > wsapoll > reference-epoll"
+    assert report.format_family_tiers([["iocp", "select"], ["wsapoll", "overlapped"]]) == \
+        "completion: iocp > overlapped; readiness: select > wsapoll"
+    assert report.format_family_tiers([["select", "wsapoll"], ["thread"]]) == "readiness: select = wsapoll"
+    assert report.format_family_tiers([["iocp"], ["select"], ["thread"]]) == "–"  # no family has two
 
 
 def test_failures_are_listed_with_their_record(example):
