@@ -101,3 +101,19 @@ def test_its_chart_style_and_its_place_in_microsoft_s_order_count(tree):
 
 def test_the_copy_left_the_real_registry_alone():
     assert "dummy" not in models.all_models()
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"platform": "macos"}, 'platform must be windows or linux, not "macos"'),
+    ({"name": "other"}, 'name "other" must be the folder\'s name ("dummy")'),
+])
+def test_cmake_refuses_a_bad_model_json_naming_it(tmp_path, change, expected):
+    copy = tmp_path / "winsock-bench"
+    shutil.copytree(ROOT, copy, ignore=SKIPPED)
+    folder = copy / "servers" / "dummy"
+    shutil.copytree(copy / "servers" / "select", folder)
+    (folder / "model.json").write_text(json.dumps({**DUMMY, **change}))
+    done = subprocess.run(["cmake", "-S", str(copy), "-B", str(copy / "build" / "check")], capture_output=True,
+                          text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert done.returncode != 0
+    assert "servers/dummy/model.json" in done.stderr and expected in done.stderr, done.stderr
