@@ -169,22 +169,23 @@ def parse_servers(text, suite, known):
 
 
 def load_suite(name):
-    from harness import suites
-    from harness.servers import ALL_MODELS
+    """A suite; one that names no servers runs every model this machine runs."""
+    from harness import models, suites
     try:
-        return suites.load_suite(name, ALL_MODELS)
+        return suites.load_suite(name, models.all_models(), models.models_for_platform())
     except suites.SuiteError as error:
         raise UsageError(str(error)) from None
 
 
 def command_list(_args):
-    from harness import suites
-    from harness.servers import ALL_MODELS, is_wine, server_executable
-    print("servers:")
-    for model in ALL_MODELS:
+    from harness import models, suites
+    from harness.servers import is_wine, server_executable
+    print("servers (servers/*/model.json):")
+    for model in models.models_for_platform():
         exe = server_executable(model)
         state = "built    " if exe.is_file() else "not built"
-        print(f"  {model:<16} {'Wine  ' if is_wine(model) else 'native'}  {state}  {exe}")
+        print(f"  {model:<18} {'Wine  ' if is_wine(model) else 'native'}  {models.family(model):<10}  "
+              f"{state}  {exe}")
     print("\nworkloads:")
     for name in suites.WORKLOADS:
         print(f"  {name:<10} {WORKLOAD_DESCRIPTIONS[name]}")
@@ -192,8 +193,8 @@ def command_list(_args):
     from harness.run import format_duration
     for name in suites.suite_names():
         try:
-            suite = suites.load_suite(name, ALL_MODELS)
-        except suites.SuiteError as error:
+            suite = load_suite(name)
+        except UsageError as error:
             print(f"  {name:<8} INVALID: {error}")
             continue
         estimate = format_duration(suite.estimate_seconds(suite.servers))
@@ -218,9 +219,9 @@ def command_run(args, parser):
         return code
     if not args.suite:
         parser.error("--suite NAME (smoke, default, full or a .toml path) or --resume DIR is required")
-    from harness.servers import ALL_MODELS
+    from harness import models
     suite = load_suite(args.suite)
-    servers = parse_servers(args.servers, suite, ALL_MODELS)
+    servers = parse_servers(args.servers, suite, models.all_models())
     topology = choose_topology(args, parser)
     if topology:
         servers = servers_for_host(servers, topology, explicit=bool(args.servers))
@@ -268,6 +269,7 @@ def dry_run(suite, servers, reps):
     from harness.run import plan_summary
     from harness.suites import Repetitions
     print(plan_summary(suite, servers, Repetitions.fixed(reps) if reps else suite.repetitions))
+    print(f"  servers: {', '.join(servers)}")
     for entry in suite.cells(servers)[1]:
         print(f"  skipped {entry['server']} {entry['point']}: {entry['reason']}")
     return 0
@@ -307,9 +309,9 @@ def command_deploy(args):
 
 def command_ab(args):
     from harness import ab
-    from harness.servers import ALL_MODELS
+    from harness import models
     suite = load_suite(args.suite)
-    servers = parse_servers(args.servers, suite, ALL_MODELS)
+    servers = parse_servers(args.servers, suite, models.all_models())
     seed = ab.runner.DEFAULT_SEED if args.seed is None else args.seed
     return ab.run_ab(args.base, suite, servers, out=args.out, reps=args.reps, seed=seed, pin=args.pin,
                      threshold=args.threshold, allow_different=args.allow_different)
@@ -322,6 +324,7 @@ def main(argv=None):
         # A bare command must not start a quarter-hour benchmark: say what there is.
         parser.print_help(sys.stderr)
         return 2
+    from harness.models import RegistryError
     from harness.run import RunError
     # A CI job being cancelled sends SIGTERM: stop like Ctrl-C, so the server
     # of the current item is stopped and the records written so far stay.
@@ -340,7 +343,7 @@ def main(argv=None):
         if args.command == "deploy":
             return command_deploy(args)
         return command_ab(args)
-    except (UsageError, RunError, FileNotFoundError) as error:
+    except (UsageError, RunError, RegistryError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

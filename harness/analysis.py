@@ -18,7 +18,7 @@ bad repetition would otherwise own the whole tail of the merged histogram."""
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from . import stats, store
+from . import models, stats, store
 from .servers import is_wine
 
 LOADGEN_CPU_LIMIT = 0.90  # of one core per loadgen thread
@@ -377,7 +377,6 @@ class Ranking:
 
 
 METRICS = (("throughput", True), ("p99", False))  # (name, higher is better): the metrics ranked and compared
-MICROSOFT_ORDER = [["iocp"], ["overlapped"], ["wsapoll"], ["thread", "select"], ["asyncselect"]]
 
 
 def metric_estimate(cell, metric):
@@ -555,18 +554,18 @@ MIN_MODELS_FOR_TAU = 4
 
 
 def microsoft_models_in(ranking: Ranking) -> list[str]:
-    """The Winsock models of Microsoft's order that the ranking ranks."""
-    known = {name for tier in MICROSOFT_ORDER for name in tier}
+    """The models of Microsoft's order (those with a microsoft_rank) that the ranking ranks."""
+    known = {name for tier in models.microsoft_order() for name in tier}
     return [name for tier in ranking.tiers for name in tier if name in known]
 
 
 def agreement_with_microsoft(ranking: Ranking) -> float | None:
     """Kendall's tau-b between a ranking and Microsoft's documented order, over the
-    Winsock models present in both (reference-epoll is not in Microsoft's order,
-    so it drops out); None when no_tau_reason() gives a reason."""
+    models present in both (a model without microsoft_rank, such as
+    reference-epoll or eventselect, drops out); None when no_tau_reason() gives a reason."""
     if len(microsoft_models_in(ranking)) < MIN_MODELS_FOR_TAU:
         return None
-    return stats.kendall_tau_b(ranking.tiers, MICROSOFT_ORDER)
+    return stats.kendall_tau_b(ranking.tiers, models.microsoft_order())
 
 
 def no_tau_reason(ranking: Ranking) -> str | None:

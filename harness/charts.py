@@ -15,9 +15,9 @@ Chart functions that accept `param` draw lines over the swept parameter when
 `param` is given and grouped bars over categories when it is None: the same
 chart either way, so a suite may sweep a parameter or list fixed points.
 
-Every model keeps one colour and marker across every chart (MODEL_STYLES), and
-the native Linux reference is grey and dashed because it is a calibration
-point, not a contender."""
+Every model keeps one colour and marker across every chart, stated in its
+servers/<model>/model.json (harness/models.py), and the native Linux reference
+is grey and dashed there because it is a calibration point, not a contender."""
 import math
 from dataclasses import dataclass
 
@@ -27,14 +27,14 @@ matplotlib.use("Agg")  # files only: never needs a display, works under any sess
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator  # noqa: E402
 
+from harness import models  # noqa: E402
+
 DPI = 100
 WIDTH_IN = 9.0            # 900 px at DPI: the report's column width
 PANEL_HEIGHT_IN = 3.6
 MAX_SPECTRUM_PANELS = 9   # beyond this the panels become too small to read
 TITLE_IN = 0.4            # the figure title's band at the top
 LEGEND_ROW_IN = 0.2       # one row of the figure legend below it
-
-MODEL_ORDER = ["iocp", "overlapped", "wsapoll", "thread", "select", "asyncselect", "reference-epoll"]
 
 
 @dataclass(frozen=True)
@@ -44,17 +44,7 @@ class Style:
     linestyle: str = "-"
 
 
-# Colours from the colour-blind-friendly Okabe-Ito palette, with distinct markers
-# as a second cue for readers who cannot tell the colours apart.
-MODEL_STYLES = {
-    "iocp": Style("#D55E00", "o"),
-    "overlapped": Style("#E69F00", "s"),
-    "wsapoll": Style("#009E73", "^"),
-    "thread": Style("#0072B2", "D"),
-    "select": Style("#56B4E9", "v"),
-    "asyncselect": Style("#CC79A7", "P"),
-    "reference-epoll": Style("#666666", "x", "--"),
-}
+# For a series that is not a model (a test's stand-in server).
 FALLBACK_STYLES = [Style("#000000", "*"), Style("#8C564B", "h"), Style("#BCBD22", "X"), Style("#17BECF", "p")]
 
 # The percentiles a latency spectrum shows, as fractions of a hundred.
@@ -85,7 +75,8 @@ def split_key(key):
 def style_for(key):
     """The line/bar style of a series: the model's colour, dashed for an `ab` base."""
     server, variant = split_key(key)
-    style = MODEL_STYLES.get(server)
+    model = models.get(server)
+    style = Style(model.colour, model.marker, model.linestyle) if model else None
     if style is None:
         # A stable choice (not hash(), which changes between processes).
         style = FALLBACK_STYLES[sum(server.encode()) % len(FALLBACK_STYLES)]
@@ -102,9 +93,11 @@ def label_for(key):
 def order_keys(keys):
     """Known models in a fixed order (the legend reads the same everywhere), unknown ones after,
     and an `ab` base before its current."""
+    order = models.all_models()
+
     def rank(key):
         server, variant = split_key(key)
-        known = MODEL_ORDER.index(server) if server in MODEL_ORDER else len(MODEL_ORDER)
+        known = order.index(server) if server in order else len(order)
         return (known, server, variant != "base", variant or "")
     return sorted(keys, key=rank)
 
@@ -308,11 +301,12 @@ def _bar_panel(axes, panel, keys, categories):
 
 
 def _bar_hatch(key):
-    """Bars' counterpart of the dashed lines: an `ab` base and the native reference are hatched."""
+    """Bars' counterpart of the dashed lines: an `ab` base and a native (Linux) model are hatched."""
     server, variant = split_key(key)
     if variant == "base":
         return "//"
-    return ".." if server == "reference-epoll" else None
+    model = models.get(server)
+    return ".." if model is not None and not model.winsock else None
 
 
 def _spectrum_line(axes, key, points):

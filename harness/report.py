@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import analysis, charts, stats, store
+from harness import analysis, charts, models, stats, store
 
-MICROSOFT_ORDER_TEXT = "IOCP > overlapped > WSAPoll > thread-per-client/select > WSAAsyncSelect"
 METRIC_NAMES = {"throughput": "throughput (higher is better)", "p99": "p99 latency (lower is better)"}
 WORKLOAD_UNITS = {"churn": "connections/s"}
 CI_NOTE = ("Bands and whiskers: the 95% confidence interval of the median over repetitions; none is drawn "
@@ -179,7 +178,7 @@ def how_to_read_blocks():
         "ratio (median of the ratios of every pair of repetitions; for latency, how many times lower) with its "
         "distribution-free 95% interval. A workload's ranking averages each server's tier place over its "
         "points. Kendall's tau-b compares a ranking with Microsoft's documented "
-        f"order ({MICROSOFT_ORDER_TEXT}): 1 is the same order, 0 no relation, -1 the reverse.",
+        f"order ({models.microsoft_order_text()}): 1 is the same order, 0 no relation, -1 the reverse.",
         "CPU per message: the server process's own (user + kernel), the wineserver's during the same item "
         "(under Wine much of the socket work is done there; \"–\" for a native server, which has none) and "
         "their sum, the whole cost; on Windows the server's own figure is the whole. Each covers the server's "
@@ -217,16 +216,19 @@ def ranking_blocks(cells):
         return blocks + [Paragraph("No ranking: no server has a successful measurement.")]
     show_variant = len({r.variant for r in ranked}) > 1
     blocks.append(Paragraph("Best first; \"=\" joins servers the run cannot tell apart (no significant "
-                            "rank-sum test at the points); τ is Kendall's tau-b against Microsoft's documented "
-                            "order over the Winsock models present (at least 4)."))
-    header = ["scope", "metric"] + (["variant"] if show_variant else []) + ["ranking", "τ vs Microsoft"]
+                            "rank-sum test at the points); \"within each family\" is the same ranking among the "
+                            "models of one family (completion, readiness, thread) that has two or more; τ is "
+                            "Kendall's tau-b against Microsoft's documented order over the models it ranks that "
+                            "are present (at least 4)."))
+    header = (["scope", "metric"] + (["variant"] if show_variant else [])
+              + ["ranking", "within each family", "τ vs Microsoft"])
     rows = []
     for ranking in ranked:
         tau = analysis.agreement_with_microsoft(ranking)
         rows.append([ranking.scope, METRIC_NAMES.get(ranking.metric, ranking.metric)]
                     + ([ranking.variant] if show_variant else [])
-                    + [format_tiers(ranking.tiers), f"none: {analysis.no_tau_reason(ranking)}" if tau is None
-                       else f"{tau:.2f}"])
+                    + [format_tiers(ranking.tiers), format_family_tiers(ranking.tiers),
+                       f"none: {analysis.no_tau_reason(ranking)}" if tau is None else f"{tau:.2f}"])
     blocks.append(Table(header, rows, numeric={len(header) - 1}))
     blocks += _too_few_to_separate(cells)
     bounded = [f"{cell.server} at {cell.point_id}" for cell in cells if cell.lower_bound]
@@ -282,6 +284,18 @@ def format_tiers(tiers):
     return " > ".join(" = ".join(tier) for tier in tiers)
 
 
+def format_family_tiers(tiers):
+    """The tiers within each family of two or more ranked models:
+    "completion: iocp > overlapped; readiness: select = wsapoll" ("–" when no family has two)."""
+    grouped = models.by_family([name for tier in tiers for name in tier])
+    parts = []
+    for family, members in grouped.items():
+        if len(members) >= 2:
+            within = [[name for name in tier if name in members] for tier in tiers]
+            parts.append(f"{family}: {format_tiers([tier for tier in within if tier])}")
+    return "; ".join(parts) or "–"
+
+
 def tau_sentence(tau, reason=None):
     """Kendall's tau against Microsoft's order, in one plain sentence (why there is none if tau is None)."""
     if tau is None:
@@ -294,7 +308,7 @@ def tau_sentence(tau, reason=None):
         verdict = "no clear agreement"
     else:
         verdict = "largely the reverse order"
-    return (f"Against Microsoft's documented order ({MICROSOFT_ORDER_TEXT}), Kendall's tau = {tau:.2f}: "
+    return (f"Against Microsoft's documented order ({models.microsoft_order_text()}), Kendall's tau = {tau:.2f}: "
             f"{verdict}.")
 
 
@@ -588,7 +602,8 @@ def _workload_order(run, cells):
 
 
 def _server_rank(server):
-    return charts.MODEL_ORDER.index(server) if server in charts.MODEL_ORDER else len(charts.MODEL_ORDER)
+    order = models.all_models()
+    return order.index(server) if server in order else len(order)
 
 
 # ---------------------------------------------------------------- failures and footer

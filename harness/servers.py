@@ -11,11 +11,10 @@ import threading
 import time
 from pathlib import Path
 
+from harness import models
+
 ROOT = Path(__file__).resolve().parents[1]
 WINE_RUN = ROOT / "scripts" / "wine-run"
-WINSOCK_MODELS = ["thread", "select", "asyncselect", "eventselect", "wsapoll", "overlapped", "iocp"]
-NATIVE_MODELS = ["reference-epoll"]
-ALL_MODELS = WINSOCK_MODELS + NATIVE_MODELS
 DEFAULT_MINGW_DIR = ROOT / "build" / "mingw" / "servers"
 DEFAULT_NATIVE_DIR = ROOT / "build" / "native" / "servers"
 
@@ -27,23 +26,27 @@ SIGINT_GRACE = 10.0
 
 
 def selected_models():
-    """WSB_SERVERS=a,b limits the run to some models (default: all seven)."""
+    """WSB_SERVERS=a,b limits the tests to some models (default: every model
+    this machine runs, from the registry)."""
     names = [n.strip() for n in os.environ.get("WSB_SERVERS", "").split(",") if n.strip()]
-    unknown = sorted(set(names) - set(ALL_MODELS))
+    known = models.all_models()
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        raise SystemExit(f"WSB_SERVERS: unknown server(s) {', '.join(unknown)}; known: {', '.join(ALL_MODELS)}")
-    return names or ALL_MODELS
+        raise SystemExit(f"WSB_SERVERS: unknown server(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return names or models.models_for_platform()
 
 
 def is_wine(model):
-    """Whether the model is a Windows program (run under Wine on Linux)."""
-    return model not in NATIVE_MODELS
+    """Whether the server is a Windows program (run under Wine on Linux); a
+    name that is not a model (a stand-in) counts as one, as the models mostly are."""
+    found = models.get(model)
+    return found is None or found.winsock
 
 
 def server_executable(model, mingw_dir=None, native_dir=None):
     """Where a model's executable is expected. The folders default to
     WSB_MINGW_DIR / WSB_NATIVE_DIR, else the presets' build folders."""
-    if model in NATIVE_MODELS:
+    if not is_wine(model):
         folder = Path(native_dir or os.environ.get("WSB_NATIVE_DIR", DEFAULT_NATIVE_DIR))
         exe = folder / model / model
         return exe if exe.exists() else folder / model

@@ -6,7 +6,8 @@ A suite file:
 
     description = "what it is for"        # required
     name = "smoke"                         # optional, the file's stem by default
-    servers = ["iocp", "reference-epoll"]  # default servers (--servers overrides)
+    servers = ["iocp", "reference-epoll"]  # default servers (--servers overrides); without
+                                           # it, every model this machine runs (harness/models.py)
 
     [repetitions]                          # adaptive: rounds until each cell's interval is narrow
     min = 6                                # rounds every cell gets (at least 5; 6 gives the first
@@ -21,8 +22,8 @@ A suite file:
     server_stop = 30                       # from closing stdin to the stats line
     loadgen_margin = 30                    # loadgen may run warmup + duration + this
 
-    [max_connections]                      # a model that cannot hold more: skipped
-    thread = 2000
+    [max_connections]                      # overrides a model's own limit (its model.json);
+    thread = 1000                          # a point that holds more is skipped for it
 
     [defaults]                             # loadgen options every point starts from
     duration = 1.0
@@ -42,6 +43,8 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from harness import models
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 WORKLOADS = ["pingpong", "pipeline", "rate", "churn", "idle"]
@@ -193,12 +196,25 @@ class Suite:
     servers: list
     points: list
     timeouts: Timeouts = field(default_factory=Timeouts)
-    max_connections: dict = field(default_factory=dict)
+    max_connections: dict = field(default_factory=dict)   # the suite's own overrides
 
     @property
     def reps(self):
         """The rounds every cell gets."""
         return self.repetitions.min
+
+    def connection_limit(self, server):
+        """(limit, who set it) for a server: the suite's [max_connections], else
+        the model's own max_connections; (None, None) when nothing limits it."""
+        if server in self.max_connections:
+            return self.max_connections[server], "the suite limits"
+        limit = models.max_connections(server)
+        return (limit, f"servers/{server}/model.json limits") if limit is not None else (None, None)
+
+    def connection_limits(self, servers):
+        """{server: limit} of the servers that have one (what a run's manifest records)."""
+        return {server: limit for server in servers
+                for limit, _ in [self.connection_limit(server)] if limit is not None}
 
     def cells(self, servers):
         """(point, server) pairs to run, and the skipped ones as
@@ -208,11 +224,11 @@ class Suite:
             for server in servers:
                 if point.servers is not None and server not in point.servers:
                     continue
-                limit = self.max_connections.get(server)
+                limit, source = self.connection_limit(server)
                 if limit is not None and point.held_connections() > limit:
                     skipped.append({"point": point.id, "server": server,
                                     "reason": f"holds {point.held_connections()} connections; "
-                                              f"the suite limits {server} to {limit}"})
+                                              f"{source} {server} to {limit}"})
                     continue
                 cells.append((point, server))
         return cells, skipped
@@ -237,7 +253,9 @@ class Suite:
 
 
 def default_platform_of(server):
-    return "native" if server == "reference-epoll" else "wine"
+    """How a server runs here, for estimates: a Linux model natively, the rest under Wine."""
+    model = models.get(server)
+    return "native" if model is not None and not model.winsock else "wine"
 
 
 def suite_names():
@@ -252,24 +270,25 @@ def suite_path(name_or_path):
     return SUITES_DIR / f"{text}.toml"
 
 
-def load_suite(name_or_path, known_servers):
-    """Reads and validates a suite; raises SuiteError with one line."""
+def load_suite(name_or_path, known_servers, default_servers=None):
+    """Reads and validates a suite; raises SuiteError with one line. A suite
+    that names no servers gets default_servers (default: known_servers)."""
     path = suite_path(name_or_path)
     if not path.is_file():
         known = ", ".join(suite_names())
         raise SuiteError(f"no suite {name_or_path!r} ({path} does not exist); shipped suites: {known}")
     text = path.read_text(encoding="utf-8")
-    return parse_suite(text, path, known_servers)
+    return parse_suite(text, path, known_servers, default_servers)
 
 
-def parse_suite(text, path, known_servers):
+def parse_suite(text, path, known_servers, default_servers=None):
     where = display_path(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise SuiteError(f"{where}: not valid TOML: {error}") from None
     try:
-        return build_suite(data, text, path, list(known_servers))
+        return build_suite(data, text, path, list(known_servers), list(default_servers or known_servers))
     except SuiteError as error:
         raise SuiteError(f"{where}: {error}") from None
 
@@ -281,7 +300,7 @@ def display_path(path):
         return str(path)
 
 
-def build_suite(data, text, path, known_servers):
+def build_suite(data, text, path, known_servers, default_servers):
     unknown = sorted(set(data) - SUITE_KEYS)
     if unknown:
         raise SuiteError(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(SUITE_KEYS))})")
@@ -292,7 +311,7 @@ def build_suite(data, text, path, known_servers):
     if not isinstance(name, str) or not ID_PATTERN.match(name):
         raise SuiteError(f"'name' must be a word of letters, digits, '.', '_' or '-', not {name!r}")
     repetitions = check_repetitions(data)
-    servers = check_servers(data.get("servers", known_servers), "'servers'", known_servers)
+    servers = check_servers(data.get("servers", default_servers), "'servers'", known_servers)
     timeouts = check_timeouts(data.get("timeouts", {}))
     max_connections = check_max_connections(data.get("max_connections", {}), known_servers)
     defaults = data.get("defaults", {})

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from harness.run.errors import RunError
 from harness.run.facts import git_state
-from harness.servers import ALL_MODELS, DEFAULT_MINGW_DIR, DEFAULT_NATIVE_DIR, ROOT, is_wine, server_command
+from harness import models
+from harness.servers import DEFAULT_MINGW_DIR, DEFAULT_NATIVE_DIR, ROOT, is_wine, server_command
 from harness.suites import default_platform_of
 
 
@@ -30,9 +31,12 @@ class Variant:
 
 
 class BuiltServers:
-    """The real servers: the six Winsock models (under Wine) and the Linux
-    reference, from each variant's build folders."""
-    names = ALL_MODELS
+    """The real servers: every model of the registry (servers/*/model.json),
+    the Winsock ones under Wine, from each variant's build folders."""
+
+    @property
+    def names(self):
+        return models.all_models()
 
     def command(self, server, variant):
         return server_command(server, variant.mingw_dir, variant.native_dir)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from harness import clients, deploy, hosts
 from harness.loadgen import LoadgenResult
 from harness.run.errors import RunError
-from harness.servers import ALL_MODELS, is_wine
+from harness import models
+from harness.servers import is_wine
 from harness.suites import default_platform_of
 
 # What each platform says of itself, one fact per line (cmd.exe on Windows).
@@ -114,7 +115,8 @@ class RemoteServers:
     def __init__(self, topology):
         self.topology = topology
         host = topology.server
-        self.names = [name for name in ALL_MODELS if host.platform == "wine" or is_wine(name) == (host.platform == "windows")]
+        self.names = [name for name in models.all_models()
+                      if host.platform == "wine" or is_wine(name) == (host.platform == "windows")]
 
     def command(self, server, variant):
         if variant.name != "current":

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from client import ManyClients, StreamingClients, connect, echo, random_payload, read_until_eof, recv_exact, reset
+from harness import models
 from harness.servers import server_command
 
 MiB = 1 << 20
@@ -20,11 +21,20 @@ def run_server_once(model, *args):
                           capture_output=True, timeout=60, text=True)
 
 
+# Options only some models take: --help lists one exactly when the model's
+# model.json declares it (the registry and the code agree).
+MODEL_OPTIONS = ("threads", "accept_pool")
+
+
 def test_help_exits_zero_with_usage(model):
     result = run_server_once(model, "--help")
     assert result.returncode == 0, result.stderr
     assert f"usage: {model}" in result.stdout
     assert "--max-connections" in result.stdout
+    declared = models.options(model)
+    for option in set(MODEL_OPTIONS) | set(declared):
+        flag = "--" + option.replace("_", "-")
+        assert (flag in result.stdout) == (option in declared), f"{model}: {flag} vs model.json {declared}"
 
 
 @pytest.mark.parametrize("args", [["--port", "70000"], ["--buffer", "0"], ["--backlog", "x"],

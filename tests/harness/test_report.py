@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 import synthetic  # tests/harness/synthetic.py (conftest.py puts it on the path)
 
-from harness import analysis, charts, report, store
+from harness import analysis, charts, models, report, store
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HOSTILE_ID = '<img src=x onerror="alert(1)">&$\\frac{'
@@ -118,7 +118,19 @@ def test_rankings_and_the_tau_sentence_match_the_analysis(example):
         sentence = report.tau_sentence(tau, analysis.no_tau_reason(ranking))
         assert html.escape(sentence) in html_text
         assert report.md_escape(sentence) in md_text
+        assert html.escape(report.format_family_tiers(ranking.tiers)) in html_text
     assert re.search(r"Kendall&#x27;s tau = -?\d\.\d\d: (strong|partial|no clear|largely)", html_text)
+    assert "within each family" in html_text and "within each family" in md_text
+
+
+def test_a_ranking_within_each_family_keeps_the_order_and_the_ties():
+    tiers = [["iocp", "select"], ["overlapped"], ["thread", "wsapoll"], ["reference-epoll", "stand-in"]]
+    assert report.format_family_tiers(tiers) == \
+        "completion: iocp > overlapped; readiness: select > wsapoll > reference-epoll"
+    assert report.format_family_tiers([["iocp", "select"], ["wsapoll", "overlapped"]]) == \
+        "completion: iocp > overlapped; readiness: select > wsapoll"
+    assert report.format_family_tiers([["select", "wsapoll"], ["thread"]]) == "readiness: select = wsapoll"
+    assert report.format_family_tiers([["iocp"], ["select"], ["thread"]]) == "–"  # no family has two
 
 
 def test_failures_are_listed_with_their_record(example):
@@ -316,10 +328,12 @@ def test_charts_with_nothing_to_draw_say_so(tmp_path):
 
 
 def test_each_model_keeps_one_distinct_style():
-    styles = {name: charts.style_for(name) for name in charts.MODEL_ORDER}
+    styles = {name: charts.style_for(name) for name in models.all_models()}
     assert len({style.colour for style in styles.values()}) == len(styles)
+    assert len({style.marker for style in styles.values()}) == len(styles)
     assert styles["reference-epoll"].linestyle != "-"
-    assert all(styles[name].linestyle == "-" for name in charts.MODEL_ORDER if name != "reference-epoll")
+    assert all(styles[name].linestyle == "-" for name in models.winsock_models())
+    assert all(style not in charts.FALLBACK_STYLES for style in styles.values())  # each from its model.json
     assert charts.style_for(("iocp", "current")) == styles["iocp"]
     base = charts.style_for(("iocp", "base"))
     assert base.colour == styles["iocp"].colour and base.linestyle != "-"

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import loadgen, suites
-from harness.servers import ALL_MODELS
+from harness import loadgen, models, suites
+
+ALL_MODELS = models.all_models()
 
 # The longest each shipped suite may take (issue 8: default 20 minutes on 2 cores, smoke 2).
 BUDGET_S = {"smoke": 120, "default": 20 * 60}
@@ -85,6 +86,27 @@ def test_a_model_limit_skips_bigger_points_and_says_why():
                                                    ("c100", "thread"), ("c1000", "iocp")]
     assert [(s["point"], s["server"]) for s in skipped] == [("c1000", "thread")]
     assert "1000" in skipped[0]["reason"] and "100" in skipped[0]["reason"]
+    assert "the suite limits thread to 100" in skipped[0]["reason"]
+
+
+def test_a_model_s_own_limit_applies_unless_the_suite_overrides_it():
+    limit = models.max_connections("thread")
+    assert limit is not None, "thread-per-client states the connections it can hold in its model.json"
+    text = (MINIMAL.replace('servers = ["iocp", "select"]', 'servers = ["iocp", "thread"]')
+            + f'[[point]]\nid = "c{{connections}}"\nworkload = "pingpong"\nconnections = [{limit}, {limit + 1}]\n')
+    _, skipped = parse(text).cells(["iocp", "thread"])
+    assert [(s["point"], s["server"]) for s in skipped] == [(f"c{limit + 1}", "thread")]
+    assert "servers/thread/model.json" in skipped[0]["reason"]
+    assert parse(text).connection_limits(["iocp", "thread"]) == {"thread": limit}
+    raised = parse(text + f"[max_connections]\nthread = {limit + 1}\n")
+    assert raised.cells(["iocp", "thread"])[1] == []
+    assert raised.connection_limits(["iocp", "thread"]) == {"thread": limit + 1}
+
+
+def test_a_suite_without_servers_runs_the_default_servers():
+    text = 'description = "x"\nreps = 1\n[[point]]\nid = "p"\nworkload = "pingpong"\nduration = 1\n'
+    assert suites.parse_suite(text, Path("/tmp/x.toml"), ALL_MODELS, ["iocp", "thread"]).servers == ["iocp", "thread"]
+    assert suites.parse_suite(text, Path("/tmp/x.toml"), ALL_MODELS).servers == ALL_MODELS
 
 
 def test_a_point_may_name_a_subset_of_servers_and_server_args():
@@ -194,7 +216,7 @@ def test_a_missing_suite_lists_the_shipped_ones():
 
 @pytest.mark.parametrize("name", ["smoke", "default", "full"])
 def test_shipped_suites_validate_and_cover_every_workload(name):
-    suite = suites.load_suite(name, ALL_MODELS)
+    suite = suites.load_suite(name, ALL_MODELS, models.models_for_platform())
     assert suite.name == name and suite.description
     assert {p.workload for p in suite.points} == set(suites.WORKLOADS)
     assert all(p.loadgen_args.get("duration", 0) > 0 for p in suite.points)
@@ -202,15 +224,15 @@ def test_shipped_suites_validate_and_cover_every_workload(name):
 
 @pytest.mark.parametrize("name", sorted(BUDGET_S))
 def test_shipped_suites_fit_their_time_budgets(name):
-    suite = suites.load_suite(name, ALL_MODELS)
+    suite = suites.load_suite(name, ALL_MODELS, models.models_for_platform())
     estimate = suite.estimate_seconds(suite.servers)
     assert 0 < estimate <= BUDGET_S[name], f"{name}: about {estimate:.0f} s, budget {BUDGET_S[name]} s"
 
 
 def test_the_default_suite_runs_every_server_and_full_sweeps_to_ten_thousand():
-    default = suites.load_suite("default", ALL_MODELS)
-    assert sorted(default.servers) == sorted(ALL_MODELS) and default.reps >= 6 and default.repetitions.adaptive
-    full = suites.load_suite("full", ALL_MODELS)
+    default = suites.load_suite("default", ALL_MODELS, models.models_for_platform())
+    assert default.servers == models.models_for_platform() and default.reps >= 6 and default.repetitions.adaptive
+    full = suites.load_suite("full", ALL_MODELS, models.models_for_platform())
     connections = [p.sweep["value"] for p in full.points if p.sweep and p.sweep["name"] == "pingpong-connections"]
     assert min(connections) == 1 and max(connections) == 10000
     sizes = [p.loadgen_args["size"] for p in full.points if p.sweep and p.sweep["param"] == "size"]
