@@ -10,10 +10,9 @@ load from the client hosts (harness.clients). RemoteServers is the run's
 server registry on such a host, in the place of the local BuiltServers."""
 from dataclasses import dataclass
 
-from harness import clients, deploy, hosts
+from harness import clients, deploy, hosts, models
 from harness.loadgen import LoadgenResult
 from harness.run.errors import RunError
-from harness import models
 from harness.servers import is_wine
 from harness.suites import default_platform_of
 
