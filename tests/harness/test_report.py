@@ -1,4 +1,4 @@
-"""harness/report.py and harness/charts.py on synthetic run folders (tests/harness/synthetic.py):
+"""harness/report/ and harness/charts.py on synthetic run folders (tests/harness/synthetic.py):
 no server, no load generator, no network."""
 import base64
 import html
@@ -229,7 +229,7 @@ def test_a_folder_that_is_not_a_run_is_refused_and_left_alone(tmp_path):
                                          (0.01234, "0.0123"), (99.96, "100"), (0, "0"), (-2500, "-2,500"),
                                          (None, "–"), (float("nan"), "–")])
 def test_numbers_are_formatted_for_humans(value, text):
-    assert report._number(value) == text
+    assert report.number(value) == text
 
 
 @pytest.mark.parametrize("tau, verdict", [(1.0, "strong agreement"), (0.47, "partial agreement"),
@@ -366,7 +366,7 @@ def test_the_table_shows_server_wineserver_and_total_cpu(tmp_path):
     columns = [part.strip() for part in header.split("|")]
     assert epoll.wineserver_cpu_us_per_message is None
     assert cells_text[columns.index("wineserver CPU µs/msg")] == "–"
-    assert cells_text[columns.index("total CPU µs/msg")] == report._number(epoll.total_cpu_us_per_message.median)
+    assert cells_text[columns.index("total CPU µs/msg")] == report.number(epoll.total_cpu_us_per_message.median)
 
 
 def test_a_lower_bound_is_visible_and_named_outside_the_rankings(example):
