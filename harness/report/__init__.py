@@ -10,17 +10,17 @@ writes numbers, estimates and rankings as text, the same way everywhere."""
 from pathlib import Path
 
 from harness import analysis, store
+from harness.report.blocks import Contents, Heading, Paragraph
 from harness.report.chartplan import chart_blocks
-from harness.report.format import format_factor, format_tiers, number
+from harness.report.format import format_factor, number, ranking_text
 from harness.report.html_render import render_html
 from harness.report.markdown_render import md_escape, render_markdown
-from harness.report.sections import (CI_NOTE, failure_blocks, footer_blocks, how_to_read_blocks,
-                                     outcome_blocks, platform_blocks, ranking_blocks, reproduce_command,
-                                     table_blocks, tau_sentence, title)
-from harness.report.blocks import Heading, Paragraph
+from harness.report.sections import (CI_NOTE, failure_blocks, footer_blocks, how_to_read_blocks, outcome_blocks,
+                                     platform_blocks, ranking_blocks, reproduce_command, table_blocks, title)
+from harness.report.summary import agreement_sentence, summary_blocks
 
 __all__ = ["write_report", "build_blocks", "render_html", "render_markdown", "md_escape", "number",
-           "format_factor", "format_tiers", "tau_sentence", "reproduce_command", "CI_NOTE"]
+           "format_factor", "ranking_text", "agreement_sentence", "reproduce_command"]
 
 
 def write_report(run_dir):
@@ -36,19 +36,14 @@ def write_report(run_dir):
 
 
 def build_blocks(run, cells, charts_section):
-    """The whole report, in reading order."""
-    blocks = [Heading(1, title(run))]
-    blocks += platform_blocks(run)
-    blocks += how_to_read_blocks()
-    blocks += outcome_blocks(run)
-    blocks += ranking_blocks(cells)
+    """The whole report, in reading order: the answer first, then the contents, then the detail."""
+    detail = outcome_blocks(run) + ranking_blocks(cells)
     if charts_section:
-        blocks.append(Heading(2, "Charts"))
-        blocks.append(Paragraph(CI_NOTE + " Each model keeps its colour in every chart; the native Linux "
-                                "reference is grey and dashed (hatched in bar charts)."))
-        blocks += charts_section
-    blocks += table_blocks(run, cells)
-    blocks += failure_blocks(run)
-    blocks += footer_blocks(run)
-    return blocks
-
+        detail.append(Heading(2, "Charts"))
+        detail.append(Paragraph(CI_NOTE + " Each model keeps its colour and marker in every chart; the native "
+                                "Linux reference is grey and dashed (hatched in bar charts)."))
+        detail += charts_section
+    detail += table_blocks(run, cells) + failure_blocks(run) + platform_blocks(run) + how_to_read_blocks()
+    detail += footer_blocks(run)
+    contents = Contents([Heading(2, "Summary")] + [b for b in detail if isinstance(b, Heading) and b.level == 2])
+    return [Heading(1, title(run))] + summary_blocks(run, cells) + [contents] + detail

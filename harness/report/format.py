@@ -53,9 +53,14 @@ def format_factor(factor):
     return f"{factor.better} {factor.ratio:.2f}×{interval} {factor.worse}"
 
 
-def format_tiers(tiers):
-    """[["iocp", "overlapped"], ["select"]] -> "iocp = overlapped > select"."""
-    return " > ".join(" = ".join(tier) for tier in tiers)
+BEST_FIRST = {"throughput": "highest throughput first", "p99": "lowest p99 latency first"}
+
+
+def ranking_text(tiers, metric):
+    """[["iocp", "overlapped"], ["select"]], "p99" -> "iocp = overlapped, then select (lowest p99 latency
+    first)": best first in words, so a latency ranking does not read as "greater latency"."""
+    order = " = ".join(tiers[0]) if len(tiers) == 1 else ", then ".join(" = ".join(tier) for tier in tiers)
+    return f"{order} ({BEST_FIRST.get(metric, 'best first')})"
 
 
 

@@ -1,14 +1,13 @@
 """The Markdown renderer: the same blocks as the HTML page, charts linked as files."""
 import re
 
-from harness.report.blocks import Bullets, Code, Figure, Heading, Paragraph, Table
+from harness.report.blocks import (Badges, Bullets, Code, Contents, Details, Figure, Heading, Paragraph, Section,
+                                   Table)
 from harness.report.format import relative
 
+
 def render_markdown(blocks, run_dir):
-    parts = []
-    for block in blocks:
-        parts.append(_markdown_block(block, run_dir))
-    return "\n\n".join(parts) + "\n"
+    return "\n\n".join(_markdown_block(block, run_dir) for block in blocks) + "\n"
 
 
 def _markdown_block(block, run_dir):
@@ -27,9 +26,23 @@ def _markdown_block(block, run_dir):
         lines = ["| " + " | ".join(md_escape(h) for h in block.header) + " |",
                  "|" + "|".join("---:" if i in block.numeric else "---" for i in range(len(block.header))) + "|"]
         for row in block.rows:
-            lines.append("| " + " | ".join(md_escape(str(v)) for v in row) + " |")
+            lines.append("| " + " | ".join(_markdown_cell(v) for v in row) + " |")
         return "\n".join(lines)
+    if isinstance(block, Contents):
+        return "**Contents:** " + " · ".join(f"[{md_escape(h.text)}](#{h.anchor})" for h in block.headings)
+    if isinstance(block, Details):
+        return "\n\n".join([f"*{md_escape(block.summary)}:*"]
+                           + [_markdown_block(b, run_dir) for b in block.blocks])
+    if isinstance(block, Section):
+        return "\n\n".join(_markdown_block(b, run_dir) for b in block.blocks)
     raise TypeError(f"unknown block {type(block).__name__}")
+
+
+def _markdown_cell(value):
+    if isinstance(value, Badges):
+        return " ".join(f"**{md_escape(badge.label)}**" if badge.severe else md_escape(badge.label)
+                        for badge in value.items)
+    return md_escape(str(value))
 
 
 def md_escape(text):
@@ -37,4 +50,3 @@ def md_escape(text):
     that would start formatting, links or break a table cell backslash-escaped."""
     text = " ".join(str(text).split()).replace("&", "&amp;").replace("<", "&lt;")  # '>' alone starts no tag
     return re.sub(r"([\\`*_\[\]|#])", r"\\\1", text)
-

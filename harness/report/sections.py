@@ -3,12 +3,12 @@ import shlex
 from datetime import datetime, timezone
 
 from harness import analysis, charts, stats
-from harness.report.blocks import Bullets, Code, Heading, Paragraph, Table
-from harness.report.format import (date_text, estimate_text, format_factor, format_tiers, interval_text,
-                                   median_text, number, one_line, relative)
+from harness.report.blocks import Badge, Badges, Bullets, Code, Details, Heading, Paragraph, Table
+from harness.report.format import (date_text, estimate_text, format_factor, interval_text,
+                                   median_text, number, one_line, ranking_text, relative,
+                                   too_few_text)
 
 MICROSOFT_ORDER_TEXT = "IOCP > overlapped > WSAPoll > thread-per-client/select > WSAAsyncSelect"
-METRIC_NAMES = {"throughput": "throughput (higher is better)", "p99": "p99 latency (lower is better)"}
 WORKLOAD_UNITS = {"churn": "connections/s"}
 CI_NOTE = ("Bands and whiskers: the 95% confidence interval of the median over repetitions; none is drawn "
            f"for a cell with fewer than {stats.min_reps_for_interval()} repetitions.")
@@ -33,6 +33,21 @@ def platform_blocks(run):
     if platform.get("compiler"):
         items.append(f"Servers compiled with {str(platform['compiler']).splitlines()[0]}.")
     return [Heading(2, "Platform"), Bullets(items)]
+
+
+def platform_line(run):
+    """The platform in one line, for the summary."""
+    manifest = run.manifest
+    platform = manifest.get("platform") or {}
+    if platform.get("os") == "Windows":
+        runtime = "Winsock servers on Windows"
+    elif platform.get("wine"):
+        runtime = f"Winsock servers under Wine ({platform['wine']}), not Windows"
+    else:
+        runtime = "no Winsock server under Wine"
+    return (f"{runtime}; {_system_text(platform)}, {platform.get('cpu_model', 'unknown CPU')}, "
+            f"{platform.get('cpu_count', '?')} logical CPUs, {'pinned' if manifest.get('pin') else 'not pinned'}; "
+            f"{_variants_text(manifest.get('variants') or {})}")
 
 
 def _system_text(platform):
@@ -125,37 +140,37 @@ def outcome_blocks(run):
     return []
 
 
-def ranking_blocks(cells):
-    ranked = [r for r in analysis.rankings(cells) if r.tiers]
+def ranked(cells):
+    """The rankings that rank someone, workloads in run order, "overall" last."""
+    found = [r for r in analysis.rankings(cells) if r.tiers]
     scopes = list(dict.fromkeys(cell.workload for cell in cells)) + ["overall"]
-    ranked.sort(key=lambda r: (scopes.index(r.scope) if r.scope in scopes else len(scopes), r.scope))
+    found.sort(key=lambda r: (scopes.index(r.scope) if r.scope in scopes else len(scopes), r.scope))
+    return found
+
+
+def ranking_blocks(cells):
+    found = ranked(cells)
     blocks = [Heading(2, "Rankings")]
-    if not ranked:
+    if not found:
         return blocks + [Paragraph("No ranking: no server has a successful measurement.")]
-    show_variant = len({r.variant for r in ranked}) > 1
+    show_variant = len({r.variant for r in found}) > 1
     blocks.append(Paragraph("Best first; \"=\" joins servers the run cannot tell apart (no significant "
                             "rank-sum test at the points); τ is Kendall's tau-b against Microsoft's documented "
                             "order over the Winsock models present (at least 4)."))
-    header = ["scope", "metric"] + (["variant"] if show_variant else []) + ["ranking", "τ vs Microsoft"]
+    header = ["scope"] + (["variant"] if show_variant else []) + ["ranking", "τ vs Microsoft"]
     rows = []
-    for ranking in ranked:
+    for ranking in found:
         tau = analysis.agreement_with_microsoft(ranking)
-        rows.append([ranking.scope, METRIC_NAMES.get(ranking.metric, ranking.metric)]
-                    + ([ranking.variant] if show_variant else [])
-                    + [format_tiers(ranking.tiers), f"none: {analysis.no_tau_reason(ranking)}" if tau is None
-                       else f"{tau:.2f}"])
-    blocks.append(Table(header, rows, numeric={len(header) - 1}))
+        rows.append([ranking.scope] + ([ranking.variant] if show_variant else [])
+                    + [ranking_text(ranking.tiers, ranking.metric),
+                       f"none: {analysis.no_tau_reason(ranking)}" if tau is None else f"{tau:.2f}"])
+    blocks.append(Table(header, rows, numeric={len(header) - 1}, nowrap={0}))
     blocks += _too_few_to_separate(cells)
     bounded = [f"{cell.server} at {cell.point_id}" for cell in cells if cell.lower_bound]
     if bounded:
         blocks.append(Paragraph(f"Not ranked, because the load generator saturated and was measured instead of "
                                 f"the server (their throughput is a lower bound): {', '.join(bounded)}.",
                                 strong=True))
-    for ranking in [r for r in ranked if r.scope == "overall"]:
-        variant = f" ({ranking.variant})" if show_variant else ""
-        blocks.append(Paragraph(f"Overall by {ranking.metric}{variant}: {format_tiers(ranking.tiers)}. "
-                                + tau_sentence(analysis.agreement_with_microsoft(ranking),
-                                               analysis.no_tau_reason(ranking))))
     return blocks + point_tier_blocks(cells, show_variant)
 
 
@@ -178,30 +193,25 @@ def point_tier_blocks(cells, show_variant):
     found = analysis.all_point_tiers(cells)
     if not found:
         return []
-    header = ["point", "metric"] + (["variant"] if show_variant else []) + ["tiers", "factors across the tiers"]
-    rows = [[tiers.point_id, tiers.metric] + ([tiers.variant] if show_variant else [])
-            + [format_tiers(tiers.tiers), "; ".join(format_factor(f) for f in tiers.factors) or "–"]
+    header = ["point"] + (["variant"] if show_variant else []) + ["tiers, best first", "factors across the tiers"]
+    rows = [[tiers.point_id] + ([tiers.variant] if show_variant else [])
+            + [ranking_text(tiers.tiers, tiers.metric), "; ".join(format_factor(f) for f in tiers.factors) or "–"]
             for tiers in found]
     return [Heading(3, "Tiers at each point"),
             Paragraph("The rankings above are built from these. A factor reads \"A 1.42× [1.31, 1.55] B\": "
                       "A is 1.42 times better than B (throughput: higher; latency: lower), 95% interval."),
-            Table(header, rows)]
+            Table(header, rows, nowrap={0})]
 
 
-def tau_sentence(tau, reason=None):
-    """Kendall's tau against Microsoft's order, in one plain sentence (why there is none if tau is None)."""
-    if tau is None:
-        return f"No Kendall's tau against Microsoft's documented order: {reason or 'it cannot be measured'}."
+def tau_verdict(tau):
+    """Kendall's tau in words."""
     if tau >= 0.8:
-        verdict = "strong agreement"
-    elif tau >= 0.3:
-        verdict = "partial agreement"
-    elif tau > -0.3:
-        verdict = "no clear agreement"
-    else:
-        verdict = "largely the reverse order"
-    return (f"Against Microsoft's documented order ({MICROSOFT_ORDER_TEXT}), Kendall's tau = {tau:.2f}: "
-            f"{verdict}.")
+        return "strong agreement"
+    if tau >= 0.3:
+        return "partial agreement"
+    if tau > -0.3:
+        return "no clear agreement"
+    return "largely the reverse order"
 
 
 # ---------------------------------------------------------------- tables
@@ -211,66 +221,98 @@ def table_blocks(run, cells):
     blocks = [Heading(2, "Results by workload")]
     if not cells:
         return blocks + [Paragraph("No results.")]
-    order = _point_order(run)
+    order = point_order(run)
     show_variant = len({cell.variant for cell in cells}) > 1
     for workload in _workload_order(run, cells):
         chosen = [cell for cell in cells if cell.workload == workload]
         chosen.sort(key=lambda c: (order.get(c.point_id, len(order)), _server_rank(c.server), c.server, c.variant))
         blocks.append(Heading(3, f"Workload: {workload}"))
-        blocks.append(_workload_table(workload, chosen, show_variant))
+        blocks += _workload_table(workload, chosen, show_variant)
     return blocks
 
 
-EXTRA_COLUMNS = {"rate": "achieved of requested (msg/s)", "churn": "connect p99 µs"}
+EXTRA_COLUMNS = {"rate": "achieved of requested msg/s", "churn": "connect p99 µs"}
 
 
 def _workload_table(workload, cells, show_variant):
-    unit = WORKLOAD_UNITS.get(workload, "messages/s")
-    header = ["server"] + (["variant"] if show_variant else []) + [
-        "point", f"throughput ({unit}) median [95% CI]", "CV %", "p50 µs", "p99 µs", "p99.9 µs",
-        "p99 95% CI µs", "server CPU µs/msg", "wineserver CPU µs/msg", "total CPU µs/msg", "memory/conn KiB",
-        "threads", "reps ok/failed"]
+    """The figures that rank, and the flags, in a table that fits a laptop screen; what the server
+    cost and how the repetitions went in a second table, folded in HTML; each flag in full below."""
+    unit = WORKLOAD_UNITS.get(workload, "msg/s")
+    who = ["point", "server"] + (["variant"] if show_variant else [])
+    header = who + [f"throughput {unit}, median [95% CI]", "p50 µs", "p99 µs [95% CI]", "p99.9 µs"]
     header += [EXTRA_COLUMNS[workload]] if workload in EXTRA_COLUMNS else []
     header.append("flags")
-    rows = [_cell_row(cell, show_variant) for cell in cells]
-    first_figure = header.index("point") + 1
-    return Table(header, rows, numeric=set(range(first_figure, len(header) - 1)))
+    main = Table(header, [_cell_row(cell, show_variant) for cell in cells],
+                 numeric=set(range(len(who), len(header) - 1)), nowrap={0, 1})
+    cost_header = who + ["CV %", "server CPU µs/msg", "wineserver CPU µs/msg", "total CPU µs/msg",
+                         "memory/conn KiB", "threads", "reps ok/failed"]
+    cost = Table(cost_header, [_cost_row(cell, show_variant) for cell in cells],
+                 numeric=set(range(len(who), len(cost_header))), nowrap={0, 1})
+    explained = [f"{_who(cell, show_variant)}: {badge.explanation}" for cell in cells for badge in badges(cell)]
+    return [main] + ([Bullets(explained)] if explained else []) + [
+        Details("Cost and repetitions: CPU per message, memory per connection, threads, CV", [cost])]
+
+
+def _who(cell, show_variant):
+    return f"{cell.server}{f' ({cell.variant})' if show_variant else ''} at {cell.point_id}"
 
 
 def _cell_row(cell, show_variant):
     percentiles = cell.percentiles_us or {}
-    row = [cell.server] + ([cell.variant] if show_variant else []) + [
-        cell.point_id, ("≥ " if cell.lower_bound else "") + estimate_text(cell.throughput),
-        "–" if cell.throughput is None else number(cell.throughput.cv * 100),
-        median_text(percentiles.get("p50")), median_text(percentiles.get("p99")),
-        median_text(percentiles.get("p99_9")),
-        interval_text(cell.p99_us), median_text(cell.cpu_us_per_message),
-        median_text(cell.wineserver_cpu_us_per_message), median_text(cell.total_cpu_us_per_message),
-        median_text(cell.working_set_per_connection, 1 / 1024),
-        "–" if cell.peak_threads is None else f"{cell.peak_threads:,}",
-        f"{cell.ok_reps}/{cell.failed_reps}"]
+    row = [cell.point_id, cell.server] + ([cell.variant] if show_variant else []) + [
+        ("≥ " if cell.lower_bound else "") + estimate_text(cell.throughput),
+        median_text(percentiles.get("p50")), _p99_text(cell.p99_us), median_text(percentiles.get("p99_9"))]
     if cell.workload == "rate":
         requested = "–" if cell.requested_rate is None else number(cell.requested_rate)
         row.append(f"{median_text(cell.achieved_rate)} of {requested}")
     elif cell.workload == "churn":
         row.append(median_text(cell.connect_p99_us))
-    return row + [_flags(cell)]
+    return row + [Badges(badges(cell))]
 
 
-def _flags(cell):
-    flags = list(cell.saturation or [])
+def _p99_text(estimate):
+    if estimate is None or not estimate.has_interval:
+        return median_text(estimate)
+    return f"{number(estimate.median)} [{interval_text(estimate)}]"
+
+
+def _cost_row(cell, show_variant):
+    return [cell.point_id, cell.server] + ([cell.variant] if show_variant else []) + [
+        "–" if cell.throughput is None else number(cell.throughput.cv * 100),
+        median_text(cell.cpu_us_per_message), median_text(cell.wineserver_cpu_us_per_message),
+        median_text(cell.total_cpu_us_per_message), median_text(cell.working_set_per_connection, 1 / 1024),
+        "–" if cell.peak_threads is None else f"{cell.peak_threads:,}", f"{cell.ok_reps}/{cell.failed_reps}"]
+
+
+def badges(cell):
+    """Everything that qualifies a cell's figures, as short visible labels with the full reason."""
+    found = []
     if cell.lower_bound:
-        flags.append("LOWER BOUND: the load generator saturated, so it was measured, not the server; not ranked")
-    flags += cell.notes
+        found.append(Badge("lower bound", "LOWER BOUND: the load generator saturated, so it was measured, not the "
+                           "server; not ranked", severe=True))
+    for flag in cell.saturation or []:
+        found.append(Badge(_flag_label(flag), flag, severe=flag.startswith(("under-delivery:", "over-delivery:"))))
+    for note in cell.notes:
+        found.append(Badge("busy machine" if "busy machine" in note else "loadgen re-run", note))
     if cell.ok_reps == 0:
-        flags.append("no successful repetition")
+        found.append(Badge("no successful repetition", "no successful repetition", severe=True))
     elif cell.failed_reps:
-        flags.append(f"{cell.failed_reps} failed repetition(s)")
-    return "; ".join(flags)
+        found.append(Badge(f"{cell.failed_reps} failed", f"{cell.failed_reps} failed repetition(s)"))
+    if cell.throughput is not None and not cell.throughput.has_interval:
+        found.append(Badge(f"n={cell.throughput.n}: no interval", too_few_text(cell.throughput.n)))
+    return found
 
 
+def _flag_label(flag):
+    """The few words of an analysis flag that name it: "loadgen CPU 97%", "under-delivery", ..."""
+    if flag.startswith("loadgen CPU"):
+        return " ".join(flag.split()[:3])
+    if " in the worst repetition only" in flag:
+        return flag.split(" in the worst")[0] + " (worst rep)"
+    return flag.split(":")[0]
 
-def _point_order(run):
+
+def point_order(run):
     ids = [point.get("id") for point in run.manifest.get("points") or []]
     return {point_id: index for index, point_id in enumerate(ids)}
 
@@ -296,7 +338,7 @@ def failure_blocks(run):
     blocks = [Heading(2, "Failures")]
     if not failed:
         return blocks + [Paragraph("No failures: every record succeeded.")]
-    order = _point_order(run)
+    order = point_order(run)
     failed.sort(key=lambda r: (order.get(r.point_id, len(order)), _server_rank(r.server), r.variant, r.rep))
     blocks.append(Paragraph(f"{len(failed)} failed record(s). Each record file keeps the load generator's and the "
                             "server's stderr (loadgen_stderr, server_stderr)."))
