@@ -36,6 +36,7 @@ figcaption { font-size: 0.9em; color: var(--muted); }
 pre { background: var(--code); padding: 0.7em; overflow-x: auto; }
 p.strong { font-weight: bold; color: var(--warn); }
 section#summary { border: 1px solid var(--line); border-radius: 0.4em; padding: 0 1em 0.5em; }
+section#summary h2 { margin-top: 0.5em; }
 nav ul { columns: 2; }
 details > summary { cursor: pointer; color: var(--muted); }
 @media print {

@@ -21,11 +21,11 @@ def summary_blocks(run, cells):
                                 f"{ranking_text(ranking.tiers, ranking.metric)}."))
     if overall:
         blocks.append(Paragraph(agreement_sentence(overall, show_variant)))
-    blocks += lead_blocks(run, cells)
     blocks.append(Paragraph(f"Platform: {platform_line(run)}."))
     found = warnings(run, cells)
     blocks.append(Bullets(found) if found else Paragraph("No warnings: no saturated load generator, busy machine, "
                                                          "failed record or cell without an interval."))
+    blocks += lead_blocks(run, cells)  # last: the longest part, and the sentences above already give the order
     return [Section("summary", blocks)]
 
 
