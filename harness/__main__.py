@@ -112,6 +112,10 @@ def build_parser():
     compare.add_argument("--threshold", type=percentage, default=DEFAULT_THRESHOLD, metavar="PCT",
                          help=f"smallest change that counts, in percent (default {DEFAULT_THRESHOLD:g})")
     compare.add_argument("--allow-different", action="store_true", help=ALLOW_DIFFERENT_HELP)
+    compare.add_argument("--markdown", metavar="FILE", help="also write the comparison as Markdown (a pull-request "
+                                                            "comment: verdict first, then the table)")
+    compare.add_argument("--json", metavar="FILE", help="also write the comparison as JSON (schema "
+                                                        "winsock-bench/compare/1)")
 
     agree = commands.add_parser("agree", help="do two runs rank the servers alike? exit 1 on a contradiction",
                                 description="For every ranking in both runs (each point's tiers, each "
@@ -245,7 +249,8 @@ def command_report(args):
 
 def command_compare(args):
     from harness import compare
-    return compare.main(args.base, args.new, args.threshold, allow_different=args.allow_different)
+    return compare.main(args.base, args.new, args.threshold, allow_different=args.allow_different,
+                        exports={"markdown": args.markdown, "json": args.json})
 
 
 def command_agree(args):

@@ -54,6 +54,12 @@ class Badges:
 
 
 @dataclass
+class Links:
+    """A list of links: (text, target relative to the report) pairs."""
+    items: list
+
+
+@dataclass
 class Contents:
     """The table of contents: links to these headings."""
     headings: list

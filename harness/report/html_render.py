@@ -3,8 +3,8 @@ from a phone to a wide screen, in light or dark mode, and on paper."""
 import base64
 import html
 
-from harness.report.blocks import (Badges, Bullets, Code, Contents, Details, Figure, Heading, Paragraph, Section,
-                                   Table)
+from harness.report.blocks import (Badges, Bullets, Code, Contents, Details, Figure, Heading, Links, Paragraph,
+                                   Section, Table)
 
 # Tables scroll inside their own box, never the page; charts shrink to the column. Dark mode
 # keeps the charts on their white background (they are drawn for it) and inverts the rest.
@@ -77,6 +77,9 @@ def _html_block(block):
         links = "".join(f'<li><a href="#{html.escape(h.anchor)}">{html.escape(h.text)}</a></li>'
                         for h in block.headings)
         return f'<nav aria-label="Contents"><strong>Contents</strong><ul>{links}</ul></nav>'
+    if isinstance(block, Links):
+        return "<ul>\n" + "\n".join(f'<li><a href="{html.escape(target)}">{html.escape(text)}</a></li>'
+                                     for text, target in block.items) + "\n</ul>"
     if isinstance(block, Details):
         inner = "\n".join(_html_block(b) for b in block.blocks)
         return f"<details><summary>{html.escape(block.summary)}</summary>\n{inner}\n</details>"

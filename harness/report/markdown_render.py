@@ -1,8 +1,8 @@
 """The Markdown renderer: the same blocks as the HTML page, charts linked as files."""
 import re
 
-from harness.report.blocks import (Badges, Bullets, Code, Contents, Details, Figure, Heading, Paragraph, Section,
-                                   Table)
+from harness.report.blocks import (Badges, Bullets, Code, Contents, Details, Figure, Heading, Links, Paragraph,
+                                   Section, Table)
 from harness.report.format import relative
 
 
@@ -30,6 +30,8 @@ def _markdown_block(block, run_dir):
         return "\n".join(lines)
     if isinstance(block, Contents):
         return "**Contents:** " + " · ".join(f"[{md_escape(h.text)}](#{h.anchor})" for h in block.headings)
+    if isinstance(block, Links):
+        return "\n".join(f"- [{md_escape(text)}](<{target}>)" for text, target in block.items)
     if isinstance(block, Details):
         return "\n\n".join([f"*{md_escape(block.summary)}:*"]
                            + [_markdown_block(b, run_dir) for b in block.blocks])

@@ -3,7 +3,7 @@ import shlex
 from datetime import datetime, timezone
 
 from harness import analysis, charts, stats
-from harness.report.blocks import Badge, Badges, Bullets, Code, Details, Heading, Paragraph, Table
+from harness.report.blocks import Badge, Badges, Bullets, Code, Details, Heading, Links, Paragraph, Table
 from harness.report.format import (date_text, estimate_text, format_factor, interval_text,
                                    median_text, number, one_line, ranking_text, relative,
                                    too_few_text)
@@ -346,6 +346,20 @@ def failure_blocks(run):
              relative(record.path, run.path)] for record in failed]
     blocks.append(Table(["point", "server", "variant", "rep", "failure", "record"], rows, numeric={3}))
     return blocks
+
+
+def files_blocks():
+    """Where the figures come from and the files for scripts (written by report/exports.py)."""
+    return [Heading(2, "Files"),
+            Paragraph("The raw data and the exports, relative to this report (summary.json follows the schema "
+                      "winsock-bench/summary/1, harness/report/summary.schema.json in the repository):"),
+            Links([("the run folder (raw data)", "."), ("manifest.json: what was planned, on what machine",
+                                                       "manifest.json"),
+                   ("points/: one record per repetition, with the load generator's full output", "points/"),
+                   ("summary.json: every cell's estimates, intervals, flags; the rankings", "summary.json"),
+                   ("summary.csv: one row per cell", "summary.csv"),
+                   ("hgrm/: each cell's merged latency histogram as HdrHistogram percentiles", "hgrm/"),
+                   ("report.md: this report in Markdown", "report.md")])]
 
 
 def footer_blocks(run):
