@@ -51,6 +51,8 @@ def number_type(parse, kind, accepts, range_text):
 positive_int = number_type(int, "a whole number", lambda v: 1 <= v <= 1000, "1..1000")
 seed_value = number_type(int, "a whole number", lambda v: 0 <= v < 2**64, "0..2**64-1")
 wait_seconds = number_type(float, "a number of seconds", lambda v: 0 < v <= 3600, "(0, 3600]")
+duration_seconds = number_type(float, "a number of seconds", lambda v: 0.001 <= v <= 86400, "0.001..86400")
+warmup_seconds = number_type(float, "a number of seconds", lambda v: 0 <= v <= 3600, "0..3600")
 percentage = number_type(float, "a number", lambda v: 0 < v < 100, "(0, 100)")
 
 
@@ -93,6 +95,13 @@ def build_parser():
     run.add_argument("--wait-idle", type=wait_seconds, nargs="?", const=DEFAULT_WAIT_IDLE_S, metavar="SECONDS",
                      help="before each repetition on a busy machine, wait up to SECONDS (default "
                           f"{DEFAULT_WAIT_IDLE_S:g}) until other processes use at most {BUSY_OTHER_CORES:g} cores")
+    run.add_argument("--duration", type=duration_seconds, metavar="S",
+                     help="measure every point for S seconds (overrides the suite; recorded in the manifest)")
+    run.add_argument("--warmup", type=warmup_seconds, metavar="S",
+                     help="warm up every point for S seconds first (overrides the suite)")
+    run.add_argument("--points", metavar="PATTERN",
+                     help="only the points whose id matches PATTERN, a glob (e.g. 'pingpong-*'; several "
+                          "comma-separated)")
     run.add_argument("--dry-run", action="store_true", help="print the plan's size and estimated time, run nothing")
     run.add_argument("--resume", metavar="DIR", help="run what an interrupted run has not recorded yet")
     run.set_defaults(parser=run)  # so that its errors print its own usage
@@ -176,6 +185,14 @@ def load_suite(name):
         raise UsageError(str(error)) from None
 
 
+def apply_overrides(suite, overrides):
+    from harness import suites
+    try:
+        return suites.with_overrides(suite, **overrides)
+    except suites.SuiteError as error:
+        raise UsageError(str(error)) from None
+
+
 def command_list(_args):
     from harness import suites
     from harness.servers import ALL_MODELS, is_wine, server_executable
@@ -206,7 +223,8 @@ def command_list(_args):
 def command_run(args, parser):
     from harness.run import DEFAULT_SEED, new_run, resume_run
     if args.resume:
-        given = [f"--{n.replace('_', '-')}" for n in ("suite", "servers", "reps", "seed", "out", "wait_idle")
+        given = [f"--{n.replace('_', '-')}" for n in ("suite", "servers", "reps", "seed", "out", "wait_idle",
+                                                       "duration", "warmup", "points")
                  if getattr(args, n) is not None]
         given += ["--pin"] * args.pin + ["--dry-run"] * args.dry_run
         if given:
@@ -217,12 +235,15 @@ def command_run(args, parser):
         parser.error("--suite NAME (smoke, default, full or a .toml path) or --resume DIR is required")
     from harness.servers import ALL_MODELS
     suite = load_suite(args.suite)
+    overrides = {name: getattr(args, name) for name in ("duration", "warmup", "points")
+                 if getattr(args, name) is not None}
+    suite = apply_overrides(suite, overrides)
     servers = parse_servers(args.servers, suite, ALL_MODELS)
     seed = DEFAULT_SEED if args.seed is None else args.seed
     if args.dry_run:
         return dry_run(suite, servers, args.reps)
     code, _ = new_run(suite, servers, out=args.out, reps=args.reps, seed=seed, pin=args.pin,
-                      wait_idle_s=args.wait_idle)
+                      wait_idle_s=args.wait_idle, overrides=overrides)
     return code
 
 

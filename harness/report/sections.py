@@ -380,6 +380,8 @@ def reproduce_command(manifest):
     servers = shlex.quote(",".join(manifest.get("servers") or []))
     options = (f"--suite {suite} --seed {manifest.get('seed', '?')} --servers {servers} "
                f"--reps {manifest.get('reps', '?')}" + (" --pin" if manifest.get("pin") else ""))
+    for name, value in (manifest.get("overrides") or {}).items():  # run --duration/--warmup/--points
+        options += f" --{name} {shlex.quote(str(value))}"
     variants = manifest.get("variants") or {}
     if "base" in variants:
         base = (variants["base"] or {}).get("commit") or "BASE"
