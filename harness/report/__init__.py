@@ -30,7 +30,7 @@ def write_report(run_dir):
     run_dir = Path(run_dir)
     run, cells = analysis.load_cells(run_dir)
     write_exports(run, cells, run_dir)
-    blocks = build_blocks(run, cells, chart_blocks(run_dir / "charts", cells))
+    blocks = build_blocks(run, cells, chart_blocks(run_dir / "charts", cells, run))
     html_path, md_path = run_dir / "report.html", run_dir / "report.md"
     store.write_text_atomic(html_path, render_html(blocks, title(run)))
     store.write_text_atomic(md_path, render_markdown(blocks, run_dir))

@@ -96,7 +96,7 @@ def test_the_charts_cover_each_kind_of_data_in_the_run(example):
     run_dir, _, _ = example
     names = [p.name for p in (run_dir / "charts").glob("*.png")]
     # example_run: a connections sweep, a rate sweep, churn and an idle sweep.
-    for kind in ("throughput", "knee", "churn", "idle", "spectrum", "cost"):
+    for kind in ("throughput", "knee", "uncorrected", "churn", "idle", "spectrum", "cost", "timeseries"):
         assert any(name.endswith(f"-{kind}.png") for name in names), kind
 
 
@@ -428,3 +428,41 @@ def test_flags_are_badges_and_no_table_is_wider_than_nine_columns(example):
     widths = [len(re.findall(r"<th>", head)) for head in re.findall(r"<thead>(.*?)</thead>", html_text)]
     assert widths and max(widths) <= 10
     assert "<details><summary>Cost and repetitions" in html_text
+
+
+def test_axis_labels_use_one_si_prefix_per_axis():
+    assert [charts.si_text(v, charts._axis_factor(1.2e6)) for v in (0, 500_000, 1_000_000)] == ["0", "0.5M", "1M"]
+    assert [charts.si_text(v, charts._axis_factor(40_000)) for v in (5_000, 40_000)] == ["5k", "40k"]
+    assert [charts.si_text(v, charts._axis_factor(5_000)) for v in (1_000, 4_500)] == ["1,000", "4,500"]
+    assert charts.si_text(1_000_000) == "1M" and charts.si_text(16) == "16" and charts.si_text(2_500) == "2.5k"
+
+
+def test_chart_titles_say_each_thing_once(example):
+    _, _, md_text = example
+    headings = [line for line in md_text.splitlines() if line.startswith("### ")]
+    assert "### rate, requested rate swept" in headings and "### pingpong, connections swept" in headings
+    assert not any("rate-rate" in h or "(rate," in h for h in headings)
+
+
+def test_each_point_gets_a_time_series_with_the_warmup_shaded(example):
+    run_dir, html_text, _ = example
+    run = store.load_run(run_dir)
+    series = sorted((run_dir / "charts").glob("*-timeseries.png"))
+    assert len(series) == len(run.manifest["points"])
+    for path in series:
+        assert_plausible_chart(path.read_bytes())
+    assert "Second by second:" in html_text and "<details><summary>Second by second" in html_text
+
+
+def test_the_time_series_takes_each_seconds_median_and_range_over_repetitions(tmp_path, monkeypatch):
+    drawn, real = {}, charts.time_series_chart
+
+    def recorded(throughput, p99, path, **options):
+        drawn.update(throughput=throughput, p99=p99, **options)
+        return real(throughput, p99, path, **options)
+    monkeypatch.setattr(charts, "time_series_chart", recorded)
+    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): [[100.0]] * 3},
+                                  throughput={("pingpong-c1", "iocp"): [1000.0, 2000.0, 4000.0]})
+    report.write_report(run_dir)
+    assert drawn["throughput"]["iocp"][0] == (0.5, 2000.0, 1000.0, 4000.0)
+    assert drawn["warmup_s"] == 0.5 and drawn["title"] == "pingpong-c1: second by second"
