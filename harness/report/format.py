@@ -63,12 +63,12 @@ def ranking_text(tiers, metric):
     return f"{order} ({BEST_FIRST.get(metric, 'best first')})"
 
 
-
 def estimate_text(estimate):
+    """"1,230 [1,200, 1,260]"; the median alone without an interval (the cell's flags say why)."""
     if estimate is None:
         return "–"
     if not estimate.has_interval:
-        return f"{number(estimate.median)} ({too_few_text(estimate.n)})"
+        return number(estimate.median)
     return f"{number(estimate.median)} [{number(estimate.low)}, {number(estimate.high)}]"
 
 

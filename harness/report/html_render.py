@@ -18,9 +18,10 @@ CSS = """
           --link: #8ab4f8; }
 }
 * { box-sizing: border-box; }
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1000px; margin: 1.5em auto;
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1200px; margin: 1.5em auto;
        padding: 0 1em; color: var(--fg); background: var(--bg); line-height: 1.45; overflow-wrap: anywhere; }
 a { color: var(--link); }
+p, li, figcaption { max-width: 75em; }
 h1 { font-size: 1.6em; } h2 { margin-top: 2em; border-bottom: 1px solid var(--line); } h3 { margin-top: 1.5em; }
 .table-box { max-width: 100%; overflow-x: auto; margin: 0.8em 0; }
 table { border-collapse: collapse; font-size: 0.85em; }
@@ -43,7 +44,8 @@ details > summary { cursor: pointer; color: var(--muted); }
   body { max-width: none; margin: 0; font-size: 10pt; }
   .table-box { overflow: visible; } table { font-size: 8pt; }
   figure, table, section#summary { break-inside: avoid; } h2, h3 { break-after: avoid; }
-  details > * { display: block; } nav { display: none; }
+  /* Paper cannot be clicked open: folded details are printed (browsers with ::details-content). */
+  details::details-content { content-visibility: visible; display: block; } nav { display: none; }
 }
 """
 
