@@ -136,8 +136,7 @@ def throughput_vs_param(throughput, p99, path, *, title, param=None):
 
 def latency_vs_idle(p99, throughput, path, *, title, param="idle"):
     """p99 latency of the active connections (µs) against the number of idle ones held open."""
-    panels = [Panel("p99 latency of active connections (µs, median of reps)", p99, log_y=True),
-              Panel("throughput of active connections (messages/s)", throughput)]
+    panels = [Panel("active p99 (µs)", p99, log_y=True), Panel("active throughput (msg/s)", throughput)]
     return _draw(panels, path, title=title, param=param)
 
 

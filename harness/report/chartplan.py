@@ -238,10 +238,15 @@ def _spectra(group, keyed):
 
 
 def _group_title(group):
-    """"pingpong, connections swept": each word once (the sweep's name is usually workload-param)."""
+    """"pingpong, connections swept", "idle connections swept": each word once (a sweep's name is
+    usually workload-param)."""
     named = group.name not in (group.workload, f"{group.workload}-{group.param}")
     base = f"{group.name} ({group.workload})" if named else group.workload
-    return f"{base}, {PARAM_NAMES.get(group.param, group.param)} swept" if group.param else base
+    if not group.param:
+        return base
+    swept = PARAM_NAMES.get(group.param, group.param)
+    # "idle connections swept" already names the idle workload
+    return f"{swept} swept" if not named and swept.startswith(group.workload) else f"{base}, {swept} swept"
 
 
 def _sweep_x(cell):

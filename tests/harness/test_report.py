@@ -441,6 +441,7 @@ def test_chart_titles_say_each_thing_once(example):
     _, _, md_text = example
     headings = [line for line in md_text.splitlines() if line.startswith("### ")]
     assert "### rate, requested rate swept" in headings and "### pingpong, connections swept" in headings
+    assert "### idle connections swept" in headings
     assert not any("rate-rate" in h or "(rate," in h for h in headings)
 
 
