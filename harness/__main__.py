@@ -51,6 +51,8 @@ def number_type(parse, kind, accepts, range_text):
 positive_int = number_type(int, "a whole number", lambda v: 1 <= v <= 1000, "1..1000")
 seed_value = number_type(int, "a whole number", lambda v: 0 <= v < 2**64, "0..2**64-1")
 wait_seconds = number_type(float, "a number of seconds", lambda v: 0 < v <= 3600, "(0, 3600]")
+duration_seconds = number_type(float, "a number of seconds", lambda v: 0.001 <= v <= 86400, "0.001..86400")
+warmup_seconds = number_type(float, "a number of seconds", lambda v: 0 <= v <= 3600, "0..3600")
 percentage = number_type(float, "a number", lambda v: 0 < v < 100, "(0, 100)")
 
 
@@ -93,6 +95,13 @@ def build_parser():
     run.add_argument("--wait-idle", type=wait_seconds, nargs="?", const=DEFAULT_WAIT_IDLE_S, metavar="SECONDS",
                      help="before each repetition on a busy machine, wait up to SECONDS (default "
                           f"{DEFAULT_WAIT_IDLE_S:g}) until other processes use at most {BUSY_OTHER_CORES:g} cores")
+    run.add_argument("--duration", type=duration_seconds, metavar="S",
+                     help="measure every point for S seconds (overrides the suite; recorded in the manifest)")
+    run.add_argument("--warmup", type=warmup_seconds, metavar="S",
+                     help="warm up every point for S seconds first (overrides the suite)")
+    run.add_argument("--points", metavar="PATTERN",
+                     help="only the points whose id matches PATTERN, a glob (e.g. 'pingpong-*'; several "
+                          "comma-separated)")
     run.add_argument("--dry-run", action="store_true", help="print the plan's size and estimated time, run nothing")
     run.add_argument("--hosts", metavar="FILE", help="run on other hosts: the hosts file (TOML, see harness/hosts.py)")
     run.add_argument("--server-host", metavar="NAME", help="with --hosts: the host that runs the servers "
@@ -117,6 +126,10 @@ def build_parser():
     compare.add_argument("--threshold", type=percentage, default=DEFAULT_THRESHOLD, metavar="PCT",
                          help=f"smallest change that counts, in percent (default {DEFAULT_THRESHOLD:g})")
     compare.add_argument("--allow-different", action="store_true", help=ALLOW_DIFFERENT_HELP)
+    compare.add_argument("--markdown", metavar="FILE", help="also write the comparison as Markdown (a pull-request "
+                                                            "comment: verdict first, then the table)")
+    compare.add_argument("--json", metavar="FILE", help="also write the comparison as JSON (schema "
+                                                        "winsock-bench/compare/1)")
 
     agree = commands.add_parser("agree", help="do two runs rank the servers alike? exit 1 on a contradiction",
                                 description="For every ranking in both runs (each point's tiers, each "
@@ -177,6 +190,14 @@ def load_suite(name):
         raise UsageError(str(error)) from None
 
 
+def apply_overrides(suite, overrides):
+    from harness import suites
+    try:
+        return suites.with_overrides(suite, **overrides)
+    except suites.SuiteError as error:
+        raise UsageError(str(error)) from None
+
+
 def command_list(_args):
     from harness import models, suites
     from harness.servers import is_wine, server_executable
@@ -208,7 +229,8 @@ def command_list(_args):
 def command_run(args, parser):
     from harness.run import DEFAULT_SEED, new_run, resume_run
     if args.resume:
-        given = [f"--{n.replace('_', '-')}" for n in ("suite", "servers", "reps", "seed", "out", "wait_idle")
+        given = [f"--{n.replace('_', '-')}" for n in ("suite", "servers", "reps", "seed", "out", "wait_idle",
+                                                       "duration", "warmup", "points")
                  if getattr(args, n) is not None]
         given += [f"--{n.replace('_', '-')}" for n in ("hosts", "server_host", "client_hosts")
                   if getattr(args, n) is not None]
@@ -221,6 +243,9 @@ def command_run(args, parser):
         parser.error("--suite NAME (smoke, default, full or a .toml path) or --resume DIR is required")
     from harness import models
     suite = load_suite(args.suite)
+    overrides = {name: getattr(args, name) for name in ("duration", "warmup", "points")
+                 if getattr(args, name) is not None}
+    suite = apply_overrides(suite, overrides)
     servers = parse_servers(args.servers, suite, models.all_models())
     topology = choose_topology(args, parser)
     if topology:
@@ -229,7 +254,7 @@ def command_run(args, parser):
     if args.dry_run:
         return dry_run(suite, servers, args.reps)
     code, _ = new_run(suite, servers, out=args.out, reps=args.reps, seed=seed, pin=args.pin,
-                      wait_idle_s=args.wait_idle, topology=topology)
+                      wait_idle_s=args.wait_idle, overrides=overrides, topology=topology)
     return code
 
 
@@ -289,7 +314,8 @@ def command_report(args):
 
 def command_compare(args):
     from harness import compare
-    return compare.main(args.base, args.new, args.threshold, allow_different=args.allow_different)
+    return compare.main(args.base, args.new, args.threshold, allow_different=args.allow_different,
+                        exports={"markdown": args.markdown, "json": args.json})
 
 
 def command_agree(args):

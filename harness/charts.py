@@ -62,6 +62,7 @@ PARAM_LABELS = {
     "concurrency": "connections being opened at once",
     "rate": "requested rate (messages/s)",
     "threads": "load generator threads",
+    "second": "seconds since the measurement began (each point: the middle of its second)",
 }
 
 
@@ -128,8 +129,7 @@ def throughput_vs_param(throughput, p99, path, *, title, param=None):
 
 def latency_vs_idle(p99, throughput, path, *, title, param="idle"):
     """p99 latency of the active connections (µs) against the number of idle ones held open."""
-    panels = [Panel("p99 latency of active connections (µs, median of reps)", p99, log_y=True),
-              Panel("throughput of active connections (messages/s)", throughput)]
+    panels = [Panel("active p99 (µs)", p99, log_y=True), Panel("active throughput (msg/s)", throughput)]
     return _draw(panels, path, title=title, param=param)
 
 
@@ -139,6 +139,24 @@ def latency_vs_rate(p99, achieved, path, *, title, param="rate"):
     panels = [Panel("p99 latency (µs, median of reps)", p99, log_y=True),
               Panel("achieved rate (messages/s)", achieved, identity_line=param == "rate")]
     return _draw(panels, path, title=title, param=param)
+
+
+def latency_corrected_vs_uncorrected(corrected, uncorrected, path, *, title, param="rate"):
+    """The rate workload's p99 two ways, side by side on one latency scale: corrected (from each
+    message's intended send time, so queueing behind a slow reply counts) and uncorrected (from the
+    actual send: what a closed-loop tool reports, blind to that queueing)."""
+    panels = [Panel("p99 latency, corrected (µs)", corrected, log_y=True),
+              Panel("p99 latency, uncorrected (µs)", uncorrected, log_y=True)]
+    return _draw(panels, path, title=title, param=param, side_by_side=True)
+
+
+def time_series_chart(throughput, p99, path, *, title, warmup_s=0.0):
+    """Each second of the measured time: messages/s and p99 (µs), the median over repetitions with
+    the range of the repetitions as a band. The warm-up came before second 0 and is not in the
+    series: it is shaded, left of zero."""
+    panels = [Panel("throughput (messages/s)", throughput), Panel("p99 latency (µs)", p99)]
+    shade = (-warmup_s, 0.0, "warm-up (not measured)") if warmup_s > 0 else None
+    return _draw(panels, path, title=title, param="second", shade=shade)
 
 
 def cost_chart(cpu_us_per_message, kib_per_connection, path, *, title, param=None):
@@ -197,21 +215,32 @@ def latency_spectrum(spectra, path, *, title):
 # ---------------------------------------------------------------- drawing
 
 
-def _draw(panels, path, *, title, param):
-    """Stacked panels sharing x: lines over `param`, or grouped bars when param is None. A panel
-    without data is left out rather than drawn empty."""
+def _draw(panels, path, *, title, param, shade=None, side_by_side=False):
+    """Stacked panels sharing x (side_by_side: in a row sharing y): lines over `param`, or grouped
+    bars when param is None. A panel without data is left out rather than drawn empty. shade:
+    (x from, x to, label) drawn as a grey band on every panel."""
     panels = [panel for panel in panels if _has_data(panel.series)]
     if not panels:
         raise ValueError("nothing to draw: every series is empty")
-    figure, axes_list = plt.subplots(len(panels), 1, figsize=(WIDTH_IN, PANEL_HEIGHT_IN * len(panels) + 0.6),
-                                     sharex=param is not None, squeeze=False)
-    axes_list = list(axes_list[:, 0])
+    if side_by_side:
+        figure, grid = plt.subplots(1, len(panels), figsize=(WIDTH_IN, PANEL_HEIGHT_IN + 0.9), sharey=True,
+                                    squeeze=False)
+        axes_list = list(grid[0, :])
+    else:
+        figure, grid = plt.subplots(len(panels), 1, figsize=(WIDTH_IN, PANEL_HEIGHT_IN * len(panels) + 0.6),
+                                    sharex=param is not None, squeeze=False)
+        axes_list = list(grid[:, 0])
     try:
         keys = order_keys({key for panel in panels for key in panel.series})
         if param is not None:
             for axes, panel in zip(axes_list, panels):
                 _line_panel(axes, panel, param)
-            axes_list[-1].set_xlabel(PARAM_LABELS.get(param, plain_text(param)))
+                if shade:
+                    axes.axvspan(shade[0], shade[1], color="#888888", alpha=0.18, linewidth=0, label="_shade")
+                    axes.annotate(shade[2], ((shade[0] + shade[1]) / 2, 0.97), xycoords=("data", "axes fraction"),
+                                  ha="center", va="top", fontsize=8, color="#555555")
+            for axes in axes_list if side_by_side else axes_list[-1:]:
+                axes.set_xlabel(PARAM_LABELS.get(param, plain_text(param)))
         else:
             categories = _categories(panels)
             for axes, panel in zip(axes_list, panels):
@@ -315,8 +344,10 @@ def _spectrum_line(axes, key, points):
     if not shown:
         return
     style = style_for(key)
-    axes.plot([_nines(p) for p, _ in shown], [v for _, v in shown], color=style.colour,
-              linestyle=style.linestyle, linewidth=1.5, label=label_for(key))
+    # Markers every few points: lines that cross stay told apart without colour.
+    axes.plot([_nines(p) for p, _ in shown], [v for _, v in shown], color=style.colour, marker=style.marker,
+              markevery=max(1, len(shown) // 6), markersize=4, linestyle=style.linestyle, linewidth=1.5,
+              label=label_for(key))
 
 
 def _nines(percentile):
@@ -350,7 +381,7 @@ def _x_scale(axes, param, xs):
     ticks = sorted(set(xs))
     if len(ticks) <= 12:
         axes.xaxis.set_major_locator(FixedLocator(ticks))
-        axes.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}" if x >= 1 or x == 0 else f"{x:g}"))
+        axes.xaxis.set_major_formatter(FuncFormatter(lambda x, _: si_text(x) if x >= 1 or x == 0 else f"{x:g}"))
         axes.xaxis.set_minor_locator(NullLocator())
 
 
@@ -374,16 +405,32 @@ def _log_y(axes):
     axes.tick_params(axis="y", which="minor", labelsize=7)
 
 
+SI_PREFIXES = ((1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def si_text(value, factor=None):
+    """250000 -> "250k", 1e6 -> "1M" (never "1000k"): with `factor` given, that prefix's scale for
+    every label of an axis (one style per axis); else the value's own."""
+    if factor is None:
+        factor = next((f for f, _ in SI_PREFIXES if abs(value) >= f), 1)
+    prefix = dict(SI_PREFIXES).get(factor, "")
+    return f"{value / factor:,.6g}{prefix}" if value else "0"
+
+
+def _axis_factor(top):
+    """The SI scale of an axis reaching `top`: k from ten thousand, M from a million, G from a billion."""
+    for factor, _ in SI_PREFIXES:
+        if top >= factor * (10 if factor == 1e3 else 1):
+            return factor
+    return 1
+
+
 def _number_formatter(axes, axis="y"):
-    """Tick labels such as 250k rather than 250000 or 2.5e5, one style per axis: thousands as k
-    throughout an axis that reaches ten thousand, plain numbers on one that does not."""
+    """Tick labels with an SI prefix (250k, 1.5M rather than 250000, 1500k or 2.5e5), one prefix
+    throughout an axis, chosen by its top."""
     def label(value, _position):
         top = max(abs(limit) for limit in (axes.get_ylim() if axis == "y" else axes.get_xlim()))
-        if top >= 1e7 and abs(value) >= 1e6:
-            return f"{value / 1e6:g}M"
-        if top >= 1e4 and abs(value) >= 1e3:
-            return f"{value / 1e3:g}k"
-        return f"{value:,.6g}"
+        return si_text(value, _axis_factor(top))
     return FuncFormatter(label)
 
 

@@ -22,11 +22,14 @@ it measured the load generator, not the server.
 
 A cell that had results in base but none in new (every repetition failed) is a
 regression too: main() reports it and exits 1."""
+import json
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import analysis, stats
+from . import analysis, stats, store
+
+COMPARE_SCHEMA_ID = "winsock-bench/compare/1"
 
 
 @dataclass
@@ -227,8 +230,7 @@ def format_comparisons(comparisons) -> str:
     header = ("point", "server", "metric", "base", "new", "new/base", "95% CI", "")
     rows = [header]
     for c in comparisons:
-        verdict = "REGRESSION" if c.regression else "improvement" if c.improvement else \
-            "loadgen saturated: not judged" if c.lower_bound else ""
+        verdict = _verdict(c)
         rows.append((c.point_id, c.server, c.metric, _format_value(c.metric, c.base),
                      _format_value(c.metric, c.new), f"{c.ratio:.3f}", _interval(c), verdict))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -238,19 +240,70 @@ def format_comparisons(comparisons) -> str:
     return "\n".join(lines)
 
 
+def _verdict(comparison):
+    return "REGRESSION" if comparison.regression else "improvement" if comparison.improvement else \
+        "loadgen saturated: not judged" if comparison.lower_bound else ""
+
+
+def _counts(comparisons, lost):
+    return sum(c.regression for c in comparisons) + len(lost), sum(c.improvement for c in comparisons)
+
+
+def comparison_markdown(comparisons, lost, threshold_pct, found=()) -> str:
+    """The comparison as Markdown, ready for a pull-request comment: the verdict first, then the table."""
+    regressions, improvements = _counts(comparisons, lost)
+    lines = [f"**{regressions} regression(s)**, {improvements} improvement(s) in {len(comparisons)} comparisons "
+             f"at a {threshold_pct:g}% threshold (new/base with its 95% interval; p99: lower is better).", ""]
+    if found:
+        lines += ["Warning: the two sides were not measured alike (--allow-different):", ""]
+        lines += [f"- {_md(line)}" for line in found] + [""]
+    lines += ["| point | server | metric | base | new | new/base | 95% CI | verdict |",
+              "|---|---|---|---:|---:|---:|---|---|"]
+    for c in comparisons:
+        verdict = _verdict(c)
+        lines.append("| " + " | ".join(_md(text) for text in (
+            c.point_id, c.server, c.metric, _format_value(c.metric, c.base), _format_value(c.metric, c.new),
+            f"{c.ratio:.3f}", _interval(c), f"**{verdict}**" if c.regression else verdict)) + " |")
+    lines += [f"- **REGRESSION**: {_md(point_id)} / {_md(server)} had results in base and none in new"
+              for point_id, server in lost]
+    return "\n".join(lines) + "\n"
+
+
+def _md(text):
+    """Data made inert in a Markdown table cell."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+
+
+def comparison_document(comparisons, lost, threshold_pct, found=()) -> dict:
+    regressions, improvements = _counts(comparisons, lost)
+    return {"schema": COMPARE_SCHEMA_ID, "threshold_pct": threshold_pct, "regressions": regressions,
+            "improvements": improvements, "not_measured_alike": list(found),
+            "comparisons": [dict(asdict(c), verdict=_verdict(c) or None) for c in comparisons],
+            "lost": [{"point_id": point_id, "server": server} for point_id, server in lost]}
+
+
+def _write_exports(exports, comparisons, lost, threshold_pct, found):
+    """Writes the --markdown and --json files asked for; OSError with the file's name if one cannot be."""
+    writers = {"markdown": lambda: comparison_markdown(comparisons, lost, threshold_pct, found),
+               "json": lambda: json.dumps(comparison_document(comparisons, lost, threshold_pct, found), indent=1)
+               + "\n"}
+    for kind, path in (exports or {}).items():
+        if path:
+            store.write_text_atomic(Path(path), writers[kind]())
+
+
 def _report(comparisons, lost, threshold_pct, out):
     print(format_comparisons(comparisons), file=out)
     for point_id, server in lost:
         print(f"REGRESSION: {point_id} / {server} had results in base and none in new (every repetition failed)",
               file=out)
-    regressions = sum(c.regression for c in comparisons) + len(lost)
-    improvements = sum(c.improvement for c in comparisons)
+    regressions, improvements = _counts(comparisons, lost)
     print(f"{len(comparisons)} comparisons at a {threshold_pct:g}% threshold: "
           f"{regressions} regression(s), {improvements} improvement(s)", file=out)
     return 1 if regressions else 0
 
 
-def _main(load_sides, threshold_pct, allow_different, out, err):
+def _main(load_sides, threshold_pct, allow_different, out, err, exports=None):
     try:
         _check_threshold(threshold_pct)
         base, new = load_sides()
@@ -273,16 +326,22 @@ def _main(load_sides, threshold_pct, allow_different, out, err):
         print("WARNING: comparing sides that were not measured alike (--allow-different):", file=out)
         for line in found:
             print(f"  {line}", file=out)
+    try:
+        _write_exports(exports, comparisons, lost, threshold_pct, found)
+    except OSError as error:
+        print(f"compare: cannot write {error.filename}: {error.strerror}", file=err)
+        return 2
     return _report(comparisons, lost, threshold_pct, out)
 
 
-def main(base_dir, new_dir, threshold_pct, allow_different=False, out=None, err=None) -> int:
+def main(base_dir, new_dir, threshold_pct, allow_different=False, out=None, err=None, exports=None) -> int:
     """Print the comparison table; 1 if any regression, 0 otherwise, 2 with a
     one-line reason on stderr for unusable input (not a run, nothing in common), or
     with the list of differences when the runs were not measured alike (different
-    point options, suite, platform, CPU, build) unless allow_different."""
+    point options, suite, platform, CPU, build) unless allow_different.
+    exports {"markdown": path or None, "json": path or None}: also write the comparison there."""
     return _main(lambda: (_run_side(Path(base_dir)), _run_side(Path(new_dir))), threshold_pct, allow_different,
-                 out or sys.stdout, err or sys.stderr)
+                 out or sys.stdout, err or sys.stderr, exports)
 
 
 def main_variants(run_dir, threshold_pct, base="base", new="current", allow_different=False, out=None,

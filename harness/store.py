@@ -56,7 +56,7 @@ def new_record(item, point, **fields):
 # harness/README.md ("manifest.json").
 MANIFEST_FIELDS = ("suite", "suite_file", "suite_text", "description", "seed", "reps", "repetitions", "servers",
                    "variants", "points", "plan", "skipped", "timeouts", "max_connections", "platform", "pin", "wait_idle_s",
-                   "loadgen", "topology", "started_at", "finished_at", "resumed_at")
+                   "loadgen", "topology", "started_at", "finished_at", "resumed_at", "overrides")
 
 
 def new_manifest(**fields):

@@ -38,6 +38,8 @@ A suite file:
     server_args = ["--threads", "1"]       # optional, given to every server of the point
     timeout = 60                           # optional loadgen timeout (needed with messages)
 """
+import dataclasses
+import fnmatch
 import math
 import re
 import tomllib
@@ -268,6 +270,28 @@ def suite_path(name_or_path):
     if text.endswith(".toml") or "/" in text:
         return Path(text)
     return SUITES_DIR / f"{text}.toml"
+
+
+def with_overrides(suite, duration=None, warmup=None, points=None):
+    """The suite as `run --duration S --warmup S --points PATTERN` changes it: the points whose id
+    matches the glob PATTERN (fnmatch; several patterns comma-separated), with the load generator's
+    duration and warm-up replaced. SuiteError with one line if no point matches, or if a point that
+    runs a message count (no duration) would get one."""
+    chosen = list(suite.points)
+    if points is not None:
+        patterns = [p.strip() for p in points.split(",") if p.strip()]
+        chosen = [point for point in chosen if any(fnmatch.fnmatchcase(point.id, p) for p in patterns)]
+        if not chosen:
+            raise SuiteError(f"--points {points}: no point of suite {suite.name} matches (its points: "
+                             f"{', '.join(p.id for p in suite.points)})")
+    timed = {name: value for name, value in (("duration", duration), ("warmup", warmup)) if value is not None}
+    if timed:
+        counted = [point.id for point in chosen if "messages" in point.loadgen_args]
+        if counted:
+            raise SuiteError(f"--duration/--warmup do not apply to points that run a message count: "
+                             f"{', '.join(counted)} (choose others with --points)")
+        chosen = [dataclasses.replace(point, loadgen_args={**point.loadgen_args, **timed}) for point in chosen]
+    return dataclasses.replace(suite, points=chosen)
 
 
 def load_suite(name_or_path, known_servers, default_servers=None):

@@ -8,9 +8,11 @@
 #include "engine.h"
 #include "net.h"
 #include "options.h"
+#include "platform.h"
 #include "report.h"
 
 enum { EXIT_CLEAN = 0, EXIT_RUN_ERRORS = 1, EXIT_UNUSABLE = 2 };
+enum { DESCRIPTOR_MARGIN = 16 }; /* stdio, the --json/--csv files, and room to spare */
 
 static FILE *open_output(const char *path)
 {
@@ -51,6 +53,14 @@ int main(int argc, char **argv)
         return EXIT_UNUSABLE;
     case OPTIONS_OK:
         break;
+    }
+    /* Checked before connecting: a run past the fd limit would fail its connects one by one and
+     * report the first failure, not the limit. Beyond the sockets: stdio, the outputs, and each
+     * thread's event loop and wake-up descriptors. */
+    unsigned long descriptors = options_sockets_held(&options) + 4ul * options.threads + DESCRIPTOR_MARGIN;
+    if (!platform_reserve_descriptors(descriptors, error, sizeof error)) {
+        fprintf(stderr, "loadgen: %s\n", error);
+        return EXIT_UNUSABLE;
     }
     net_address server;
     if (!net_init() || !net_resolve(options.host, options.port, &server, error, sizeof error)) {

@@ -68,6 +68,13 @@ const char *workload_name(workload_kind kind)
     return workload_names[kind];
 }
 
+unsigned long options_sockets_held(const loadgen_options *o)
+{
+    if (o->workload == WORKLOAD_CHURN)
+        return o->concurrency;
+    return (unsigned long)o->connections + (o->workload == WORKLOAD_IDLE ? o->idle : 0);
+}
+
 void options_print_version(FILE *to)
 {
     fprintf(to, "loadgen %s\n", WSB_VERSION_LINE);
@@ -164,6 +171,21 @@ static bool decimal_digits_only(const char *text)
     return true;
 }
 
+static const char OUT_OF_RANGE[] = "is out of range";
+
+/* A range's end as typed: whole numbers in full (2^64-1 too, which a double
+ * cannot print exactly), others as %g. */
+static const char *limit_text(double limit, char *text, size_t size)
+{
+    if (limit >= 18446744073709551615.0)
+        snprintf(text, size, "18446744073709551615");
+    else if (limit == floor(limit) && limit < 1e15)
+        snprintf(text, size, "%.0f", limit);
+    else
+        snprintf(text, size, "%g", limit);
+    return text;
+}
+
 /* Stores one option's value; NULL on success, else what is wrong with it. */
 static const char *store_value(const option_row *row, const char *text, loadgen_options *o)
 {
@@ -194,7 +216,7 @@ static const char *store_value(const option_row *row, const char *text, loadgen_
     if (!*text || *end || errno || !isfinite(value))
         return "is not a number";
     if (value < row->min || value > row->max)
-        return "is out of range";
+        return OUT_OF_RANGE;
     if (row->kind != VALUE_DOUBLE && (value != floor(value) || !decimal_digits_only(text)))
         return "must be a whole number in decimal digits";
     if (row->kind == VALUE_DOUBLE) {
@@ -203,7 +225,7 @@ static const char *store_value(const option_row *row, const char *text, loadgen_
         errno = 0;
         uint64_t whole = strtoull(text, NULL, 10); /* exact beyond 2^53, where doubles are not */
         if (errno)
-            return "is out of range";
+            return OUT_OF_RANGE;
         *(uint64_t *)field = whole;
     } else if (row->field == FIELD(port)) {
         *(int *)field = (int)value;
@@ -269,6 +291,11 @@ options_result options_parse(int argc, char **argv, loadgen_options *out, char *
         if (!value)
             return bad(error, error_size, "%s needs a value", row->name);
         const char *problem = store_value(row, value, out);
+        if (problem == OUT_OF_RANGE) { /* the range, so that the next try is the right one */
+            char low[32], high[32];
+            return bad(error, error_size, "%s %.80s: %s (%s takes %s to %s)", row->name, value, problem, row->name,
+                       limit_text(row->min, low, sizeof low), limit_text(row->max, high, sizeof high));
+        }
         if (problem)
             return bad(error, error_size, "%s %.80s: %s", row->name, value, problem); /* the reason must fit */
         given[row - option_table] = true;

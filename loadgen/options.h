@@ -44,5 +44,7 @@ void options_print_help(FILE *to);
 /* "loadgen winsock-bench <version> <commit>": what --version prints. */
 void options_print_version(FILE *to);
 const char *workload_name(workload_kind kind);
+/* Sockets the run holds open at once: connections, plus idle ones, or churn's concurrency. */
+unsigned long options_sockets_held(const loadgen_options *o);
 
 #endif

@@ -34,4 +34,9 @@ typedef struct platform_info {
 void platform_describe(platform_info *info);
 void platform_cpu_times(double *user_s, double *system_s); /* this process so far */
 
+/* Whether the process may hold `needed` descriptors at once, raising its soft
+ * limit towards the hard one if that is enough. false: error says which limit,
+ * by name, and how many are needed. (Windows has no such per-process limit.) */
+bool platform_reserve_descriptors(unsigned long needed, char *error, size_t error_size);
+
 #endif

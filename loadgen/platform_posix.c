@@ -139,3 +139,21 @@ void platform_cpu_times(double *user_s, double *system_s)
     *user_s = (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec / 1e6;
     *system_s = (double)usage.ru_stime.tv_sec + (double)usage.ru_stime.tv_usec / 1e6;
 }
+
+bool platform_reserve_descriptors(unsigned long needed, char *error, size_t error_size)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= needed)
+        return true;
+    /* The soft limit is a default, not a policy: raise it when the hard limit allows. */
+    if (limit.rlim_max == RLIM_INFINITY || limit.rlim_max >= needed) {
+        struct rlimit raised = {.rlim_cur = (rlim_t)needed, .rlim_max = limit.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            return true;
+    }
+    snprintf(error, error_size,
+             "this run needs about %lu file descriptors, but the fd limit (RLIMIT_NOFILE) is %llu (hard limit "
+             "%llu): raise it (ulimit -n %lu) or use fewer connections",
+             needed, (unsigned long long)limit.rlim_cur, (unsigned long long)limit.rlim_max, needed);
+    return false;
+}

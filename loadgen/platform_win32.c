@@ -210,3 +210,10 @@ void platform_cpu_times(double *user_s, double *system_s)
         *system_s = filetime_seconds(kernel);
     }
 }
+
+bool platform_reserve_descriptors(unsigned long needed, char *error, size_t error_size)
+{
+    /* Winsock sockets are kernel handles, with no per-process count limit to check up front. */
+    (void)needed, (void)error, (void)error_size;
+    return true;
+}

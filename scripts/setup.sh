@@ -16,7 +16,8 @@ packages=(cmake make gcc clang libc6-dev pkg-config gcc-mingw-w64-x86-64 wine wi
           python3 python3-pytest python3-matplotlib
           python3-pyflakes clang-tidy clang-format  # the checks: lint.sh, analyze.sh, format.sh
           libclang-rt-dev llvm  # sanitizer runtimes, symbolizer: scripts/sanitize.sh
-          iproute2 openssh-server)  # the test hosts: tests/remote
+          iproute2 openssh-server  # the test hosts: tests/remote
+          chromium python3-jsonschema)  # the report in a real browser; summary.json against its schema
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from harness import loadgen as loadgen_module
-from harness import store
+from harness import analysis, store
 from harness.run import autoscale, noise
 from harness.run.errors import RunError
 from harness.run.facts import pin_cpus, platform_facts
@@ -39,12 +39,13 @@ def prepare_out(out):
 
 
 def new_run(suite, servers, out=None, reps=None, seed=DEFAULT_SEED, pin=False, variants=None,
-            registry=None, stream=None, wait_idle_s=None, topology=None):
+            registry=None, stream=None, wait_idle_s=None, overrides=None, topology=None):
     """Plans a suite, writes the manifest, runs every item. `reps` fixes the
     number of repetitions (no adaptation); by default the suite's
     [repetitions] say. Returns the exit code (0 all ok, 1 some failed, 130
-    interrupted) and the run folder. topology: the servers and the load on
-    other hosts (harness.run.remote), checked before anything starts."""
+    interrupted) and the run folder. `overrides` (the command line's --duration, --warmup, --points,
+    already applied to the suite) are recorded so that the run can be reproduced. topology: the
+    servers and the load on other hosts (harness.run.remote), checked before anything starts."""
     if topology:
         registry = RemoteServers(topology)
         topology.check(servers)
@@ -70,7 +71,7 @@ def new_run(suite, servers, out=None, reps=None, seed=DEFAULT_SEED, pin=False, v
         plan=plan, skipped=skipped, timeouts=suite.timeouts.to_dict(), max_connections=suite.connection_limits(servers),
         platform=remote_platform(topology_facts) if topology else platform_facts(with_wine), pin=pin_info,
         wait_idle_s=wait_idle_s, loadgen={"path": relative(loadgen)}, topology=topology_facts,
-        started_at=now_iso(), finished_at=None, resumed_at=[])
+        started_at=now_iso(), finished_at=None, resumed_at=[], overrides=overrides or None)
     store.write_manifest(out, manifest)
     stream = stream or sys.stderr
     stream.write(f"{plan_summary(suite, servers, repetitions, len(variants))}; results in {out}\n")
@@ -228,13 +229,14 @@ class Session:
                 break
             settings = self.item_settings()
             waited = wait_if_busy(self.manifest.get("wait_idle_s"), self.last_machine, settings, self.progress)
-            self.progress.start(index, plan_label(item, show_variant))
+            cell = (item["point"], item["server"], item["variant"])
+            self.progress.start(index, plan_label(item, show_variant), cell)
             record = self.run_item(item, settings, waited)
             store.write_record(self.run_dir, item, record)
             self.spent_s += autoscale.item_seconds(record)
             self.last_machine = record["machine"]
             self.raise_threads(record)
-            self.progress.finish(index, record["elapsed_s"], record["failure"])
+            self.progress.finish(index, record["elapsed_s"], record["failure"], cell, live_figures(record))
         self.progress.close()
 
     def budget_spent(self):
@@ -278,6 +280,14 @@ class Session:
 
 def item_key(item):
     return item["point"], item["server"], item["variant"], item["rep"]
+
+
+def live_figures(record):
+    """(messages/s, p99 us) of an ok record, for the progress line; None otherwise."""
+    loadgen = record.get("loadgen")
+    if record.get("status") != "ok" or not isinstance(loadgen, dict):
+        return None
+    return analysis.throughput_of(loadgen), analysis.p99_us_of(loadgen)
 
 
 def wait_if_busy(limit_s, last_machine, settings, progress):

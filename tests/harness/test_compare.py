@@ -242,3 +242,44 @@ def test_the_command_line_refuses_and_allows(tmp_path):
     new = write(tmp_path / "new", points={POINT: {"loadgen_args": {"duration": 5}}})
     assert main(["compare", str(base), str(new)]) == 2
     assert main(["compare", str(base), str(new), "--allow-different"]) == 0
+
+
+def test_compare_writes_markdown_and_json_through_the_command_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    base = write(tmp_path / "base")
+    new = write(tmp_path / "new", throughput_scale=0.8)
+    markdown, document = tmp_path / "out" / "compare.md", tmp_path / "compare.json"
+    (tmp_path / "out").mkdir()
+    done = subprocess.run([sys.executable, "-m", "harness", "compare", str(base), str(new), "--markdown",
+                           str(markdown), "--json", str(document)], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 1, done.stderr
+    text = markdown.read_text()
+    assert text.startswith("**2 regression(s)**, 0 improvement(s) in 4 comparisons at a 5% threshold")
+    rows = [line for line in text.splitlines() if line.startswith(f"| {POINT} |")]
+    assert len(rows) == 4 and sum("**REGRESSION**" in row for row in rows) == 2
+    found = json.loads(document.read_text())
+    assert found["schema"] == "winsock-bench/compare/1" and found["regressions"] == 2
+    by_key = {(c["server"], c["metric"]): c for c in found["comparisons"]}
+    assert by_key[("iocp", "throughput")]["verdict"] == "REGRESSION"
+    assert by_key[("iocp", "throughput")]["ratio"] == pytest.approx(0.8)
+    assert by_key[("iocp", "p99")]["verdict"] is None and found["lost"] == []
+
+
+def test_compare_markdown_makes_data_inert(tmp_path):
+    comparison = compare.Comparison("a|b", "<i>x</i>", "p99", 1.0, 2.0, 2.0, None, None, True, False)
+    text = compare.comparison_markdown([comparison], [], 5.0)
+    row = text.splitlines()[-1]
+    assert "a\\|b" in row and "&lt;i>x&lt;/i>" in row and row.count(" | ") == 7
+
+
+def test_compare_says_which_export_file_it_cannot_write(tmp_path):
+    base = write(tmp_path / "base")
+    (tmp_path / "a-file").write_text("")
+    out, err = io.StringIO(), io.StringIO()
+    code = compare.main(base, base, 5.0, out=out, err=err,
+                        exports={"json": tmp_path / "a-file" / "x.json", "markdown": None})
+    assert code == 2 and err.getvalue().startswith("compare: cannot write") and "\n" == err.getvalue()[-1]
+    assert err.getvalue().count("\n") == 1

@@ -1,4 +1,4 @@
-"""harness/report.py and harness/charts.py on synthetic run folders (tests/harness/synthetic.py):
+"""harness/report/ and harness/charts.py on synthetic run folders (tests/harness/synthetic.py):
 no server, no load generator, no network."""
 import base64
 import html
@@ -75,7 +75,11 @@ def test_every_html_image_is_an_embedded_png_and_nothing_is_external(example):
         prefix = "data:image/png;base64,"
         assert source.startswith(prefix)
         assert_plausible_chart(base64.b64decode(source[len(prefix):], validate=True))
-    assert parsed.references == []
+    for reference in parsed.references:  # in-page links, or files of the run folder: nothing from outside
+        if reference.startswith("#"):
+            assert f'id="{reference[1:]}"' in html_text, reference
+        else:
+            assert ":" not in reference and (run_dir / reference).exists(), reference
     assert "<link" not in html_text and "<script" not in html_text
 
 
@@ -92,7 +96,7 @@ def test_the_charts_cover_each_kind_of_data_in_the_run(example):
     run_dir, _, _ = example
     names = [p.name for p in (run_dir / "charts").glob("*.png")]
     # example_run: a connections sweep, a rate sweep, churn and an idle sweep.
-    for kind in ("throughput", "knee", "churn", "idle", "spectrum", "cost"):
+    for kind in ("throughput", "knee", "uncorrected", "churn", "idle", "spectrum", "cost", "timeseries"):
         assert any(name.endswith(f"-{kind}.png") for name in names), kind
 
 
@@ -100,10 +104,10 @@ def test_every_server_and_point_appears_in_both_reports(example):
     run_dir, html_text, md_text = example
     run = store.load_run(run_dir)
     for server in run.manifest["servers"]:
-        assert f"<td>{server}</td>" in html_text
+        assert f'<td class="nowrap">{server}</td>' in html_text
         assert f"| {report.md_escape(server)} |" in md_text
     for point in run.manifest["points"]:
-        assert f"<td>{point['id']}</td>" in html_text
+        assert f'<td class="nowrap">{point["id"]}</td>' in html_text
 
 
 def test_rankings_and_the_tau_sentence_match_the_analysis(example):
@@ -112,14 +116,13 @@ def test_rankings_and_the_tau_sentence_match_the_analysis(example):
     overall = [r for r in analysis.rankings(cells) if r.scope == "overall" and r.tiers]
     assert overall
     for ranking in overall:
-        tiers = report.format_tiers(ranking.tiers)
+        tiers = report.ranking_text(ranking.tiers, ranking.metric)
         assert html.escape(tiers) in html_text
-        tau = analysis.agreement_with_microsoft(ranking)
-        sentence = report.tau_sentence(tau, analysis.no_tau_reason(ranking))
-        assert html.escape(sentence) in html_text
-        assert report.md_escape(sentence) in md_text
         assert html.escape(report.format_family_tiers(ranking.tiers)) in html_text
-    assert re.search(r"Kendall&#x27;s tau = -?\d\.\d\d: (strong|partial|no clear|largely)", html_text)
+    sentence = report.agreement_sentence(overall)
+    assert html.escape(sentence) in html_text and report.md_escape(sentence) in md_text
+    assert re.search(r"Kendall&#x27;s tau = -?\d\.\d\d by throughput \((strong|partial|no clear|largely)",
+                     html_text)
     assert "within each family" in html_text and "within each family" in md_text
 
 
@@ -241,19 +244,24 @@ def test_a_folder_that_is_not_a_run_is_refused_and_left_alone(tmp_path):
                                          (0.01234, "0.0123"), (99.96, "100"), (0, "0"), (-2500, "-2,500"),
                                          (None, "–"), (float("nan"), "–")])
 def test_numbers_are_formatted_for_humans(value, text):
-    assert report._number(value) == text
+    assert report.number(value) == text
 
 
 @pytest.mark.parametrize("tau, verdict", [(1.0, "strong agreement"), (0.47, "partial agreement"),
                                           (0.0, "no clear agreement"), (-0.8, "largely the reverse order")])
-def test_tau_sentence_states_the_verdict(tau, verdict):
-    sentence = report.tau_sentence(tau)
-    assert f"tau = {tau:.2f}: {verdict}." in sentence and "\n" not in sentence
+def test_the_agreement_sentence_states_the_verdict(tau, verdict, monkeypatch):
+    ranking = analysis.Ranking("overall", "throughput", "current", [["iocp"], ["select"]], ["p"])
+    monkeypatch.setattr(analysis, "agreement_with_microsoft", lambda r: tau)
+    sentence = report.agreement_sentence([ranking])
+    assert f"tau = {tau:.2f} by throughput ({verdict})." in sentence and "\n" not in sentence
 
 
-def test_tau_sentence_without_a_tau_says_why():
-    assert report.tau_sentence(None, "only 2 Winsock model(s) ranked") == \
-        "No Kendall's tau against Microsoft's documented order: only 2 Winsock model(s) ranked."
+def test_the_agreement_sentence_without_a_tau_says_why(monkeypatch):
+    ranking = analysis.Ranking("overall", "p99", "current", [["iocp"], ["select"]], ["p"])
+    monkeypatch.setattr(analysis, "agreement_with_microsoft", lambda r: None)
+    monkeypatch.setattr(analysis, "no_tau_reason", lambda r: "only 2 Winsock model(s) ranked")
+    assert report.agreement_sentence([ranking]).endswith(
+        "Kendall's no tau by p99 latency (only 2 Winsock model(s) ranked).")
 
 
 def test_a_ranking_of_two_winsock_models_shows_no_tau_and_says_why(tmp_path):
@@ -276,8 +284,11 @@ def test_the_reproduce_command_follows_the_manifest():
         "python3 -m harness ab --base bbbbbbbbbbbb --suite mine --seed 3 --servers iocp,thread --reps 5"
 
 
-def test_tiers_show_ties_with_equals():
-    assert report.format_tiers([["iocp", "overlapped"], ["select"]]) == "iocp = overlapped > select"
+def test_rankings_read_best_first_in_words_with_ties():
+    assert report.ranking_text([["iocp", "overlapped"], ["select"]], "throughput") == \
+        "iocp = overlapped, then select (highest throughput first)"
+    assert report.ranking_text([["select"], ["iocp"]], "p99") == "select, then iocp (lowest p99 latency first)"
+    assert ">" not in report.ranking_text([["a"], ["b"], ["c"]], "p99")
 
 
 # ---------------------------------------------------------------- charts on plain data
@@ -350,11 +361,12 @@ def test_a_cell_with_too_few_repetitions_gets_no_interval_and_says_why(tmp_path)
     run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): few,
                                                      ("pingpong-c1", "select"): enough})
     text = report.write_report(run_dir)[1].read_text(encoding="utf-8")
-    rows = {server: next(line for line in text.splitlines() if line.startswith(f"| {server} |"))
+    rows = {server: next(line for line in text.splitlines() if line.startswith(f"| pingpong-c1 | {server} |"))
             for server in ("iocp", "select")}
-    assert "too few repetitions for a 95% interval (n=3, 6 needed)" in rows["iocp"]
+    assert "n=3: no interval" in rows["iocp"]
+    assert "iocp at pingpong-c1: too few repetitions for a 95% interval (n=3, 6 needed)" in text
     assert "[" not in rows["iocp"].split("|")[3]  # no bracketed interval for iocp's throughput
-    assert "too few" not in rows["select"] and "[" in rows["select"].split("|")[3]
+    assert "no interval" not in rows["select"] and "[" in rows["select"].split("|")[3]
     assert "Hettmansperger-Sheather" in text and "94-95%" in text  # the method and its coverage are stated
 
 
@@ -374,19 +386,21 @@ def test_the_table_shows_server_wineserver_and_total_cpu(tmp_path):
     iocp = next(c for c in cells if (c.point_id, c.server) == ("pingpong-c1", "iocp"))
     epoll = next(c for c in cells if (c.point_id, c.server) == ("pingpong-c1", "reference-epoll"))
     assert iocp.total_cpu_us_per_message.median == pytest.approx(3 * iocp.cpu_us_per_message.median, rel=1e-3)
-    row = next(line for line in text.splitlines() if line.startswith("| reference-epoll | pingpong-c1 |"))
+    lines = text.splitlines()
+    header = next(line for line in lines if "wineserver CPU" in line)
+    row = next(line for line in lines[lines.index(header):] if line.startswith("| pingpong-c1 | reference-epoll |"))
     cells_text = [part.strip() for part in row.split("|")]
-    header = next(line for line in text.splitlines() if "wineserver CPU" in line)
     columns = [part.strip() for part in header.split("|")]
     assert epoll.wineserver_cpu_us_per_message is None
     assert cells_text[columns.index("wineserver CPU µs/msg")] == "–"
-    assert cells_text[columns.index("total CPU µs/msg")] == report._number(epoll.total_cpu_us_per_message.median)
+    assert cells_text[columns.index("total CPU µs/msg")] == report.number(epoll.total_cpu_us_per_message.median)
 
 
 def test_a_lower_bound_is_visible_and_named_outside_the_rankings(example):
     _, html_text, md_text = example
-    row = next(line for line in md_text.splitlines() if line.startswith("| reference-epoll | pingpong-c128 |"))
-    assert "| ≥ " in row and "LOWER BOUND" in row
+    row = next(line for line in md_text.splitlines() if line.startswith("| pingpong-c128 | reference-epoll |"))
+    assert "| ≥ " in row and "**lower bound**" in row
+    assert "reference-epoll at pingpong-c128: LOWER BOUND" in md_text
     assert "Not ranked, because the load generator saturated" in md_text
     assert "reference-epoll at pingpong-c128" in md_text
     assert "Lower bounds (the load generator saturated, so it was measured, not the server): " \
@@ -407,3 +421,63 @@ def test_the_report_says_when_too_few_repetitions_can_separate_no_one(tmp_path):
 def synthetic_run_and_cells(path):
     run = store.load_run(synthetic.example_run(path))
     return run, analysis.summarize(run)
+
+
+def test_the_report_opens_with_the_summary_then_the_contents(example):
+    _, html_text, md_text = example
+    body = html_text[html_text.index("<body>"):]
+    assert body.index("<h1") < body.index('<section id="summary">') < body.index("<nav") < body.index("<h2 id=\"rankings\"")
+    summary = body[body.index('<section id="summary">'):body.index("</section>")]
+    assert "Overall by throughput:" in summary and "Kendall" in summary and "Platform: Winsock servers under Wine" in summary
+    assert "reference-epoll at pingpong-c128" in summary  # the lower-bound warning
+    assert re.search(r"\d+\.\d\d× \[\d+\.\d\d, \d+\.\d\d\]", summary)  # factors with intervals
+    for anchor in re.findall(r'<a href="#([^"]+)"', body):
+        assert f'id="{anchor}"' in body
+    assert md_text.index("## Summary") < md_text.index("**Contents:**") < md_text.index("## Rankings")
+
+
+def test_flags_are_badges_and_no_table_is_wider_than_nine_columns(example):
+    _, html_text, _ = example
+    assert '<span class="badge severe" title="LOWER BOUND' in html_text
+    widths = [len(re.findall(r"<th>", head)) for head in re.findall(r"<thead>(.*?)</thead>", html_text)]
+    assert widths and max(widths) <= 10
+    assert "<details><summary>Cost and repetitions" in html_text
+
+
+def test_axis_labels_use_one_si_prefix_per_axis():
+    assert [charts.si_text(v, charts._axis_factor(1.2e6)) for v in (0, 500_000, 1_000_000)] == ["0", "0.5M", "1M"]
+    assert [charts.si_text(v, charts._axis_factor(40_000)) for v in (5_000, 40_000)] == ["5k", "40k"]
+    assert [charts.si_text(v, charts._axis_factor(5_000)) for v in (1_000, 4_500)] == ["1,000", "4,500"]
+    assert charts.si_text(1_000_000) == "1M" and charts.si_text(16) == "16" and charts.si_text(2_500) == "2.5k"
+
+
+def test_chart_titles_say_each_thing_once(example):
+    _, _, md_text = example
+    headings = [line for line in md_text.splitlines() if line.startswith("### ")]
+    assert "### rate, requested rate swept" in headings and "### pingpong, connections swept" in headings
+    assert "### idle connections swept" in headings
+    assert not any("rate-rate" in h or "(rate," in h for h in headings)
+
+
+def test_each_point_gets_a_time_series_with_the_warmup_shaded(example):
+    run_dir, html_text, _ = example
+    run = store.load_run(run_dir)
+    series = sorted((run_dir / "charts").glob("*-timeseries.png"))
+    assert len(series) == len(run.manifest["points"])
+    for path in series:
+        assert_plausible_chart(path.read_bytes())
+    assert "Second by second:" in html_text and "<details><summary>Second by second" in html_text
+
+
+def test_the_time_series_takes_each_seconds_median_and_range_over_repetitions(tmp_path, monkeypatch):
+    drawn, real = {}, charts.time_series_chart
+
+    def recorded(throughput, p99, path, **options):
+        drawn.update(throughput=throughput, p99=p99, **options)
+        return real(throughput, p99, path, **options)
+    monkeypatch.setattr(charts, "time_series_chart", recorded)
+    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): [[100.0]] * 3},
+                                  throughput={("pingpong-c1", "iocp"): [1000.0, 2000.0, 4000.0]})
+    report.write_report(run_dir)
+    assert drawn["throughput"]["iocp"][0] == (0.5, 2000.0, 1000.0, 4000.0)
+    assert drawn["warmup_s"] == 0.5 and drawn["title"] == "pingpong-c1: second by second"

@@ -480,3 +480,65 @@ def test_a_resumed_run_keeps_the_raised_thread_count(tmp_path, fake_loadgen, mon
     code, _ = runner.resume_run(run_dir, registry=FakeServers(), stream=io.StringIO())
     assert code == 0 and len(records(run_dir)) == 3
     assert loadgen_log(fake_loadgen) == [(2, 1), (2, 2), (2, 2), (2, 2)]
+
+
+# --- command-line overrides and the progress line ------------------------------
+
+def test_points_duration_and_warmup_override_the_suite_and_are_recorded(tmp_path):
+    suite = fake_suite(["echo"], TWO_POINTS + '[[point]]\nid = "other"\nworkload = "pingpong"\n')
+    chosen = suites.with_overrides(suite, duration=0.2, warmup=0.05, points="pp-*")
+    assert [p.id for p in chosen.points] == ["pp-c1", "pp-c2"]
+    assert all(p.loadgen_args["duration"] == 0.2 and p.loadgen_args["warmup"] == 0.05 for p in chosen.points)
+    assert [p.id for p in suite.points] == ["pp-c1", "pp-c2", "other"]  # the suite itself is left alone
+    assert [p.id for p in suites.with_overrides(suite, points="other, pp-c2").points] == ["pp-c2", "other"]
+    code, run_dir, log = run_fake(chosen, tmp_path / "run", overrides={"duration": 0.2, "points": "pp-*"})
+    assert code == 0, log
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["overrides"] == {"duration": 0.2, "points": "pp-*"}
+    for record in records(run_dir).values():
+        assert record["loadgen"]["config"]["duration_s"] == pytest.approx(0.2)
+    from harness import report
+    assert report.reproduce_command(manifest).endswith("--duration 0.2 --points 'pp-*'")
+
+
+def test_a_points_pattern_that_matches_nothing_is_a_usage_error():
+    done = harness("run", "--suite", "smoke", "--points", "nosuch-*", "--dry-run")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "--points nosuch-*: no point of suite smoke matches" in done.stderr
+
+
+@pytest.mark.parametrize("option, value, expected", [("--duration", "0", "0.001..86400"),
+                                                     ("--warmup", "-1", "0..3600"),
+                                                     ("--duration", "soon", "not a number of seconds")])
+def test_bad_durations_are_refused_with_the_range(option, value, expected):
+    done = harness("run", "--suite", "smoke", option, value, "--dry-run")
+    assert done.returncode == 2 and expected in done.stderr
+
+
+def test_resume_refuses_the_overrides():
+    done = harness("run", "--resume", "/nonexistent", "--duration", "1")
+    assert done.returncode == 2 and "(the run folder has them): --duration" in done.stderr
+
+
+def test_a_dry_run_with_overrides_plans_only_the_chosen_points():
+    done = harness("run", "--suite", "smoke", "--points", "pingpong-*", "--duration", "0.1", "--dry-run")
+    whole = harness("run", "--suite", "smoke", "--dry-run")
+    assert done.returncode == 0 and whole.returncode == 0
+    assert done.stdout.split(" cells")[0] != whole.stdout.split(" cells")[0]
+
+
+def test_the_progress_line_shows_the_cells_last_figures_elapsed_and_eta():
+    from harness.run.progress import Progress, format_rate
+    now = [100.0]
+    stream = io.StringIO()
+    progress = Progress([10.0, 10.0, 10.0], stream, clock=lambda: now[0])
+    progress.start(0, "pp-c1 echo r0", ("pp-c1", "echo", "current"))
+    now[0] += 65
+    progress.finish(0, 12.0, None, ("pp-c1", "echo", "current"), (123456.0, 456.0))
+    progress.start(1, "pp-c2 echo r0", ("pp-c2", "echo", "current"))
+    progress.start(2, "pp-c1 echo r1", ("pp-c1", "echo", "current"))
+    first, other, again = stream.getvalue().splitlines()
+    assert "last rep" not in first and first.endswith("elapsed 0s, ETA 30s")
+    assert "last rep" not in other and "elapsed 1m05s" in other
+    assert "last rep: 123k msg/s, p99 456 µs" in again and "ETA 12s" in again  # 10 s left, 1.2x slower
+    assert [format_rate(v) for v in (999.4, 999_999, 1_000_000, 25_000_000_000)] == ["999", "1M", "1M", "25G"]

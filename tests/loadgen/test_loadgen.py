@@ -365,6 +365,36 @@ def test_bad_option_exits_2_with_one_line(args):
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("args, needed", [(["--connections", 25000], 25020),
+                                          (["--workload", "idle", "--connections", 10, "--idle", 500], 530),
+                                          (["--workload", "churn", "--concurrency", 300], 320)])
+def test_the_fd_limit_is_named_with_the_number_needed_before_any_connect(args, needed):
+    """Past the fd limit (hard limit 64 here, so it cannot be raised) loadgen says so at once, naming
+    RLIMIT_NOFILE and the count needed, instead of failing its connects. The port is never used."""
+    command = " ".join([str(loadgen_path()), "--port", str(free_port()), "--duration", "0.2"] + [str(a) for a in args])
+    result = subprocess.run(["sh", "-c", f"ulimit -n 64 && exec {command}"], capture_output=True, text=True,
+                            timeout=10, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stdout == ""
+    assert f"needs about {needed} file descriptors, but the fd limit (RLIMIT_NOFILE) is 64" in result.stderr
+    assert f"ulimit -n {needed}" in result.stderr
+
+
+def test_a_soft_fd_limit_below_the_hard_one_is_raised(reference):
+    """The soft limit is only a default: loadgen raises it up to the hard limit and runs."""
+    command = f"{loadgen_path()} --port {reference.port} --connections 200 --duration 0.2"
+    result = subprocess.run(["sh", "-c", f"ulimit -Sn 64 && ulimit -Hn 1024 && exec {command}"], capture_output=True,
+                            text=True, timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("args, expected", [(["--size", "0"], "--size 0: is out of range (--size takes 1 to 67108864)"),
+                                            (["--threads", "300"], "(--threads takes 1 to 256)")])
+def test_range_errors_state_the_range(args, expected):
+    result = run_loadgen("--port", "7", *args, timeout=10)
+    assert result.returncode == 2 and expected in result.stderr
+
+
 def test_help_exits_0():
     result = run_loadgen("--help", timeout=10)
     assert result.returncode == 0

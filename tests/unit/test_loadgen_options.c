@@ -229,6 +229,11 @@ static void test_out_of_range(void **state)
     assert_bad(PARSE("--port", "7", "--seed", "18446744073709551616"), "--seed 18446744073709551616: is out of range");
     assert_bad(PARSE("--port", "7", "--connect-timeout", "0"), "--connect-timeout 0: is out of range");
     assert_bad(PARSE("--port", "7", "--timeout", "3601"), "--timeout 3601: is out of range");
+    /* The error states the range, so that the next try is the right one. */
+    assert_bad(PARSE("--port", "7", "--size", "0"), "--size 0: is out of range (--size takes 1 to 67108864)");
+    assert_bad(PARSE("--port", "7", "--duration", "0"), "(--duration takes 0.001 to 10000000)");
+    assert_bad(PARSE("--port", "7", "--seed", "-1"), "(--seed takes 0 to 18446744073709551615)");
+    assert_bad(PARSE("--port", "7", "--messages", "0"), "(--messages takes 1 to 1e+18)");
     /* The edges themselves are in range. */
     assert_int_equal(PARSE("--port", "1", "--size", "67108864", "--threads", "1").result, OPTIONS_OK);
     assert_int_equal(PARSE("--port", "1", "--duration", "0.001", "--timeout", "3600").result, OPTIONS_OK);

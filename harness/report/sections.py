@@ -1,0 +1,393 @@
+"""Section content: what the report says, in reading order, as blocks."""
+import shlex
+from datetime import datetime, timezone
+
+from harness import analysis, models, stats
+from harness.report.blocks import Badge, Badges, Bullets, Code, Details, Heading, Links, Paragraph, Table
+from harness.report.format import (date_text, estimate_text, format_factor, interval_text,
+                                   format_family_tiers, median_text, number, one_line, ranking_text, relative,
+                                   too_few_text)
+
+WORKLOAD_UNITS = {"churn": "connections/s"}
+CI_NOTE = ("Bands and whiskers: the 95% confidence interval of the median over repetitions; none is drawn "
+           f"for a cell with fewer than {stats.min_reps_for_interval()} repetitions.")
+
+
+def title(run):
+    manifest = run.manifest
+    return f"winsock-bench report: suite {manifest.get('suite', '?')}, {date_text(manifest.get('started_at'))}"
+
+
+def platform_blocks(run):
+    manifest = run.manifest
+    platform = manifest.get("platform") or {}
+    items = [f"Machine: {_system_text(platform)}; CPU: {platform.get('cpu_model', 'unknown')}, "
+             f"{platform.get('cpu_count', '?')} logical CPUs; {_pin_text(manifest.get('pin'))}.",
+             _runtime_text(platform),
+             f"Code: {_variants_text(manifest.get('variants') or {})}.",
+             f"Run: {len(manifest.get('points') or [])} points × {len(manifest.get('servers') or [])} servers "
+             f"({', '.join(manifest.get('servers') or []) or 'none'}) × {manifest.get('reps', '?')} repetitions; "
+             f"seed {manifest.get('seed', '?')}; started {date_text(manifest.get('started_at'))}, "
+             f"{_finished_text(manifest.get('finished_at'))}."]
+    if platform.get("compiler"):
+        items.append(f"Servers compiled with {str(platform['compiler']).splitlines()[0]}.")
+    return [Heading(2, "Platform"), Bullets(items)]
+
+
+def platform_line(run):
+    """The platform in one line, for the summary."""
+    manifest = run.manifest
+    platform = manifest.get("platform") or {}
+    if platform.get("os") == "Windows":
+        runtime = "Winsock servers on Windows"
+    elif platform.get("wine"):
+        runtime = f"Winsock servers under Wine ({platform['wine']}), not Windows"
+    else:
+        runtime = "no Winsock server under Wine"
+    return (f"{runtime}; {_system_text(platform)}, {platform.get('cpu_model', 'unknown CPU')}, "
+            f"{platform.get('cpu_count', '?')} logical CPUs, {'pinned' if manifest.get('pin') else 'not pinned'}; "
+            f"{_variants_text(manifest.get('variants') or {})}")
+
+
+def _system_text(platform):
+    parts = [platform.get("os", "unknown OS")]
+    if platform.get("kernel"):
+        parts.append(f"kernel {platform['kernel']}")
+    if platform.get("distribution"):
+        parts.append(f"({platform['distribution']})")
+    return " ".join(parts)
+
+
+def _runtime_text(platform):
+    """Said plainly: Wine's figures are not Windows' figures."""
+    if platform.get("os") == "Windows":
+        return f"Winsock servers ran natively on Windows ({platform.get('uname') or platform.get('kernel')})."
+    if platform.get("wine"):
+        return (f"Winsock servers ran under Wine, {platform['wine']}, not Windows: every socket call goes "
+                "through the wineserver, so these are Wine's figures, not Windows'. reference-epoll runs "
+                "natively on Linux and shows what the same work costs without Wine.")
+    return "No Wine version recorded: no Winsock server ran under Wine in this run."
+
+
+def _pin_text(pin):
+    if not pin:
+        return "not pinned (server and load generator share the CPUs)"
+    server = ", ".join(str(c) for c in pin.get("server_cpus") or []) or "?"
+    loadgen = ", ".join(str(c) for c in pin.get("loadgen_cpus") or []) or "?"
+    return f"pinned: servers on CPU {server}, load generator on CPU {loadgen}"
+
+
+def _variants_text(variants):
+    if not variants:
+        return "commit not recorded"
+    texts = []
+    for name, info in variants.items():
+        commit = (info or {}).get("commit") or "unknown"
+        dirty = " with uncommitted changes" if (info or {}).get("dirty") else ""
+        prefix = f"{name} " if len(variants) > 1 else ""
+        texts.append(f"{prefix}commit {commit[:12]}{dirty}")
+    return "; ".join(texts)
+
+
+def _finished_text(finished_at):
+    return f"finished {date_text(finished_at)}" if finished_at else "NOT finished (interrupted; run --resume completes it)"
+
+
+def how_to_read_blocks():
+    return [Heading(2, "How to read this"), Bullets([
+        "Every point (a workload with fixed load generator options) ran against every server several times, "
+        "interleaved. A figure is the median over repetitions, with its 95% confidence interval: "
+        f"{stats.MEDIAN_CI_METHOD}.",
+        "One definition of every latency percentile, in tables, charts, rankings and compare alike: each "
+        "repetition's own percentile (nearest rank on its histogram), then the median over repetitions, with "
+        "its interval (\"p99 95% CI\"). Histograms of repetitions are not merged. Latency is a round trip "
+        "measured by the load generator, in microseconds (µs).",
+        "Tiers come from a test, not from overlapping intervals: at each point every pair of servers is "
+        "compared by an exact Wilcoxon-Mann-Whitney rank-sum test of their repetitions, with Holm's correction "
+        "over all the pairs at that point, and two servers are in different tiers only when every server above "
+        "the cut is significantly better (5% family-wise) than every one below it. \"iocp = overlapped\" means "
+        "the run cannot tell them apart. A factor \"iocp 1.42× [1.31, 1.55] thread\" is the Hodges-Lehmann "
+        "ratio (median of the ratios of every pair of repetitions; for latency, how many times lower) with its "
+        "distribution-free 95% interval. A workload's ranking averages each server's tier place over its "
+        "points. Kendall's tau-b compares a ranking with Microsoft's documented "
+        f"order ({models.microsoft_order_text()}): 1 is the same order, 0 no relation, -1 the reverse.",
+        "CPU per message: the server process's own (user + kernel), the wineserver's during the same item "
+        "(under Wine much of the socket work is done there; \"–\" for a native server, which has none) and "
+        "their sum, the whole cost; on Windows the server's own figure is the whole. Each covers the server's "
+        "whole life, warm-up included: an upper bound. Memory per "
+        "connection is the peak working set over the connections held, fixed overhead included.",
+        "Flags mark a figure that may measure the load generator or the machine rather than the server. "
+        "Where the load generator still saturated a core (after the harness gave it more threads), the "
+        "cell's throughput is shown as a lower bound (\"≥\") and the cell is left out of every ranking; "
+        "repetitions taken while other processes kept the machine busy are flagged on their cell. The rate "
+        "workload is flagged when it delivered under 95% or over 105% of the requested rate, and each flag "
+        "says whether the median repetition (the figure shown) or only the worst repetition was outside. "
+        "CV is the coefficient of variation of throughput across repetitions."])]
+
+
+def outcome_blocks(run):
+    total = len(run.records)
+    failed = sum(1 for record in run.records if record.status != "ok")
+    if total == 0:
+        return [Paragraph("This run has no records yet: nothing was measured.", strong=True)]
+    if failed == total:
+        return [Paragraph(f"Every record of this run failed ({failed} of {total}): there are no measurements, "
+                          "only the failures listed below.", strong=True)]
+    if failed:
+        return [Paragraph(f"{failed} of {total} records failed; they are left out of the statistics and "
+                          "listed under Failures.")]
+    return []
+
+
+def ranked(cells):
+    """The rankings that rank someone, workloads in run order, "overall" last."""
+    found = [r for r in analysis.rankings(cells) if r.tiers]
+    scopes = list(dict.fromkeys(cell.workload for cell in cells)) + ["overall"]
+    found.sort(key=lambda r: (scopes.index(r.scope) if r.scope in scopes else len(scopes), r.scope))
+    return found
+
+
+def ranking_blocks(cells):
+    found = ranked(cells)
+    blocks = [Heading(2, "Rankings")]
+    if not found:
+        return blocks + [Paragraph("No ranking: no server has a successful measurement.")]
+    show_variant = len({r.variant for r in found}) > 1
+    blocks.append(Paragraph("Best first; \"=\" joins servers the run cannot tell apart (no significant "
+                            "rank-sum test at the points); \"within each family\" is the same ranking among the "
+                            "models of one family (completion, readiness, thread) that has two or more; τ is "
+                            "Kendall's tau-b against Microsoft's documented order over the models it ranks that "
+                            "are present (at least 4)."))
+    header = ["scope"] + (["variant"] if show_variant else []) + ["ranking", "within each family", "τ vs Microsoft"]
+    rows = []
+    for ranking in found:
+        tau = analysis.agreement_with_microsoft(ranking)
+        rows.append([ranking.scope] + ([ranking.variant] if show_variant else [])
+                    + [ranking_text(ranking.tiers, ranking.metric), format_family_tiers(ranking.tiers),
+                       f"none: {analysis.no_tau_reason(ranking)}" if tau is None else f"{tau:.2f}"])
+    blocks.append(Table(header, rows, numeric={len(header) - 1}, nowrap={0}))
+    blocks += _too_few_to_separate(cells)
+    bounded = [f"{cell.server} at {cell.point_id}" for cell in cells if cell.lower_bound]
+    if bounded:
+        blocks.append(Paragraph(f"Not ranked, because the load generator saturated and was measured instead of "
+                                f"the server (their throughput is a lower bound): {', '.join(bounded)}.",
+                                strong=True))
+    return blocks + point_tier_blocks(cells, show_variant)
+
+
+def _too_few_to_separate(cells):
+    """Said plainly when the repetitions could never have separated anyone."""
+    found = analysis.all_point_tiers(cells)
+    stuck = [tiers for tiers in found if not tiers.separable]
+    if not stuck:
+        return []
+    reps = min(tiers.reps for tiers in stuck)
+    servers = max(sum(len(tier) for tier in tiers.tiers) for tiers in stuck)
+    return [Paragraph(f"At {len(stuck)} of {len(found)} point rankings the repetitions were too few for the test "
+                      f"to separate any two servers (as few as {reps} per server): there every server is tied, "
+                      f"whatever the figures. Separating {servers} servers takes at least "
+                      f"{stats.min_reps_to_separate(servers)} repetitions each.", strong=True)]
+
+
+def point_tier_blocks(cells, show_variant):
+    """The tiers at each point, and by how much each tier leads the next."""
+    found = analysis.all_point_tiers(cells)
+    if not found:
+        return []
+    header = ["point"] + (["variant"] if show_variant else []) + ["tiers, best first", "factors across the tiers"]
+    rows = [[tiers.point_id] + ([tiers.variant] if show_variant else [])
+            + [ranking_text(tiers.tiers, tiers.metric), "; ".join(format_factor(f) for f in tiers.factors) or "–"]
+            for tiers in found]
+    return [Heading(3, "Tiers at each point"),
+            Paragraph("The rankings above are built from these. A factor reads \"A 1.42× [1.31, 1.55] B\": "
+                      "A is 1.42 times better than B (throughput: higher; latency: lower), 95% interval."),
+            Table(header, rows, nowrap={0})]
+
+
+def tau_verdict(tau):
+    """Kendall's tau in words."""
+    if tau >= 0.8:
+        return "strong agreement"
+    if tau >= 0.3:
+        return "partial agreement"
+    if tau > -0.3:
+        return "no clear agreement"
+    return "largely the reverse order"
+
+
+# ---------------------------------------------------------------- tables
+
+
+def table_blocks(run, cells):
+    blocks = [Heading(2, "Results by workload")]
+    if not cells:
+        return blocks + [Paragraph("No results.")]
+    order = point_order(run)
+    show_variant = len({cell.variant for cell in cells}) > 1
+    for workload in _workload_order(run, cells):
+        chosen = [cell for cell in cells if cell.workload == workload]
+        chosen.sort(key=lambda c: (order.get(c.point_id, len(order)), _server_rank(c.server), c.server, c.variant))
+        blocks.append(Heading(3, f"Workload: {workload}"))
+        blocks += _workload_table(workload, chosen, show_variant)
+    return blocks
+
+
+EXTRA_COLUMNS = {"rate": "achieved of requested msg/s", "churn": "connect p99 µs"}
+
+
+def _workload_table(workload, cells, show_variant):
+    """The figures that rank, and the flags, in a table that fits a laptop screen; what the server
+    cost and how the repetitions went in a second table, folded in HTML; each flag in full below."""
+    unit = WORKLOAD_UNITS.get(workload, "msg/s")
+    who = ["point", "server"] + (["variant"] if show_variant else [])
+    header = who + [f"throughput {unit}, median [95% CI]", "p50 µs", "p99 µs [95% CI]", "p99.9 µs"]
+    header += [EXTRA_COLUMNS[workload]] if workload in EXTRA_COLUMNS else []
+    header.append("flags")
+    main = Table(header, [_cell_row(cell, show_variant) for cell in cells],
+                 numeric=set(range(len(who), len(header) - 1)), nowrap={0, 1})
+    cost_header = who + ["CV %", "server CPU µs/msg", "wineserver CPU µs/msg", "total CPU µs/msg",
+                         "memory/conn KiB", "threads", "reps ok/failed"]
+    cost = Table(cost_header, [_cost_row(cell, show_variant) for cell in cells],
+                 numeric=set(range(len(who), len(cost_header))), nowrap={0, 1})
+    explained = [f"{_who(cell, show_variant)}: {badge.explanation}" for cell in cells for badge in badges(cell)]
+    return [main] + ([Bullets(explained)] if explained else []) + [
+        Details("Cost and repetitions: CPU per message, memory per connection, threads, CV", [cost])]
+
+
+def _who(cell, show_variant):
+    return f"{cell.server}{f' ({cell.variant})' if show_variant else ''} at {cell.point_id}"
+
+
+def _cell_row(cell, show_variant):
+    percentiles = cell.percentiles_us or {}
+    row = [cell.point_id, cell.server] + ([cell.variant] if show_variant else []) + [
+        ("≥ " if cell.lower_bound else "") + estimate_text(cell.throughput),
+        median_text(percentiles.get("p50")), _p99_text(cell.p99_us), median_text(percentiles.get("p99_9"))]
+    if cell.workload == "rate":
+        requested = "–" if cell.requested_rate is None else number(cell.requested_rate)
+        row.append(f"{median_text(cell.achieved_rate)} of {requested}")
+    elif cell.workload == "churn":
+        row.append(median_text(cell.connect_p99_us))
+    return row + [Badges(badges(cell))]
+
+
+def _p99_text(estimate):
+    if estimate is None or not estimate.has_interval:
+        return median_text(estimate)
+    return f"{number(estimate.median)} [{interval_text(estimate)}]"
+
+
+def _cost_row(cell, show_variant):
+    return [cell.point_id, cell.server] + ([cell.variant] if show_variant else []) + [
+        "–" if cell.throughput is None else number(cell.throughput.cv * 100),
+        median_text(cell.cpu_us_per_message), median_text(cell.wineserver_cpu_us_per_message),
+        median_text(cell.total_cpu_us_per_message), median_text(cell.working_set_per_connection, 1 / 1024),
+        "–" if cell.peak_threads is None else f"{cell.peak_threads:,}", f"{cell.ok_reps}/{cell.failed_reps}"]
+
+
+def badges(cell):
+    """Everything that qualifies a cell's figures, as short visible labels with the full reason."""
+    found = []
+    if cell.lower_bound:
+        found.append(Badge("lower bound", "LOWER BOUND: the load generator saturated, so it was measured, not the "
+                           "server; not ranked", severe=True))
+    for flag in cell.saturation or []:
+        found.append(Badge(_flag_label(flag), flag, severe=flag.startswith(("under-delivery:", "over-delivery:"))))
+    for note in cell.notes:
+        found.append(Badge("busy machine" if "busy machine" in note else "loadgen re-run", note))
+    if cell.ok_reps == 0:
+        found.append(Badge("no successful repetition", "no successful repetition", severe=True))
+    elif cell.failed_reps:
+        found.append(Badge(f"{cell.failed_reps} failed", f"{cell.failed_reps} failed repetition(s)"))
+    if cell.throughput is not None and not cell.throughput.has_interval:
+        found.append(Badge(f"n={cell.throughput.n}: no interval", too_few_text(cell.throughput.n)))
+    return found
+
+
+def _flag_label(flag):
+    """The few words of an analysis flag that name it: "loadgen CPU 97%", "under-delivery", ..."""
+    if flag.startswith("loadgen CPU"):
+        return " ".join(flag.split()[:3])
+    if " in the worst repetition only" in flag:
+        return flag.split(" in the worst")[0] + " (worst rep)"
+    return flag.split(":")[0]
+
+
+def point_order(run):
+    ids = [point.get("id") for point in run.manifest.get("points") or []]
+    return {point_id: index for index, point_id in enumerate(ids)}
+
+
+def _workload_order(run, cells):
+    seen = []
+    for point in run.manifest.get("points") or []:
+        if point.get("workload") not in seen:
+            seen.append(point.get("workload"))
+    present = {cell.workload for cell in cells}
+    return [w for w in seen if w in present] + sorted(present - set(seen))
+
+
+def _server_rank(server):
+    order = models.all_models()
+    return order.index(server) if server in order else len(order)
+
+
+# ---------------------------------------------------------------- failures and footer
+
+
+def failure_blocks(run):
+    failed = [record for record in run.records if record.status != "ok"]
+    blocks = [Heading(2, "Failures")]
+    if not failed:
+        return blocks + [Paragraph("No failures: every record succeeded.")]
+    order = point_order(run)
+    failed.sort(key=lambda r: (order.get(r.point_id, len(order)), _server_rank(r.server), r.variant, r.rep))
+    blocks.append(Paragraph(f"{len(failed)} failed record(s). Each record file keeps the load generator's and the "
+                            "server's stderr (loadgen_stderr, server_stderr)."))
+    rows = [[record.point_id, record.server, record.variant, str(record.rep), one_line(record.failure),
+             relative(record.path, run.path)] for record in failed]
+    blocks.append(Table(["point", "server", "variant", "rep", "failure", "record"], rows, numeric={3}))
+    return blocks
+
+
+def files_blocks():
+    """Where the figures come from and the files for scripts (written by report/exports.py)."""
+    return [Heading(2, "Files"),
+            Paragraph("The raw data and the exports, relative to this report (summary.json follows the schema "
+                      "winsock-bench/summary/1, harness/report/summary.schema.json in the repository):"),
+            Links([("the run folder (raw data)", "."), ("manifest.json: what was planned, on what machine",
+                                                       "manifest.json"),
+                   ("points/: one record per repetition, with the load generator's full output", "points/"),
+                   ("summary.json: every cell's estimates, intervals, flags; the rankings", "summary.json"),
+                   ("summary.csv: one row per cell", "summary.csv"),
+                   ("hgrm/: each cell's merged latency histogram as HdrHistogram percentiles", "hgrm/"),
+                   ("report.md: this report in Markdown", "report.md")])]
+
+
+def footer_blocks(run):
+    written = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return [Heading(2, "Reproduce"),
+            Paragraph("The command that runs this again (same suite, seed, servers and repetitions); "
+                      "python3 -m harness compare then compares the two runs:"),
+            Code(reproduce_command(run.manifest)),
+            Paragraph(f"Report written {written} by harness/report/.")]
+
+
+def reproduce_command(manifest):
+    suite = manifest.get("suite", "?")
+    suite_file = manifest.get("suite_file") or ""
+    if suite_file and not suite_file.startswith("harness/suites/"):
+        suite = suite_file  # a suite from outside harness/suites is found by its path
+    suite = shlex.quote(str(suite))
+    servers = shlex.quote(",".join(manifest.get("servers") or []))
+    options = (f"--suite {suite} --seed {manifest.get('seed', '?')} --servers {servers} "
+               f"--reps {manifest.get('reps', '?')}" + (" --pin" if manifest.get("pin") else ""))
+    for name, value in (manifest.get("overrides") or {}).items():  # run --duration/--warmup/--points
+        options += f" --{name} {shlex.quote(str(value))}"
+    variants = manifest.get("variants") or {}
+    if "base" in variants:
+        base = (variants["base"] or {}).get("commit") or "BASE"
+        return f"python3 -m harness ab --base {base[:12]} {options}"
+    return f"python3 -m harness run {options}"
+
+

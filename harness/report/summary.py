@@ -1,0 +1,94 @@
+"""The summary the report opens with: the answer (overall ranking, by how much the leaders lead, the
+agreement with Microsoft's order), the platform in one line, and the warnings that change how the
+figures may be read. The detail sections say the same at length."""
+from harness import analysis, models
+from harness.report.blocks import Bullets, Heading, Paragraph, Section, Table
+from harness.report.format import format_factor, ranking_text
+from harness.report.sections import platform_line, point_order, ranked, tau_verdict
+
+METRIC_WORDS = {"throughput": "throughput", "p99": "p99 latency"}
+
+
+def summary_blocks(run, cells):
+    blocks = [Heading(2, "Summary")]
+    overall = [r for r in ranked(cells) if r.scope == "overall"]
+    if not overall:
+        blocks.append(Paragraph("No ranking: no server has a successful measurement.", strong=True))
+    show_variant = len({r.variant for r in overall}) > 1
+    for ranking in overall:
+        variant = f" ({ranking.variant})" if show_variant else ""
+        blocks.append(Paragraph(f"Overall by {METRIC_WORDS.get(ranking.metric, ranking.metric)}{variant}: "
+                                f"{ranking_text(ranking.tiers, ranking.metric)}."))
+    if overall:
+        blocks.append(Paragraph(agreement_sentence(overall, show_variant)))
+    blocks.append(Paragraph(f"Platform: {platform_line(run)}."))
+    found = warnings(run, cells)
+    blocks.append(Bullets(found) if found else Paragraph("No warnings: no saturated load generator, busy machine, "
+                                                         "failed record or cell without an interval."))
+    blocks += lead_blocks(run, cells)  # last: the longest part, and the sentences above already give the order
+    return [Section("summary", blocks)]
+
+
+def agreement_sentence(overall, show_variant=False):
+    """Kendall's tau of each overall ranking against Microsoft's order, in one sentence."""
+    parts = []
+    for ranking in overall:
+        tau = analysis.agreement_with_microsoft(ranking)
+        variant = f", {ranking.variant}" if show_variant else ""
+        what = f"by {METRIC_WORDS.get(ranking.metric, ranking.metric)}{variant}"
+        parts.append(f"no tau {what} ({analysis.no_tau_reason(ranking)})" if tau is None
+                     else f"tau = {tau:.2f} {what} ({tau_verdict(tau)})")
+    return f"Against Microsoft's documented order ({models.microsoft_order_text()}), Kendall's {' and '.join(parts)}."
+
+
+def lead_blocks(run, cells):
+    """At each point, by how much the best tier leads the next, per metric: the factors behind the
+    overall ranking, with their intervals."""
+    found = analysis.all_point_tiers(cells)
+    if not found:
+        return []
+    metrics = list(dict.fromkeys(tiers.metric for tiers in found))
+    variants = list(dict.fromkeys(tiers.variant for tiers in found))
+    order = point_order(run)
+    keys = sorted({(t.point_id, t.variant) for t in found}, key=lambda k: (order.get(k[0], len(order)), k))
+    by_key = {(t.point_id, t.variant, t.metric): t for t in found}
+    header = ["point"] + (["variant"] if len(variants) > 1 else []) + \
+        [f"{METRIC_WORDS.get(m, m)}: best vs next tier" for m in metrics]
+    rows = [[point] + ([variant] if len(variants) > 1 else [])
+            + [_lead_text(by_key.get((point, variant, metric))) for metric in metrics] for point, variant in keys]
+    return [Paragraph("How far the best tier leads the next at each point (\"A 1.42× [1.31, 1.55] B\": A is 1.42 "
+                      "times better, higher throughput or lower latency, 95% interval):"),
+            Table(header, rows, nowrap={0})]
+
+
+def _lead_text(tiers):
+    if tiers is None:
+        return "–"
+    if tiers.factors:
+        return format_factor(tiers.factors[0])
+    return "all tied" if tiers.separable else "all tied (too few repetitions to separate)"
+
+
+def warnings(run, cells):
+    """What changes how the figures may be read, each said once, with the cells it concerns."""
+    found = []
+    bounded = [f"{c.server} at {c.point_id}" for c in cells if c.lower_bound]
+    if bounded:
+        found.append(f"The load generator saturated (lower bounds, not ranked): {', '.join(bounded)}.")
+    busy = [f"{c.server} at {c.point_id}" for c in cells if any("busy machine" in note for note in c.notes)]
+    if busy:
+        found.append(f"Repetitions on a busy machine (other processes used the CPUs): {_few(busy)}.")
+    short = [f"{c.server} at {c.point_id}" for c in cells if c.throughput is not None and not c.throughput.has_interval]
+    if short:
+        found.append(f"Too few repetitions for a 95% interval: {_few(short)}.")
+    failed = sum(1 for record in run.records if record.status != "ok")
+    if failed:
+        found.append(f"{failed} of {len(run.records)} records failed (see Failures).")
+    if not run.manifest.get("finished_at"):
+        found.append("The run did not finish (run --resume completes it).")
+    return found
+
+
+def _few(names, limit=8):
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
