@@ -17,7 +17,8 @@ from harness.report.format import format_factor, format_family_tiers, number, ra
 from harness.report.html_render import render_html
 from harness.report.markdown_render import md_escape, render_markdown
 from harness.report.sections import (CI_NOTE, failure_blocks, files_blocks, footer_blocks, how_to_read_blocks, outcome_blocks,
-                                     platform_blocks, ranking_blocks, reproduce_command, table_blocks, title)
+                                     platform_blocks, ranking_blocks, reproduce_command, table_blocks, title,
+                                     topology_blocks)
 from harness.report.summary import agreement_sentence, summary_blocks
 
 __all__ = ["write_report", "build_blocks", "render_html", "render_markdown", "md_escape", "number",
@@ -45,7 +46,8 @@ def build_blocks(run, cells, charts_section):
         detail.append(Paragraph(CI_NOTE + " Each model keeps its colour and marker in every chart; the native "
                                 "Linux reference is grey and dashed (hatched in bar charts)."))
         detail += charts_section
-    detail += table_blocks(run, cells) + failure_blocks(run) + platform_blocks(run) + how_to_read_blocks()
+    detail += table_blocks(run, cells) + failure_blocks(run) + platform_blocks(run) + topology_blocks(run, cells)
+    detail += how_to_read_blocks()
     detail += files_blocks() + footer_blocks(run)
     contents = Contents([Heading(2, "Summary")] + [b for b in detail if isinstance(b, Heading) and b.level == 2])
     return [Heading(1, title(run))] + summary_blocks(run, cells) + [contents] + detail

@@ -38,7 +38,12 @@ def platform_line(run):
     """The platform in one line, for the summary."""
     manifest = run.manifest
     platform = manifest.get("platform") or {}
-    if platform.get("os") == "Windows":
+    if platform.get("host"):  # a run on other hosts: the platform is the server host's
+        kind = {"windows": "Windows", "wine": "Linux with Wine", "linux": "Linux"}.get(platform.get("host_platform"),
+                                                                                      "?")
+        runtime = (f"servers on host {platform['host']} ({kind}), load from "
+                   f"{', '.join(platform.get('clients') or []) or '?'}")
+    elif platform.get("os") == "Windows":
         runtime = "Winsock servers on Windows"
     elif platform.get("wine"):
         runtime = f"Winsock servers under Wine ({platform['wine']}), not Windows"
@@ -47,6 +52,41 @@ def platform_line(run):
     return (f"{runtime}; {_system_text(platform)}, {platform.get('cpu_model', 'unknown CPU')}, "
             f"{platform.get('cpu_count', '?')} logical CPUs, {'pinned' if manifest.get('pin') else 'not pinned'}; "
             f"{_variants_text(manifest.get('variants') or {})}")
+
+
+def topology_blocks(run, cells):
+    """A run on other hosts: which host did what, what each is, and each
+    client host's part of every cell (the median over its repetitions)."""
+    topology = run.manifest.get("topology")
+    if not topology:
+        return []
+    hosts = [topology["server"]] + list(topology.get("clients") or [])
+    rows = [[h["name"], h["role"], h["platform"], h.get("os") or "?", h.get("cpu_model") or "?",
+             str(h.get("cpu_count") or "?"), h.get("address") or "?"] for h in hosts]
+    blocks = [Heading(2, "Hosts"),
+              Paragraph(f"Servers on {topology['server']['name']}, load from "
+                        f"{', '.join(c['name'] for c in topology.get('clients') or [])}, split between them and "
+                        "released together; their latency histograms are merged bucket by bucket."),
+              Table(["host", "role", "platform", "OS", "CPU", "cores", "address"], rows, numeric={5}, nowrap={0})]
+    per_host = _per_host_rows(run)
+    if per_host:
+        blocks.append(Table(["point", "server", "client host", "connections", "msg/s", "p99 µs"], per_host,
+                            numeric={3, 4, 5}, nowrap={0, 1, 2}))
+    return blocks
+
+
+def _per_host_rows(run):
+    """[point, server, host, connections, msg/s, p99] medians over each cell's ok repetitions."""
+    figures = {}
+    for record in run.records:
+        for part in ((record.loadgen or {}).get("hosts") or []) if record.ok else []:
+            key = (record.point_id, record.server, part["host"])
+            entry = figures.setdefault(key, {"connections": (part.get("config") or {}).get("connections"),
+                                             "rates": [], "p99": []})
+            entry["rates"].append(part.get("messages_per_s") or 0.0)
+            entry["p99"].append((part.get("latency_us") or {}).get("p99") or 0.0)
+    return [[point, server, host, str(entry["connections"] or "?"), number(stats.median(entry["rates"])),
+             number(stats.median(entry["p99"]))] for (point, server, host), entry in figures.items()]
 
 
 def _system_text(platform):

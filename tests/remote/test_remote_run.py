@@ -94,6 +94,10 @@ def test_a_run_on_three_hosts_records_the_merged_load_and_the_topology(lab, tmp_
     assert run.manifest["platform"]["host"] == "host0"
     report = harness("report", out)
     assert report.returncode == 0, report.stderr
+    markdown = (out / "report.md").read_text()
+    assert "## Hosts" in markdown and "servers on host host0 (Linux), load from host1, host2" in markdown
+    for name in ("host1", "host2"):
+        assert f"| pingpong-c5 | reference-epoll | {name} |" in markdown.replace("\\-", "-")
     for name in ("host0", "host1", "host2"):
         assert not left_on(net, name), f"left running on {name}"
 
