@@ -198,8 +198,27 @@ def working_set_per_connection_of(loadgen, server_stats):
 
 
 def loadgen_cpu_share_of(loadgen):
-    """Load generator CPU as a share of one core per loadgen thread. Its CPU time
-    covers the warm-up as well, so the wall time is warmup_s + the measured time."""
+    """Load generator CPU as a share of one core per loadgen thread; with load
+    from several client hosts, the busiest host's (busiest_loadgen)."""
+    return busiest_loadgen(loadgen)[0]
+
+
+def busiest_loadgen(loadgen):
+    """(CPU share, client host or None) of the load generator closest to
+    saturation. A merged document (load from several client hosts) is judged
+    host by host: one saturated host already bends the merged figures, and the
+    sum over hosts would hide it behind the idle ones."""
+    parts = _get(loadgen, "hosts")
+    if parts:
+        shares = [(share, part.get("host")) for share, part in ((_own_cpu_share(p), p) for p in parts)
+                  if share is not None]
+        return max(shares, key=lambda found: found[0]) if shares else (None, None)
+    return _own_cpu_share(loadgen), None
+
+
+def _own_cpu_share(loadgen):
+    """One load generator's CPU over one core per thread. Its CPU time covers the
+    warm-up as well, so the wall time is warmup_s + the measured time."""
     cpu = _get(loadgen, "client_cpu_s") or {}
     config = _get(loadgen, "config") or {}
     wall = (config.get("warmup_s") or 0) + (_get(loadgen, "totals", "duration_s") or 0)
@@ -221,11 +240,14 @@ def _saturation(ok, requested_rate, achieved):
     """Why a cell may measure the load generator rather than the server. Each flag
     takes the worst repetition: one saturated repetition already drags the median."""
     reasons = []
-    shares = [s for s in (loadgen_cpu_share_of(r.loadgen) for r in ok) if s is not None]
-    if shares and max(shares) >= LOADGEN_CPU_LIMIT:
-        threads = max(1, _get(ok[0].loadgen, "config", "threads") or 1)
+    found = [busiest_loadgen(r.loadgen) for r in ok]
+    found = [(share, host) for share, host in found if share is not None]
+    if found and max(found, key=lambda f: f[0])[0] >= LOADGEN_CPU_LIMIT:
+        share, host = max(found, key=lambda f: f[0])
+        source = next((part for part in _get(ok[0].loadgen, "hosts") or [] if part.get("host") == host), ok[0].loadgen)
+        threads = max(1, _get(source, "config", "threads") or 1)
         per = "of a core" if threads == 1 else f"of a core per thread ({threads} threads)"
-        reasons.append(f"loadgen CPU {max(shares) * 100:.0f}% {per}")
+        reasons.append(f"loadgen CPU {share * 100:.0f}% {per}" + (f" on client host {host}" if host else ""))
     if any(_get(record_field(r, "loadgen_autoscale"), "saturated") for r in ok) and not reasons:
         reasons.append("loadgen saturated with the most threads available")
     if requested_rate and achieved:

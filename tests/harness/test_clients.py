@@ -75,3 +75,16 @@ def test_rate_and_churn_figures_add_and_summaries_take_the_worst_host():
     assert churn["connections"] == 160
     assert churn["connect_latency_us"]["p99"] == pytest.approx(63.0, abs=1)  # 90 us x 0.7, the worse host
     assert churn["merged_by"]["connect_latency_us"] == "the worst host's"
+
+
+def test_a_saturated_client_host_is_flagged_by_name_though_the_others_idle():
+    from harness import analysis
+    busy, idle = document([40_000] * 10, 100, 1), document([40_000] * 10, 100, 1)
+    wall = busy["config"]["warmup_s"] + busy["totals"]["duration_s"]
+    busy["client_cpu_s"] = {"user": 0.0, "system": 0.97 * wall}
+    idle["client_cpu_s"] = {"user": 0.0, "system": 0.05 * wall}
+    merged = merge_documents([("c0", idle), ("c1", busy)])
+    summed = (merged["client_cpu_s"]["system"]) / wall / merged["config"]["threads"]
+    assert summed < analysis.LOADGEN_CPU_LIMIT  # the sum alone would hide it
+    assert analysis.busiest_loadgen(merged) == (pytest.approx(0.97), "c1")
+    assert analysis.loadgen_cpu_share_of(merged) == pytest.approx(0.97)
