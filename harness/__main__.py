@@ -103,11 +103,7 @@ def build_parser():
                      help="only the points whose id matches PATTERN, a glob (e.g. 'pingpong-*'; several "
                           "comma-separated)")
     run.add_argument("--dry-run", action="store_true", help="print the plan's size and estimated time, run nothing")
-    run.add_argument("--hosts", metavar="FILE", help="run on other hosts: the hosts file (TOML, see harness/hosts.py)")
-    run.add_argument("--server-host", metavar="NAME", help="with --hosts: the host that runs the servers "
-                                                            "(default: the file's [run] server)")
-    run.add_argument("--client-hosts", metavar="A,B", help="with --hosts: the hosts that run the load, split "
-                                                           "between them (default: the file's [run] clients)")
+    add_host_options(run, "the servers")
     run.add_argument("--resume", metavar="DIR", help="run what an interrupted run has not recorded yet")
     run.set_defaults(parser=run)  # so that its errors print its own usage
 
@@ -157,6 +153,8 @@ def build_parser():
     ab.add_argument("--threshold", type=percentage, default=DEFAULT_THRESHOLD, metavar="PCT",
                     help=f"smallest change that counts, in percent (default {DEFAULT_THRESHOLD:g})")
     ab.add_argument("--allow-different", action="store_true", help=ALLOW_DIFFERENT_HELP)
+    add_host_options(ab, "both builds' servers")
+    ab.set_defaults(parser=ab)
 
     deploy = commands.add_parser("deploy", help="copy the built executables to the hosts of a hosts file, check them",
                                  description="Copies the built servers and loadgen to each host of the hosts file "
@@ -167,6 +165,15 @@ def build_parser():
     deploy.add_argument("--only", metavar="A,B", help="these hosts only (default: every host of the file)")
     deploy.add_argument("--check", action="store_true", help="copy nothing: only check the copies already there")
     return parser
+
+
+def add_host_options(command, servers_text):
+    command.add_argument("--hosts", metavar="FILE", help="run on other hosts: the hosts file (TOML, see "
+                                                         "harness/hosts.py)")
+    command.add_argument("--server-host", metavar="NAME", help=f"with --hosts: the host that runs {servers_text} "
+                                                               "(default: the file's [run] server)")
+    command.add_argument("--client-hosts", metavar="A,B", help="with --hosts: the hosts that run the load, split "
+                                                               "between them (default: the file's [run] clients)")
 
 
 def parse_servers(text, suite, known):
@@ -338,9 +345,12 @@ def command_ab(args):
     from harness import models
     suite = load_suite(args.suite)
     servers = parse_servers(args.servers, suite, models.all_models())
+    topology = choose_topology(args, args.parser)
+    if topology:
+        servers = servers_for_host(servers, topology, explicit=bool(args.servers))
     seed = ab.runner.DEFAULT_SEED if args.seed is None else args.seed
     return ab.run_ab(args.base, suite, servers, out=args.out, reps=args.reps, seed=seed, pin=args.pin,
-                     threshold=args.threshold, allow_different=args.allow_different)
+                     threshold=args.threshold, allow_different=args.allow_different, topology=topology)
 
 
 def main(argv=None):

@@ -103,6 +103,15 @@ def build_base(tree, commit, servers, stream):
     return runner.Variant("base", mingw_build / "servers", native_build / "servers", commit, False)
 
 
+def deploy_base(topology, base, servers, stream):
+    from harness import deploy
+    try:
+        return deploy.deploy_variant(topology.hosts_file, topology.server, base, servers,
+                                     lambda text: stream.write(f"ab: {text}\n"))
+    except deploy.DeployError as error:
+        raise AbError(str(error)) from None
+
+
 def remove_worktree(tree, stream):
     """Always runs: the worktree and its git bookkeeping go, whatever happened."""
     done = git("worktree", "remove", "--force", str(tree), check=False)
@@ -114,7 +123,7 @@ def remove_worktree(tree, stream):
 
 
 def run_ab(base_revision, suite, servers, out=None, reps=None, seed=runner.DEFAULT_SEED, pin=False,
-           threshold=5.0, stream=None, allow_different=False):
+           threshold=5.0, stream=None, allow_different=False, topology=None):
     """Builds base, runs base and current interleaved, prints the comparison.
     Exit code: 1 on a regression or a failed run item, 2 when the two builds differ
     in more than their commit (compare.differences) unless allow_different, 0 otherwise."""
@@ -128,8 +137,10 @@ def run_ab(base_revision, suite, servers, out=None, reps=None, seed=runner.DEFAU
     try:
         git("worktree", "add", "--detach", str(tree), commit)
         base = build_base(tree, commit, servers, stream)
+        if topology:  # the base build goes to the server host too, beside the current one
+            topology.variant_hosts[base.name] = deploy_base(topology, base, servers, stream)
         code, run_dir = runner.new_run(suite, servers, out=out, reps=reps, seed=seed, pin=pin,
-                                       variants=[base, current], stream=stream)
+                                       variants=[base, current], stream=stream, topology=topology)
     finally:
         remove_worktree(tree, stream)
         shutil.rmtree(workspace, ignore_errors=True)

@@ -51,9 +51,9 @@ def local_programs(build):
     return programs
 
 
-def expected_version(build, program):
+def expected_version(build, program, builds=None):
     """What `program --version` of this build prints."""
-    header = BUILDS[build] / "generated" / "wsb_version.h"
+    header = (builds or BUILDS)[build] / "generated" / "wsb_version.h"
     try:
         defines = dict(VERSION_DEFINE.findall(header.read_text(encoding="utf-8")))
     except OSError:
@@ -85,7 +85,7 @@ def check_reachable(hosts, host):
                           " (check the address, the key, and that its SSH server runs)")
 
 
-def _make_folder(hosts, host):
+def make_folder(hosts, host):
     if host.platform == "windows":
         command = f'if not exist "{host.dir}" mkdir "{host.dir}"'
     else:
@@ -95,7 +95,7 @@ def _make_folder(hosts, host):
         raise DeployError(f"host {host.name}: cannot create {host.dir}: {_tail(output)}")
 
 
-def _copy(hosts, host, files):
+def copy_files(hosts, host, files):
     remote_dir = host.dir.replace("\\", "/") if host.platform == "windows" else host.dir
     try:
         done = subprocess.run(hosts.scp_argv(host, files, remote_dir + "/"), capture_output=True, text=True,
@@ -106,10 +106,10 @@ def _copy(hosts, host, files):
         raise DeployError(f"host {host.name}: scp failed: {_tail(done.stderr)}")
 
 
-def check_versions(hosts, host, programs):
+def check_versions(hosts, host, programs, builds=None):
     """Every program's copy on the host answers the local build's --version; DeployError otherwise."""
     for program in programs:
-        want = expected_version(host.build_of(program), program)
+        want = expected_version(host.build_of(program), program, builds)
         code, output = ssh_output(hosts, host, host.command_line(program, "--version"))
         got = output.splitlines()[-1].strip() if output else ""
         if code != 0 or got != want:
@@ -122,12 +122,34 @@ def deploy_host(hosts, host, check_only, say):
     programs = programs_for(host)
     check_reachable(hosts, host)
     if not check_only:
-        _make_folder(hosts, host)
-        _copy(hosts, host, list(programs.values()))
+        make_folder(hosts, host)
+        copy_files(hosts, host, list(programs.values()))
     check_versions(hosts, host, programs)
     builds = "+".join(sorted({host.build_of(program) for program in programs}))
     say(f"{host.name}: {len(programs)} executables {'match' if check_only else 'copied to ' + host.dir + ', all'} "
         f"this build ({builds})")
+
+
+def deploy_variant(hosts, host, variant, servers, say):
+    """Copies another build of some servers (an ab run's base) to a folder of
+    its own on the host, and checks their --version against that build when it
+    has one (an old revision may predate --version). Returns the host as a
+    run must address it for that build."""
+    from harness.servers import server_executable
+    target = host.subfolder(variant.name)
+    files = [server_executable(server, variant.mingw_dir, variant.native_dir) for server in servers]
+    missing = [str(path) for path in files if not path.is_file()]
+    if missing:
+        raise DeployError(f"the {variant.name} build lacks {', '.join(missing)}")
+    check_reachable(hosts, host)
+    make_folder(hosts, target)
+    copy_files(hosts, target, files)
+    builds = {"mingw": Path(variant.mingw_dir).parent, "native": Path(variant.native_dir).parent}
+    needed = {target.build_of(server) for server in servers}
+    if all((builds[build] / "generated" / "wsb_version.h").is_file() for build in needed):
+        check_versions(hosts, target, servers, builds=builds)
+    say(f"{host.name}: the {variant.name} build of {', '.join(servers)} copied to {target.dir}")
+    return target
 
 
 def main(hosts, names=None, check_only=False, stream=None):

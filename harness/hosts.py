@@ -25,7 +25,7 @@ default) or a wrapper such as this tree's scripts/wine-run."""
 import shlex
 import subprocess
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.servers import is_wine
@@ -71,6 +71,11 @@ class Host:
             return f"{self.dir.rstrip(chr(92) + '/')}\\{program}.exe"
         suffix = ".exe" if self.is_windows_program(program) else ""
         return f"{self.dir.rstrip('/')}/{program}{suffix}"
+
+    def subfolder(self, name):
+        """The same host with its executables in a subfolder (another build's)."""
+        separator = "\\" if self.platform == "windows" else "/"
+        return replace(self, dir=f"{self.dir.rstrip(separator)}{separator}{name}")
 
     def command_line(self, program, *args):
         """The remote command that runs one of our programs with args, quoted

@@ -8,7 +8,7 @@ platform of a remote run is the server host's), gives the server's command
 (an SSH channel: harness.hosts.HostsFile.server_command) and runs a point's
 load from the client hosts (harness.clients). RemoteServers is the run's
 server registry on such a host, in the place of the local BuiltServers."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness import clients, deploy, hosts, models
 from harness.loadgen import LoadgenResult
@@ -28,6 +28,8 @@ class Topology:
     hosts_file: hosts.HostsFile
     server: hosts.Host
     clients: list
+    # Where another build's servers are on the server host (an ab run's base): variant name -> host.
+    variant_hosts: dict = field(default_factory=dict)
 
     @classmethod
     def choose(cls, hosts_file, server_name=None, client_names=None):
@@ -118,12 +120,13 @@ class RemoteServers:
                       if host.platform == "wine" or is_wine(name) == (host.platform == "windows")]
 
     def command(self, server, variant):
-        if variant.name != "current":
-            raise RunError("ab runs only on this machine: the base build is not deployed to the hosts")
+        host = self.topology.server if variant.name == "current" else self.topology.variant_hosts.get(variant.name)
+        if host is None:
+            raise RunError(f"the {variant.name} build is not on host {self.topology.server.name}: an ab run "
+                           "deploys it there itself, and cannot be resumed")
         if server not in self.names:
-            raise RunError(f"server host {self.topology.server.name} ({self.topology.server.platform}) "
-                           f"cannot run {server}")
-        return self.topology.hosts_file.server_command(self.topology.server, server)
+            raise RunError(f"server host {host.name} ({host.platform}) cannot run {server}")
+        return self.topology.hosts_file.server_command(host, server)
 
     def needs_wine(self, server):
         return False  # a Wine server host has its own wineserver, not this run's

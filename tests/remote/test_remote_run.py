@@ -183,3 +183,22 @@ def _command(pid):
 
 def _is_server(pid):
     return "reference-epoll" in _command(pid).split(" ", 1)[0]
+
+
+def test_ab_on_hosts_puts_the_base_build_beside_the_current_one(lab, tmp_path):
+    net, hosts_path = lab
+    out = tmp_path / "ab"
+    done = harness("ab", "--base", "HEAD", "--suite", suite_file(tmp_path), "--servers", "reference-epoll",
+                   "--reps", "2", "--threshold", "90", "--hosts", hosts_path, "--out", out, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    base_copy = Path(hosts.load_hosts(hosts_path).host("host0").subfolder("base").executable("reference-epoll"))
+    assert base_copy.is_file()
+    run = store.load_run(out)
+    assert sorted((r.variant, r.rep) for r in run.records) == [("base", 0), ("base", 1), ("current", 0),
+                                                                ("current", 1)]
+    for record in run.records:
+        assert record.ok, record.failure
+        assert record.server_ready["bind"] == net.hosts[0].address
+        assert [h["host"] for h in record.loadgen["hosts"]] == ["host1", "host2"]
+    for name in ("host0", "host1", "host2"):
+        assert not left_on(net, name), f"left running on {name}"
