@@ -39,6 +39,9 @@ struct loop {
     /* Tick count at which the first loop woke this one to probe it; 0: no
      * probe outstanding. Set by the first loop, cleared by this one. */
     counter_t probe_sent_ms;
+    /* 1 once the loop has served a readiness since its last probe: only such
+     * a loop is probed (see probe_loops). */
+    counter_t served;
 };
 
 struct engine {
@@ -349,19 +352,24 @@ static void dispatch(loop *l);
  * sockets per wait under Wine (each wait costs O(sockets in it x sockets
  * waited on in the whole wineserver), see servers/README.md), and no single
  * message shows it. So the first loop samples it: once a second it wakes
- * every loop (itself included) through the backend's own wake-up, exactly as
- * a ready socket would, and each loop records how long that took to come
- * back from its wait. A probe that lands while a loop is setting up a wait
- * waits for the whole set-up, as a client's readiness does. The cost is one
- * wake-up per loop per second, nothing per message. */
+ * every loop (itself included) that has served something since its last
+ * probe, through the backend's own wake-up, exactly as a ready socket would,
+ * and each loop records how long that took to come back from its wait. A
+ * probe that lands while a loop is setting up a wait waits for the whole
+ * set-up, as a client's readiness does. A loop with only idle connections
+ * is not woken: its next wait would cost as much as any (the wake-up is what
+ * is expensive), and no client is waiting on it. The cost is at most one
+ * wake-up per busy loop per second, nothing per message. */
 
 static void probe_loops(engine *e)
 {
     int64_t now = (int64_t)GetTickCount64();
     AcquireSRWLockExclusive(&e->lock);
     for (loop *l = e->loops; l; l = l->next) {
-        if (counter_swap_if(&l->probe_sent_ms, 0, now))
+        if (counter_get(&l->served) && counter_swap_if(&l->probe_sent_ms, 0, now)) {
+            counter_swap_if(&l->served, 1, 0);
             e->b->wake(l);
+        }
     }
     ReleaseSRWLockExclusive(&e->lock);
 }
@@ -545,6 +553,8 @@ static void dispatch(loop *l)
 {
     connection *c = l->ready;
     l->ready = NULL;
+    if (c && !counter_get(&l->served))
+        counter_swap_if(&l->served, 0, 1);
     while (c) {
         connection *next = c->next;
         int events = c->ready;
