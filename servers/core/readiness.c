@@ -96,11 +96,11 @@ static void hash_place(loop *l, connection *c)
 static int table_grow(loop *l)
 {
     int capacity = l->capacity ? l->capacity * 2 : INITIAL_TABLE_SIZE;
-    connection **connections = realloc(l->connections, (size_t)capacity * sizeof *connections);
+    connection **connections = realloc(l->connections, (size_t)capacity * sizeof(connection *));
     if (!connections)
         return -1;
     l->connections = connections;
-    connection **slots = calloc((size_t)capacity * 2, sizeof *slots);
+    connection **slots = calloc((size_t)capacity * 2, sizeof(connection *));
     if (!slots)
         return -1;
     free(l->slots);

@@ -46,7 +46,7 @@ static int add_entry(poll_set *p, SOCKET socket, connection *owner)
         if (!entries)
             return -1;
         p->entries = entries;
-        connection **owners = realloc(p->owners, capacity * sizeof *owners);
+        connection **owners = realloc(p->owners, capacity * sizeof(connection *));
         if (!owners)
             return -1;
         p->owners = owners;
