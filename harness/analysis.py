@@ -283,9 +283,24 @@ def _loadgen_bound(ok):
     return False
 
 
+# Past this, the server itself says a readiness waited too long for its loop
+# (worst_service_delay_ms in its stats line): the model is past its scale there.
+SLOW_SERVICE_MS = 1000
+
+
+def _slow_service(ok):
+    delays = [_get(r.server_stats, "worst_service_delay_ms") for r in ok]
+    delays = [d for d in delays if isinstance(d, (int, float))]
+    slow = [d for d in delays if d > SLOW_SERVICE_MS]
+    if not slow:
+        return []
+    return [f"slow service: in {len(slow)} of {len(ok)} repetitions a readiness waited up to {max(slow) / 1000:.1f} s "
+            f"for the server's loop (over {SLOW_SERVICE_MS / 1000:g} s: unusable at this scale)"]
+
+
 def _notes(ok):
     """What the reader should know about how the repetitions were taken."""
-    notes = []
+    notes = _slow_service(ok)
     scaled = [record_field(r, "loadgen_autoscale") for r in ok]
     scaled = [a for a in scaled if isinstance(a, dict) and a.get("threads")]
     if scaled:

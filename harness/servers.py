@@ -6,7 +6,6 @@ import os
 import queue
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,6 +22,11 @@ STOP_TIMEOUT = 60.0
 # After the polite stop failed: how long SIGINT gets before the kill (at most
 # the stop timeout itself).
 SIGINT_GRACE = 10.0
+# A server that floods its output must neither block (both pipes are read as
+# fast as it writes) nor fill the harness's memory: what is kept is bounded.
+STDOUT_LINE_LIMIT = 64 * 1024    # a longer stdout line is not one of the contract's
+STDERR_KEPT = 64 * 1024          # the last bytes of stderr, for failures and records
+CONTRACT_EVENTS = ("ready", "stats")
 
 
 def selected_models():
@@ -97,7 +101,9 @@ class EchoServer:
         self._lines = queue.Queue()
         self._reader = None
         self._stdout_ended = False
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr_reader = None
+        self._stderr_tail = b""
+        self.dropped_lines = 0  # stdout lines that were neither a contract event nor the first bad line
 
     @property
     def port(self):
@@ -109,17 +115,42 @@ class EchoServer:
         argv = command(arguments) if callable(command) else command + arguments
         cpus = self.cpus
         self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=self._stderr, start_new_session=True,
+                                        stderr=subprocess.PIPE, start_new_session=True,
                                         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)
         self._reader.start()
+        self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._stderr_reader.start()
         self.ready = self._expect_event("ready", self.ready_timeout)
         return self
 
     def _read_stdout(self):
-        for raw in self.process.stdout:
-            self._lines.put(raw.decode("utf-8", "replace").strip())
+        """Queues the lines the contract speaks of (ready, stats) and the first
+        line that is not JSON (the error _expect_event reports); drops the rest."""
+        bad_line_seen = False
+        while raw := self.process.stdout.readline(STDOUT_LINE_LIMIT):
+            too_long = not raw.endswith(b"\n") and len(raw) == STDOUT_LINE_LIMIT
+            while too_long and (rest := self.process.stdout.readline(STDOUT_LINE_LIMIT)):
+                too_long = not rest.endswith(b"\n")
+            line = raw.decode("utf-8", "replace").strip()
+            if not line or too_long or len(raw) == STDOUT_LINE_LIMIT:
+                self.dropped_lines += bool(line)
+                continue
+            try:
+                record = json.loads(line)
+                wanted = isinstance(record, dict) and record.get("event") in CONTRACT_EVENTS
+            except json.JSONDecodeError:
+                wanted, bad_line_seen = not bad_line_seen, True
+            if wanted:
+                self._lines.put(line)
+            else:
+                self.dropped_lines += 1
         self._lines.put(None)
+
+    def _read_stderr(self):
+        """Keeps the last STDERR_KEPT bytes."""
+        while chunk := self.process.stderr.read1(65536):
+            self._stderr_tail = (self._stderr_tail + chunk)[-STDERR_KEPT:]
 
     def _expect_event(self, event, timeout):
         """The first stdout line that is this JSON event; bounded by timeout."""
@@ -153,12 +184,11 @@ class EchoServer:
         return f"\n--- {self.model} stderr ---\n{text}" if text.strip() else ""
 
     def stderr_text(self, limit=4000):
-        """The last `limit` characters the server wrote on stderr."""
-        if self._stderr.closed:
-            return ""
-        self._stderr.flush()
-        self._stderr.seek(0)
-        return self._stderr.read().decode("utf-8", "replace")[-limit:]
+        """The last `limit` characters the server wrote on stderr (once it has
+        exited, after a moment for the reader to take the rest of the pipe)."""
+        if self._stderr_reader is not None and self.process.poll() is not None:
+            self._stderr_reader.join(timeout=1)
+        return self._stderr_tail.decode("utf-8", "replace")[-limit:]
 
     def stop(self, how="stdin"):
         """Stops the server the way the orchestrator does (close stdin) or with
@@ -225,11 +255,12 @@ class EchoServer:
                 pass
         # stdout belongs to the reader thread until it has seen the end (a
         # process Wine started may still hold the pipe: then it stays open).
-        if self._reader is not None:
-            self._reader.join(timeout=2)
-            if not self._reader.is_alive():
-                self.process.stdout.close()
-        self._stderr.close()
+        for reader, pipe in ((self._reader, self.process and self.process.stdout),
+                             (self._stderr_reader, self.process and self.process.stderr)):
+            if reader is not None:
+                reader.join(timeout=2)
+                if not reader.is_alive():
+                    pipe.close()
 
     def alive(self):
         return self.process.poll() is None

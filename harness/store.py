@@ -101,11 +101,16 @@ def write_text_atomic(path, text):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(temporary, "w", encoding="utf-8") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except OSError:
+        # A full disk: the half-written temporary must not take what room is left.
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 # --- reading -------------------------------------------------------------------
@@ -166,8 +171,13 @@ def _unreadable_record(path, point, match, reason):
     return Record(point_id=path.parent.name, workload=point.get("workload", "unknown"),
                   loadgen_args=dict(point.get("loadgen_args", {})), server_args=list(point.get("server_args", [])),
                   sweep=point.get("sweep"), server=match["server"], variant=match["variant"], rep=int(match["rep"]),
-                  status="failed", failure=f"unreadable record: {reason}", loadgen=None, server_ready=None,
+                  status="failed", failure=f"unreadable record {path.parent.name}/{path.name}: {reason}", loadgen=None, server_ready=None,
                   server_stats=None, path=path)
+
+
+# The fields a reader takes apart: a hand edit that made one a string or a
+# list would otherwise surface as a traceback somewhere in the analysis.
+OBJECT_FIELDS = ("point", "loadgen", "server_ready", "server_stats", "machine", "loadgen_autoscale")
 
 
 def read_record_document(path):
@@ -179,6 +189,11 @@ def read_record_document(path):
         return None, str(error)
     if not isinstance(document, dict) or document.get("schema") != RECORD_SCHEMA:
         return None, f"not a {RECORD_SCHEMA} record"
+    for name in OBJECT_FIELDS:
+        if not isinstance(document.get(name), (dict, type(None))):
+            return None, f"its {name} is not an object"
+    if not isinstance(document.get("rep", 0), int):
+        return None, "its rep is not a number"
     return document, None
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness import loadgen as loadgen_module
 from harness import analysis, store
-from harness.run import autoscale, noise
+from harness.run import autoscale, noise, orphans
 from harness.run.errors import RunError
 from harness.run.facts import pin_cpus, platform_facts
 from harness.run.item import ItemSettings, now_iso, run_item
@@ -72,7 +72,7 @@ def new_run(suite, servers, out=None, reps=None, seed=DEFAULT_SEED, pin=False, v
         platform=remote_platform(topology_facts) if topology else platform_facts(with_wine), pin=pin_info,
         wait_idle_s=wait_idle_s, loadgen={"path": relative(loadgen)}, topology=topology_facts,
         started_at=now_iso(), finished_at=None, resumed_at=[], overrides=overrides or None)
-    store.write_manifest(out, manifest)
+    write_first_manifest(out, manifest)
     stream = stream or sys.stderr
     stream.write(f"{plan_summary(suite, servers, repetitions, len(variants))}; results in {out}\n")
     return execute(out, manifest, plan, registry, variants, stream, topology), out
@@ -84,6 +84,13 @@ def remote_platform(topology_facts):
     return {"os": server["os"], "cpu_model": server["cpu_model"], "cpu_count": server["cpu_count"],
             "host": server["name"], "host_platform": server["platform"], "wine": None,
             "clients": [client["name"] for client in topology_facts["clients"]]}
+
+
+def write_first_manifest(run_dir, manifest):
+    try:
+        store.write_manifest(run_dir, manifest)
+    except OSError as error:
+        raise RunError(f"cannot write {Path(run_dir) / store.MANIFEST_NAME}: {error.strerror or error}") from None
 
 
 def plan_summary(suite, servers, repetitions, variants=1):
@@ -128,7 +135,7 @@ def resume_run(run_dir, registry=None, stream=None):
         check_commands(missing or manifest["plan"], {v.name: v for v in variants}, registry)
         loadgen_module.find_loadgen()
     manifest.setdefault("resumed_at", []).append(now_iso())
-    store.write_manifest(run_dir, manifest)
+    write_first_manifest(run_dir, manifest)
     return execute(run_dir, manifest, missing, registry, variants, stream, topology), run_dir
 
 
@@ -140,21 +147,47 @@ def rounds_may_follow(manifest):
 
 def execute(run_dir, manifest, items, registry, variants, stream, topology=None):
     """Runs the items, then the adaptive rounds; finishes the manifest and
-    prints the summary."""
-    session = Session(Path(run_dir), manifest, registry, variants, stream, topology)
+    prints the summary. Processes an earlier, killed harness left behind
+    are killed first (harness.run.orphans), and every process this one starts
+    is marked so that a later run can do the same for it."""
+    orphans.kill_orphans(stream)
+    run_dir = Path(run_dir)
+    session = Session(run_dir, manifest, registry, variants, stream, topology)
     try:
-        session.run_items(items)
-        while session.plan_next_round():
-            session.run_items(session.round_items)
+        with orphans.marking_children():
+            session.run_items(items)
+            while session.plan_next_round():
+                session.run_items(session.round_items)
+        manifest["finished_at"] = now_iso()
+        write_or_stop(store.write_manifest, run_dir / store.MANIFEST_NAME, run_dir, manifest)
     except KeyboardInterrupt:
         session.progress.close()
-        done = len(manifest["plan"]) - len(missing_items(run_dir, manifest["plan"]))
-        stream.write(f"interrupted: {done} of {len(manifest['plan'])} runs recorded; finish with\n"
+        stream.write(f"interrupted: {recorded_count(run_dir, manifest)}; finish with\n"
                      f"  python3 -m harness run --resume {run_dir}\n")
         return 130
-    manifest["finished_at"] = now_iso()
-    store.write_manifest(run_dir, manifest)
+    except RecordNotWritten as error:
+        session.progress.close()
+        stream.write(f"stopped: {error}\n{recorded_count(run_dir, manifest)}; once there is room, finish with\n"
+                     f"  python3 -m harness run --resume {run_dir}\n")
+        return 1
     return summarize(run_dir, manifest, stream)
+
+
+def recorded_count(run_dir, manifest):
+    done = len(manifest["plan"]) - len(missing_items(run_dir, manifest["plan"]))
+    return f"{done} of {len(manifest['plan'])} runs recorded"
+
+
+class RecordNotWritten(Exception):
+    """A record (or the manifest) could not be written: the disk is full, or
+    the folder went away. The run stops; what is on disk stays valid."""
+
+
+def write_or_stop(write, path, *args):
+    try:
+        write(*args)
+    except OSError as error:
+        raise RecordNotWritten(f"cannot write {path}: {error.strerror or error}") from None
 
 
 class Session:
@@ -232,12 +265,15 @@ class Session:
             cell = (item["point"], item["server"], item["variant"])
             self.progress.start(index, plan_label(item, show_variant), cell)
             record = self.run_item(item, settings, waited)
-            store.write_record(self.run_dir, item, record)
+            write_or_stop(store.write_record, store.record_path(self.run_dir, item), self.run_dir, item, record)
             self.spent_s += autoscale.item_seconds(record)
             self.last_machine = record["machine"]
             self.raise_threads(record)
             self.progress.finish(index, record["elapsed_s"], record["failure"], cell, live_figures(record))
         self.progress.close()
+
+    def write_manifest(self):
+        write_or_stop(store.write_manifest, self.run_dir / store.MANIFEST_NAME, self.run_dir, self.manifest)
 
     def budget_spent(self):
         budget = self.repetitions.budget_s
@@ -258,7 +294,7 @@ class Session:
             return self.stop_rounds("settled" if not unsettled else "max")
         state["rounds"] += 1
         self.manifest["plan"].extend(items)
-        store.write_manifest(self.run_dir, self.manifest)
+        self.write_manifest()
         self.round_items = items
         left = format_duration(self.repetitions.budget_s - self.spent_s)
         self.stream.write(f"round {state['rounds']}: {unsettled} cell(s) not settled to "
@@ -272,7 +308,7 @@ class Session:
         dropped = {item_key(item) for item in unrun if item["rep"] >= self.repetitions.min}
         self.manifest["plan"] = [item for item in self.manifest["plan"] if item_key(item) not in dropped]
         self.manifest["repetitions"]["stopped_by"] = reason
-        store.write_manifest(self.run_dir, self.manifest)
+        self.write_manifest()
         if reason == "budget":
             self.progress.note(f"time budget of {format_duration(self.repetitions.budget_s)} spent: no more rounds")
         return False

@@ -20,7 +20,9 @@ def make_plan(cells, variants, reps, seed):
 
 
 def missing_items(run_dir, plan):
-    return [item for item in plan if not store.record_path(run_dir, item).exists()]
+    """The items with no readable record: an unreadable one (truncated by a
+    full disk or a kill, hand-edited) is run again and replaced."""
+    return [item for item in plan if store.read_record_document(store.record_path(run_dir, item))[0] is None]
 
 
 def plan_label(item, show_variant):

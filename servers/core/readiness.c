@@ -11,6 +11,9 @@ enum { ACCEPTS_PER_READINESS = 64 };
  * the listener stays ready, so back off rather than spin on it. */
 enum { ACCEPT_BACKOFF_MS = 10 };
 enum { INITIAL_TABLE_SIZE = 64 };
+/* Every this often the first loop probes every loop's service delay (see
+ * probe_loops); a delay past SLOW_SERVICE_MS is logged once. */
+enum { PROBE_INTERVAL_MS = 1000, SLOW_SERVICE_MS = 1000 };
 
 typedef struct engine engine;
 
@@ -33,6 +36,12 @@ struct loop {
     int assigned;              /* connections served plus those in the inbox */
     connection *inbox;         /* handed over by the first loop, not yet taken */
     loop *next;
+    /* Tick count at which the first loop woke this one to probe it; 0: no
+     * probe outstanding. Set by the first loop, cleared by this one. */
+    counter_t probe_sent_ms;
+    /* 1 once the loop has served a readiness since its last probe: only such
+     * a loop is probed (see probe_loops). */
+    counter_t served;
 };
 
 struct engine {
@@ -42,10 +51,11 @@ struct engine {
     loop *loops;               /* the first loop, then the others in start order */
     int failed;                /* a wait failed: run() returns 1 */
     int refusal_logged, accept_failure_logged;
+    counter_t slow_logged;     /* the slow-service warning has been given */
 };
 
 /* One server per process; wake() reaches it from the stopping thread. */
-static engine the_engine = {SRWLOCK_INIT, NULL, NULL, NULL, 0, 0, 0};
+static engine the_engine = {SRWLOCK_INIT, NULL, NULL, NULL, 0, 0, 0, 0};
 
 server *loop_server(const loop *l) { return l->e->s; }
 SOCKET loop_listener(const loop *l) { return l->listener; }
@@ -86,12 +96,11 @@ static void hash_place(loop *l, connection *c)
 static int table_grow(loop *l)
 {
     int capacity = l->capacity ? l->capacity * 2 : INITIAL_TABLE_SIZE;
-    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
-    connection **connections = realloc(l->connections, (size_t)capacity * sizeof *connections);
+    connection **connections = realloc(l->connections, (size_t)capacity * sizeof(connection *));
     if (!connections)
         return -1;
     l->connections = connections;
-    connection **slots = calloc((size_t)capacity * 2, sizeof *slots); /* NOLINT(bugprone-sizeof-expression): of pointers */
+    connection **slots = calloc((size_t)capacity * 2, sizeof(connection *));
     if (!slots)
         return -1;
     free(l->slots);
@@ -337,24 +346,79 @@ static void take_inbox(loop *l)
  * own arrays must not change while it walks them. */
 static void dispatch(loop *l);
 
+/* ---- Service delay --------------------------------------------------------
+ *
+ * How long a readiness waits before its loop serves it grows with the
+ * sockets per wait under Wine (each wait costs O(sockets in it x sockets
+ * waited on in the whole wineserver), see servers/README.md), and no single
+ * message shows it. So the first loop samples it: once a second it wakes
+ * every loop (itself included) that has served something since its last
+ * probe, through the backend's own wake-up, exactly as a ready socket would,
+ * and each loop records how long that took to come back from its wait. A
+ * probe that lands while a loop is setting up a wait waits for the whole
+ * set-up, as a client's readiness does. A loop with only idle connections
+ * is not woken: its next wait would cost as much as any (the wake-up is what
+ * is expensive), and no client is waiting on it. The cost is at most one
+ * wake-up per busy loop per second, nothing per message. */
+
+static void probe_loops(engine *e)
+{
+    int64_t now = (int64_t)GetTickCount64();
+    AcquireSRWLockExclusive(&e->lock);
+    for (loop *l = e->loops; l; l = l->next) {
+        if (counter_get(&l->served) && counter_swap_if(&l->probe_sent_ms, 0, now)) {
+            counter_swap_if(&l->served, 1, 0);
+            e->b->wake(l);
+        }
+    }
+    ReleaseSRWLockExclusive(&e->lock);
+}
+
+static void record_probe(loop *l)
+{
+    int64_t sent = counter_get(&l->probe_sent_ms);
+    if (sent == 0 || !counter_swap_if(&l->probe_sent_ms, sent, 0))
+        return;
+    int64_t delay = (int64_t)GetTickCount64() - sent;
+    server *s = l->e->s;
+    stats_service_delay(&s->stats, delay);
+    if (delay > SLOW_SERVICE_MS && counter_swap_if(&l->e->slow_logged, 0, 1))
+        server_log(s, "a readiness waited %lld ms for its loop (over %d ms): too many connections for this "
+                   "model here; see worst_service_delay_ms in the stats", (long long)delay, SLOW_SERVICE_MS);
+}
+
 /* ---- Loops ----------------------------------------------------------------- */
+
+/* Milliseconds until `deadline`, 0 if it has passed. */
+static DWORD until(ULONGLONG deadline, ULONGLONG now)
+{
+    return now >= deadline ? 0 : (DWORD)(deadline - now);
+}
 
 static void loop_run(loop *l)
 {
     engine *e = l->e;
     const readiness_backend *b = e->b;
     int sweeps = b->accept_sweep_ms && l->listener != INVALID_SOCKET;
+    int probes = l == e->loops;
     /* The tick count is read from memory the system keeps, not asked for
      * with a system call: cheap enough once per wait. */
-    ULONGLONG next_sweep = sweeps ? GetTickCount64() + b->accept_sweep_ms : 0;
+    ULONGLONG now = GetTickCount64();
+    ULONGLONG next_sweep = sweeps ? now + b->accept_sweep_ms : 0;
+    ULONGLONG next_probe = now + PROBE_INTERVAL_MS;
     while (!server_stopping(e->s)) {
         DWORD timeout = INFINITE;
         if (l != e->loops)
             take_inbox(l);
-        if (sweeps) {
-            ULONGLONG now = GetTickCount64();
-            timeout = now >= next_sweep ? 0 : (DWORD)(next_sweep - now);
+        now = GetTickCount64();
+        if (probes && now >= next_probe) {
+            probe_loops(e);
+            next_probe = now + PROBE_INTERVAL_MS;
         }
+        if (probes)
+            timeout = until(next_probe, now);
+        if (sweeps && until(next_sweep, now) < timeout)
+            timeout = until(next_sweep, now);
         if (b->wait(l, timeout) != 0) {
             AcquireSRWLockExclusive(&e->lock);
             e->failed = 1;
@@ -362,6 +426,7 @@ static void loop_run(loop *l)
             server_request_stop(e->s);
             break;
         }
+        record_probe(l);
         dispatch(l);
         if (sweeps && GetTickCount64() >= next_sweep) {
             loop_listener_ready(l);
@@ -488,6 +553,8 @@ static void dispatch(loop *l)
 {
     connection *c = l->ready;
     l->ready = NULL;
+    if (c && !counter_get(&l->served))
+        counter_swap_if(&l->served, 0, 1);
     while (c) {
         connection *next = c->next;
         int events = c->ready;

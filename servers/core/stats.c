@@ -14,6 +14,12 @@ const char *error_kind_name(error_kind kind)
 void stats_init(server_stats *s)
 {
     memset(s, 0, sizeof *s);
+    counter_add(&s->worst_service_delay_ms, -1);
+}
+
+void stats_service_delay(server_stats *s, int64_t delay_ms)
+{
+    counter_raise_to(&s->worst_service_delay_ms, delay_ms);
 }
 
 int stats_connection_opened(server_stats *s, int max_connections)
@@ -83,6 +89,9 @@ int stats_format_json(char *out, size_t size, const char *model, server_stats *s
     put(&j, "},\"cpu_user_s\":%.6f,\"cpu_kernel_s\":%.6f", p->cpu_user_s, p->cpu_kernel_s);
     put(&j, ",\"peak_working_set_bytes\":%llu", (unsigned long long)p->peak_working_set_bytes);
     put(&j, ",\"peak_threads\":%lld", (long long)counter_get(&s->peak_threads));
+    int64_t delay = counter_get(&s->worst_service_delay_ms);
+    if (delay >= 0)
+        put(&j, ",\"worst_service_delay_ms\":%lld", (long long)delay);
     put(&j, ",\"run_time_s\":%.6f}", p->run_time_s);
     return j.overflow ? -1 : (int)(j.at - out);
 }

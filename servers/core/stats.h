@@ -30,6 +30,10 @@ typedef struct server_stats {
     counter_t errors[ERROR_KIND_COUNT];
     counter_t threads_active;      /* threads the server itself runs, main included */
     counter_t peak_threads;
+    /* The longest a readiness waited for its loop, in ms, sampled by the
+     * readiness engine's probes (servers/core/readiness.c); -1 in models
+     * that do not measure it, and then left out of the stats line. */
+    counter_t worst_service_delay_ms;
 } server_stats;
 
 /* Figures read from the process when it stops, besides the counters. */
@@ -48,6 +52,8 @@ int stats_connection_opened(server_stats *s, int max_connections);
 void stats_connection_closed(server_stats *s);
 void stats_thread_started(server_stats *s);
 void stats_thread_exited(server_stats *s);
+/* Records one measured service delay (keeps the worst). */
+void stats_service_delay(server_stats *s, int64_t delay_ms);
 static inline void stats_error(server_stats *s, error_kind kind) { counter_add(&s->errors[kind], 1); }
 static inline void stats_received(server_stats *s, size_t n) { counter_add(&s->bytes_received, (int64_t)n); }
 static inline void stats_sent(server_stats *s, size_t n) { counter_add(&s->bytes_sent, (int64_t)n); }

@@ -1,11 +1,18 @@
-/* wsapoll: one thread, one WSAPoll() over one pollfd array.
+/* wsapoll: WSAPoll() over pollfd arrays of up to SOCKETS_PER_LOOP sockets.
  *
  * A backend of the readiness engine (servers/core/readiness.h). WSAPoll is
- * Windows' poll(): one array of WSAPOLLFD entries - a wake-up socket (a
- * loopback datagram socket a stop makes readable), the listener, then one
- * entry per connection - with no limit on its size, so one loop serves
- * everything. A connection's entry is its `slot`; removing one moves the
- * last entry into the hole, so the array stays dense.
+ * Windows' poll(): an array of WSAPOLLFD entries - a wake-up socket (a
+ * loopback datagram socket a stop makes readable), the listener in the first
+ * loop's array, then one entry per connection. A connection's entry is its
+ * `slot`; removing one moves the last entry into the hole, so the array
+ * stays dense.
+ *
+ * WSAPoll itself has no limit on the array, but under Wine one call costs
+ * O(entries x sockets of the process) in ws2_32 (each entry is looked up in
+ * a flat list of every socket) and O(entries x sockets waited on anywhere)
+ * in the wineserver, so one array over 9,000 connections took 80-150 ms per
+ * call. Arrays of SOCKETS_PER_LOOP, each with its own thread, keep the
+ * entries per call bounded; see servers/README.md for what remains.
  *
  * Readiness is level-triggered: an entry reports on every call for as long
  * as its condition holds, so before each call every entry asks only for
@@ -20,11 +27,12 @@
 
 #include <stdlib.h>
 
-enum { WAKEUP_ENTRY, LISTENER_ENTRY, FIRST_CONNECTION_ENTRY };
-enum { INITIAL_ENTRIES = 64 };
+enum { WAKEUP_ENTRY, LISTENER_ENTRY };
+enum { INITIAL_ENTRIES = 64, SOCKETS_PER_LOOP = 256 };
 
 typedef struct poll_set {
     wakeup wake;
+    ULONG first_connection;   /* after the wake-up and, in the first loop, the listener */
     WSAPOLLFD *entries;       /* what WSAPoll watches */
     connection **owners;      /* owners[i] is entries[i]'s connection; NULL for the first two */
     ULONG count, capacity;
@@ -38,8 +46,7 @@ static int add_entry(poll_set *p, SOCKET socket, connection *owner)
         if (!entries)
             return -1;
         p->entries = entries;
-        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
-        connection **owners = realloc(p->owners, capacity * sizeof *owners);
+        connection **owners = realloc(p->owners, capacity * sizeof(connection *));
         if (!owners)
             return -1;
         p->owners = owners;
@@ -74,12 +81,14 @@ static int open_set(loop *l)
         free(p);
         return -1;
     }
-    /* The listener's entry is there in every loop (only one is ever made,
-     * and it has the listener): the indexes stay fixed. */
-    if (add_entry(p, p->wake.socket, NULL) != 0 || add_entry(p, loop_listener(l), NULL) != 0) {
+    /* Only the first loop has a listener entry: WSAPoll would report an
+     * INVALID_SOCKET entry as POLLNVAL on every call. */
+    if (add_entry(p, p->wake.socket, NULL) != 0 ||
+        (loop_listener(l) != INVALID_SOCKET && add_entry(p, loop_listener(l), NULL) != 0)) {
         close_set(l);
         return -1;
     }
+    p->first_connection = p->count;
     return 0;
 }
 
@@ -127,18 +136,17 @@ static int readiness_of(SHORT revents)
 static int wait_ready(loop *l, DWORD timeout_ms)
 {
     poll_set *p = loop_state(l);
-    (void)timeout_ms; /* no accept sweep: INFINITE */
-    for (ULONG i = FIRST_CONNECTION_ENTRY; i < p->count; i++)
+    for (ULONG i = p->first_connection; i < p->count; i++)
         p->entries[i].events = wanted_events(p->owners[i]);
-    if (WSAPoll(p->entries, p->count, -1) == SOCKET_ERROR) {
+    if (WSAPoll(p->entries, p->count, timeout_ms == INFINITE ? -1 : (int)timeout_ms) == SOCKET_ERROR) {
         server_log_error(loop_server(l), WSAGetLastError(), "WSAPoll failed");
         return -1;
     }
     if (p->entries[WAKEUP_ENTRY].revents)
         wakeup_drain(&p->wake);
-    if (p->entries[LISTENER_ENTRY].revents)
+    if (p->first_connection > LISTENER_ENTRY && p->entries[LISTENER_ENTRY].revents)
         loop_listener_ready(l);
-    for (ULONG i = FIRST_CONNECTION_ENTRY; i < p->count; i++) {
+    for (ULONG i = p->first_connection; i < p->count; i++) {
         if (p->entries[i].revents)
             loop_ready(l, p->owners[i], readiness_of(p->entries[i].revents));
     }
@@ -151,7 +159,7 @@ static void wake_loop(loop *l)
 }
 
 static const readiness_backend backend = {
-    .sockets_per_loop = 0, /* one array, no limit */
+    .sockets_per_loop = SOCKETS_PER_LOOP - 1, /* the wake-up socket takes one */
     .accept_sweep_ms = 0,
     .open = open_set,
     .close = close_set,
@@ -167,7 +175,7 @@ static int run(server *s)
 }
 
 static const server_model model = {
-    {.name = "wsapoll", .summary = "one thread, WSAPoll over one pollfd array"},
+    {.name = "wsapoll", .summary = "non-blocking sockets, WSAPoll over pollfd arrays of 256"},
     run,
     readiness_wake,
 };

@@ -166,7 +166,7 @@ def test_idle_client_does_not_block_others(echo_server):
 
 
 def test_1200_concurrent_connections_held_then_served(echo_server):
-    """More than FD_SETSIZE=1024 so select must spread over several groups."""
+    """More than the 1,024 a select() set once held: select and wsapoll spread over several groups."""
     count = 1200
     rng = random.Random(1200)
     clients = ManyClients(echo_server.port, count).connect_all()

@@ -135,6 +135,20 @@ def test_cpu_per_message_and_memory_per_connection(tmp_path):
     assert cell.peak_threads == 7
 
 
+def test_a_service_delay_over_a_second_flags_the_cell_and_one_under_it_does_not(tmp_path):
+    def cell_with(delays):
+        def edit(record):
+            record["server_stats"]["worst_service_delay_ms"] = delays[record["rep"]]
+        run_dir = synthetic.write_run(tmp_path / f"run{delays[0]}", {("idle-i199", "select"): [[50.0] * 20] * 3},
+                                      edit=edit)
+        return analysis.summarize(store.load_run(run_dir))[0]
+    flagged = cell_with([20, 1500, 2600])
+    assert [n for n in flagged.notes if n.startswith("slow service")] == [
+        "slow service: in 2 of 3 repetitions a readiness waited up to 2.6 s for the server's loop "
+        "(over 1 s: unusable at this scale)"]
+    assert not [n for n in cell_with([10, 1000, 900]).notes if n.startswith("slow service")]
+
+
 def _cpu_cell(tmp_path, server, wineserver_cpu_s, platform_os="Linux"):
     def edit(record):
         record["loadgen"]["totals"]["messages"] = 1000

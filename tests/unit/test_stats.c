@@ -25,6 +25,7 @@ static void test_init_zeroes_everything(void **state)
         assert_int_equal(counter_get(&s.errors[k]), 0);
     assert_int_equal(counter_get(&s.threads_active), 0);
     assert_int_equal(counter_get(&s.peak_threads), 0);
+    assert_int_equal(counter_get(&s.worst_service_delay_ms), -1); /* not measured */
 }
 
 static void test_unlimited_admits_everyone(void **state)
@@ -211,6 +212,22 @@ static void test_json_of_a_fresh_server(void **state)
     assert_string_equal(line, expected);
 }
 
+/* A model that measures its service delay reports the worst one, after
+ * peak_threads; one that does not leaves the field out (see the fresh server). */
+static void test_json_keeps_the_worst_service_delay(void **state)
+{
+    (void)state;
+    server_stats s;
+    process_figures p = {0};
+    char line[1024];
+    stats_init(&s);
+    stats_service_delay(&s, 12);
+    stats_service_delay(&s, 1500);
+    stats_service_delay(&s, 3);
+    assert_true(stats_format_json(line, sizeof line, "select", &s, &p) > 0);
+    assert_non_null(strstr(line, "\"peak_threads\":0,\"worst_service_delay_ms\":1500,\"run_time_s\""));
+}
+
 /* Every size too small by even one byte (the terminating NUL included) gives
  * -1, never the length of a truncated line; the first size that fits gives
  * the whole line. */
@@ -273,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_error_kind_names),
         cmocka_unit_test(test_json_exact),
         cmocka_unit_test(test_json_of_a_fresh_server),
+        cmocka_unit_test(test_json_keeps_the_worst_service_delay),
         cmocka_unit_test(test_json_too_small_is_an_error),
         cmocka_unit_test(test_json_of_huge_figures_fits),
     };

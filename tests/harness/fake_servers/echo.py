@@ -1,7 +1,9 @@
 """A stand-in echo server for the harness's tests: speaks the servers'
 contract (ready line, echo, stop at end of stdin or on Ctrl-C, stats line)
 in plain Python. --ignore-stop makes it a server that never stops by itself
-(the runner must kill it); --ignore-stdin one that only Ctrl-C stops. It exits by itself after --lifetime seconds."""
+(the runner must kill it); --ignore-stdin one that only Ctrl-C stops. It exits by itself after --lifetime seconds.
+--flood-mb N writes N MiB of log lines to stdout and as much to stderr while
+it serves, and one 1 MiB stdout line without an end, as fast as the pipes take them."""
 import argparse
 import json
 import os
@@ -19,7 +21,29 @@ def parse_args():
     parser.add_argument("--ignore-stop", action="store_true", help="ignore end of stdin and SIGINT")
     parser.add_argument("--ignore-stdin", action="store_true", help="ignore end of stdin (SIGINT still stops)")
     parser.add_argument("--lifetime", type=float, default=120.0, help="exit after this many seconds")
+    parser.add_argument("--flood-mb", type=int, default=0, help="MiB of output to flood stdout and stderr with")
     return parser.parse_args()
+
+
+STDOUT_LOCK = threading.Lock()  # whole lines only: the flood must not split the contract's lines
+
+
+def say(document):
+    with STDOUT_LOCK:
+        sys.stdout.write(json.dumps(document) + "\n")
+        sys.stdout.flush()
+
+
+def flood(megabytes):
+    """Bounded: megabytes MiB on each stream, then it stops."""
+    line = json.dumps({"event": "log", "text": "x" * 1000}) + "\n"
+    with STDOUT_LOCK:
+        sys.stdout.write(json.dumps({"event": "log", "text": "y" * (1 << 20)}) + "\n")  # far over any sane length
+    for _ in range(megabytes * 1024):
+        with STDOUT_LOCK:
+            sys.stdout.write(line)
+        sys.stderr.write("stderr flood " + "z" * 1010 + "\n")
+    sys.stdout.flush()
 
 
 def watch_stdin(stop):
@@ -115,20 +139,21 @@ def main():
             threading.Thread(target=watch_stdin, args=(stop,), daemon=True).start()
     listener = socket.create_server(("127.0.0.1", args.port))
     listener.setblocking(False)
-    print(json.dumps({"event": "ready", "model": "fake-echo", "port": listener.getsockname()[1],
-                      "pid": os.getpid()}), flush=True)
+    say({"event": "ready", "model": "fake-echo", "port": listener.getsockname()[1], "pid": os.getpid()})
+    if args.flood_mb:
+        threading.Thread(target=flood, args=(args.flood_mb,), daemon=True).start()
     echo = Echo(listener)
     while not stop.is_set() and time.monotonic() - started < args.lifetime:
         echo.step(0.05)
     echo.close_all()
     times = os.times()
-    print(json.dumps({"event": "stats", "model": "fake-echo", "connections_accepted": echo.counts["accepted"],
+    say({"event": "stats", "model": "fake-echo", "connections_accepted": echo.counts["accepted"],
                       "connections_refused": 0, "peak_connections": echo.counts["peak"],
                       "bytes_received": echo.counts["received"], "bytes_sent": echo.counts["sent"],
                       "errors": {"accept": 0, "recv": 0, "send": 0, "reset": 0, "resource": 0},
                       "cpu_user_s": times.user, "cpu_kernel_s": times.system,
                       "peak_working_set_bytes": 0, "peak_threads": 2,
-                      "run_time_s": round(time.monotonic() - started, 3)}), flush=True)
+                      "run_time_s": round(time.monotonic() - started, 3)})
 
 
 if __name__ == "__main__":

@@ -10,13 +10,17 @@ WSB_FAKE_LOADGEN is a JSON object:
                  1000 msg/s and 100 us at that point (default 0: the same every run)
     "cpu_share": {"<threads>": c}: the CPU it reports, as a share of one core per thread
                  (default 0.3)
-    "log":       a file to append "<connections> <threads>" to, one line per run"""
+    "log":       a file to append "<connections> <threads>" to, one line per run
+    "hang_from": runs from this one on (0-based, needs "state") sleep 60 s after their
+                 echo, then fail: a load generator still running when the harness is killed
+    "histogram_buckets": this many histogram buckets (default 0): a bigger record"""
 import argparse
 import json
 import os
 import random
 import socket
 import sys
+import time
 
 
 def parse_args():
@@ -53,7 +57,11 @@ def main():
     args = parse_args()
     settings = json.loads(os.environ.get("WSB_FAKE_LOADGEN", "{}"))
     echo_once(args.host, args.port)
-    rng = random.Random(next_seed(settings["state"]) if "state" in settings else 0)
+    seed = next_seed(settings["state"]) if "state" in settings else 0
+    if "hang_from" in settings and seed >= settings["hang_from"]:
+        time.sleep(60)
+        sys.exit("fake loadgen: hung for 60 s")
+    rng = random.Random(seed)
     spread = settings.get("spread", {}).get(str(args.connections), 0.0)
     share = settings.get("cpu_share", {}).get(str(args.threads), 0.3)
     if "log" in settings:
@@ -70,7 +78,7 @@ def main():
         "totals": {"messages": round(throughput * duration), "bytes": 0, "duration_s": duration},
         "messages_per_s": throughput,
         "latency_us": {"p50": p99 / 2, "p99": p99, "max": p99 * 2, "count": round(throughput * duration)},
-        "histogram": [],
+        "histogram": [[i * 1000, i * 1000 + 999, 1] for i in range(settings.get("histogram_buckets", 0))],
         "client_cpu_s": {"user": round(busy / 2, 6), "system": round(busy / 2, 6)},
         "errors": {"mismatch": 0, "early_close": 0, "reset": 0, "connect_failed": 0, "timeout": 0},
         "ended_early": False, "fatal": None, "exit_code": 0,
