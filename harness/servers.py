@@ -35,6 +35,22 @@ def selected_models():
     return names or ALL_MODELS
 
 
+# Options that change how a model works, each tested as a server of its own
+# (conformance suite, loadgen workloads): issue 9's IOCP tunings.
+OPTION_VARIANTS = {"iocp": [["--batch", "16"], ["--skip-on-success"], ["--batch", "16", "--skip-on-success"]]}
+
+
+def selected_variants():
+    """(model, args) for each selected model: as it comes, then each of its
+    OPTION_VARIANTS."""
+    return [(model, args) for model in selected_models() for args in [[], *OPTION_VARIANTS.get(model, [])]]
+
+
+def variant_id(model, args):
+    """A test id for a variant: iocp-batch-16-skip-on-success."""
+    return "-".join([model, *(a.lstrip("-") for a in args)])
+
+
 def is_wine(model):
     """Whether the model is a Windows program (run under Wine on Linux)."""
     return model not in NATIVE_MODELS

@@ -53,7 +53,8 @@ int server_main(int argc, char **argv, const server_model *model);
 static inline int server_stopping(server *s) { return counter_get(&s->stop_requested) != 0; }
 void server_request_stop(server *s);
 
-/* Worker threads sized by --threads: the number itself, or the processors. */
+/* Worker threads sized by --threads: the number itself, or the processors
+ * times the model's workers_per_processor. */
 int server_worker_count(const server *s);
 
 /* One line on stderr, prefixed with the model's name. */
