@@ -31,6 +31,7 @@ int acceptex_pool_open(acceptex_pool *p, server *s, int with_events, const accep
         return -1;
     }
     p->count = count;
+    p->socket_flags = WSA_FLAG_OVERLAPPED;
     for (int i = 0; i < p->count; i++) {
         acceptex_op *op = &p->ops[i];
         op->pool = p;
@@ -58,7 +59,7 @@ static int post(acceptex_pool *p, acceptex_op *op)
     while (!p->stopping) {
         DWORD unused;
         int error = 0;
-        op->socket = WSASocketW(s->family, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
+        op->socket = WSASocketW(s->family, SOCK_STREAM, IPPROTO_TCP, NULL, 0, p->socket_flags);
         if (op->socket == INVALID_SOCKET) {
             stats_error(&s->stats, ERROR_RESOURCE);
             return 0;
@@ -105,42 +106,43 @@ int acceptex_pool_arm(acceptex_pool *p)
     return outstanding;
 }
 
+/* The op stays counted as outstanding until it is armed again or out of
+ * service, hand-over included: the stop must not free what a completion
+ * being handled still uses. */
 void acceptex_completed(acceptex_op *op, int ok)
 {
     acceptex_pool *p = op->pool;
     server *s = p->s;
     SOCKET client = op->socket;
-    int error = 0;
+    int error = 0, stopping;
     DWORD unused, flags;
     op->socket = INVALID_SOCKET;
     EnterCriticalSection(&p->lock);
-    op->pending = 0;
-    p->outstanding--;
-    if (p->stopping) {
-        LeaveCriticalSection(&p->lock);
-        closesocket(client); /* accepted just before the stop, or cancelled by it */
-        return;
-    }
+    stopping = p->stopping;
     /* The failure's Winsock error, for the counting rule; under the lock,
      * where the listener is certain to be open. */
-    if (!ok && !WSAGetOverlappedResult(s->listener, &op->overlapped, &unused, FALSE, &flags))
+    if (!stopping && !ok && !WSAGetOverlappedResult(s->listener, &op->overlapped, &unused, FALSE, &flags))
         error = WSAGetLastError();
     /* Gives the accepted socket the listener's properties; without it
      * shutdown() and getpeername() fail on it with WSAENOTCONN. */
-    if (ok && setsockopt(client, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (const char *)&s->listener,
-                         sizeof s->listener) != 0) {
+    if (!stopping && ok &&
+        setsockopt(client, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (const char *)&s->listener, sizeof s->listener) != 0) {
         ok = 0;
         error = WSAGetLastError();
     }
     LeaveCriticalSection(&p->lock);
-    if (!ok) {
+    if (stopping) {
+        closesocket(client); /* accepted just before the stop, or cancelled by it */
+    } else if (!ok) {
         server_count_accept_failure(s, error);
         closesocket(client);
     } else if (server_admit(s, client)) {
         p->hooks->accepted(p->context, client);
     }
     EnterCriticalSection(&p->lock);
-    post(p, op);
+    op->pending = 0;
+    p->outstanding--;
+    post(p, op); /* nothing when stopping */
     LeaveCriticalSection(&p->lock);
 }
 

@@ -58,6 +58,7 @@ struct acceptex_pool {
     int count;
     acceptex_op *ops;
     HANDLE *events; /* with_events: each op's auto-reset event, else NULL */
+    DWORD socket_flags; /* for WSASocketW: WSA_FLAG_OVERLAPPED, plus what the model adds before arming */
 };
 
 /* Finds AcceptEx and allocates s->options.accept_pool ops; posts nothing yet.

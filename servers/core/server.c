@@ -316,6 +316,11 @@ static void print_ready(server *s)
 
 int server_main(int argc, char **argv, const server_model *model)
 {
+    return server_main_checked(argc, argv, model, NULL);
+}
+
+int server_main_checked(int argc, char **argv, const server_model *model, int (*check_platform)(server *s))
+{
     static server s;
     char error[256];
     WSADATA wsa;
@@ -360,6 +365,11 @@ int server_main(int argc, char **argv, const server_model *model)
             return 1;
         }
         CloseHandle(watcher);
+    }
+    if (check_platform && (rc = check_platform(&s)) != 0) {
+        closesocket(s.listener);
+        WSACleanup();
+        return rc;
     }
     print_ready(&s);
     rc = model->run(&s);
