@@ -13,7 +13,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 WINE_RUN = ROOT / "scripts" / "wine-run"
-WINSOCK_MODELS = ["thread", "select", "asyncselect", "eventselect", "wsapoll", "overlapped", "iocp"]
+WINSOCK_MODELS = ["thread", "select", "asyncselect", "eventselect", "wsapoll", "overlapped", "iocp",
+                  "overlapped-events", "threadpool", "rio"]
 NATIVE_MODELS = ["reference-epoll"]
 ALL_MODELS = WINSOCK_MODELS + NATIVE_MODELS
 DEFAULT_MINGW_DIR = ROOT / "build" / "mingw" / "servers"
@@ -76,6 +77,11 @@ def server_command(model, mingw_dir=None, native_dir=None):
     return prefix + [str(exe)]
 
 
+# A server's exit code when this platform lacks what its model needs (RIO
+# under Wine): said in one line on stderr, before the ready line.
+EXIT_UNSUPPORTED = 3
+
+
 class ServerError(AssertionError):
     """A server that failed to start or stop. str() carries the stderr tail
     (for test output); .reason is one line (for run records)."""
@@ -83,6 +89,11 @@ class ServerError(AssertionError):
     def __init__(self, reason, stderr_tail=""):
         super().__init__(reason + stderr_tail)
         self.reason = reason
+
+
+class ServerUnsupported(ServerError):
+    """A server that exited with EXIT_UNSUPPORTED before its ready line: its
+    model cannot run on this platform. .reason is the server's own line."""
 
 
 class EchoServer:
@@ -154,6 +165,9 @@ class EchoServer:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+        if event == "ready" and self.process.returncode == EXIT_UNSUPPORTED:
+            said = [line for line in self.stderr_text().splitlines() if line.strip()]
+            raise ServerUnsupported(said[-1] if said else f"{self.model}: unsupported on this platform")
         raise ServerError(f"{self.model} exited (code {self.process.returncode}) before its {event} line",
                           self.stderr_tail())
 

@@ -1,6 +1,6 @@
 import pytest
 
-from harness.servers import EchoServer, selected_models, selected_variants, variant_id
+from harness.servers import EchoServer, ServerUnsupported, selected_models, selected_variants, variant_id
 
 
 def pytest_generate_tests(metafunc):
@@ -52,7 +52,14 @@ def start_server(model, variant_args):
     def start(*args):
         server = ServerUnderTest(model, [*variant_args, *args])
         started.append(server)
-        return server.start()
+        try:
+            return server.start()
+        except ServerUnsupported as unsupported:
+            # Its model cannot run here (rio under Wine): test_unsupported.py
+            # checks that it says so properly; nothing else can be checked.
+            started.remove(server)
+            server.kill()
+            pytest.skip(f"unsupported on this platform: {unsupported.reason}")
 
     yield start
     try:

@@ -10,7 +10,7 @@ WSB_SERVERS=a,b limits the servers, as for the conformance suite; a model's
 option variants (harness.servers.OPTION_VARIANTS) run as servers of their own."""
 import pytest
 
-from harness.servers import EchoServer, selected_variants, server_command, variant_id
+from harness.servers import EchoServer, ServerUnsupported, selected_variants, server_command, variant_id
 from test_loadgen import check_sane, load_results, run_loadgen
 
 MEASURED = ["--duration", 1, "--warmup", 0.2]
@@ -36,7 +36,10 @@ def server(request):
         pytest.fail(str(missing))
     running = EchoServer(model, args)
     try:
-        running.start()
+        try:
+            running.start()
+        except ServerUnsupported as unsupported:  # rio under Wine (tests/conformance/test_unsupported.py)
+            pytest.skip(f"unsupported on this platform: {unsupported.reason}")
         yield running
     finally:
         running.kill()
