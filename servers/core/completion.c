@@ -252,7 +252,7 @@ void completion_done(completion_conn *c, int ok, DWORD bytes)
         destroy(c);
 }
 
-void completion_open(completion_set *set, SOCKET client, void *model_data)
+int completion_open(completion_set *set, SOCKET client, void *model_data)
 {
     server *s = set->s;
     completion_conn *c = calloc(1, sizeof *c);
@@ -263,7 +263,7 @@ void completion_open(completion_set *set, SOCKET client, void *model_data)
         free(c);
         closesocket(client);
         server_connection_closed(s);
-        return;
+        return -1;
     }
     c->set = set;
     c->socket = client;
@@ -277,7 +277,7 @@ void completion_open(completion_set *set, SOCKET client, void *model_data)
         free(c);
         closesocket(client);
         server_connection_closed(s);
-        return;
+        return -1;
     }
 
     EnterCriticalSection(&set->lock);
@@ -299,6 +299,7 @@ void completion_open(completion_set *set, SOCKET client, void *model_data)
     LeaveCriticalSection(&c->lock);
     if (last)
         destroy(c);
+    return 0;
 }
 
 /* ---- The stop ---------------------------------------------------------- */

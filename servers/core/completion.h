@@ -86,8 +86,10 @@ int completion_set_init(completion_set *set, server *s, const completion_hooks *
 void completion_set_free(completion_set *set);
 
 /* Takes an accepted, admitted socket and sets it going (its first receive).
- * model_data is stored before attach is called. */
-void completion_open(completion_set *set, SOCKET client, void *model_data);
+ * model_data is stored before attach is called. Returns -1 when no context
+ * could be made (the socket is then closed and counted as `resource`, and
+ * no hook has run), else 0. */
+int completion_open(completion_set *set, SOCKET client, void *model_data);
 /* The completion of c's one operation arrived. ok and bytes as reported;
  * the Winsock error of a failure is read from the OVERLAPPED. */
 void completion_done(completion_conn *c, int ok, DWORD bytes);
