@@ -20,9 +20,11 @@
  * call where there would be N; --skip-on-success sets
  * FILE_SKIP_COMPLETION_PORT_ON_SUCCESS on every connection, so a call that
  * succeeds at once queues no packet and is finished by the thread that made
- * it (core/completion.c's step). Wine 8 implements both (ntdll's
- * NtRemoveIoCompletionEx; FileIoCompletionNotificationInformation, which its
- * socket code honours for calls that complete at once). The listener is left
+ * it (core/completion.c's step). Wine implements both (read in its source:
+ * GetQueuedCompletionStatusEx is ntdll's NtRemoveIoCompletionEx; the mode is
+ * stored by the wineserver's set_fd_completion_mode, server/fd.c, and
+ * async_set_result, server/async.c, then queues no packet for an operation
+ * that did not pend; the tests pass with both under Wine 8.0). The listener is left
  * without skip-on-success: the pool would gain one packet per accepted
  * client at most. */
 #include "acceptex.h"

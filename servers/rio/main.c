@@ -471,6 +471,7 @@ static int run(server *s)
         WaitForSingleObject(threads[i], INFINITE);
         CloseHandle(threads[i]);
     }
+    free(threads);
     if (!stopped)
         return 1; /* the system may still write into what is left: the process exit takes it */
     acceptex_pool_close(&r.accepts);
@@ -479,7 +480,6 @@ static int run(server *s)
     if (r.port)
         CloseHandle(r.port);
     DeleteCriticalSection(&r.lock);
-    free(threads);
     return rc;
 }
 

@@ -401,12 +401,13 @@ static void test_completion_tunings(void **state)
     assert_int_equal(p.options.batch, 0);
     assert_int_equal(p.options.skip_on_success, 0);
 
-    static const char *const batches[][2] = {{"1", "1"}, {"16", "16"}, {"1024", "1024"}};
+    static const int batches[] = {1, 16, OPTIONS_MAX_BATCH};
     for (size_t b = 0; b < sizeof batches / sizeof *batches; b++) {
-        char joined[32];
-        snprintf(joined, sizeof joined, "--batch=%s", batches[b][0]);
-        assert_int_equal(parse2(&tuned_model, "--batch", batches[b][0]).options.batch, atoi(batches[b][1]));
-        assert_int_equal(parse1(&tuned_model, joined).options.batch, atoi(batches[b][1]));
+        char value[16], joined[32];
+        snprintf(value, sizeof value, "%d", batches[b]);
+        snprintf(joined, sizeof joined, "--batch=%d", batches[b]);
+        assert_int_equal(parse2(&tuned_model, "--batch", value).options.batch, batches[b]);
+        assert_int_equal(parse1(&tuned_model, joined).options.batch, batches[b]);
     }
     static const char *const bad[] = {"0", "1025", "-1", "eight", "8x", ""};
     for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
