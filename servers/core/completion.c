@@ -38,11 +38,18 @@ void completion_set_free(completion_set *set)
 
 /* ---- Ending and freeing ------------------------------------------------ */
 
+/* Frees a context whose last hold is gone. The set is touched last, under its
+ * lock: once the stop sees no connection left it may free the set (the
+ * thread pool's callbacks are not joined), so nothing of it may be used after
+ * that lock is left. */
 static void destroy(completion_conn *c)
 {
     completion_set *set = c->set;
     if (set->hooks->detach)
         set->hooks->detach(c);
+    server_connection_closed(set->s);
+    DeleteCriticalSection(&c->lock);
+    echo_buffer_free(&c->buffer);
     EnterCriticalSection(&set->lock);
     if (c->previous)
         c->previous->next = c->next;
@@ -54,9 +61,6 @@ static void destroy(completion_conn *c)
     if (set->stopping && set->live == 0)
         SetEvent(set->drained);
     LeaveCriticalSection(&set->lock);
-    server_connection_closed(set->s);
-    DeleteCriticalSection(&c->lock);
-    echo_buffer_free(&c->buffer);
     free(c);
 }
 
