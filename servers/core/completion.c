@@ -38,18 +38,14 @@ void completion_set_free(completion_set *set)
 
 /* ---- Ending and freeing ------------------------------------------------ */
 
-/* Frees a context whose last hold is gone. The set is touched last, under its
- * lock: once the stop sees no connection left it may free the set (the
- * thread pool's callbacks are not joined), so nothing of it may be used after
- * that lock is left. */
+/* Frees a context whose last hold is gone. It leaves the list first (the
+ * stop walks the list and takes each context's lock), and leaves the count
+ * last: once the stop sees no connection left it may free the set (the
+ * thread pool's callbacks are not joined), so nothing of the set is used
+ * after that lock is left. */
 static void destroy(completion_conn *c)
 {
     completion_set *set = c->set;
-    if (set->hooks->detach)
-        set->hooks->detach(c);
-    server_connection_closed(set->s);
-    DeleteCriticalSection(&c->lock);
-    echo_buffer_free(&c->buffer);
     EnterCriticalSection(&set->lock);
     if (c->previous)
         c->previous->next = c->next;
@@ -57,6 +53,13 @@ static void destroy(completion_conn *c)
         set->connections = c->next;
     if (c->next)
         c->next->previous = c->previous;
+    LeaveCriticalSection(&set->lock);
+    if (set->hooks->detach)
+        set->hooks->detach(c);
+    server_connection_closed(set->s);
+    DeleteCriticalSection(&c->lock);
+    echo_buffer_free(&c->buffer);
+    EnterCriticalSection(&set->lock);
     set->live--;
     if (set->stopping && set->live == 0)
         SetEvent(set->drained);
