@@ -390,8 +390,17 @@ def summarize(run) -> list[Cell]:
     on_windows = (run.manifest.get("platform") or {}).get("os") == "Windows"
     groups = {}
     for record in run.records:
+        if record.unsupported:
+            continue  # no figures, and no failure either: see unsupported_servers
         groups.setdefault((record.point_id, record.server, record.variant), []).append(record)
     return [_cell(records, on_windows) for records in groups.values()]
+
+
+def unsupported_servers(run):
+    """{server: the line it said} for the servers whose model this platform
+    cannot run (records with status "unsupported", e.g. rio under Wine)."""
+    return {record.server: record.failure or "unsupported on this platform"
+            for record in run.records if record.unsupported}
 
 
 def load_cells(run_dir):

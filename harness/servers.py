@@ -40,6 +40,22 @@ def selected_models():
     return names or models.models_for_platform()
 
 
+# Options that change how a model works, each tested as a server of its own
+# (conformance suite, loadgen workloads): issue 9's IOCP tunings.
+OPTION_VARIANTS = {"iocp": [["--batch", "16"], ["--skip-on-success"], ["--batch", "16", "--skip-on-success"]]}
+
+
+def selected_variants():
+    """(model, args) for each selected model: as it comes, then each of its
+    OPTION_VARIANTS."""
+    return [(model, args) for model in selected_models() for args in [[], *OPTION_VARIANTS.get(model, [])]]
+
+
+def variant_id(model, args):
+    """A test id for a variant: iocp-batch-16-skip-on-success."""
+    return "-".join([model, *(a.lstrip("-") for a in args)])
+
+
 def is_wine(model):
     """Whether the server is a Windows program (run under Wine on Linux); a
     name that is not a model (a stand-in) counts as one, as the models mostly are."""
@@ -67,6 +83,11 @@ def server_command(model, mingw_dir=None, native_dir=None):
     return prefix + [str(exe)]
 
 
+# A server's exit code when this platform lacks what its model needs (RIO
+# under Wine): said in one line on stderr, before the ready line.
+EXIT_UNSUPPORTED = 3
+
+
 class ServerError(AssertionError):
     """A server that failed to start or stop. str() carries the stderr tail
     (for test output); .reason is one line (for run records)."""
@@ -74,6 +95,11 @@ class ServerError(AssertionError):
     def __init__(self, reason, stderr_tail=""):
         super().__init__(reason + stderr_tail)
         self.reason = reason
+
+
+class ServerUnsupported(ServerError):
+    """A server that exited with EXIT_UNSUPPORTED before its ready line: its
+    model cannot run on this platform. .reason is the server's own line."""
 
 
 class EchoServer:
@@ -176,6 +202,9 @@ class EchoServer:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+        if event == "ready" and self.process.returncode == EXIT_UNSUPPORTED:
+            said = [line for line in self.stderr_text().splitlines() if line.strip()]
+            raise ServerUnsupported(said[-1] if said else f"{self.model}: unsupported on this platform")
         raise ServerError(f"{self.model} exited (code {self.process.returncode}) before its {event} line",
                           self.stderr_tail())
 

@@ -125,7 +125,7 @@ class Record:
     server: str
     variant: str
     rep: int
-    status: str  # "ok" | "failed"
+    status: str  # "ok" | "failed" | "unsupported" (the model cannot run on this platform)
     failure: str | None
     loadgen: dict | None
     server_ready: dict | None
@@ -138,6 +138,10 @@ class Record:
     @property
     def ok(self):
         return self.status == "ok"
+
+    @property
+    def unsupported(self):
+        return self.status == "unsupported"
 
 
 @dataclass
@@ -209,7 +213,7 @@ def _read_record(path, manifest_points):
     recorded_point = document.get("point") or {}
     point_id = recorded_point.get("id", path.parent.name)
     point = {**manifest_points.get(point_id, {}), **recorded_point}
-    status = "ok" if document.get("status") == "ok" else "failed"
+    status = document.get("status") if document.get("status") in ("ok", "unsupported") else "failed"
     failure = document.get("failure")
     if status == "failed" and not failure:
         failure = f"status {document.get('status')!r}"

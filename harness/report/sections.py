@@ -376,8 +376,12 @@ def _server_rank(server):
 
 
 def failure_blocks(run):
-    failed = [record for record in run.records if record.status != "ok"]
+    failed = [record for record in run.records if record.status == "failed"]
     blocks = [Heading(2, "Failures")]
+    unsupported = analysis.unsupported_servers(run)
+    if unsupported:
+        blocks.append(Paragraph("Unsupported on this platform (not failures; no figures): " + "; ".join(
+            f"{server} ({one_line(reason)})" for server, reason in sorted(unsupported.items())) + "."))
     if not failed:
         return blocks + [Paragraph("No failures: every record succeeded.")]
     order = point_order(run)

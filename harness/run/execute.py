@@ -344,16 +344,22 @@ def wait_if_busy(limit_s, last_machine, settings, progress):
 def summarize(run_dir, manifest, stream):
     """Prints what failed (from the records on disk, so a resumed run counts
     its earlier part too); 1 if anything failed."""
-    failures = []
+    failures, unsupported = [], {}
     for item in manifest["plan"]:
         document, _ = store.read_record_document(store.record_path(run_dir, item))
         if document is None:
             failures.append((item, "no readable record"))
+        elif document.get("status") == "unsupported":
+            unsupported.setdefault(item["server"], []).append(document.get("failure") or "unsupported")
         elif document.get("status") != "ok":
             failures.append((item, document.get("failure") or "failed"))
     plan, skipped = manifest["plan"], manifest.get("skipped", [])
-    stream.write(f"{len(plan)} runs: {len(plan) - len(failures)} ok, {len(failures)} failed"
+    unsupported_runs = sum(map(len, unsupported.values()))
+    stream.write(f"{len(plan)} runs: {len(plan) - len(failures) - unsupported_runs} ok, {len(failures)} failed"
+                 f"{f', {unsupported_runs} unsupported on this platform' if unsupported else ''}"
                  f"{f', {len(skipped)} skipped (connection limits)' if skipped else ''}\n")
+    for server, reasons in unsupported.items():
+        stream.write(f"  UNSUPPORTED {server}: {reasons[0]}\n")
     for item, failure in failures:
         stream.write(f"  FAILED {plan_label(item, len(manifest['variants']) > 1)}: {failure}\n")
     stream.write(f"results: {run_dir}\nnext: python3 -m harness report {run_dir}\n")

@@ -10,7 +10,7 @@ from harness import loadgen as loadgen_module
 from harness import store
 from harness.run import noise, procfs
 from harness.run.wine import find_wineserver
-from harness.servers import EchoServer, ServerError
+from harness.servers import EchoServer, ServerError, ServerUnsupported
 from harness.suites import Timeouts
 
 
@@ -39,6 +39,7 @@ class ServerRun:
     problems: list
     loadgen_result: object = None
     argv: list | None = None
+    unsupported: str | None = None  # the server's line when its model cannot run on this platform
 
 
 def run_item(item, point, command, needs_wine, settings, waited_s=None, threads=None):
@@ -60,7 +61,7 @@ def run_item(item, point, command, needs_wine, settings, waited_s=None, threads=
             # None ran before: the server's start began one, so all its CPU is this item's.
             wineserver = settings.wineserver()
             before = replace(before, wineserver_s=0.0)
-        if not outcome.problems:
+        if not outcome.problems and not outcome.unsupported:
             load_and_stop(outcome, point, settings, threads)
     finally:
         server_stderr = server.stderr_text()
@@ -69,8 +70,8 @@ def run_item(item, point, command, needs_wine, settings, waited_s=None, threads=
     result = outcome.loadgen_result
     return store.new_record(
         item, point.to_manifest(),
-        status="failed" if outcome.problems else "ok",
-        failure="; ".join(outcome.problems) if outcome.problems else None,
+        status=status_of(outcome),
+        failure=outcome.unsupported or ("; ".join(outcome.problems) if outcome.problems else None),
         started_at=started_at, elapsed_s=round(time.monotonic() - began, 3),
         loadgen=result.document if result else None, loadgen_exit=result.exit_code if result else None,
         loadgen_argv=outcome.argv, server_ready=server.ready, server_stats=server.stats,
@@ -80,9 +81,19 @@ def run_item(item, point, command, needs_wine, settings, waited_s=None, threads=
         loadgen_stderr=result.stderr if result else "", server_stderr=server_stderr)
 
 
+def status_of(outcome):
+    """A record's status: "unsupported" (the model cannot run on this
+    platform: no failure, and no figures), "failed" or "ok"."""
+    if outcome.unsupported:
+        return "unsupported"
+    return "failed" if outcome.problems else "ok"
+
+
 def start_server(outcome):
     try:
         outcome.server.start()
+    except ServerUnsupported as error:
+        outcome.unsupported = error.reason
     except ServerError as error:
         outcome.problems.append(f"server start: {error.reason}")
     except OSError as error:

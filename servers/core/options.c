@@ -31,6 +31,11 @@ void options_usage(FILE *out, const model_info *m)
     if (m->has_accept_pool)
         fprintf(out, "  --accept-pool N      AcceptEx calls kept outstanding (default %d)\n",
                 m->default_accept_pool);
+    if (m->has_completion_tuning)
+        fprintf(out, "  --batch N            take up to N completions per GetQueuedCompletionStatusEx\n"
+                     "                       (default: one per GetQueuedCompletionStatus)\n"
+                     "  --skip-on-success    no completion packet for a call that succeeds at once\n"
+                     "                       (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS): finished inline\n");
     fprintf(out,
             "  --buffer BYTES       unsent echo a connection may hold before the server stops\n"
             "                       reading it (default %d)\n"
@@ -74,6 +79,7 @@ static const numeric_option numeric_options[] = {
     {"--backlog", 0, 1000000},
     {"--max-connections", 0, 10000000},
     {"--accept-pool", 1, 1024},
+    {"--batch", 1, OPTIONS_MAX_BATCH},
 };
 
 static void store_numeric(server_options *o, const char *name, long long v)
@@ -84,12 +90,14 @@ static void store_numeric(server_options *o, const char *name, long long v)
     else if (!strcmp(name, "--backlog")) o->backlog = (int)v;
     else if (!strcmp(name, "--max-connections")) o->max_connections = (int)v;
     else if (!strcmp(name, "--accept-pool")) o->accept_pool = (int)v;
+    else if (!strcmp(name, "--batch")) o->batch = (int)v;
 }
 
 static int model_takes(const model_info *m, const char *name)
 {
     if (!strcmp(name, "--threads")) return m->has_thread_pool;
     if (!strcmp(name, "--accept-pool")) return m->has_accept_pool;
+    if (!strcmp(name, "--batch") || !strcmp(name, "--skip-on-success")) return m->has_completion_tuning;
     return 1;
 }
 
@@ -112,6 +120,10 @@ static options_result parse(server_options *o, const model_info *m, int argc, ch
             return OPTIONS_VERSION;
         if (!strcmp(name, "--no-stdin-stop") && !equals) {
             o->stdin_stop = 0;
+            continue;
+        }
+        if (!strcmp(name, "--skip-on-success") && !equals && model_takes(m, name)) {
+            o->skip_on_success = 1;
             continue;
         }
         if (strcmp(name, "--bind") != 0) {

@@ -110,7 +110,8 @@ HANDLE server_start_thread(server *s, unsigned (__stdcall *body)(void *), void *
 
 int server_worker_count(const server *s)
 {
-    return s->options.threads > 0 ? s->options.threads : s->processors;
+    int per_processor = s->model->info.workers_per_processor > 0 ? s->model->info.workers_per_processor : 1;
+    return s->options.threads > 0 ? s->options.threads : per_processor * s->processors;
 }
 
 int server_admit(server *s, SOCKET client)
@@ -302,15 +303,23 @@ static void print_stats(server *s)
 static void print_ready(server *s)
 {
     printf("{\"event\":\"ready\",\"model\":\"%s\",\"port\":%d,\"pid\":%lu,\"bind\":\"%s\",\"family\":\"%s\","
-           "\"buffer\":%zu,\"threads\":%d,\"accept_pool\":%d,\"max_connections\":%d}\n",
+           "\"buffer\":%zu,\"threads\":%d,\"accept_pool\":%d,\"max_connections\":%d",
            s->model->info.name, s->options.port, (unsigned long)GetCurrentProcessId(), s->options.bind,
            s->family == AF_INET6 ? "ipv6" : "ipv4", s->options.buffer_size,
            s->model->info.has_thread_pool ? server_worker_count(s) : 0,
            s->model->info.has_accept_pool ? s->options.accept_pool : 0, s->options.max_connections);
+    if (s->model->info.has_completion_tuning)
+        printf(",\"batch\":%d,\"skip_on_success\":%s", s->options.batch, s->options.skip_on_success ? "true" : "false");
+    printf("}\n");
     fflush(stdout);
 }
 
 int server_main(int argc, char **argv, const server_model *model)
+{
+    return server_main_checked(argc, argv, model, NULL);
+}
+
+int server_main_checked(int argc, char **argv, const server_model *model, int (*check_platform)(server *s))
 {
     static server s;
     char error[256];
@@ -356,6 +365,11 @@ int server_main(int argc, char **argv, const server_model *model)
             return 1;
         }
         CloseHandle(watcher);
+    }
+    if (check_platform && (rc = check_platform(&s)) != 0) {
+        closesocket(s.listener);
+        WSACleanup();
+        return rc;
     }
     print_ready(&s);
     rc = model->run(&s);

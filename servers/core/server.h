@@ -33,6 +33,10 @@ typedef struct server_model {
     void (*wake)(server *s);
 } server_model;
 
+/* The exit code of a model this platform cannot run: the harness records it
+ * as "unsupported on this platform", not as a failure. */
+#define SERVER_EXIT_UNSUPPORTED 3
+
 struct server {
     const server_model *model;
     server_options options;
@@ -49,11 +53,17 @@ struct server {
 };
 
 int server_main(int argc, char **argv, const server_model *model);
+/* The same for a model that the platform may lack: check_platform is called
+ * once the listener is open, before the ready line, and returns 0, or
+ * SERVER_EXIT_UNSUPPORTED after saying in one line on stderr what this
+ * platform lacks (e.g. Registered I/O under Wine); that is then the exit code. */
+int server_main_checked(int argc, char **argv, const server_model *model, int (*check_platform)(server *s));
 
 static inline int server_stopping(server *s) { return counter_get(&s->stop_requested) != 0; }
 void server_request_stop(server *s);
 
-/* Worker threads sized by --threads: the number itself, or the processors. */
+/* Worker threads sized by --threads: the number itself, or the processors
+ * times the model's workers_per_processor. */
 int server_worker_count(const server *s);
 
 /* One line on stderr, prefixed with the model's name. */

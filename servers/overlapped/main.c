@@ -1,22 +1,19 @@
 /* The overlapped model: one thread, overlapped I/O with completion routines.
  *
- * New connections arrive through a pool of AcceptEx calls kept outstanding at
- * once, each signalling its own event. Connections themselves use WSARecv and
+ * New connections arrive through the shared pool of AcceptEx calls kept
+ * outstanding at once (core/acceptex.c), each signalling its own event. Connections themselves use WSARecv and
  * WSASend with completion routines: Windows queues each routine as an APC to
  * the thread that started the operation, and runs it while that thread waits
  * alertably. So one alertable WaitForMultipleObjectsEx watches the stop event
  * and the accept events (at most 64 handles) and, at the same time, serves any
  * number of connections, which need no handle in the wait at all. */
-#include "server.h"
+#include "acceptex.h"
 
-#include <mswsock.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* One event per AcceptEx, plus the stop event, in one wait of at most 64. */
 #define MAX_ACCEPT_POOL (WSA_MAXIMUM_WAIT_EVENTS - 1)
-/* AcceptEx wants room for each address plus 16 bytes. */
-#define ACCEPT_ADDRESS_SIZE (sizeof(struct sockaddr_storage) + 16)
 /* A stop gives up on the outstanding operations once none has come back for
  * this long (not a fixed total: thousands of completions take Wine more than
  * a second, and they are not stuck while they keep coming)... */
@@ -40,18 +37,10 @@ typedef struct connection {
     closing how;          /* how it is closed, once ending */
     struct connection *previous, *next;
 } connection;
-typedef struct accept_slot {
-    WSAOVERLAPPED overlapped; /* hEvent: signalled when this AcceptEx completes */
-    SOCKET socket;            /* the socket it accepts into; INVALID_SOCKET when idle */
-    char addresses[2 * ACCEPT_ADDRESS_SIZE];
-} accept_slot;
 
 typedef struct overlapped_server {
     server *s;
-    LPFN_ACCEPTEX accept_ex;
-    accept_slot slots[MAX_ACCEPT_POOL];
-    int slot_count;
-    int idle_slots;           /* AcceptEx could not be posted: retried later */
+    acceptex_pool accepts;    /* each AcceptEx signals its own event */
     connection *connections;  /* every context not yet freed, for the stop */
 } overlapped_server;
 
@@ -264,115 +253,16 @@ static void open_connection(overlapped_server *state, SOCKET socket)
     advance(c);
 }
 
-/* ---- The accept pool ------------------------------------------------------ */
+/* ---- Accepting ----------------------------------------------------------- */
 
-static int load_accept_ex(overlapped_server *state)
+static void accepted(void *context, SOCKET client)
 {
-    GUID guid = WSAID_ACCEPTEX;
-    DWORD bytes;
-    /* Through the provider rather than mswsock's export: the pointer that is
-     * certain to match the listener's provider, the same way on MSVC. */
-    if (WSAIoctl(state->s->listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof guid, &state->accept_ex,
-                 sizeof state->accept_ex, &bytes, NULL, NULL) != 0) {
-        server_log_error(state->s, WSAGetLastError(), "cannot get AcceptEx");
-        return -1;
-    }
-    return 0;
+    open_connection(context, client);
 }
 
-static void post_accept(overlapped_server *state, accept_slot *slot)
-{
-    server *s = state->s;
-    HANDLE event = slot->overlapped.hEvent;
-    DWORD bytes;
-    slot->socket = WSASocketW(s->family, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
-    if (slot->socket == INVALID_SOCKET) {
-        stats_error(&s->stats, ERROR_RESOURCE);
-        state->idle_slots++;
-        return;
-    }
-    memset(&slot->overlapped, 0, sizeof slot->overlapped);
-    slot->overlapped.hEvent = event;
-    WSAResetEvent(event);
-    /* No receive data: a client that connects and says nothing is accepted
-     * at once instead of holding this slot until it speaks. */
-    if (!state->accept_ex(s->listener, slot->socket, slot->addresses, 0, ACCEPT_ADDRESS_SIZE, ACCEPT_ADDRESS_SIZE,
-                          &bytes, &slot->overlapped) &&
-        WSAGetLastError() != ERROR_IO_PENDING) {
-        server_count_accept_failure(s, WSAGetLastError());
-        closesocket(slot->socket);
-        slot->socket = INVALID_SOCKET;
-        state->idle_slots++;
-    }
-}
-
-/* Takes the connection a completed AcceptEx produced and puts the slot back
- * to work, so the pool stays full. */
-static void finish_accept(overlapped_server *state, accept_slot *slot, int ok)
-{
-    server *s = state->s;
-    SOCKET accepted = slot->socket;
-    slot->socket = INVALID_SOCKET;
-    if (!ok) {
-        server_count_accept_failure(s, WSAGetLastError());
-        closesocket(accepted);
-    } else {
-        /* Until this, the accepted socket lacks the listener's properties and
-         * getpeername, shutdown and the like fail on it. */
-        setsockopt(accepted, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (const char *)&s->listener,
-                   sizeof s->listener);
-        if (server_admit(s, accepted))
-            open_connection(state, accepted);
-    }
-    post_accept(state, slot);
-}
-
-/* Looks at every slot rather than only the event the wait reported: the wait
- * names one handle, several AcceptEx may have completed, and a newly posted
- * one may complete at once. */
-static void collect_accepts(overlapped_server *state)
-{
-    DWORD bytes, flags;
-    for (int i = 0; i < state->slot_count && !server_stopping(state->s); i++) {
-        accept_slot *slot = &state->slots[i];
-        while (slot->socket != INVALID_SOCKET && !server_stopping(state->s)) {
-            int ok = WSAGetOverlappedResult(state->s->listener, &slot->overlapped, &bytes, FALSE, &flags);
-            if (!ok && WSAGetLastError() == WSA_IO_INCOMPLETE)
-                break;
-            finish_accept(state, slot, ok);
-        }
-    }
-}
-
-static void retry_idle_slots(overlapped_server *state)
-{
-    state->idle_slots = 0;
-    for (int i = 0; i < state->slot_count; i++)
-        if (state->slots[i].socket == INVALID_SOCKET)
-            post_accept(state, &state->slots[i]);
-}
+static const acceptex_hooks accept_hooks = {accepted, NULL, NULL};
 
 /* ---- Run and stop --------------------------------------------------------- */
-
-/* Gives back the accept slots whose AcceptEx has completed (cancelled, most
- * likely) and returns how many are still outstanding. */
-static int collect_cancelled_accepts(overlapped_server *state)
-{
-    int outstanding = 0;
-    for (int i = 0; i < state->slot_count; i++) {
-        accept_slot *slot = &state->slots[i];
-        if (slot->socket == INVALID_SOCKET)
-            continue;
-        if (WaitForSingleObject(slot->overlapped.hEvent, 0) != WAIT_OBJECT_0) {
-            outstanding++;
-            continue;
-        }
-        /* Accepted just before the stop, or never: either way it goes. */
-        closesocket(slot->socket);
-        slot->socket = INVALID_SOCKET;
-    }
-    return outstanding;
-}
 
 static int count_connections(const overlapped_server *state)
 {
@@ -401,14 +291,14 @@ static int shut_down(overlapped_server *state)
     DWORD last_progress = GetTickCount();
     int accepts, outstanding = -1;
     /* Closing the listener ends its AcceptEx calls in Wine and on Windows. */
-    closesocket(s->listener);
-    s->listener = INVALID_SOCKET;
+    acceptex_pool_stop(&state->accepts);
     for (connection *c = state->connections, *next; c; c = next) {
         next = c->next;
         advance(c);
     }
     for (;;) {
-        accepts = collect_cancelled_accepts(state);
+        acceptex_pool_poll(&state->accepts);
+        accepts = acceptex_pool_outstanding(&state->accepts);
         int now = accepts + count_connections(state);
         if (now == 0)
             break;
@@ -427,8 +317,7 @@ static int shut_down(overlapped_server *state)
             if (c->socket != INVALID_SOCKET)
                 CancelIoEx((HANDLE)c->socket, NULL);
     }
-    for (int i = 0; i < state->slot_count; i++)
-        WSACloseEvent(state->slots[i].overlapped.hEvent);
+    acceptex_pool_close(&state->accepts);
     return 0;
 }
 
@@ -443,37 +332,34 @@ static int run(server *s)
     }
     state->s = s;
     the_state = state;
-    if (load_accept_ex(state) != 0) {
-        free(state);
+    if (acceptex_pool_open(&state->accepts, s, 1, &accept_hooks, state) != 0) {
+        if (shut_down(state) == 0)
+            free(state);
         return 1;
     }
-    state->slot_count = s->options.accept_pool; /* at most MAX_ACCEPT_POOL: options_parse enforces it */
+    /* At most MAX_ACCEPT_POOL accepts (options_parse enforces it), so the
+     * stop event and every accept event fit one wait. */
+    int waited = 1 + state->accepts.count;
     handles[0] = s->stop_event;
-    for (int i = 0; i < state->slot_count; i++) {
-        state->slots[i].socket = INVALID_SOCKET;
-        state->slots[i].overlapped.hEvent = handles[1 + i] = WSACreateEvent();
-        if (handles[1 + i] == WSA_INVALID_EVENT) {
-            server_log_error(s, WSAGetLastError(), "cannot create an accept event");
-            state->slot_count = i;
-            if (shut_down(state) == 0)
-                free(state);
-            return 1;
-        }
-    }
-    retry_idle_slots(state);
+    memcpy(handles + 1, state->accepts.events, (size_t)state->accepts.count * sizeof *handles);
+    acceptex_pool_arm(&state->accepts);
     while (!server_stopping(s)) {
+        /* An AcceptEx that failed is retried after a second without events. */
+        int idle = acceptex_pool_outstanding(&state->accepts) < state->accepts.count;
         /* Alertable: besides returning for the events, the wait runs every
          * queued completion routine, which is where connections are served. */
-        DWORD woke = WaitForMultipleObjectsEx((DWORD)(1 + state->slot_count), handles, FALSE,
-                                              state->idle_slots ? 1000 : INFINITE, TRUE);
+        DWORD woke = WaitForMultipleObjectsEx((DWORD)waited, handles, FALSE, idle ? 1000 : INFINITE, TRUE);
         if (woke == WAIT_FAILED) {
             server_log_error(s, (int)GetLastError(), "the wait failed");
             rc = 1;
             break;
         }
-        collect_accepts(state);
-        if (state->idle_slots && woke == WAIT_TIMEOUT)
-            retry_idle_slots(state);
+        /* Every op, not only the event the wait named: several AcceptEx may
+         * have completed (and with auto-reset events, only the named one was
+         * reset). */
+        acceptex_pool_poll(&state->accepts);
+        if (idle && woke == WAIT_TIMEOUT)
+            acceptex_pool_arm(&state->accepts);
     }
     if (shut_down(state) == 0) {
         free(state);

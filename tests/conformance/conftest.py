@@ -1,10 +1,16 @@
 import pytest
 
-from harness.servers import EchoServer, selected_models
+from harness.servers import EchoServer, ServerUnsupported, selected_models, selected_variants, variant_id
 
 
 def pytest_generate_tests(metafunc):
-    if "model" in metafunc.fixturenames:
+    """A test that runs a server runs against each variant of each model (its
+    option variants too); one that only runs the executable, against each
+    model."""
+    if "start_server" in metafunc.fixturenames:
+        variants = selected_variants()
+        metafunc.parametrize(("model", "variant_args"), variants, ids=[variant_id(*v) for v in variants])
+    elif "model" in metafunc.fixturenames:
         metafunc.parametrize("model", selected_models())
 
 
@@ -38,14 +44,22 @@ def check_clean(server):
 
 
 @pytest.fixture
-def start_server(model):
-    """start_server(*args) starts the model under test with extra options."""
+def start_server(model, variant_args):
+    """start_server(*args) starts the model under test (with its variant's
+    options) with extra options."""
     started = []
 
     def start(*args):
-        server = ServerUnderTest(model, args)
+        server = ServerUnderTest(model, [*variant_args, *args])
         started.append(server)
-        return server.start()
+        try:
+            return server.start()
+        except ServerUnsupported as unsupported:
+            # Its model cannot run here (rio under Wine): test_unsupported.py
+            # checks that it says so properly; nothing else can be checked.
+            started.remove(server)
+            server.kill()
+            pytest.skip(f"unsupported on this platform: {unsupported.reason}")
 
     yield start
     try:

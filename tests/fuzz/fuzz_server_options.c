@@ -1,5 +1,5 @@
 /* libFuzzer target: the servers' option parser (servers/core/options.c) on
- * any command line, for a model with every pool and one with none. A
+ * any command line, for a model with every pool and option and one with none. A
  * parse either fails with one error line or gives options inside the
  * documented ranges. */
 #include <stdint.h>
@@ -11,7 +11,8 @@
 
 static const model_info plain = {.name = "plain", .summary = "no pools"};
 static const model_info pooled = {.name = "pooled", .summary = "every pool", .has_thread_pool = 1,
-                                  .has_accept_pool = 1, .default_accept_pool = 16, .max_accept_pool = 63};
+                                  .has_accept_pool = 1, .default_accept_pool = 16, .max_accept_pool = 63,
+                                  .has_completion_tuning = 1};
 
 static void check_options(const server_options *o, const model_info *m)
 {
@@ -21,6 +22,8 @@ static void check_options(const server_options *o, const model_info *m)
     if (fuzz_length(o->bind, sizeof o->bind) == 0 || fuzz_length(o->bind, sizeof o->bind) == sizeof o->bind)
         abort();
     if (!m->has_thread_pool && o->threads != 0)
+        abort();
+    if (m->has_completion_tuning ? o->batch < 0 || o->batch > OPTIONS_MAX_BATCH : o->batch != 0 || o->skip_on_success)
         abort();
     if (m->has_accept_pool ? o->accept_pool < 1 || o->accept_pool > m->max_accept_pool : o->accept_pool != 0)
         abort();

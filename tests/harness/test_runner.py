@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-from harness import loadgen, models, store, suites
+from harness import analysis, loadgen, models, report, store, suites
 from harness import run as runner
 from harness.run import autoscale
 from harness.run.plan import make_plan
@@ -27,6 +27,7 @@ FAKE_COMMANDS = {
     "never-ready": [FAKES / "never_ready.py"],
     "never-stops": [FAKES / "echo.py", "--ignore-stop"],
     "stdin-deaf": [FAKES / "echo.py", "--ignore-stdin"],
+    "unsupported": [FAKES / "unsupported.py"],
 }
 
 
@@ -174,6 +175,31 @@ def test_crashing_hanging_and_unstoppable_servers_fail_their_items_and_the_rest_
     assert "5 runs: 1 ok, 4 failed" in log and log.count("FAILED") == 4
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["finished_at"] is not None
+
+
+def test_a_model_the_platform_lacks_is_recorded_unsupported_not_failed(tmp_path):
+    suite = fake_suite(["echo", "unsupported"], TWO_POINTS, reps=2)
+    code, run_dir, log = run_fake(suite, tmp_path / "run")
+    assert code == 0, log
+    found = records(run_dir)
+    unsupported = [r for r in found.values() if r["server"] == "unsupported"]
+    assert len(unsupported) == 4 and len(found) == 8
+    for record in unsupported:
+        assert record["status"] == "unsupported"
+        assert record["failure"] == "unsupported: Registered I/O (RIO) is not available on this platform (fake)"
+        assert record["loadgen"] is None and record["loadgen_argv"] is None and record["server_stats"] is None
+    assert all(r["status"] == "ok" for r in found.values() if r["server"] == "echo")
+    assert "8 runs: 4 ok, 0 failed, 4 unsupported on this platform" in log
+    assert "UNSUPPORTED unsupported: unsupported: Registered I/O" in log and "FAILED" not in log
+
+    run, cells = analysis.load_cells(run_dir)
+    assert sorted({cell.server for cell in cells}) == ["echo"]  # no cell, so in no statistic
+    assert all(cell.failed_reps == 0 for cell in cells)
+    assert analysis.unsupported_servers(run) == {
+        "unsupported": "unsupported: Registered I/O (RIO) is not available on this platform (fake)"}
+    text = "\n".join(str(block) for block in report.failure_blocks(run))
+    assert "Unsupported on this platform" in text and "unsupported (unsupported: Registered I/O" in text
+    assert "No failures: every record succeeded." in text
 
 
 def test_resume_runs_exactly_the_missing_records(tmp_path):

@@ -6,10 +6,11 @@ the connections it opened, every byte it received sent back, no error.
 
 A fresh server per test (a start costs tens of milliseconds even under Wine),
 so each server's counters belong to one workload and can be checked exactly.
-WSB_SERVERS=a,b limits the servers, as for the conformance suite."""
+WSB_SERVERS=a,b limits the servers, as for the conformance suite; a model's
+option variants (harness.servers.OPTION_VARIANTS) run as servers of their own."""
 import pytest
 
-from harness.servers import EchoServer, selected_models, server_command
+from harness.servers import EchoServer, ServerUnsupported, selected_variants, server_command, variant_id
 from test_loadgen import check_sane, load_results, run_loadgen
 
 MEASURED = ["--duration", 1, "--warmup", 0.2]
@@ -26,16 +27,19 @@ WORKLOADS = {
 }
 
 
-@pytest.fixture(params=selected_models())
+@pytest.fixture(params=selected_variants(), ids=[variant_id(*v) for v in selected_variants()])
 def server(request):
-    model = request.param
+    model, args = request.param
     try:
         server_command(model)
     except FileNotFoundError as missing:
         pytest.fail(str(missing))
-    running = EchoServer(model)
+    running = EchoServer(model, args)
     try:
-        running.start()
+        try:
+            running.start()
+        except ServerUnsupported as unsupported:  # rio under Wine (tests/conformance/test_unsupported.py)
+            pytest.skip(f"unsupported on this platform: {unsupported.reason}")
         yield running
     finally:
         running.kill()

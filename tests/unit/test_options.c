@@ -16,6 +16,7 @@
 static const model_info plain_model = {.name = "plain", .summary = "A model without pools."};
 static const model_info pool_model = {.name = "pool", .summary = "A model with worker threads.", .has_thread_pool = 1};
 static const model_info accept_model = {.name = "accepting", .summary = "A model with an AcceptEx pool.", .has_thread_pool = 1, .has_accept_pool = 1, .default_accept_pool = 16};
+static const model_info tuned_model = {.name = "tuned", .summary = "A model with completion-port tunings.", .has_thread_pool = 1, .has_accept_pool = 1, .default_accept_pool = 32, .has_completion_tuning = 1};
 static const model_info capped_model = {.name = "capped", .summary = "A model whose AcceptEx pool has a ceiling.", .has_accept_pool = 1, .default_accept_pool = 16, .max_accept_pool = 63};
 
 typedef struct parsed {
@@ -389,6 +390,72 @@ static void test_accept_pool_ceiling_of_a_model(void **state)
     assert_int_equal(uncapped.options.accept_pool, 1024);
 }
 
+/* --batch N and --skip-on-success: only for a model with completion-port
+ * tunings (iocp); off by default. */
+static void test_completion_tunings(void **state)
+{
+    (void)state;
+    const char *none[] = {NULL};
+    parsed p = parse(&tuned_model, none);
+    assert_int_equal(p.result, OPTIONS_RUN);
+    assert_int_equal(p.options.batch, 0);
+    assert_int_equal(p.options.skip_on_success, 0);
+
+    static const int batches[] = {1, 16, OPTIONS_MAX_BATCH};
+    for (size_t b = 0; b < sizeof batches / sizeof *batches; b++) {
+        char value[16], joined[32];
+        snprintf(value, sizeof value, "%d", batches[b]);
+        snprintf(joined, sizeof joined, "--batch=%d", batches[b]);
+        assert_int_equal(parse2(&tuned_model, "--batch", value).options.batch, batches[b]);
+        assert_int_equal(parse1(&tuned_model, joined).options.batch, batches[b]);
+    }
+    static const char *const bad[] = {"0", "1025", "-1", "eight", "8x", ""};
+    for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
+        char expected[128];
+        snprintf(expected, sizeof expected, "tuned: --batch takes a whole number from 1 to %d (got '%s')",
+                 OPTIONS_MAX_BATCH, bad[b]);
+        p = parse2(&tuned_model, "--batch", bad[b]);
+        assert_int_equal(p.result, OPTIONS_ERROR);
+        assert_string_equal(p.error, expected);
+    }
+    p = parse1(&tuned_model, "--batch");
+    assert_int_equal(p.result, OPTIONS_ERROR);
+    assert_string_equal(p.error, "tuned: option --batch needs a value");
+
+    p = parse1(&tuned_model, "--skip-on-success");
+    assert_int_equal(p.result, OPTIONS_RUN);
+    assert_int_equal(p.options.skip_on_success, 1);
+    assert_int_equal(p.options.batch, 0);
+    const char *both[] = {"--skip-on-success", "--batch", "64", NULL};
+    p = parse(&tuned_model, both);
+    assert_int_equal(p.result, OPTIONS_RUN);
+    assert_int_equal(p.options.skip_on_success, 1);
+    assert_int_equal(p.options.batch, 64);
+    /* A flag takes no value. */
+    p = parse1(&tuned_model, "--skip-on-success=1");
+    assert_int_equal(p.result, OPTIONS_ERROR);
+    assert_string_equal(p.error, "tuned: unknown option '--skip-on-success' (see --help)");
+}
+
+static void test_completion_tunings_only_where_taken(void **state)
+{
+    (void)state;
+    parsed p = parse2(&accept_model, "--batch", "8");
+    assert_int_equal(p.result, OPTIONS_ERROR);
+    assert_string_equal(p.error, "accepting: unknown option '--batch' (see --help)");
+    p = parse1(&accept_model, "--skip-on-success");
+    assert_int_equal(p.result, OPTIONS_ERROR);
+    assert_string_equal(p.error, "accepting: unknown option '--skip-on-success' (see --help)");
+
+    char *tuned = usage_of(&tuned_model), *accepting = usage_of(&accept_model);
+    assert_non_null(strstr(tuned, "--batch N"));
+    assert_non_null(strstr(tuned, "--skip-on-success"));
+    assert_null(strstr(accepting, "--batch"));
+    assert_null(strstr(accepting, "--skip-on-success"));
+    free(tuned);
+    free(accepting);
+}
+
 static void test_usage(void **state)
 {
     (void)state;
@@ -440,6 +507,8 @@ int main(void)
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_error_is_bounded),
         cmocka_unit_test(test_accept_pool_ceiling_of_a_model),
+        cmocka_unit_test(test_completion_tunings),
+        cmocka_unit_test(test_completion_tunings_only_where_taken),
         cmocka_unit_test(test_usage),
         cmocka_unit_test(test_error_stays_one_line),
     };
