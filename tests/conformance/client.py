@@ -72,6 +72,25 @@ def read_until_eof(sock):
         chunks.append(chunk)
 
 
+def echo_then_half_close(port, payload):
+    """Sends payload (from a thread, so a large one cannot deadlock against the
+    echo), shuts down the sending side, and returns everything the server sent
+    back until its end of stream. A reset instead of a FIN raises here."""
+    sock = connect(port)
+
+    def send_then_shut():
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+
+    sender = threading.Thread(target=send_then_shut, daemon=True)
+    sender.start()
+    try:
+        return read_until_eof(sock)
+    finally:
+        sender.join(IO_TIMEOUT)
+        sock.close()
+
+
 def reset(sock):
     """Closes with an RST instead of a FIN (SO_LINGER on, zero timeout)."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

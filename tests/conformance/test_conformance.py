@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from client import ManyClients, StreamingClients, connect, echo, random_payload, read_until_eof, recv_exact, reset
+from client import (ManyClients, StreamingClients, connect, echo, echo_then_half_close, random_payload,
+                    recv_exact, reset)
 from harness import models
 from harness.servers import server_command
 
@@ -123,19 +124,8 @@ def test_hundreds_of_concurrent_clients_each_get_their_own_stream(echo_server):
 
 def test_half_close_returns_everything_then_fin(echo_server):
     payload = random_payload(3 * MiB)
-    sock = connect(echo_server.port)
-
-    def send_then_shut():
-        sock.sendall(payload)
-        sock.shutdown(socket.SHUT_WR)
-
-    sender = threading.Thread(target=send_then_shut, daemon=True)
-    sender.start()
     # A reset instead of a FIN would raise ConnectionResetError here.
-    received = read_until_eof(sock)
-    sender.join(60)
-    sock.close()
-    assert received == payload
+    assert echo_then_half_close(echo_server.port, payload) == payload
 
 
 def test_reset_mid_stream_then_next_client_is_served(echo_server):

@@ -10,11 +10,9 @@ client writes until the server holds echo it cannot send, then resets, so
 the server's next send fails. (A reset on a connection with nothing pending
 may reach a non-blocking recv under Wine 8 as a clean end of input - the
 wineserver's own poll takes the error first - so it is not scripted here.)"""
-import socket
-import threading
 import time
 
-from client import connect, echo, random_payload, read_until_eof, recv_exact, reset
+from client import connect, echo, echo_then_half_close, random_payload, recv_exact, reset
 
 BACKLOG_RESETS = 6
 MID_STREAM_RESETS = 2
@@ -68,18 +66,7 @@ def reset_mid_stream(port):
 
 def half_close(port):
     payload = random_payload(200_000)
-    sock = connect(port)
-
-    def send_then_shut():
-        sock.sendall(payload)
-        sock.shutdown(socket.SHUT_WR)
-
-    sender = threading.Thread(target=send_then_shut, daemon=True)
-    sender.start()
-    received = read_until_eof(sock)
-    sender.join(60)
-    sock.close()
-    assert received == payload
+    assert echo_then_half_close(port, payload) == payload
 
 
 def test_scripted_faults_are_counted_by_the_rule(echo_server):
