@@ -28,8 +28,13 @@ static uint64_t stream_bytes_issued(const connection *c)
 bool connection_init(connection *c, const connection_context *context, uint64_t id, uint64_t quota, bool idle,
                      size_t pending_capacity)
 {
-    *c = (connection){.context = context, .socket = NET_INVALID_SOCKET, .id = id, .state = CONN_FREE,
-                      .idle = idle, .quota = quota, .pending_capacity = pending_capacity};
+    *c = (connection){.context = context,
+                      .socket = NET_INVALID_SOCKET,
+                      .id = id,
+                      .state = CONN_FREE,
+                      .idle = idle,
+                      .quota = quota,
+                      .pending_capacity = pending_capacity};
     c->pending = malloc(pending_capacity * sizeof *c->pending);
     return c->pending != NULL;
 }
@@ -118,8 +123,7 @@ static void flush(connection *c, uint64_t now)
 void connection_refill(connection *c, uint64_t now)
 {
     bool stopping = !events(c)->may_issue(events(c)->owner);
-    while (!stopping && c->state == CONN_OPEN && c->issued - c->completed < c->context->depth &&
-           c->issued < c->quota) {
+    while (!stopping && c->state == CONN_OPEN && c->issued - c->completed < c->context->depth && c->issued < c->quota) {
         if (!push_pending(c, now, now))
             return;
     }
@@ -291,7 +295,8 @@ void connection_check_timeouts(connection *c, uint64_t now, uint64_t connect_tim
 {
     if (c->state == CONN_CONNECTING && now - c->connect_started_ns > connect_timeout_ns)
         connection_give_up_connect(c, now);
-    else if (c->state == CONN_OPEN && c->pending_count > 0 && now - c->pending[c->pending_head].actual_ns > reply_timeout_ns)
+    else if (c->state == CONN_OPEN && c->pending_count > 0 &&
+             now - c->pending[c->pending_head].actual_ns > reply_timeout_ns)
         fail(c, ERROR_TIMEOUT, now);
 }
 

@@ -80,8 +80,8 @@ static void merge_results(const run_shared *shared, worker *workers, run_results
     r->ended_early = shared->end_ns ? stopped < shared->end_ns : atomic_load(&shared->stop);
     bool started = atomic_load(&shared->go);
     r->duration_s = started && window_end > shared->measure_start_ns
-                        ? (double)(window_end - shared->measure_start_ns) / 1e9
-                        : 0; /* stopped before the clock started (e.g. --barrier never released) */
+        ? (double)(window_end - shared->measure_start_ns) / 1e9
+        : 0; /* stopped before the clock started (e.g. --barrier never released) */
     r->started_unix_ns = started ? shared->start_unix_ns : 0;
     r->unreachable = !atomic_load(&shared->ever_connected) && connect_failure;
     if (r->unreachable)
@@ -107,7 +107,7 @@ static bool create_result_histograms(const loadgen_options *o, run_results *r)
     if (o->workload == WORKLOAD_CHURN)
         r->connect_latency = histogram_create();
     return r->latency && (o->workload != WORKLOAD_RATE || r->latency_uncorrected) &&
-           (o->workload != WORKLOAD_CHURN || r->connect_latency);
+        (o->workload != WORKLOAD_CHURN || r->connect_latency);
 }
 
 /* --barrier: what the thread waiting for the release line found. */
@@ -132,8 +132,8 @@ static bool wait_for_release(run_shared *shared)
 {
     const loadgen_options *o = shared->options;
     printf("{\"event\":\"connected\",\"connections\":%u,\"idle\":%u,\"threads\":%u}\n",
-           o->workload == WORKLOAD_CHURN ? o->concurrency : o->connections,
-           o->workload == WORKLOAD_IDLE ? o->idle : 0u, o->threads);
+           o->workload == WORKLOAD_CHURN ? o->concurrency : o->connections, o->workload == WORKLOAD_IDLE ? o->idle : 0u,
+           o->threads);
     fflush(stdout);
     atomic_store(&release_state, RELEASE_WAITING);
     platform_thread *reader = platform_thread_start(read_release_line, NULL);
@@ -151,8 +151,9 @@ static bool wait_for_release(run_shared *shared)
     }
     if (state == RELEASE_EOF)
         platform_thread_join(reader);
-    run_stop(shared, state == RELEASE_EOF ? "--barrier: standard input closed before the start line"
-                                          : "--barrier: no start line on standard input in time");
+    run_stop(shared,
+             state == RELEASE_EOF ? "--barrier: standard input closed before the start line"
+                                  : "--barrier: no start line on standard input in time");
     return false;
 }
 
@@ -200,7 +201,7 @@ bool engine_run(const loadgen_options *o, const net_address *server, run_results
     shared.fatal_lock = platform_mutex_create();
     worker *workers = calloc(o->threads, sizeof *workers);
     bool ok = shared.series && shared.fatal_lock && workers && create_result_histograms(o, r) &&
-              start_loops(&shared, workers);
+        start_loops(&shared, workers);
     if (ok) {
         double planned = o->messages ? 1e9 : o->warmup_s + o->duration_s;
         monitor(&shared, workers, platform_stderr_is_terminal() && planned > PROGRESS_MIN_RUN_S);

@@ -24,10 +24,10 @@ typedef struct run_results {
     uint64_t started_unix_ns;       /* wall clock when the loops were let go (0: never) */
     uint64_t errors[ERROR_KINDS];
     uint64_t error_total;
-    bool unreachable;               /* no connect ever succeeded: fatal says why */
-    bool ended_early;               /* stopped before its planned end */
-    char fatal[512];                /* why the run was stopped, if it was */
-    second_sample *series;          /* owned copy */
+    bool unreachable;      /* no connect ever succeeded: fatal says why */
+    bool ended_early;      /* stopped before its planned end */
+    char fatal[512];       /* why the run was stopped, if it was */
+    second_sample *series; /* owned copy */
     size_t series_length;
     double cpu_user_s, cpu_system_s;
 } run_results;

@@ -37,7 +37,8 @@
 
 /* The layout above assumes HISTOGRAM_MAX_NS = 2^37; fail the build if the
  * header changes one without the other. */
-typedef char histogram_max_is_2_pow_37[(HISTOGRAM_MAX_NS == ((uint64_t)1 << 37)) ? 1 : -1]; /* NOLINT(misc-redundant-expression): equal on purpose */
+/* NOLINTNEXTLINE(misc-redundant-expression): equal on purpose */
+typedef char histogram_max_is_2_pow_37[(HISTOGRAM_MAX_NS == ((uint64_t)1 << 37)) ? 1 : -1];
 
 struct histogram {
     uint64_t counts[BUCKETS];

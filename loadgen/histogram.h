@@ -12,12 +12,12 @@
 #include <stdint.h>
 
 #define HISTOGRAM_SUB_BITS 7
-#define HISTOGRAM_SUB_BUCKETS (1u << HISTOGRAM_SUB_BITS)     /* 128 */
-#define HISTOGRAM_MAX_NS ((uint64_t)1 << 37)                    /* ~137 s */
+#define HISTOGRAM_SUB_BUCKETS (1u << HISTOGRAM_SUB_BITS) /* 128 */
+#define HISTOGRAM_MAX_NS ((uint64_t)1 << 37)             /* ~137 s */
 
 typedef struct histogram histogram;
 
-histogram *histogram_create(void);           /* NULL when out of memory */
+histogram *histogram_create(void); /* NULL when out of memory */
 void histogram_destroy(histogram *h);
 void histogram_reset(histogram *h);
 void histogram_record(histogram *h, uint64_t value_ns);

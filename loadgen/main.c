@@ -70,7 +70,8 @@ int main(int argc, char **argv)
     /* Opened before the run, so a bad path does not cost a whole run. */
     FILE *json = open_output(options.json_path), *csv = open_output(options.csv_path);
     if ((options.json_path && !json) || (options.csv_path && !csv)) {
-        fprintf(stderr, "loadgen: cannot write %s\n", options.json_path && !json ? options.json_path : options.csv_path);
+        fprintf(stderr, "loadgen: cannot write %s\n",
+                options.json_path && !json ? options.json_path : options.csv_path);
         return EXIT_UNUSABLE;
     }
     run_results results;

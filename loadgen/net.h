@@ -11,13 +11,13 @@
 
 typedef enum {
     NET_OK = 0,
-    NET_WOULD_BLOCK,     /* try again when the loop says the socket is ready */
-    NET_CLOSED,          /* the peer closed its side (recv only) */
-    NET_RESET,           /* connection reset or broken pipe */
-    NET_REFUSED,         /* nobody listens there */
-    NET_NO_PORTS,        /* ephemeral ports exhausted (EADDRNOTAVAIL) */
-    NET_NO_RESOURCES,    /* out of descriptors or memory */
-    NET_FAILED           /* anything else */
+    NET_WOULD_BLOCK,  /* try again when the loop says the socket is ready */
+    NET_CLOSED,       /* the peer closed its side (recv only) */
+    NET_RESET,        /* connection reset or broken pipe */
+    NET_REFUSED,      /* nobody listens there */
+    NET_NO_PORTS,     /* ephemeral ports exhausted (EADDRNOTAVAIL) */
+    NET_NO_RESOURCES, /* out of descriptors or memory */
+    NET_FAILED        /* anything else */
 } net_status;
 
 typedef intptr_t net_socket;

@@ -32,22 +32,40 @@ bool net_init(void)
 static net_status status_of(int error)
 {
     switch (error) {
-    case 0: return NET_OK;
-    case EAGAIN: case EINPROGRESS: return NET_WOULD_BLOCK;
-    case ECONNRESET: case EPIPE: case ECONNABORTED: return NET_RESET;
-    case ECONNREFUSED: return NET_REFUSED;
-    case EADDRNOTAVAIL: return NET_NO_PORTS;
-    case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM: return NET_NO_RESOURCES;
-    default: return NET_FAILED;
+    case 0:
+        return NET_OK;
+    case EAGAIN:
+    case EINPROGRESS:
+        return NET_WOULD_BLOCK;
+    case ECONNRESET:
+    case EPIPE:
+    case ECONNABORTED:
+        return NET_RESET;
+    case ECONNREFUSED:
+        return NET_REFUSED;
+    case EADDRNOTAVAIL:
+        return NET_NO_PORTS;
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+        return NET_NO_RESOURCES;
+    default:
+        return NET_FAILED;
     }
 }
 
 const char *net_status_text(net_status status)
 {
     static const char *const texts[] = {
-        "ok", "would block", "closed by the peer", "connection reset", "connection refused",
+        "ok",
+        "would block",
+        "closed by the peer",
+        "connection reset",
+        "connection refused",
         "ephemeral ports exhausted (EADDRNOTAVAIL): lower the connection count or widen net.ipv4.ip_local_port_range",
-        "out of descriptors or memory (raise ulimit -n?)", "socket error"};
+        "out of descriptors or memory (raise ulimit -n?)",
+        "socket error"};
     return texts[status];
 }
 

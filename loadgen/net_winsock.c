@@ -41,11 +41,11 @@ typedef struct index_entry {
 } index_entry;
 
 struct net_loop {
-    WSAPOLLFD *polled;    /* what WSAPoll watches, packed */
-    void **owners;        /* owners[i] belongs to polled[i] */
+    WSAPOLLFD *polled; /* what WSAPoll watches, packed */
+    void **owners;     /* owners[i] belongs to polled[i] */
     size_t count, capacity;
-    index_entry *index;   /* 2 * capacity slots, a power of two */
-    size_t next_report;   /* where the next scan starts, so no socket is starved */
+    index_entry *index; /* 2 * capacity slots, a power of two */
+    size_t next_report; /* where the next scan starts, so no socket is starved */
 };
 
 bool net_init(void)
@@ -63,14 +63,28 @@ bool net_init(void)
 static net_status status_of(int error)
 {
     switch (error) {
-    case 0: return NET_OK;
-    case WSAEWOULDBLOCK: case WSAEINPROGRESS: case WSAEALREADY: return NET_WOULD_BLOCK;
+    case 0:
+        return NET_OK;
+    case WSAEWOULDBLOCK:
+    case WSAEINPROGRESS:
+    case WSAEALREADY:
+        return NET_WOULD_BLOCK;
     /* WSAESHUTDOWN: EPIPE's counterpart, as in the epoll backend. */
-    case WSAECONNRESET: case WSAECONNABORTED: case WSAENETRESET: case WSAESHUTDOWN: return NET_RESET;
-    case WSAECONNREFUSED: return NET_REFUSED;
-    case WSAEADDRNOTAVAIL: return NET_NO_PORTS;
-    case WSAEMFILE: case WSAENOBUFS: case WSA_NOT_ENOUGH_MEMORY: return NET_NO_RESOURCES;
-    default: return NET_FAILED;
+    case WSAECONNRESET:
+    case WSAECONNABORTED:
+    case WSAENETRESET:
+    case WSAESHUTDOWN:
+        return NET_RESET;
+    case WSAECONNREFUSED:
+        return NET_REFUSED;
+    case WSAEADDRNOTAVAIL:
+        return NET_NO_PORTS;
+    case WSAEMFILE:
+    case WSAENOBUFS:
+    case WSA_NOT_ENOUGH_MEMORY:
+        return NET_NO_RESOURCES;
+    default:
+        return NET_FAILED;
     }
 }
 
@@ -84,10 +98,15 @@ static net_status connect_status_of(int error)
 const char *net_status_text(net_status status)
 {
     static const char *const texts[] = {
-        "ok", "would block", "closed by the peer", "connection reset", "connection refused",
+        "ok",
+        "would block",
+        "closed by the peer",
+        "connection reset",
+        "connection refused",
         ("ephemeral ports exhausted (WSAEADDRNOTAVAIL/WSAENOBUFS): lower the connection count or widen the dynamic "
          "port range (netsh int ipv4 set dynamicport tcp; under Wine, net.ipv4.ip_local_port_range)"),
-        "out of sockets or memory", "socket error"};
+        "out of sockets or memory",
+        "socket error"};
     return texts[status];
 }
 
@@ -96,10 +115,14 @@ const char *net_status_text(net_status status)
 static const char *resolve_failure_text(int failure)
 {
     switch (failure) {
-    case WSAHOST_NOT_FOUND: return "unknown host";
-    case WSATRY_AGAIN: return "temporary failure of name resolution";
-    case WSANO_DATA: return "no address of a usable family";
-    default: return "name resolution failed";
+    case WSAHOST_NOT_FOUND:
+        return "unknown host";
+    case WSATRY_AGAIN:
+        return "temporary failure of name resolution";
+    case WSANO_DATA:
+        return "no address of a usable family";
+    default:
+        return "name resolution failed";
     }
 }
 
@@ -113,7 +136,8 @@ bool net_resolve(const char *host, int port, net_address *out, char *error, size
     snprintf(service, sizeof service, "%d", port);
     int failure = getaddrinfo(host, service, &hints, &found);
     if (failure != 0) {
-        snprintf(error, error_size, "cannot resolve %s: %s (Winsock error %d)", host, resolve_failure_text(failure), failure);
+        snprintf(error, error_size, "cannot resolve %s: %s (Winsock error %d)", host, resolve_failure_text(failure),
+                 failure);
         return false;
     }
     if (found->ai_addrlen > sizeof out->storage) {
@@ -156,7 +180,8 @@ static void index_insert(net_loop *loop, SOCKET socket, size_t position)
     size_t mask = index_mask(loop), slot = home_slot(loop, socket);
     /* reserve() empties every slot before any insert; clang's analyzer
      * stops following that loop and suspects an unset one. */
-    while (loop->index[slot].socket != INVALID_SOCKET) /* NOLINT(clang-analyzer-core.UndefinedBinaryOperatorResult) */
+    /* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult) */
+    while (loop->index[slot].socket != INVALID_SOCKET)
         slot = (slot + 1) & mask;
     loop->index[slot].socket = socket;
     loop->index[slot].index = position;

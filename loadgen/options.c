@@ -17,7 +17,7 @@ typedef enum { VALUE_UINT, VALUE_U64, VALUE_DOUBLE, VALUE_STRING, VALUE_FLAG, VA
 typedef struct option_row {
     const char *name;
     value_kind kind;
-    size_t field; /* offsetof into loadgen_options */
+    size_t field;    /* offsetof into loadgen_options */
     double min, max; /* a flag (a bool field) is set to min != 0 */
 } option_row;
 

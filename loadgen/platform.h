@@ -26,7 +26,7 @@ void platform_mutex_lock(platform_mutex *mutex);
 void platform_mutex_unlock(platform_mutex *mutex);
 
 typedef struct platform_info {
-    char os[400];        /* uname: system, release, version, machine */
+    char os[400]; /* uname: system, release, version, machine */
     char cpu_model[256];
     char host_name[256];
     unsigned cpu_count;

@@ -136,10 +136,14 @@ static const char *machine_name(void)
     SYSTEM_INFO system;
     GetNativeSystemInfo(&system);
     switch (system.wProcessorArchitecture) {
-    case PROCESSOR_ARCHITECTURE_AMD64: return "x86_64";
-    case PROCESSOR_ARCHITECTURE_INTEL: return "x86";
-    case PROCESSOR_ARCHITECTURE_ARM64: return "arm64";
-    default: return "unknown machine";
+    case PROCESSOR_ARCHITECTURE_AMD64:
+        return "x86_64";
+    case PROCESSOR_ARCHITECTURE_INTEL:
+        return "x86";
+    case PROCESSOR_ARCHITECTURE_ARM64:
+        return "arm64";
+    default:
+        return "unknown machine";
     }
 }
 

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 typedef struct rate_schedule {
-    double rate;          /* messages per second, all connections together */
+    double rate; /* messages per second, all connections together */
     uint64_t connections;
 } rate_schedule;
 

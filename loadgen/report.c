@@ -47,8 +47,9 @@ static double us(uint64_t ns)
 
 static void json_latency(FILE *to, const char *name, const histogram *h)
 {
-    fprintf(to, ",\n  \"%s\": {\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"p99_9\": %.3f, \"p99_99\": %.3f, "
-                "\"max\": %.3f, \"mean\": %.3f, \"stddev\": %.3f, \"count\": %llu}",
+    fprintf(to,
+            ",\n  \"%s\": {\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"p99_9\": %.3f, \"p99_99\": %.3f, "
+            "\"max\": %.3f, \"mean\": %.3f, \"stddev\": %.3f, \"count\": %llu}",
             name, us(histogram_percentile(h, 50)), us(histogram_percentile(h, 90)), us(histogram_percentile(h, 99)),
             us(histogram_percentile(h, 99.9)), us(histogram_percentile(h, 99.99)), us(histogram_max(h)),
             finite(histogram_mean(h) / 1000.0), finite(histogram_stddev(h) / 1000.0),
@@ -70,8 +71,8 @@ static void json_config(FILE *to, const loadgen_options *o)
         fprintf(to, "\"rate\": %g, ", o->rate);
     else
         fputs("\"rate\": null, ", to);
-    fprintf(to, "\"concurrency\": %u, \"idle\": %u, \"threads\": %u, \"seed\": %llu, \"verify\": %s, ",
-            o->concurrency, o->idle, o->threads, (unsigned long long)o->seed, o->verify ? "true" : "false");
+    fprintf(to, "\"concurrency\": %u, \"idle\": %u, \"threads\": %u, \"seed\": %llu, \"verify\": %s, ", o->concurrency,
+            o->idle, o->threads, (unsigned long long)o->seed, o->verify ? "true" : "false");
     fprintf(to, "\"barrier\": %s, \"json\": ", o->barrier ? "true" : "false");
     json_string_or_null(to, o->json_path);
     fputs(", \"csv\": ", to);
@@ -109,8 +110,8 @@ static void json_series(FILE *to, const run_results *r)
 {
     fputs(",\n  \"time_series\": [", to);
     for (size_t i = 0; i < r->series_length; i++)
-        fprintf(to, "%s\n    {\"second\": %zu, \"messages\": %llu, \"p99_us\": %.3f, \"errors\": %llu}", i ? "," : "", i,
-                (unsigned long long)r->series[i].messages, us(r->series[i].p99_ns),
+        fprintf(to, "%s\n    {\"second\": %zu, \"messages\": %llu, \"p99_us\": %.3f, \"errors\": %llu}", i ? "," : "",
+                i, (unsigned long long)r->series[i].messages, us(r->series[i].p99_ns),
                 (unsigned long long)r->series[i].errors);
     fputs(r->series_length ? "\n  ]" : "]", to);
 }

@@ -22,7 +22,7 @@ typedef struct run_shared {
     timeseries *series;
     uint64_t start_ns, measure_start_ns;
     uint64_t start_unix_ns; /* start_ns on the wall clock, to line up several load generators */
-    uint64_t end_ns; /* 0: run until the message quota is done */
+    uint64_t end_ns;        /* 0: run until the message quota is done */
     atomic_bool go, stop;
     atomic_bool ever_connected; /* some connection has opened */
     atomic_uint ready_loops;

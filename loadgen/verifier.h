@@ -12,8 +12,8 @@
 typedef struct echo_verifier {
     uint64_t seed, stream; /* which pattern stream the echo must match */
     uint32_t message_size;
-    bool check_bytes;      /* false (--no-verify): offsets only, no byte compared */
-    uint64_t received;     /* stream bytes echoed back and accepted so far */
+    bool check_bytes;  /* false (--no-verify): offsets only, no byte compared */
+    uint64_t received; /* stream bytes echoed back and accepted so far */
 } echo_verifier;
 
 /* A fresh stream: nothing received yet. */

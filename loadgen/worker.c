@@ -8,14 +8,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define MAX_WAIT_US 50000 /* so stop requests and timeouts are seen soon */
+#define MAX_WAIT_US 50000              /* so stop requests and timeouts are seen soon */
 #define CHECK_INTERVAL_NS 100000000ull /* timeouts and idle churn slots */
 #define NS_PER_S 1000000000ull
 #define END_GRACE_NS 2000000000ull /* at most, for the replies in flight at the end */
 
-static const loadgen_options *opts(const worker *w) { return w->run->options; }
-static bool is_churn(const worker *w) { return opts(w)->workload == WORKLOAD_CHURN; }
-static bool is_rate(const worker *w) { return opts(w)->workload == WORKLOAD_RATE; }
+static const loadgen_options *opts(const worker *w)
+{
+    return w->run->options;
+}
+static bool is_churn(const worker *w)
+{
+    return opts(w)->workload == WORKLOAD_CHURN;
+}
+static bool is_rate(const worker *w)
+{
+    return opts(w)->workload == WORKLOAD_RATE;
+}
 
 /* The index-th of `parts` near-equal shares of `total`. */
 static uint64_t share(uint64_t total, uint64_t parts, uint64_t index)
@@ -98,8 +107,8 @@ static void on_connect_failed(void *owner, connection *c, connect_stage stage, n
     }
     if (stage == CONNECT_AT_RESULT && is_churn(w) && status == NET_REFUSED)
         run_stop(w->run, "the server refused a connection: it is gone");
-    bool unreachable = means_server_absent(stage, status) &&
-                       !atomic_load_explicit(&w->run->ever_connected, memory_order_relaxed);
+    bool unreachable =
+        means_server_absent(stage, status) && !atomic_load_explicit(&w->run->ever_connected, memory_order_relaxed);
     if (unreachable && !w->first_connect_failure)
         w->first_connect_failure = reason;
     if (unreachable && is_churn(w))

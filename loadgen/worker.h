@@ -25,10 +25,10 @@ typedef struct worker {
     connection *connections;
     size_t connection_count;
     uint64_t churn_left, churn_next_id;
-    rate_schedule schedule;             /* rate */
+    rate_schedule schedule; /* rate */
     histogram *latency, *latency_uncorrected, *connect_latency;
     uint64_t messages, bytes, operations, errors[ERROR_KINDS];
-    const char *first_connect_failure;  /* static text; kept until any connection opens */
+    const char *first_connect_failure; /* static text; kept until any connection opens */
     /* Current second of the time series. */
     histogram *second_latency;
     uint64_t second_messages, second_errors;

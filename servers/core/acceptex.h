@@ -57,7 +57,7 @@ struct acceptex_pool {
     int outstanding; /* ops with an AcceptEx in flight */
     int count;
     acceptex_op *ops;
-    HANDLE *events; /* with_events: each op's auto-reset event, else NULL */
+    HANDLE *events;     /* with_events: each op's auto-reset event, else NULL */
     DWORD socket_flags; /* for WSASocketW: WSA_FLAG_OVERLAPPED, plus what the model adds before arming */
 };
 

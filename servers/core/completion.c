@@ -363,8 +363,10 @@ int completion_stop(completion_set *set, int (*accepts_left)(void *), void *acce
             left = now;
             last_progress = GetTickCount();
         } else if (GetTickCount() - last_progress >= STOP_STALL_MS) {
-            server_log(set->s, "%d connections and %d accepts still had I/O outstanding, none completed for %d ms; "
-                       "left to the process exit", connections, pending_accepts, STOP_STALL_MS);
+            server_log(set->s,
+                       "%d connections and %d accepts still had I/O outstanding, none completed for %d ms; "
+                       "left to the process exit",
+                       connections, pending_accepts, STOP_STALL_MS);
             return -1;
         }
         /* The connections signal drained (and it stays signalled); closing

@@ -73,13 +73,13 @@ struct completion_conn {
 struct completion_set {
     server *s;
     const completion_hooks *hooks;
-    void *context;            /* for the hooks */
-    int skip_inline_success;  /* FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is set on every socket */
-    CRITICAL_SECTION lock;    /* guards what follows */
+    void *context;           /* for the hooks */
+    int skip_inline_success; /* FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is set on every socket */
+    CRITICAL_SECTION lock;   /* guards what follows */
     int stopping;
     int live;
     completion_conn *connections;
-    HANDLE drained;           /* set once stopping and no connection is left */
+    HANDLE drained; /* set once stopping and no connection is left */
 };
 
 int completion_set_init(completion_set *set, server *s, const completion_hooks *hooks, void *context);

@@ -9,8 +9,14 @@
 #if defined(_MSC_VER) && !defined(__clang__)
 #include <windows.h>
 typedef volatile LONG64 counter_t;
-static inline int64_t counter_add(counter_t *c, int64_t delta) { return InterlockedExchangeAdd64(c, delta) + delta; }
-static inline int64_t counter_get(counter_t *c) { return InterlockedCompareExchange64(c, 0, 0); }
+static inline int64_t counter_add(counter_t *c, int64_t delta)
+{
+    return InterlockedExchangeAdd64(c, delta) + delta;
+}
+static inline int64_t counter_get(counter_t *c)
+{
+    return InterlockedCompareExchange64(c, 0, 0);
+}
 static inline int counter_swap_if(counter_t *c, int64_t expected, int64_t desired)
 {
     return InterlockedCompareExchange64(c, desired, expected) == expected;
@@ -18,8 +24,14 @@ static inline int counter_swap_if(counter_t *c, int64_t expected, int64_t desire
 #else
 #include <stdatomic.h>
 typedef _Atomic int64_t counter_t;
-static inline int64_t counter_add(counter_t *c, int64_t delta) { return atomic_fetch_add(c, delta) + delta; }
-static inline int64_t counter_get(counter_t *c) { return atomic_load(c); }
+static inline int64_t counter_add(counter_t *c, int64_t delta)
+{
+    return atomic_fetch_add(c, delta) + delta;
+}
+static inline int64_t counter_get(counter_t *c)
+{
+    return atomic_load(c);
+}
 static inline int counter_swap_if(counter_t *c, int64_t expected, int64_t desired)
 {
     return atomic_compare_exchange_strong(c, &expected, desired);

@@ -30,7 +30,13 @@ void echo_buffer_commit(echo_buffer *b, size_t received);
 size_t echo_buffer_read_span(const echo_buffer *b, unsigned char **where);
 void echo_buffer_consume(echo_buffer *b, size_t sent);
 
-static inline int echo_buffer_is_full(const echo_buffer *b) { return b->length == b->capacity; }
-static inline int echo_buffer_is_empty(const echo_buffer *b) { return b->length == 0; }
+static inline int echo_buffer_is_full(const echo_buffer *b)
+{
+    return b->length == b->capacity;
+}
+static inline int echo_buffer_is_empty(const echo_buffer *b)
+{
+    return b->length == 0;
+}
 
 #endif

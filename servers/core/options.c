@@ -29,13 +29,13 @@ void options_usage(FILE *out, const model_info *m)
     if (m->has_thread_pool)
         fprintf(out, "  --threads N          worker threads; 0 means one per processor (default 0)\n");
     if (m->has_accept_pool)
-        fprintf(out, "  --accept-pool N      AcceptEx calls kept outstanding (default %d)\n",
-                m->default_accept_pool);
+        fprintf(out, "  --accept-pool N      AcceptEx calls kept outstanding (default %d)\n", m->default_accept_pool);
     if (m->has_completion_tuning)
-        fprintf(out, "  --batch N            take up to N completions per GetQueuedCompletionStatusEx\n"
-                     "                       (default: one per GetQueuedCompletionStatus)\n"
-                     "  --skip-on-success    no completion packet for a call that succeeds at once\n"
-                     "                       (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS): finished inline\n");
+        fprintf(out,
+                "  --batch N            take up to N completions per GetQueuedCompletionStatusEx\n"
+                "                       (default: one per GetQueuedCompletionStatus)\n"
+                "  --skip-on-success    no completion packet for a call that succeeds at once\n"
+                "                       (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS): finished inline\n");
     fprintf(out,
             "  --buffer BYTES       unsent echo a connection may hold before the server stops\n"
             "                       reading it (default %d)\n"
@@ -84,20 +84,30 @@ static const numeric_option numeric_options[] = {
 
 static void store_numeric(server_options *o, const char *name, long long v)
 {
-    if (!strcmp(name, "--port")) o->port = (int)v;
-    else if (!strcmp(name, "--threads")) o->threads = (int)v;
-    else if (!strcmp(name, "--buffer")) o->buffer_size = (size_t)v;
-    else if (!strcmp(name, "--backlog")) o->backlog = (int)v;
-    else if (!strcmp(name, "--max-connections")) o->max_connections = (int)v;
-    else if (!strcmp(name, "--accept-pool")) o->accept_pool = (int)v;
-    else if (!strcmp(name, "--batch")) o->batch = (int)v;
+    if (!strcmp(name, "--port"))
+        o->port = (int)v;
+    else if (!strcmp(name, "--threads"))
+        o->threads = (int)v;
+    else if (!strcmp(name, "--buffer"))
+        o->buffer_size = (size_t)v;
+    else if (!strcmp(name, "--backlog"))
+        o->backlog = (int)v;
+    else if (!strcmp(name, "--max-connections"))
+        o->max_connections = (int)v;
+    else if (!strcmp(name, "--accept-pool"))
+        o->accept_pool = (int)v;
+    else if (!strcmp(name, "--batch"))
+        o->batch = (int)v;
 }
 
 static int model_takes(const model_info *m, const char *name)
 {
-    if (!strcmp(name, "--threads")) return m->has_thread_pool;
-    if (!strcmp(name, "--accept-pool")) return m->has_accept_pool;
-    if (!strcmp(name, "--batch") || !strcmp(name, "--skip-on-success")) return m->has_completion_tuning;
+    if (!strcmp(name, "--threads"))
+        return m->has_thread_pool;
+    if (!strcmp(name, "--accept-pool"))
+        return m->has_accept_pool;
+    if (!strcmp(name, "--batch") || !strcmp(name, "--skip-on-success"))
+        return m->has_completion_tuning;
     return 1;
 }
 
@@ -110,7 +120,8 @@ static options_result parse(server_options *o, const model_info *m, int argc, ch
         const char *arg = argv[i], *value = NULL;
         const char *equals = strchr(arg, '=');
         size_t name_length = equals ? (size_t)(equals - arg) : strlen(arg);
-        if (name_length >= sizeof name) name_length = sizeof name - 1;
+        if (name_length >= sizeof name)
+            name_length = sizeof name - 1;
         memcpy(name, arg, name_length);
         name[name_length] = '\0';
 
@@ -129,14 +140,17 @@ static options_result parse(server_options *o, const model_info *m, int argc, ch
         if (strcmp(name, "--bind") != 0) {
             const numeric_option *known = NULL;
             for (size_t k = 0; k < sizeof numeric_options / sizeof *numeric_options; k++)
-                if (!strcmp(name, numeric_options[k].name)) known = &numeric_options[k];
+                if (!strcmp(name, numeric_options[k].name))
+                    known = &numeric_options[k];
             if (!known || !model_takes(m, name)) {
                 snprintf(error, error_size, "%s: unknown option '%s' (see --help)", m->name, name);
                 return OPTIONS_ERROR;
             }
         }
-        if (equals) value = equals + 1;
-        else if (i + 1 < argc) value = argv[++i];
+        if (equals)
+            value = equals + 1;
+        else if (i + 1 < argc)
+            value = argv[++i];
         else {
             snprintf(error, error_size, "%s: option %s needs a value", m->name, name);
             return OPTIONS_ERROR;
@@ -152,10 +166,11 @@ static options_result parse(server_options *o, const model_info *m, int argc, ch
         for (size_t k = 0; k < sizeof numeric_options / sizeof *numeric_options; k++) {
             const numeric_option *n = &numeric_options[k];
             long long v;
-            if (strcmp(name, n->name) != 0) continue;
+            if (strcmp(name, n->name) != 0)
+                continue;
             if (parse_number(value, n->min, n->max, &v) != 0) {
-                snprintf(error, error_size, "%s: %s takes a whole number from %lld to %lld (got '%s')",
-                         m->name, name, n->min, n->max, value);
+                snprintf(error, error_size, "%s: %s takes a whole number from %lld to %lld (got '%s')", m->name, name,
+                         n->min, n->max, value);
                 return OPTIONS_ERROR;
             }
             if (!strcmp(name, "--accept-pool") && m->max_accept_pool > 0 && v > m->max_accept_pool) {
@@ -178,8 +193,8 @@ static void keep_one_line(char *text)
             *text = '?';
 }
 
-options_result options_parse(server_options *o, const model_info *m, int argc, char **argv,
-                             char *error, size_t error_size)
+options_result options_parse(server_options *o, const model_info *m, int argc, char **argv, char *error,
+                             size_t error_size)
 {
     options_result result = parse(o, m, argc, argv, error, error_size);
     if (result == OPTIONS_ERROR)

@@ -19,22 +19,22 @@ typedef struct engine engine;
 
 struct loop {
     engine *e;
-    void *state;               /* the backend's */
-    SOCKET listener;           /* INVALID_SOCKET except in the first loop */
-    HANDLE thread;             /* NULL for the first loop: it runs on run()'s thread */
+    void *state;     /* the backend's */
+    SOCKET listener; /* INVALID_SOCKET except in the first loop */
+    HANDLE thread;   /* NULL for the first loop: it runs on run()'s thread */
     /* The connection table, touched by the loop's own thread only: a dense
      * array to walk, and an open-addressing hash (never more than half
      * full, linear probing) from socket to connection. */
     connection **connections;
     int count, capacity;
     connection **slots;
-    size_t slot_count;         /* a power of two */
+    size_t slot_count; /* a power of two */
     /* Reported by the last wait, served by dispatch(). */
     connection *ready;
     int listener_ready;
     /* Under the engine's lock: */
-    int assigned;              /* connections served plus those in the inbox */
-    connection *inbox;         /* handed over by the first loop, not yet taken */
+    int assigned;      /* connections served plus those in the inbox */
+    connection *inbox; /* handed over by the first loop, not yet taken */
     loop *next;
     /* Tick count at which the first loop woke this one to probe it; 0: no
      * probe outstanding. Set by the first loop, cleared by this one. */
@@ -45,24 +45,42 @@ struct loop {
 };
 
 struct engine {
-    SRWLOCK lock;              /* static initialiser: wake may come before run */
+    SRWLOCK lock; /* static initialiser: wake may come before run */
     server *s;
     const readiness_backend *b;
-    loop *loops;               /* the first loop, then the others in start order */
-    int failed;                /* a wait failed: run() returns 1 */
+    loop *loops; /* the first loop, then the others in start order */
+    int failed;  /* a wait failed: run() returns 1 */
     int refusal_logged, accept_failure_logged;
-    counter_t slow_logged;     /* the slow-service warning has been given */
+    counter_t slow_logged; /* the slow-service warning has been given */
 };
 
 /* One server per process; wake() reaches it from the stopping thread. */
 static engine the_engine = {SRWLOCK_INIT, NULL, NULL, NULL, 0, 0, 0, 0};
 
-server *loop_server(const loop *l) { return l->e->s; }
-SOCKET loop_listener(const loop *l) { return l->listener; }
-void *loop_state(const loop *l) { return l->state; }
-void loop_set_state(loop *l, void *state) { l->state = state; }
-int loop_connection_count(const loop *l) { return l->count; }
-connection *loop_connection(const loop *l, int index) { return l->connections[index]; }
+server *loop_server(const loop *l)
+{
+    return l->e->s;
+}
+SOCKET loop_listener(const loop *l)
+{
+    return l->listener;
+}
+void *loop_state(const loop *l)
+{
+    return l->state;
+}
+void loop_set_state(loop *l, void *state)
+{
+    l->state = state;
+}
+int loop_connection_count(const loop *l)
+{
+    return l->count;
+}
+connection *loop_connection(const loop *l, int index)
+{
+    return l->connections[index];
+}
 
 /* ---- The connection table -------------------------------------------------- */
 
@@ -383,8 +401,10 @@ static void record_probe(loop *l)
     server *s = l->e->s;
     stats_service_delay(&s->stats, delay);
     if (delay > SLOW_SERVICE_MS && counter_swap_if(&l->e->slow_logged, 0, 1))
-        server_log(s, "a readiness waited %lld ms for its loop (over %d ms): too many connections for this "
-                   "model here; see worst_service_delay_ms in the stats", (long long)delay, SLOW_SERVICE_MS);
+        server_log(s,
+                   "a readiness waited %lld ms for its loop (over %d ms): too many connections for this "
+                   "model here; see worst_service_delay_ms in the stats",
+                   (long long)delay, SLOW_SERVICE_MS);
 }
 
 /* ---- Loops ----------------------------------------------------------------- */

@@ -45,9 +45,9 @@ typedef struct loop loop;
 
 typedef struct connection {
     SOCKET socket;
-    echo_buffer echo;      /* received and not yet echoed */
-    int index;             /* in its loop's dense table */
-    int slot;              /* the backend's own index for it (pollfd entry, event) */
+    echo_buffer echo;            /* received and not yet echoed */
+    int index;                   /* in its loop's dense table */
+    int slot;                    /* the backend's own index for it (pollfd entry, event) */
     unsigned char read_wanted;   /* readiness reported and no recv made for it yet */
     unsigned char peer_closed;   /* READY_CLOSE came: no further readiness is promised */
     unsigned char write_blocked; /* send would block: wait for READY_WRITE */

@@ -25,8 +25,8 @@ void server_log_error(const server *s, int error, const char *format, ...)
 {
     char text[256] = "";
     va_list args;
-    FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, (DWORD)error, 0, text,
-                   sizeof text, NULL);
+    FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, (DWORD)error, 0, text, sizeof text,
+                   NULL);
     for (char *end = text + strlen(text); end > text && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == '.');)
         *--end = '\0';
     fprintf(stderr, "%s: ", s->model->info.name);
@@ -72,7 +72,7 @@ static unsigned __stdcall watch_stdin(void *arg)
 
 typedef struct thread_start {
     server *s;
-    unsigned (__stdcall *body)(void *);
+    unsigned(__stdcall *body)(void *);
     void *arg;
 } thread_start;
 
@@ -85,7 +85,7 @@ static unsigned __stdcall counted_thread(void *p)
     return rc;
 }
 
-HANDLE server_start_thread(server *s, unsigned (__stdcall *body)(void *), void *arg, unsigned stack_reserve)
+HANDLE server_start_thread(server *s, unsigned(__stdcall *body)(void *), void *arg, unsigned stack_reserve)
 {
     thread_start *start = malloc(sizeof *start);
     if (!start) {
@@ -136,7 +136,7 @@ void server_connection_closed(server *s)
 int server_is_reset(int wsa_error)
 {
     return wsa_error == WSAECONNRESET || wsa_error == WSAECONNABORTED || wsa_error == WSAENETRESET ||
-           wsa_error == WSAESHUTDOWN || wsa_error == ERROR_NETNAME_DELETED;
+        wsa_error == WSAESHUTDOWN || wsa_error == ERROR_NETNAME_DELETED;
 }
 
 void server_count_io_error(server *s, int wsa_error, error_kind kind, int had_input)

@@ -41,15 +41,15 @@ struct server {
     const server_model *model;
     server_options options;
     server_stats stats;
-    SOCKET listener;       /* bound and listening before run() is called */
-    int family;            /* AF_INET or AF_INET6 */
+    SOCKET listener; /* bound and listening before run() is called */
+    int family;      /* AF_INET or AF_INET6 */
     int processors;
     /* A stop is requested once: the flag is what loops check (an atomic load,
      * no system call, so a check per message costs nothing), the event is
      * for models that block on it (set after the flag). */
     counter_t stop_requested;
-    HANDLE stop_event;     /* manual-reset; signalled once a stop is requested */
-    void *model_state;     /* for the model's own use (e.g. from wake()) */
+    HANDLE stop_event; /* manual-reset; signalled once a stop is requested */
+    void *model_state; /* for the model's own use (e.g. from wake()) */
 };
 
 int server_main(int argc, char **argv, const server_model *model);
@@ -59,7 +59,10 @@ int server_main(int argc, char **argv, const server_model *model);
  * platform lacks (e.g. Registered I/O under Wine); that is then the exit code. */
 int server_main_checked(int argc, char **argv, const server_model *model, int (*check_platform)(server *s));
 
-static inline int server_stopping(server *s) { return counter_get(&s->stop_requested) != 0; }
+static inline int server_stopping(server *s)
+{
+    return counter_get(&s->stop_requested) != 0;
+}
 void server_request_stop(server *s);
 
 /* Worker threads sized by --threads: the number itself, or the processors
@@ -100,7 +103,7 @@ int server_count_accept_failure(server *s, int wsa_error);
 
 /* Starts a thread that is counted in peak_threads; stack_reserve 0 means the
  * default. Returns NULL (and counts a resource error) when it cannot. */
-HANDLE server_start_thread(server *s, unsigned (__stdcall *body)(void *), void *arg, unsigned stack_reserve);
+HANDLE server_start_thread(server *s, unsigned(__stdcall *body)(void *), void *arg, unsigned stack_reserve);
 
 /* Closes a socket gracefully after the peer finished sending: our FIN goes
  * out after all echoed bytes, and nothing unread is left to turn it into a RST. */

@@ -28,7 +28,7 @@ typedef struct server_stats {
     counter_t bytes_received;
     counter_t bytes_sent;
     counter_t errors[ERROR_KIND_COUNT];
-    counter_t threads_active;      /* threads the server itself runs, main included */
+    counter_t threads_active; /* threads the server itself runs, main included */
     counter_t peak_threads;
     /* The longest a readiness waited for its loop, in ms, sampled by the
      * readiness engine's probes (servers/core/readiness.c); -1 in models
@@ -54,13 +54,21 @@ void stats_thread_started(server_stats *s);
 void stats_thread_exited(server_stats *s);
 /* Records one measured service delay (keeps the worst). */
 void stats_service_delay(server_stats *s, int64_t delay_ms);
-static inline void stats_error(server_stats *s, error_kind kind) { counter_add(&s->errors[kind], 1); }
-static inline void stats_received(server_stats *s, size_t n) { counter_add(&s->bytes_received, (int64_t)n); }
-static inline void stats_sent(server_stats *s, size_t n) { counter_add(&s->bytes_sent, (int64_t)n); }
+static inline void stats_error(server_stats *s, error_kind kind)
+{
+    counter_add(&s->errors[kind], 1);
+}
+static inline void stats_received(server_stats *s, size_t n)
+{
+    counter_add(&s->bytes_received, (int64_t)n);
+}
+static inline void stats_sent(server_stats *s, size_t n)
+{
+    counter_add(&s->bytes_sent, (int64_t)n);
+}
 
 /* Writes the one-line stats JSON (no newline) into out; returns its length,
  * or -1 when out is too small. */
-int stats_format_json(char *out, size_t size, const char *model, server_stats *s,
-                      const process_figures *p);
+int stats_format_json(char *out, size_t size, const char *model, server_stats *s, const process_figures *p);
 
 #endif

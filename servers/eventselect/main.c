@@ -29,7 +29,7 @@ typedef struct group {
     WSAEVENT handles[2 * MAX_ENTRIES]; /* entries 0..count-1, then the same again */
     connection *owners[MAX_ENTRIES];   /* NULL for the wake event and the listener */
     int count;
-    int start;                         /* where the next wait's window begins */
+    int start; /* where the next wait's window begins */
 } group;
 
 static void mirror(group *g)

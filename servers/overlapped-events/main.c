@@ -39,7 +39,7 @@ typedef struct events_server events_server;
 typedef struct group {
     events_server *owner;
     HANDLE thread;
-    HANDLE wake; /* auto-reset: new connections in the inbox, or quit */
+    HANDLE wake;           /* auto-reset: new connections in the inbox, or quit */
     CRITICAL_SECTION lock; /* guards inbox, assigned and quit */
     SOCKET inbox[GROUP_SIZE];
     int inbox_count;

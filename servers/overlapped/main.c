@@ -27,21 +27,21 @@ typedef struct connection {
     WSAOVERLAPPED receiving;
     WSAOVERLAPPED sending;
     server *s;
-    SOCKET socket;        /* INVALID_SOCKET once closed; only completions may remain */
+    SOCKET socket; /* INVALID_SOCKET once closed; only completions may remain */
     echo_buffer buffer;
-    int receive_pending;  /* at most one WSARecv and one WSASend outstanding */
+    int receive_pending; /* at most one WSARecv and one WSASend outstanding */
     int send_pending;
-    int peer_finished;    /* the client shut down its sending side */
-    int had_input;        /* a byte has arrived (see server_count_io_error) */
-    int ending;           /* no new I/O; closed and freed once none is pending */
-    closing how;          /* how it is closed, once ending */
+    int peer_finished; /* the client shut down its sending side */
+    int had_input;     /* a byte has arrived (see server_count_io_error) */
+    int ending;        /* no new I/O; closed and freed once none is pending */
+    closing how;       /* how it is closed, once ending */
     struct connection *previous, *next;
 } connection;
 
 typedef struct overlapped_server {
     server *s;
-    acceptex_pool accepts;    /* each AcceptEx signals its own event */
-    connection *connections;  /* every context not yet freed, for the stop */
+    acceptex_pool accepts;   /* each AcceptEx signals its own event */
+    connection *connections; /* every context not yet freed, for the stop */
 } overlapped_server;
 
 /* The completion routines get no argument of their own; there is only one
@@ -306,8 +306,10 @@ static int shut_down(overlapped_server *state)
             outstanding = now;
             last_progress = GetTickCount();
         } else if (GetTickCount() - last_progress >= STOP_STALL_MS) {
-            server_log(s, "%d connections and %d accepts still had I/O outstanding, none completed for %d ms; left "
-                       "to the process exit", count_connections(state), accepts, STOP_STALL_MS);
+            server_log(s,
+                       "%d connections and %d accepts still had I/O outstanding, none completed for %d ms; left "
+                       "to the process exit",
+                       count_connections(state), accepts, STOP_STALL_MS);
             return -1;
         }
         /* Alertable: this is where the outstanding operations' routines run

@@ -40,10 +40,10 @@ static const model_info reference_model = {
 
 typedef struct connection {
     int fd;
-    uint32_t interest;  /* the events registered with epoll right now */
-    int peer_finished;  /* the client shut down its sending side */
-    int had_input;      /* a byte has arrived (see count_io_error) */
-    echo_buffer echo;   /* received and not yet sent back */
+    uint32_t interest;              /* the events registered with epoll right now */
+    int peer_finished;              /* the client shut down its sending side */
+    int had_input;                  /* a byte has arrived (see count_io_error) */
+    echo_buffer echo;               /* received and not yet sent back */
     struct connection *prev, *next; /* every open connection, to close them at the stop */
 } connection;
 
@@ -105,9 +105,12 @@ static void close_connection(server *s, connection *c, int graceful)
         setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &abort_now, sizeof abort_now);
     }
     close(c->fd); /* also removes it from the epoll set */
-    if (c->prev) c->prev->next = c->next;
-    else s->connections = c->next;
-    if (c->next) c->next->prev = c->prev;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->connections = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
     echo_buffer_free(&c->echo);
     free(c);
     stats_connection_closed(&s->stats);
@@ -136,7 +139,8 @@ static void add_connection(server *s, int fd)
     c->fd = fd;
     c->interest = EPOLLIN; /* a new connection has nothing to send yet */
     c->next = s->connections;
-    if (c->next) c->next->prev = c;
+    if (c->next)
+        c->next->prev = c;
     s->connections = c;
     if (watch(s, fd, c->interest, c) != 0) {
         stats_error(&s->stats, ERROR_RESOURCE);
@@ -291,10 +295,14 @@ static int serve(server *s)
             set_listener_paused(s, 0);
         for (int i = 0; i < n; i++) {
             void *mark = events[i].data.ptr;
-            if (mark == &listener_mark) accept_clients(s);
-            else if (mark == &stdin_mark) on_stdin(s);
-            else if (mark == &signals_mark) on_signal(s);
-            else on_connection_event(s, mark, events[i].events);
+            if (mark == &listener_mark)
+                accept_clients(s);
+            else if (mark == &stdin_mark)
+                on_stdin(s);
+            else if (mark == &signals_mark)
+                on_signal(s);
+            else
+                on_connection_event(s, mark, events[i].events);
         }
     }
     /* Idle connections get a FIN, busy ones an RST: nobody waits on a slow reader. */
@@ -315,8 +323,7 @@ static int open_listener(server *s)
     snprintf(port, sizeof port, "%d", s->options.port);
     int rc = getaddrinfo(s->options.bind, port, &hints, &found);
     if (rc != 0) {
-        fprintf(stderr, "%s: cannot resolve --bind %s: %s\n", reference_model.name, s->options.bind,
-                gai_strerror(rc));
+        fprintf(stderr, "%s: cannot resolve --bind %s: %s\n", reference_model.name, s->options.bind, gai_strerror(rc));
         return -1;
     }
     for (struct addrinfo *a = found; a; a = a->ai_next) {
@@ -348,8 +355,8 @@ static int open_listener(server *s)
         close(fd);
     }
     freeaddrinfo(found);
-    fprintf(stderr, "%s: cannot listen on %s port %d: %s\n", reference_model.name, s->options.bind,
-            s->options.port, strerror(last_error));
+    fprintf(stderr, "%s: cannot listen on %s port %d: %s\n", reference_model.name, s->options.bind, s->options.port,
+            strerror(last_error));
     return -1;
 }
 
@@ -413,7 +420,8 @@ static uint64_t peak_resident_bytes(const struct rusage *usage)
     FILE *status = fopen("/proc/self/status", "r");
     if (status) {
         while (fgets(line, sizeof line, status))
-            if (sscanf(line, "VmHWM: %llu kB", &kib) == 1) /* NOLINT(cert-err34-c): the kernel's own number */
+            /* NOLINTNEXTLINE(cert-err34-c): the kernel's own number */
+            if (sscanf(line, "VmHWM: %llu kB", &kib) == 1)
                 break;
         fclose(status);
     }

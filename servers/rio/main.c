@@ -42,7 +42,7 @@ static const GUID wsb_rio_id = {0x8509e081, 0x96dd, 0x4005, {0xb1, 0x65, 0x9e, 0
 typedef struct wsb_rio_buffer_id *rio_buffer_id;
 typedef struct wsb_rio_cq *rio_cq;
 typedef struct wsb_rio_rq *rio_rq;
-#define RIO_NO_BUFFER ((rio_buffer_id)~(ULONG_PTR)0)
+#define RIO_NO_BUFFER ((rio_buffer_id) ~(ULONG_PTR)0)
 
 typedef struct rio_buf {
     rio_buffer_id buffer;
@@ -142,8 +142,8 @@ static int check_platform(server *s)
     GUID id = wsb_rio_id;
     memset(&rio, 0, sizeof rio);
     rio.size = sizeof rio;
-    if (WSAIoctl(s->listener, WSB_SIO_GET_MULTIPLE_EXTENSION_FUNCTION_POINTER, &id, sizeof id, &rio, sizeof rio,
-                 &bytes, NULL, NULL) != 0 ||
+    if (WSAIoctl(s->listener, WSB_SIO_GET_MULTIPLE_EXTENSION_FUNCTION_POINTER, &id, sizeof id, &rio, sizeof rio, &bytes,
+                 NULL, NULL) != 0 ||
         !rio.receive || !rio.send || !rio.create_cq || !rio.create_rq || !rio.dequeue || !rio.notify ||
         !rio.register_buffer || !rio.deregister_buffer || !rio.close_cq) {
         server_log(s, "Registered I/O (RIO) is not available on this platform");
@@ -213,8 +213,7 @@ static void issue(rio_conn *c, rio_op op)
     }
     if (!ok) {
         c->pending = RIO_NONE;
-        server_count_io_error(c->owner->s, WSAGetLastError(), op == RIO_RECV ? ERROR_RECV : ERROR_SEND,
-                              c->had_input);
+        server_count_io_error(c->owner->s, WSAGetLastError(), op == RIO_RECV ? ERROR_RECV : ERROR_SEND, c->had_input);
         end_connection(c, CLOSE_FAILED);
     }
 }
@@ -399,8 +398,10 @@ static int stop_all(rio_server *r)
         if (now < left)
             last_progress = GetTickCount();
         else if (GetTickCount() - last_progress >= STOP_STALL_MS) {
-            server_log(r->s, "%d connections and accepts still had I/O outstanding, none completed for %d ms; left "
-                       "to the process exit", now, STOP_STALL_MS);
+            server_log(r->s,
+                       "%d connections and accepts still had I/O outstanding, none completed for %d ms; left "
+                       "to the process exit",
+                       now, STOP_STALL_MS);
             return -1;
         }
     }

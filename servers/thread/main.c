@@ -40,19 +40,19 @@ enum { ACCEPT_STOP_BOUND_MS = 10000 };
 
 typedef struct connection {
     server *s;
-    SOCKET socket;           /* closed by the connection's own thread only */
-    HANDLE thread;           /* joined by the accept thread once finished */
-    unsigned char *buffer;   /* s->options.buffer_size bytes, just after this struct */
-    int interrupted;         /* the stop cancelled a call of its thread (registry lock) */
+    SOCKET socket;         /* closed by the connection's own thread only */
+    HANDLE thread;         /* joined by the accept thread once finished */
+    unsigned char *buffer; /* s->options.buffer_size bytes, just after this struct */
+    int interrupted;       /* the stop cancelled a call of its thread (registry lock) */
     struct connection *prev, *next;
 } connection;
 
 /* What the accept thread, the connection threads and wake() share. */
 typedef struct registry {
-    SRWLOCK lock;            /* static initialiser: usable by wake() at any time */
-    connection *live;        /* threads still serving their client */
-    connection *finished;    /* threads done with their client, not yet joined */
-    int accepting_stopped;   /* the accept loop has ended and closed the listener */
+    SRWLOCK lock;          /* static initialiser: usable by wake() at any time */
+    connection *live;      /* threads still serving their client */
+    connection *finished;  /* threads done with their client, not yet joined */
+    int accepting_stopped; /* the accept loop has ended and closed the listener */
 } registry;
 
 static registry connections = {SRWLOCK_INIT, NULL, NULL, 0};

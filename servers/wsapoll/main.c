@@ -32,9 +32,9 @@ enum { INITIAL_ENTRIES = 64, SOCKETS_PER_LOOP = 256 };
 
 typedef struct poll_set {
     wakeup wake;
-    ULONG first_connection;   /* after the wake-up and, in the first loop, the listener */
-    WSAPOLLFD *entries;       /* what WSAPoll watches */
-    connection **owners;      /* owners[i] is entries[i]'s connection; NULL for the first two */
+    ULONG first_connection; /* after the wake-up and, in the first loop, the listener */
+    WSAPOLLFD *entries;     /* what WSAPoll watches */
+    connection **owners;    /* owners[i] is entries[i]'s connection; NULL for the first two */
     ULONG count, capacity;
 } poll_set;
 

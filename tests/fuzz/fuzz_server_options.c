@@ -10,8 +10,12 @@
 #include "options.h"
 
 static const model_info plain = {.name = "plain", .summary = "no pools"};
-static const model_info pooled = {.name = "pooled", .summary = "every pool", .has_thread_pool = 1,
-                                  .has_accept_pool = 1, .default_accept_pool = 16, .max_accept_pool = 63,
+static const model_info pooled = {.name = "pooled",
+                                  .summary = "every pool",
+                                  .has_thread_pool = 1,
+                                  .has_accept_pool = 1,
+                                  .default_accept_pool = 16,
+                                  .max_accept_pool = 63,
                                   .has_completion_tuning = 1};
 
 static void check_options(const server_options *o, const model_info *m)

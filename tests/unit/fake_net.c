@@ -36,8 +36,14 @@ uint64_t platform_now_ns(void)
 
 const char *net_status_text(net_status status)
 {
-    static const char *const texts[] = {"ok", "would block", "closed by peer", "connection reset", "connection refused",
-                                        "no local ports left", "out of resources", "failed"};
+    static const char *const texts[] = {"ok",
+                                        "would block",
+                                        "closed by peer",
+                                        "connection reset",
+                                        "connection refused",
+                                        "no local ports left",
+                                        "out of resources",
+                                        "failed"};
     return (unsigned)status < sizeof texts / sizeof *texts ? texts[status] : "?";
 }
 

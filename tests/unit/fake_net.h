@@ -15,9 +15,9 @@
 #define FAKE_WIRE_BYTES (1u << 20)
 
 typedef struct fake_net {
-    uint64_t now_ns;              /* what platform_now_ns() returns */
-    net_status connect_status;    /* net_connect's answer */
-    net_status connect_result;    /* net_connect_result's answer */
+    uint64_t now_ns;           /* what platform_now_ns() returns */
+    net_status connect_status; /* net_connect's answer */
+    net_status connect_result; /* net_connect_result's answer */
     /* send: takes at most send_room bytes in all (SIZE_MAX: no limit), then
      * would block; send_status other than NET_OK fails every send. */
     size_t send_room;

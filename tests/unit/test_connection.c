@@ -98,12 +98,24 @@ static void set_up(workload_kind workload, unsigned depth)
     fake_net_reset();
     memset(&seen, 0, sizeof seen);
     seen.may_issue = true;
-    context = (connection_context){
-        .workload = workload, .size = SIZE, .depth = depth, .seed = SEED, .verify = true, .server = &server,
-        .loop = NULL, .send_buffer = send_buffer, .receive_buffer = receive_buffer,
-        .events = {.owner = &seen, .may_issue = may_issue, .connected = connected, .message_done = message_done,
-                   .operation_done = operation_done, .connect_failed = connect_failed, .failed = failed,
-                   .closed = closed, .out_of_memory = out_of_memory}};
+    context = (connection_context){.workload = workload,
+                                   .size = SIZE,
+                                   .depth = depth,
+                                   .seed = SEED,
+                                   .verify = true,
+                                   .server = &server,
+                                   .loop = NULL,
+                                   .send_buffer = send_buffer,
+                                   .receive_buffer = receive_buffer,
+                                   .events = {.owner = &seen,
+                                              .may_issue = may_issue,
+                                              .connected = connected,
+                                              .message_done = message_done,
+                                              .operation_done = operation_done,
+                                              .connect_failed = connect_failed,
+                                              .failed = failed,
+                                              .closed = closed,
+                                              .out_of_memory = out_of_memory}};
 }
 
 static unsigned error_total(void)

@@ -86,10 +86,11 @@ static void test_help(void **state)
     size_t length = fread(text, 1, sizeof text - 1, to);
     fclose(to);
     assert_true(length > 0);
-    const char *names[] = {"--host", "--port", "--workload", "--connections", "--size", "--duration", "--warmup",
-                           "--messages", "--depth", "--rate", "--concurrency", "--idle", "--threads", "--seed",
-                           "--no-verify", "--json", "--csv", "--connect-timeout", "--timeout", "--barrier",
-                           "--barrier-timeout", "--help"};
+    const char *names[] = {
+        "--host",    "--port",     "--workload",        "--connections", "--size",        "--duration",
+        "--warmup",  "--messages", "--depth",           "--rate",        "--concurrency", "--idle",
+        "--threads", "--seed",     "--no-verify",       "--json",        "--csv",         "--connect-timeout",
+        "--timeout", "--barrier",  "--barrier-timeout", "--help"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strstr(text, names[i]))
             fail_msg("--help does not mention %s", names[i]);
@@ -269,7 +270,8 @@ static void test_unknown_and_missing(void **state)
 static void test_duration_or_messages(void **state)
 {
     (void)state;
-    assert_bad(PARSE("--port", "7", "--messages", "5", "--duration", "1"), "--messages and --duration exclude each other");
+    assert_bad(PARSE("--port", "7", "--messages", "5", "--duration", "1"),
+               "--messages and --duration exclude each other");
     assert_bad(PARSE("--port", "7", "--messages", "5", "--warmup", "1"), "--warmup applies to --duration runs only");
     parsed p = PARSE("--port", "7", "--warmup", "2");
     assert_int_equal(p.result, OPTIONS_OK);
@@ -281,7 +283,8 @@ static void test_workload_rules(void **state)
     (void)state;
     assert_bad(PARSE("--port", "7", "--workload", "rate"), "--workload rate needs --rate");
     assert_bad(PARSE("--port", "7", "--rate", "10"), "--rate applies to --workload rate only");
-    assert_bad(PARSE("--port", "7", "--workload", "pipeline", "--rate", "10"), "--rate applies to --workload rate only");
+    assert_bad(PARSE("--port", "7", "--workload", "pipeline", "--rate", "10"),
+               "--rate applies to --workload rate only");
     assert_bad(PARSE("--port", "7", "--depth", "4"), "--depth applies to --workload pipeline only");
     assert_bad(PARSE("--port", "7", "--workload", "rate", "--rate", "5", "--depth", "4"), "--depth applies");
     assert_bad(PARSE("--port", "7", "--concurrency", "4"), "--concurrency applies to --workload churn only");

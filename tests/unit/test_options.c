@@ -15,9 +15,22 @@
 /* Three kinds of model: no pools, a thread pool, a thread pool and AcceptEx. */
 static const model_info plain_model = {.name = "plain", .summary = "A model without pools."};
 static const model_info pool_model = {.name = "pool", .summary = "A model with worker threads.", .has_thread_pool = 1};
-static const model_info accept_model = {.name = "accepting", .summary = "A model with an AcceptEx pool.", .has_thread_pool = 1, .has_accept_pool = 1, .default_accept_pool = 16};
-static const model_info tuned_model = {.name = "tuned", .summary = "A model with completion-port tunings.", .has_thread_pool = 1, .has_accept_pool = 1, .default_accept_pool = 32, .has_completion_tuning = 1};
-static const model_info capped_model = {.name = "capped", .summary = "A model whose AcceptEx pool has a ceiling.", .has_accept_pool = 1, .default_accept_pool = 16, .max_accept_pool = 63};
+static const model_info accept_model = {.name = "accepting",
+                                        .summary = "A model with an AcceptEx pool.",
+                                        .has_thread_pool = 1,
+                                        .has_accept_pool = 1,
+                                        .default_accept_pool = 16};
+static const model_info tuned_model = {.name = "tuned",
+                                       .summary = "A model with completion-port tunings.",
+                                       .has_thread_pool = 1,
+                                       .has_accept_pool = 1,
+                                       .default_accept_pool = 32,
+                                       .has_completion_tuning = 1};
+static const model_info capped_model = {.name = "capped",
+                                        .summary = "A model whose AcceptEx pool has a ceiling.",
+                                        .has_accept_pool = 1,
+                                        .default_accept_pool = 16,
+                                        .max_accept_pool = 63};
 
 typedef struct parsed {
     options_result result;
@@ -157,8 +170,18 @@ static void test_numeric_options_both_forms(void **state)
 static void test_every_field_at_once(void **state)
 {
     (void)state;
-    const char *args[] = {"--port", "8080", "--bind=::1", "--threads=3", "--buffer", "65536", "--backlog=50",
-                          "--max-connections", "2000", "--accept-pool=32", "--no-stdin-stop", NULL};
+    const char *args[] = {"--port",
+                          "8080",
+                          "--bind=::1",
+                          "--threads=3",
+                          "--buffer",
+                          "65536",
+                          "--backlog=50",
+                          "--max-connections",
+                          "2000",
+                          "--accept-pool=32",
+                          "--no-stdin-stop",
+                          NULL};
     parsed p = parse(&accept_model, args);
     assert_int_equal(p.result, OPTIONS_RUN);
     assert_int_equal(p.options.port, 8080);
@@ -201,10 +224,22 @@ static void test_range_errors(void **state)
 static void test_garbage_numbers(void **state)
 {
     (void)state;
-    static const char *const garbage[] = {
-        "",      "abc", "12abc", "1.5", "0x10", "1e3", " 1", "1 ", "+1", "\t1", "\n1", "--",
-        "-", "99999999999999999999", "-99999999999999999999",
-        "\xef\xbc\x98" /* a full-width digit 8 */};
+    static const char *const garbage[] = {"",
+                                          "abc",
+                                          "12abc",
+                                          "1.5",
+                                          "0x10",
+                                          "1e3",
+                                          " 1",
+                                          "1 ",
+                                          "+1",
+                                          "\t1",
+                                          "\n1",
+                                          "--",
+                                          "-",
+                                          "99999999999999999999",
+                                          "-99999999999999999999",
+                                          "\xef\xbc\x98" /* a full-width digit 8 */};
     for (size_t g = 0; g < sizeof garbage / sizeof *garbage; g++)
         for (int k = 0; k < NUMERIC_CASES; k++)
             check_number_error(&accept_model, &numeric_cases[k], garbage[g]);
@@ -293,8 +328,8 @@ static void test_options_a_model_does_not_take(void **state)
 static void test_missing_value(void **state)
 {
     (void)state;
-    static const char *const names[] = {"--port", "--bind", "--threads", "--buffer",
-                                        "--backlog", "--max-connections", "--accept-pool"};
+    static const char *const names[] = {
+        "--port", "--bind", "--threads", "--buffer", "--backlog", "--max-connections", "--accept-pool"};
     for (size_t n = 0; n < sizeof names / sizeof *names; n++) {
         char expected[128];
         snprintf(expected, sizeof expected, "accepting: option %s needs a value", names[n]);
@@ -486,7 +521,8 @@ static void test_error_stays_one_line(void **state)
     assert_int_equal(p.result, OPTIONS_ERROR);
     assert_string_equal(p.error, "plain: --port takes a whole number from 0 to 65535 (got '1??2')");
     p = parse2(&plain_model, "--port", "\v\f");
-    assert_string_equal(p.error, "plain: --port takes a whole number from 0 to 65535 (got '?\?')"); /* \? : no trigraph */
+    assert_string_equal(p.error,
+                        "plain: --port takes a whole number from 0 to 65535 (got '?\?')"); /* \? : no trigraph */
 }
 
 int main(void)

@@ -139,12 +139,9 @@ static void test_monotonic_and_saturating(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_first_due_times_are_staggered),
-        cmocka_unit_test(test_per_connection_interval),
-        cmocka_unit_test(test_total_over_a_duration),
-        cmocka_unit_test(test_flow_is_even_across_connections),
-        cmocka_unit_test(test_no_drift_over_a_long_run),
-        cmocka_unit_test(test_monotonic_and_saturating),
+        cmocka_unit_test(test_first_due_times_are_staggered), cmocka_unit_test(test_per_connection_interval),
+        cmocka_unit_test(test_total_over_a_duration),         cmocka_unit_test(test_flow_is_even_across_connections),
+        cmocka_unit_test(test_no_drift_over_a_long_run),      cmocka_unit_test(test_monotonic_and_saturating),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
