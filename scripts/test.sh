@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, builds both presets, then the
-# checks (Python lint, clang-tidy), the unit tests (ctest, native), the
+# checks (Python lint, C formatting, clang-tidy), the unit tests (ctest, native), the
 # Windows executables' own checks (ctest under Wine), the sanitizer builds'
 # tests (scripts/sanitize.sh), a bounded run of each fuzz target
-# (scripts/fuzz.sh) and the whole pytest suite: conformance of all seven
-# servers, loadgen, harness. Arguments after -- go to pytest.
+# (scripts/fuzz.sh) and the whole pytest suite: conformance of every
+# server, loadgen, harness. Arguments after -- go to pytest.
 # Every step runs even when an earlier one fails; the exit code says if any
 # did, and the last lines give each step's time.
 set -uo pipefail
@@ -37,6 +37,7 @@ step() {
   timings+=("$label $((SECONDS - step_started)) s")
 }
 step "Python lint" "$ROOT/scripts/lint.sh"
+step "C formatting" "$ROOT/scripts/format.sh" --check
 step "static analysis" "$ROOT/scripts/analyze.sh"
 step "unit tests (native)" ctest --preset native
 step "Windows executables under Wine" ctest --preset mingw
