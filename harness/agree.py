@@ -10,9 +10,9 @@ and analysis.rankings) every pair of servers ranked in both is classified:
   only A / only B   one run resolves the pair, the other ties it;
   neither     both runs tie it.
 
-Tiers at a point come from the Holm-corrected rank-sum test, so a pair is
-"resolved" only when a test separated it (at that point, or at some point of a
-workload). A contradiction is therefore a result that did not reproduce: on a
+Tiers at a point come from the rank-sum test (false discovery rate 5%), and a
+workload's or the overall ranking from the stratified rank-sum test over its
+points, so a pair is "resolved" only when a test separated it. A contradiction is therefore a result that did not reproduce: on a
 machine fit for benchmarking two runs of one suite have none. Exit 1 on any
 contradiction, 0 otherwise, 2 for unusable input."""
 import sys

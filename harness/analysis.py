@@ -476,13 +476,7 @@ def point_tiers(cells, metric, higher_is_better):
 
 
 def _point_tiers(cells, metric, higher_is_better):
-    samples = {}
-    for cell in cells:
-        if cell.lower_bound:
-            continue  # the load generator was measured, not the server: never ranked
-        values = _ranked_values(cell, metric)
-        if values:
-            samples[cell.server] = values
+    samples = _point_samples(cells, metric)
     tiers = stats.tiers_by_test(samples, higher_is_better) if samples else []
     factors = []
     for upper, lower in zip(tiers, tiers[1:]):
@@ -493,6 +487,17 @@ def _point_tiers(cells, metric, higher_is_better):
     sizes = [len(values) for values in samples.values()]
     return PointTiers(first.point_id if first else "", metric, first.variant if first else "", tiers, factors,
                       separable=len(sizes) < 2 or stats.can_separate(sizes), reps=min(sizes, default=0))
+
+
+def _point_samples(cells, metric):
+    """server -> the values it is ranked on at one point; a cell whose load
+    generator saturated (lower_bound) is left out: it measured the load generator."""
+    samples = {}
+    for cell in cells:
+        values = None if cell.lower_bound else _ranked_values(cell, metric)
+        if values:
+            samples[cell.server] = values
+    return samples
 
 
 def all_point_tiers(cells: list[Cell]) -> list[PointTiers]:
@@ -511,17 +516,6 @@ def all_point_tiers(cells: list[Cell]) -> list[PointTiers]:
     return result
 
 
-def _tiers_from_scores(scores):
-    """Servers ordered by score (lower = better), equal scores in one tier."""
-    tiers = []
-    for name in sorted(scores, key=lambda n: (scores[n], n)):
-        if tiers and scores[tiers[-1][0]] == scores[name]:
-            tiers[-1].append(name)
-        else:
-            tiers.append([name])
-    return tiers
-
-
 def _relative_positions(tiers):
     """stats.tier_positions over (servers ranked + 1), exact (see rankings())."""
     count = sum(len(tier) for tier in tiers)
@@ -537,9 +531,16 @@ def _mean_positions(position_lists):
     return {name: sum(values, Fraction(0)) / len(values) for name, values in collected.items()}
 
 
-def _ranking(scope, metric, variant, scores, points):
-    return Ranking(scope=scope, metric=metric, variant=variant, tiers=_tiers_from_scores(scores),
-                   points=points, scores={name: float(score) for name, score in scores.items()})
+def _ranking(scope, metric, variant, scores, point_samples, higher_is_better, point_weights=None):
+    """A Ranking of a scope from its points' samples (point id -> server -> values):
+    ordered by score, cut where stats.tiers_by_stratified_test separates (each
+    point weighing point_weights[point id], default 1)."""
+    ordered = sorted(scores, key=lambda name: (scores[name], name))
+    strata = {name: [samples.get(name) for samples in point_samples.values()] for name in ordered}
+    weights = [point_weights[point] for point in point_samples] if point_weights else None
+    tiers = stats.tiers_by_stratified_test(strata, ordered, higher_is_better, weights)
+    return Ranking(scope=scope, metric=metric, variant=variant, tiers=tiers, points=list(point_samples),
+                   scores={name: float(score) for name, score in scores.items()})
 
 
 def rankings(cells: list[Cell]) -> list[Ranking]:
@@ -547,24 +548,25 @@ def rankings(cells: list[Cell]) -> list[Ranking]:
 
     A workload may have several points (a sweep), and the order of servers can
     change along it. At each point the servers are tiered by stats.tiers_by_test
-    (different tiers only where a Holm-corrected rank-sum test separates them;
-    see there), and each gets its tier's
-    fractional position (a tier spanning places 2 and 3 gives both 2.5) divided
-    by the number of servers ranked there plus one: a place between 0 and 1
-    whose middle, 1/2, is "tied with everyone" however many servers were ranked,
-    so a server missing at a point (every repetition failed, or a lower bound)
-    does not move the others up or down. A server's workload score is its mean
-    relative position over the workload's points
-    where it has a result (a Borda count), and servers with equal scores share a
-    tier. So a single point reproduces that point's tiers exactly; two servers
-    that swap places along a sweep, or are tied at every point, stay tied; and a
-    server ahead at most points ranks ahead. Scores are exact fractions, so
-    "equal" is exact. "overall" averages the workload scores, each workload
-    weighing the same however many points it has. reference-epoll (native Linux)
-    is ranked alongside; agreement_with_microsoft() leaves it out. In the rate
-    workload only a shortfall from the requested rate ranks throughput (see
-    _ranked_values). A cell whose load generator saturated (Cell.lower_bound)
-    is never ranked: it measures the load generator, not the server."""
+    (different tiers only where the rank-sum test separates them, false
+    discovery rate 5%), and each gets its tier's fractional position (a tier
+    spanning places 2 and 3 gives both 2.5) divided by the number of servers
+    ranked there plus one: a place between 0 and 1 whose middle, 1/2, is "tied
+    with everyone" however many servers were ranked, so a server missing at a
+    point (every repetition failed, or a lower bound) does not move the others
+    up or down. A server's workload score is its mean relative position over
+    the workload's points where it has a result (a Borda count); "overall"
+    averages the workload scores, each workload weighing the same however many
+    points it has. The scores give the order; the tiers come from a test again:
+    stats.tiers_by_stratified_test over the scope's points (van Elteren's
+    stratified rank-sum test, each point a stratum, false discovery rate 5%),
+    so a small difference of scores is a tie unless the repetitions show it.
+    A one-point scope reproduces that point's tiers. reference-epoll (native
+    Linux) is ranked alongside; agreement_with_microsoft() leaves it out. In
+    the rate workload only a shortfall from the requested rate ranks throughput
+    (see _ranked_values). A cell whose load generator saturated
+    (Cell.lower_bound) is never ranked: it measures the load generator, not
+    the server."""
     result = []
     for variant in dict.fromkeys(cell.variant for cell in cells):
         variant_cells = [cell for cell in cells if cell.variant == variant]
@@ -577,22 +579,25 @@ def _variant_rankings(cells, variant, metric, higher_is_better):
     by_workload = {}
     for cell in cells:
         by_workload.setdefault(cell.workload, {}).setdefault(cell.point_id, []).append(cell)
-    rankings_found, workload_scores, all_points = [], [], []
+    rankings_found, workload_scores, all_samples, point_weights = [], [], {}, {}
     for workload, points in by_workload.items():
-        positions, used = [], []
+        positions, samples_used = [], {}
         for point_id, point_cells in points.items():
-            tiers = point_tiers(point_cells, metric, higher_is_better)
+            samples = _point_samples(point_cells, metric)
+            tiers = stats.tiers_by_test(samples, higher_is_better) if samples else []
             if tiers:
                 positions.append(_relative_positions(tiers))
-                used.append(point_id)
+                samples_used[point_id] = samples
         if not positions:
             continue
         scores = _mean_positions(positions)
         workload_scores.append(scores)
-        all_points.extend(used)
-        rankings_found.append(_ranking(workload, metric, variant, scores, used))
+        all_samples.update(samples_used)
+        point_weights.update(dict.fromkeys(samples_used, 1 / len(samples_used)))  # each workload one say
+        rankings_found.append(_ranking(workload, metric, variant, scores, samples_used, higher_is_better))
     if workload_scores:
-        rankings_found.append(_ranking("overall", metric, variant, _mean_positions(workload_scores), all_points))
+        rankings_found.append(_ranking("overall", metric, variant, _mean_positions(workload_scores), all_samples,
+                                       higher_is_better, point_weights))
     return rankings_found
 
 

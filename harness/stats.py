@@ -132,20 +132,66 @@ def _rank_sum_distribution(doubled_ranks, group_size):
     return by_size[group_size]
 
 
-def holm_rejections(p_values: dict, alpha=0.05) -> set:
-    """The keys whose null hypothesis Holm's step-down procedure rejects at
-    family-wise error rate alpha: sorted p-values p(1) <= p(2) <= ... are compared
-    with alpha/k, alpha/(k-1), ..., stopping at the first that is not below. The
-    chance of any false rejection among all the comparisons stays at most alpha,
-    whatever their dependence."""
-    remaining = len(p_values)
-    rejected = set()
-    for key in sorted(p_values, key=lambda k: (p_values[k], str(k))):
-        if p_values[key] > alpha / remaining:
-            break
-        rejected.add(key)
-        remaining -= 1
-    return rejected
+def fdr_rejections(p_values: dict, alpha=0.05) -> set:
+    """The keys that the Benjamini-Hochberg step-up procedure rejects at false
+    discovery rate alpha: with sorted p-values p(1) <= ... <= p(m), every key up to
+    the largest k with p(k) <= k * alpha / m. Among the pairs it declares different
+    at most a share alpha are expected to be equal; when all are equal, the chance
+    of declaring any different is at most alpha (tests/harness/test_stats.py
+    simulates both with the pairwise rank-sum tests used here).
+
+    Why not Holm's family-wise correction: with 10 servers (45 pairs) and 6
+    repetitions, Holm needs p <= 0.05 / 45 for the first rejection, below the
+    smallest p-value 6 against 6 can reach (2/924), so a whole default run ranked
+    every server equal, reference-epoll included."""
+    ordered = sorted(p_values, key=lambda k: (p_values[k], str(k)))
+    passing = [rank for rank, key in enumerate(ordered, 1) if p_values[key] <= rank * alpha / len(ordered)]
+    return set(ordered[:max(passing, default=0)])
+
+
+def stratified_rank_sum(strata, weights=None) -> tuple[float, float]:
+    """(two-sided p-value, direction) of van Elteren's stratified rank-sum test over
+    strata of (first values, second values): the points of a workload, each its own
+    stratum, so a server 10x faster at one point and a little slower at another is
+    not scored as a difference of the points' scales.
+
+    In each stratum the first sample's rank sum W (midranks) is centred on its
+    mean under "one distribution", and the strata are added with weight 1/(N+1),
+    which gives each stratum about the same say whatever its size; the variance
+    has the tie correction, and the p-value is the normal approximation (the
+    exact rank_sum_p_value when there is one stratum, so a one-point scope gives
+    that point's test). direction > 0 when first's values tend to be larger.
+    weights (one per stratum, default 1) scale a stratum's say further: the
+    overall ranking gives each workload the same say however many points it has.
+    A stratum whose values are all equal says nothing and is skipped."""
+    weights = [1.0] * len(strata) if weights is None else weights
+    strata = [([float(v) for v in first], [float(v) for v in second], extra)
+              for (first, second), extra in zip(strata, weights) if first and second]
+    if len(strata) == 1:
+        first, second, _ = strata[0]
+        return rank_sum_p_value(first, second), median(first) - median(second)
+    statistic = variance = 0.0
+    for first, second, extra in strata:
+        m, n = len(first), len(second)
+        total = m + n
+        doubled = _doubled_midranks(first + second)
+        ties = sum(count ** 3 - count for count in _tie_sizes(doubled))
+        stratum_variance = m * n / 12 * (total + 1 - ties / (total * (total - 1)))
+        if stratum_variance <= 0:
+            continue
+        weight = extra / (total + 1)
+        statistic += weight * (sum(doubled[:m]) / 2 - m * (total + 1) / 2)
+        variance += weight ** 2 * stratum_variance
+    if variance == 0:
+        return 1.0, 0.0
+    return math.erfc(abs(statistic) / math.sqrt(2 * variance)), statistic
+
+
+def _tie_sizes(doubled_ranks):
+    counts = {}
+    for rank in doubled_ranks:
+        counts[rank] = counts.get(rank, 0) + 1
+    return [count for count in counts.values() if count > 1]
 
 
 @dataclass
@@ -252,20 +298,46 @@ def tiers_by_test(samples: dict[str, list[float]], higher_is_better: bool, alpha
     """Tiers of names, best first, from name -> per-repetition values.
 
     Two names are in different tiers only when the rank-sum test tells them apart:
-    every pair is tested (rank_sum_p_value), Holm's correction is applied over all
-    those comparisons, and the names, sorted by median (best first; equal medians
-    by name), are cut between two places only when every name above the cut is
-    significantly better than every name below it (significant, and the
-    Hodges-Lehmann ratio on the better side). So whichever two names end in
-    different tiers, a corrected test separated them; the chance that names with
-    one distribution are split is at most alpha (tests/harness/test_stats.py
-    simulates it)."""
+    every pair is tested (rank_sum_p_value, exact), the false discovery rate over
+    those comparisons is held at alpha (fdr_rejections), and the names, sorted by
+    median (best first; equal medians by name), are cut as cut_where_separated()
+    says. The chance that names with one distribution are split is at most alpha
+    (tests/harness/test_stats.py simulates it)."""
     sign = -1 if higher_is_better else 1
     ordered = sorted(samples, key=lambda name: (sign * median(samples[name]), name))
     pairs = [(a, b) for i, a in enumerate(ordered) for b in ordered[i + 1:]]
-    rejected = holm_rejections({pair: rank_sum_p_value(samples[pair[0]], samples[pair[1]]) for pair in pairs},
-                               alpha)
-    separated = {(a, b) for a, b in rejected if _ahead(samples[a], samples[b], higher_is_better)}
+    rejected = fdr_rejections({pair: rank_sum_p_value(samples[pair[0]], samples[pair[1]]) for pair in pairs},
+                              alpha)
+    return cut_where_separated(ordered, {(a, b) for a, b in rejected
+                                         if _ahead(samples[a], samples[b], higher_is_better)})
+
+
+def tiers_by_stratified_test(strata: dict[str, list], ordered: list[str], higher_is_better: bool,
+                             weights=None, alpha=0.05) -> list[list[str]]:
+    """Tiers over several points at once: strata maps each name to its values per
+    point (a list per point, None where it has no result there); ordered is the
+    names best first by whatever score the caller ranks by. Each pair is tested
+    by stratified_rank_sum() over the points where both have results (weights:
+    one per point, default 1), the false discovery rate is held at alpha, and
+    cut_where_separated() cuts."""
+    def test(first, second):
+        points = range(len(strata[first]))
+        weight = [1.0] * len(points) if weights is None else weights
+        common = [i for i in points if strata[first][i] and strata[second][i]]
+        if not common:
+            return 1.0, 0.0
+        return stratified_rank_sum([(strata[first][i], strata[second][i]) for i in common], [weight[i] for i in common])
+
+    tested = {(a, b): test(a, b) for i, a in enumerate(ordered) for b in ordered[i + 1:]}
+    rejected = fdr_rejections({pair: p for pair, (p, _) in tested.items()}, alpha)
+    return cut_where_separated(ordered, {pair for pair in rejected
+                                         if (tested[pair][1] > 0) == higher_is_better and tested[pair][1] != 0})
+
+
+def cut_where_separated(ordered, separated) -> list[list[str]]:
+    """Tiers from names best first: a cut between two places only when every name
+    above it is separated from (significantly better than) every name below it.
+    So whichever two names end in different tiers, a test separated them."""
     tiers = []
     for index, name in enumerate(ordered):
         above, below = ordered[:index], ordered[index:]
@@ -285,15 +357,14 @@ def _ahead(first, second, higher_is_better):
 
 def can_separate(sizes, alpha=0.05) -> bool:
     """Whether tiers_by_test() could split anything at all, whatever the values, for
-    samples of these sizes: the smallest p-value the exact rank-sum test reaches for
-    m and n values (complete separation, 2 / C(m+n, m)) must pass Holm's first step,
-    alpha over the number of pairs. 7 servers (21 pairs) need 6 repetitions each; 3
-    repetitions can never separate anything (the smallest p-value is 0.1)."""
+    samples of these sizes: at best every pair is completely separated, and then
+    the false discovery rate procedure rejects them all when the smallest p-value
+    the exact rank-sum test reaches for the two largest samples (2 / C(m+n, m))
+    is at most alpha. 4 repetitions a side can (2/70); 3 never can (0.1)."""
     sizes = sorted(sizes)
     if len(sizes) < 2:
         return False
-    pairs = len(sizes) * (len(sizes) - 1) // 2
-    return 2 / math.comb(sizes[-1] + sizes[-2], sizes[-1]) <= alpha / pairs
+    return 2 / math.comb(sizes[-1] + sizes[-2], sizes[-1]) <= alpha
 
 
 def min_reps_to_separate(count, alpha=0.05) -> int:

@@ -113,7 +113,7 @@ def test_percentile_rejects_empty_histograms_and_bad_percentiles():
         stats.histogram_percentile([[1, 1, 1]], 101)
 
 
-# ---- the rank-sum test, Holm's correction, the ratio interval ----
+# ---- the rank-sum tests, the false discovery rate, the ratio interval ----
 
 def _brute_force_p_value(first, second):
     """The rank-sum p-value by enumerating every split of the pooled values (midranks for ties)."""
@@ -145,12 +145,32 @@ def test_rank_sum_p_value_equals_full_enumeration_with_and_without_ties():
         assert stats.rank_sum_p_value(first, second) == pytest.approx(_brute_force_p_value(first, second))
 
 
-def test_holm_steps_down_and_stops_at_the_first_p_value_not_below():
-    assert stats.holm_rejections({"a": 0.01, "b": 0.02, "c": 0.04}) == {"a", "b", "c"}  # 0.0167, 0.025, 0.05
-    # c passes 0.05/3; a (0.03) fails 0.05/2, and the procedure stops: b is kept although 0.04 < 0.05
-    assert stats.holm_rejections({"a": 0.03, "b": 0.04, "c": 0.001}) == {"c"}
-    assert stats.holm_rejections({"a": 0.06}) == set()
-    assert stats.holm_rejections({}) == set()
+def test_fdr_rejects_up_to_the_largest_p_value_under_its_step():
+    # steps 0.05 * k / 3: 0.0167, 0.0333, 0.05; c = 0.04 passes the third, so all three go
+    assert stats.fdr_rejections({"a": 0.01, "b": 0.03, "c": 0.04}) == {"a", "b", "c"}
+    # 0.001 passes the first step, 0.04 fails 0.0333 and 0.06 fails 0.05
+    assert stats.fdr_rejections({"a": 0.04, "b": 0.06, "c": 0.001}) == {"c"}
+    # step-up: a (0.02) is above its step 0.0167, but b (0.03) passes 0.0333, and so both go
+    assert stats.fdr_rejections({"a": 0.02, "b": 0.03, "c": 0.5}) == {"a", "b"}
+    assert stats.fdr_rejections({"a": 0.06}) == set()
+    assert stats.fdr_rejections({}) == set()
+
+
+def test_stratified_rank_sum_of_one_stratum_is_the_exact_test():
+    first, second = [1.0, 2, 3, 4, 5, 6], [4.5, 7, 8, 9, 10, 11]
+    p, direction = stats.stratified_rank_sum([(first, second)])
+    assert p == stats.rank_sum_p_value(first, second) and direction < 0
+
+
+def test_stratified_rank_sum_adds_the_strata_and_skips_all_tied_ones():
+    apart = ([10.0, 11, 12, 13, 14, 15], [1.0, 2, 3, 4, 5, 6])
+    far_away = ([1e6 + v for v in apart[0]], [1e6 + v for v in apart[1]])  # the same story at another scale
+    p_two, direction = stats.stratified_rank_sum([apart, far_away])
+    assert direction > 0 and p_two < stats.rank_sum_p_value(*apart)  # two strata say more than one
+    tied = ([5.0] * 6, [5.0] * 6)
+    assert stats.stratified_rank_sum([apart, far_away, tied]) == stats.stratified_rank_sum([apart, far_away])
+    assert stats.stratified_rank_sum([tied, tied]) == (1.0, 0.0)
+    assert stats.stratified_rank_sum([apart, ([1.0], [])]) == stats.stratified_rank_sum([apart])
 
 
 def test_ratio_interval_of_scaled_and_identical_samples():
@@ -206,7 +226,7 @@ def test_too_few_repetitions_cannot_be_separated():
     assert stats.tiers_by_test(samples, higher_is_better=True) == [["b", "a"]]
 
 
-@pytest.mark.parametrize("servers, reps", [(2, 4), (3, 5), (4, 5), (7, 6)])
+@pytest.mark.parametrize("servers, reps", [(2, 4), (3, 4), (7, 4), (10, 4)])
 def test_the_repetitions_needed_to_separate_anything(servers, reps):
     assert stats.min_reps_to_separate(servers) == reps
     assert stats.can_separate([reps] * servers) and not stats.can_separate([reps - 1] * servers)
@@ -228,7 +248,7 @@ def _draw(rng, centre, reps=DEFAULT_REPS):
     return [centre * rng.lognormvariate(0, CV) for _ in range(reps)]
 
 
-@pytest.mark.parametrize("models", [2, 4])
+@pytest.mark.parametrize("models", [2, 4, 10])
 def test_equal_distributions_are_split_in_at_most_5_percent_of_trials(models):
     rng = random.Random(f"null-{models}")
     trials = 2000
@@ -237,7 +257,7 @@ def test_equal_distributions_are_split_in_at_most_5_percent_of_trials(models):
     assert split / trials <= 0.05
 
 
-@pytest.mark.parametrize("models", [2, 4])
+@pytest.mark.parametrize("models", [2, 4, 10])
 def test_a_20_percent_difference_at_6_repetitions_is_detected_in_90_percent_of_trials(models):
     # models m0, m1, ... each 20% faster than the next, 6 repetitions with 5% noise
     rng = random.Random(f"power-{models}")
@@ -246,6 +266,36 @@ def test_a_20_percent_difference_at_6_repetitions_is_detected_in_90_percent_of_t
     detected = sum(stats.tiers_by_test({f"m{i}": _draw(rng, 1000 / 1.2 ** i) for i in range(models)}, True)
                    == expected for _ in range(trials))
     assert detected / trials >= 0.90
+
+
+POINT_SCALES = [1000, 8000, 60000, 400]  # a workload's points differ by orders of magnitude
+
+
+def _stratified_tiers(rng, speedups):
+    """tiers_by_stratified_test over POINT_SCALES for models m0, m1, ... where m_i is
+    speedups[i] times as fast as the baseline at every point."""
+    names = [f"m{i}" for i in range(len(speedups))]
+    strata = {name: [_draw(rng, scale * speedup) for scale in POINT_SCALES] for name, speedup in zip(names, speedups)}
+    ordered = sorted(names, key=lambda name: -sum(map(stats.median, strata[name])))
+    return stats.tiers_by_stratified_test(strata, ordered, higher_is_better=True)
+
+
+@pytest.mark.parametrize("models", [2, 10])
+def test_stratified_tiers_split_equal_distributions_in_at_most_5_percent_of_trials(models):
+    rng = random.Random(f"stratified-null-{models}")
+    trials = 1000
+    split = sum(len(_stratified_tiers(rng, [1.0] * models)) > 1 for _ in range(trials))
+    assert split / trials <= 0.05
+
+
+def test_stratified_tiers_find_a_5_percent_difference_that_one_point_cannot():
+    # 5% apart with 5% noise: 6 repetitions at one point rarely separate it; four points usually do
+    rng = random.Random("stratified-power")
+    trials = 500
+    one_point = sum(len(stats.tiers_by_test({"m0": _draw(rng, 1050), "m1": _draw(rng, 1000)}, True)) == 2
+                    for _ in range(trials))
+    four_points = sum(_stratified_tiers(rng, [1.05, 1.0]) == [["m0"], ["m1"]] for _ in range(trials))
+    assert four_points / trials >= 0.80 and four_points > 1.5 * one_point
 
 
 def test_tier_factor_says_how_many_times_better_for_either_direction():
