@@ -143,6 +143,11 @@ class Record:
     def unsupported(self):
         return self.status == "unsupported"
 
+    @property
+    def failed(self):
+        """A failure, not a model this platform cannot run (that is unsupported)."""
+        return self.status == "failed"
+
 
 @dataclass
 class Run:

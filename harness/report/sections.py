@@ -169,7 +169,7 @@ def how_to_read_blocks():
 
 def outcome_blocks(run):
     total = len(run.records)
-    failed = sum(1 for record in run.records if record.status != "ok")
+    failed = sum(1 for record in run.records if record.failed)
     if total == 0:
         return [Paragraph("This run has no records yet: nothing was measured.", strong=True)]
     if failed == total:

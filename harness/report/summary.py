@@ -42,8 +42,9 @@ def agreement_sentence(overall, show_variant=False):
 
 
 def lead_blocks(run, cells):
-    """At each point, by how much the best tier leads the next, per metric: the factors behind the
-    overall ranking, with their intervals."""
+    """At each point, by how much the best tier of Winsock models leads the next, per metric: the
+    factors behind the overall ranking, with their intervals. A native calibration server
+    (reference-epoll) leading everyone says nothing about the Winsock models, so its lead is skipped."""
     found = analysis.all_point_tiers(cells)
     if not found:
         return []
@@ -53,20 +54,32 @@ def lead_blocks(run, cells):
     keys = sorted({(t.point_id, t.variant) for t in found}, key=lambda k: (order.get(k[0], len(order)), k))
     by_key = {(t.point_id, t.variant, t.metric): t for t in found}
     header = ["point"] + (["variant"] if len(variants) > 1 else []) + \
-        [f"{METRIC_WORDS.get(m, m)}: best vs next tier" for m in metrics]
+        [f"{METRIC_WORDS.get(m, m)}: best Winsock tier vs next" for m in metrics]
     rows = [[point] + ([variant] if len(variants) > 1 else [])
             + [_lead_text(by_key.get((point, variant, metric))) for metric in metrics] for point, variant in keys]
-    return [Paragraph("How far the best tier leads the next at each point (\"A 1.42× [1.31, 1.55] B\": A is 1.42 "
-                      "times better, higher throughput or lower latency, 95% interval):"),
+    return [Paragraph("How far the best tier of Winsock models leads the next at each point (\"A 1.42× [1.31, "
+                      "1.55] B\": A is 1.42 times better, higher throughput or lower latency, 95% interval):"),
             Table(header, rows, nowrap={0})]
 
 
 def _lead_text(tiers):
     if tiers is None:
         return "–"
+    for upper, factor in zip(tiers.tiers, tiers.factors):
+        if _is_winsock(factor.better):
+            if len(upper) == 1:
+                return format_factor(factor)
+            # the factor is the closest pair across the boundary: the least the tier leads by
+            return f"{' = '.join(upper)} (closest: {format_factor(factor)})"
     if tiers.factors:
-        return format_factor(tiers.factors[0])
+        return "Winsock models tied"
     return "all tied" if tiers.separable else "all tied (too few repetitions to separate)"
+
+
+def _is_winsock(server):
+    """A Winsock model, or a server that is not a model (a test's stand-in): only a known native model is not."""
+    model = models.get(server)
+    return model is None or model.winsock
 
 
 def warnings(run, cells):
@@ -81,9 +94,12 @@ def warnings(run, cells):
     short = [f"{c.server} at {c.point_id}" for c in cells if c.throughput is not None and not c.throughput.has_interval]
     if short:
         found.append(f"Too few repetitions for a 95% interval: {_few(short)}.")
-    failed = sum(1 for record in run.records if record.status != "ok")
+    failed = sum(1 for record in run.records if record.failed)
     if failed:
         found.append(f"{failed} of {len(run.records)} records failed (see Failures).")
+    unsupported = analysis.unsupported_servers(run)
+    if unsupported:
+        found.append(f"Not measured, unsupported on this platform: {', '.join(sorted(unsupported))} (see Failures).")
     if not run.manifest.get("finished_at"):
         found.append("The run did not finish (run --resume completes it).")
     return found
