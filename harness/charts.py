@@ -397,7 +397,9 @@ def _y_scale(axes, log_y):
 
 def _log_y(axes):
     axes.set_yscale("log")
-    plain = _number_formatter(axes)
+    # Decades each take their own prefix (100, 1k, 10k, 1M): one prefix for the whole axis, right
+    # for a linear axis, printed a p99 axis from 100 µs to 1 s as 0.0001M ... 1M.
+    plain = FuncFormatter(lambda value, _: si_text(value) if value >= 1 or value == 0 else f"{value:g}")
     axes.yaxis.set_major_formatter(plain)
     low, high = axes.get_ylim()
     # Within a decade or so the minor ticks are the only labels between powers of ten.

@@ -26,7 +26,7 @@ def platform_blocks(run):
              _runtime_text(platform),
              f"Code: {_variants_text(manifest.get('variants') or {})}.",
              f"Run: {len(manifest.get('points') or [])} points × {len(manifest.get('servers') or [])} servers "
-             f"({', '.join(manifest.get('servers') or []) or 'none'}) × {manifest.get('reps', '?')} repetitions; "
+             f"({', '.join(manifest.get('servers') or []) or 'none'}) × {_repetitions_text(manifest)}; "
              f"seed {manifest.get('seed', '?')}; started {date_text(manifest.get('started_at'))}, "
              f"{_finished_text(manifest.get('finished_at'))}."]
     if platform.get("compiler"):
@@ -419,6 +419,14 @@ def footer_blocks(run):
             Paragraph(f"Report written {written} by harness/report/.")]
 
 
+def _repetitions_text(manifest):
+    adaptive = manifest.get("repetitions") or {}
+    if not adaptive.get("adaptive"):
+        return f"{manifest.get('reps', '?')} repetitions"
+    return (f"{adaptive.get('min', '?')}-{adaptive.get('max', '?')} adaptive repetitions "
+            f"({adaptive.get('rounds', '?')} rounds, stopped by {adaptive.get('stopped_by', '?')})")
+
+
 def reproduce_command(manifest):
     suite = manifest.get("suite", "?")
     suite_file = manifest.get("suite_file") or ""
@@ -426,8 +434,10 @@ def reproduce_command(manifest):
         suite = suite_file  # a suite from outside harness/suites is found by its path
     suite = shlex.quote(str(suite))
     servers = shlex.quote(",".join(manifest.get("servers") or []))
-    options = (f"--suite {suite} --seed {manifest.get('seed', '?')} --servers {servers} "
-               f"--reps {manifest.get('reps', '?')}" + (" --pin" if manifest.get("pin") else ""))
+    # an adaptive run is repeated by the suite's own [repetitions], not by its first round's count
+    adaptive = (manifest.get("repetitions") or {}).get("adaptive")
+    options = (f"--suite {suite} --seed {manifest.get('seed', '?')} --servers {servers}"
+               + ("" if adaptive else f" --reps {manifest.get('reps', '?')}") + (" --pin" if manifest.get("pin") else ""))
     for name, value in (manifest.get("overrides") or {}).items():  # run --duration/--warmup/--points
         options += f" --{name} {shlex.quote(str(value))}"
     variants = manifest.get("variants") or {}

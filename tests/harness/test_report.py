@@ -282,6 +282,9 @@ def test_the_reproduce_command_follows_the_manifest():
                     variants={"base": {"commit": "b" * 40}, "current": {"commit": "a" * 40}})
     assert report.reproduce_command(manifest) == \
         "python3 -m harness ab --base bbbbbbbbbbbb --suite mine --seed 3 --servers iocp,thread --reps 5"
+    # an adaptive run is repeated by its suite's [repetitions], not by its first round's count
+    manifest.update(variants={}, repetitions={"adaptive": True, "min": 5, "max": 12, "rounds": 8})
+    assert report.reproduce_command(manifest) == "python3 -m harness run --suite mine --seed 3 --servers iocp,thread"
 
 
 def test_rankings_read_best_first_in_words_with_ties():
@@ -449,6 +452,19 @@ def test_axis_labels_use_one_si_prefix_per_axis():
     assert [charts.si_text(v, charts._axis_factor(40_000)) for v in (5_000, 40_000)] == ["5k", "40k"]
     assert [charts.si_text(v, charts._axis_factor(5_000)) for v in (1_000, 4_500)] == ["1,000", "4,500"]
     assert charts.si_text(1_000_000) == "1M" and charts.si_text(16) == "16" and charts.si_text(2_500) == "2.5k"
+
+
+def test_log_axes_give_each_decade_its_own_prefix():
+    # a p99 axis from 100 µs to 1 s: "100 ... 1M", never "0.0001M" (one prefix for the whole axis)
+    figure = charts.plt.figure()
+    axes = figure.add_subplot()
+    axes.plot([1, 2, 3, 4, 5], [100, 1_000, 10_000, 100_000, 1_000_000])
+    charts._log_y(axes)
+    figure.canvas.draw()
+    labels = [tick.get_text() for tick in axes.get_yticklabels() if tick.get_text()]
+    charts.plt.close(figure)
+    assert {"100", "1k", "10k", "100k", "1M"} <= set(labels)
+    assert not any(label.startswith("0.") for label in labels)
 
 
 def test_chart_titles_say_each_thing_once(example):
