@@ -4,6 +4,7 @@ The command line only: each sub-command checks its options, then hands over
 to the module that does the work (imported when needed, so one broken or
 missing module does not take the other commands down)."""
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -391,5 +392,18 @@ def interrupt(_signum, _frame):
     raise KeyboardInterrupt
 
 
+def main_with_closed_pipe_handled():
+    """main(), but a reader that stops early (`harness list | head`) is not an error worth a
+    traceback: the output it wanted was written; the rest goes nowhere."""
+    try:
+        code = main()
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it at /dev/null so that flush cannot fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # what a shell reports for a process ended by SIGPIPE
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_with_closed_pipe_handled())

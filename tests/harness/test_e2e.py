@@ -118,3 +118,13 @@ def test_the_wineserver_cpu_is_counted_for_a_winsock_server_and_not_for_the_nati
     by_server = {item["server"]: record for item, record in read_records(tmp_path / "run")[1]}
     assert by_server["select"]["wineserver_cpu_s"] > 0  # under Wine, select() is the wineserver's work
     assert by_server["reference-epoll"]["wineserver_cpu_s"] is None
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    # `python3 -m harness list | head -1`: the read end closes before the harness writes
+    process = subprocess.Popen([sys.executable, "-m", "harness", "list"], cwd=ROOT, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 141
+    assert b"Traceback" not in stderr and b"BrokenPipe" not in stderr
