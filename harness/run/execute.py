@@ -68,9 +68,10 @@ def new_run(suite, servers, out=None, reps=None, seed=DEFAULT_SEED, pin=False, v
                                                        "stopped_by": None},
         servers=list(servers), variants={v.name: v.to_manifest() for v in variants},
         points=[point.to_manifest() for point in suite.points if any(point is p for p, _ in cells)],
-        plan=plan, skipped=skipped, timeouts=suite.timeouts.to_dict(), max_connections=suite.connection_limits(servers),
-        platform=remote_platform(topology_facts) if topology else platform_facts(with_wine), pin=pin_info,
-        wait_idle_s=wait_idle_s, loadgen={"path": relative(loadgen)}, topology=topology_facts,
+        plan=plan, skipped=skipped, timeouts=suite.timeouts.to_dict(),
+        max_connections=suite.connection_limits(servers),
+        platform=remote_platform(topology_facts) if topology else platform_facts(with_wine, variants[-1].winsock_dir),
+        pin=pin_info, wait_idle_s=wait_idle_s, loadgen={"path": relative(loadgen)}, topology=topology_facts,
         started_at=now_iso(), finished_at=None, resumed_at=[], overrides=overrides or None)
     write_first_manifest(out, manifest)
     stream = stream or sys.stderr
