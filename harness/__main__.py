@@ -301,11 +301,13 @@ def servers_for_host(servers, topology, explicit):
 
 
 def dry_run(suite, servers, reps):
-    from harness.run import plan_summary
+    from harness.run import BuiltServers, plan_summary
+    from harness.run.execute import runnable_cells
     from harness.suites import Repetitions
     print(plan_summary(suite, servers, Repetitions.fixed(reps) if reps else suite.repetitions))
-    print(f"  servers: {', '.join(servers)}")
-    for entry in suite.cells(servers)[1]:
+    _, skipped, runnable = runnable_cells(suite, servers, BuiltServers())
+    print(f"  servers: {', '.join(runnable)}")
+    for entry in skipped:
         print(f"  skipped {entry['server']} {entry['point']}: {entry['reason']}")
     return 0
 

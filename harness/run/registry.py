@@ -33,7 +33,7 @@ class Variant:
 
 class BuiltServers:
     """A run's server registry (every registry has these members: names,
-    command, needs_wine, platform). The real servers: every model of the registry (servers/*/model.json)
+    skip_reason, command, needs_wine, platform). The real servers: every model of the registry (servers/*/model.json)
     this platform runs (harness.platforms: on Linux the Winsock ones under
     Wine), from each variant's build folders."""
 
@@ -43,6 +43,9 @@ class BuiltServers:
     @property
     def names(self):
         return self.system.models()
+
+    def skip_reason(self, server):
+        return self.system.skip_reason(server)
 
     def command(self, server, variant):
         return self.system.server_command(server, variant.winsock_dir, variant.native_dir)
@@ -60,6 +63,13 @@ def current_variant(system=None):
     system = system or platforms.current()
     commit, dirty = git_state(ROOT)
     return Variant("current", system.winsock_servers_dir(), system.native_servers_dir(), commit, dirty)
+
+
+def split_runnable(servers, registry):
+    """(servers the registry can start here, {server: reason} of the others):
+    a suite that names reference-epoll runs on Windows without it."""
+    reasons = {server: registry.skip_reason(server) for server in servers if registry.skip_reason(server)}
+    return [server for server in servers if server not in reasons], reasons
 
 
 def check_commands(items, variants, registry):

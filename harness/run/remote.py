@@ -117,6 +117,11 @@ class RemoteServers:
         host = topology.server
         self.names = [name for name in models.all_models()
                       if host.platform == "wine" or models.is_winsock(name) == (host.platform == "windows")]
+
+    def skip_reason(self, server):
+        host = self.topology.server
+        return None if server in self.names else f"not on server host {host.name} ({host.platform})"
+
     def command(self, server, variant):
         host = self.topology.server if variant.name == "current" else self.topology.variant_hosts.get(variant.name)
         if host is None:

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 from ctypes import c_size_t
 from pathlib import Path
@@ -16,19 +17,21 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness import models, platforms
+from harness import models, platforms, report, store, suites
 from harness import run as runner
 from harness.ab import base_presets
+from harness.loadgen import LoadgenNotFound, find_loadgen
 from harness.platforms import layout, winapi
 from harness.platforms.linux import LinuxPlatform
 from harness.platforms.windows import (CREATE_NEW_PROCESS_GROUP, CTRL_BREAK_EVENT, WindowsPlatform, windows_edition,
                                        windows_version)
 from harness.run import orphans
 from harness.run.facts import pin_cpus
-from harness.run.registry import Variant
+from harness.run.registry import BuiltServers, Variant, split_runnable
 from harness.servers import EchoServer, ServerError
 
 DATA = Path(__file__).resolve().parent / "data"
+FAKES = Path(__file__).resolve().parent / "fake_servers"
 WINSOCK = [name for name in models.all_models() if models.is_winsock(name)]
 
 
@@ -112,7 +115,66 @@ def test_windows_runs_the_winsock_models_and_skips_the_linux_one(tmp_path):
     assert system.skip_reason("iocp") is None and system.skip_reason("a-stand-in") is None
     with pytest.raises(FileNotFoundError, match="reference-epoll: not on this platform"):
         system.server_command("reference-epoll")
-    assert LinuxPlatform(root=tmp_path, environ={}).models() == models.all_models()
+    assert split_runnable(["iocp", "reference-epoll", "select"], BuiltServers(system)) == (
+        ["iocp", "select"], {"reference-epoll": platforms.NOT_HERE})
+    linux = LinuxPlatform(root=tmp_path, environ={})
+    assert linux.models() == models.all_models() and split_runnable(["reference-epoll"], BuiltServers(linux)) == (
+        ["reference-epoll"], {})
+
+
+class WindowsRegistryWithStandIns(BuiltServers):
+    """The real registry's answers for a Windows machine, with a Python
+    stand-in started for each server it runs."""
+
+    def command(self, server, variant):
+        return [sys.executable, str(FAKES / "echo.py")]
+
+
+SKIP_SUITE = """description = "a suite that names the Linux reference"
+reps = 1
+servers = ["iocp", "reference-epoll"]
+[timeouts]
+server_start = 10
+server_stop = 10
+loadgen_margin = 20
+[defaults]
+duration = 0.3
+[[point]]
+id = "pp-c{connections}"
+workload = "pingpong"
+connections = [1, 2]
+"""
+
+
+def test_a_suite_run_on_windows_skips_reference_epoll_and_records_it(tmp_path):
+    try:
+        find_loadgen()  # the real load generator runs against the stand-ins
+    except LoadgenNotFound as missing:
+        pytest.fail(str(missing))
+    suite = suites.parse_suite(SKIP_SUITE, Path("skip-test.toml"), models.all_models())
+    stream = io.StringIO()
+    code, run_dir = runner.new_run(suite, suite.servers, out=tmp_path / "run", stream=stream,
+                                   registry=WindowsRegistryWithStandIns(windows(tmp_path)),
+                                   variants=[Variant("current", FAKES, None, "0" * 40, False)])
+    assert code == 0, stream.getvalue()
+    manifest = json.loads((run_dir / store.MANIFEST_NAME).read_text())
+    assert manifest["servers"] == ["iocp"]
+    assert {item["server"] for item in manifest["plan"]} == {"iocp"}
+    assert manifest["skipped"] == [{"point": "pp-c1", "server": "reference-epoll", "reason": "not on this platform"},
+                                   {"point": "pp-c2", "server": "reference-epoll", "reason": "not on this platform"}]
+    assert manifest["variants"]["current"]["native_dir"] is None
+    assert "2 skipped: 2 not on this platform" in stream.getvalue()
+    _, markdown = report.write_report(run_dir)
+    assert "reference-epoll at every point (skipped: not on this platform)" in markdown.read_text()
+
+
+def test_a_run_of_only_what_the_platform_lacks_says_so(tmp_path):
+    suite = suites.parse_suite(SKIP_SUITE.replace('"iocp", ', ""), Path("skip-test.toml"), models.all_models())
+    with pytest.raises(runner.RunError, match="all points skipped: not on this platform"):
+        runner.new_run(suite, suite.servers, out=tmp_path / "run", stream=io.StringIO(),
+                       registry=WindowsRegistryWithStandIns(windows(tmp_path)),
+                       variants=[Variant("current", FAKES, None, "0" * 40, False)])
+    assert not (tmp_path / "run").exists()
 
 
 def test_ab_builds_the_base_with_the_preset_of_the_current_build(tmp_path):
