@@ -41,6 +41,7 @@ class Platform:
     interrupt_label = None   # server_stopped_by when the interrupt stopped a server
     interrupt_name = None    # the interrupt as messages name it
     orphans_note = None      # why orphans are not searched for here (None: they are)
+    affinity_call = None     # the call pinning uses, for messages
 
     def __init__(self, root=layout.ROOT, environ=None, popen=None):
         self.root = Path(root)
@@ -162,8 +163,6 @@ class Platform:
         if len(available) < 2:
             raise PlatformError(f"--pin needs at least 2 CPUs; this process may use {len(available)}")
         return {"server_cpus": [available[0]], "loadgen_cpus": [available[1]]}
-
-    affinity_call = None  # the call pinning uses, for messages
 
     def cpu_count(self):
         """The CPUs a load generator may spread over (unpinned)."""
