@@ -191,9 +191,9 @@ def parse_servers(text, suite, known):
 
 def load_suite(name):
     """A suite; one that names no servers runs every model this machine runs."""
-    from harness import models, suites
+    from harness import models, platforms, suites
     try:
-        return suites.load_suite(name, models.all_models(), models.models_for_platform())
+        return suites.load_suite(name, models.all_models(), platforms.current().models())
     except suites.SuiteError as error:
         raise UsageError(str(error)) from None
 
@@ -207,14 +207,17 @@ def apply_overrides(suite, overrides):
 
 
 def command_list(_args):
-    from harness import models, suites
-    from harness.servers import is_wine, server_executable
+    from harness import models, platforms, suites
+    system = platforms.current()
     print("servers (servers/*/model.json):")
-    for model in models.models_for_platform():
-        exe = server_executable(model)
+    for model in system.models():
+        exe = system.server_executable(model)
         state = "built    " if exe.is_file() else "not built"
-        print(f"  {model:<18} {'Wine  ' if is_wine(model) else 'native'}  {models.family(model):<10}  "
+        print(f"  {model:<18} {'Wine  ' if system.runs_under_wine(model) else 'native'}  {models.family(model):<10}  "
               f"{state}  {exe}")
+    for model in models.all_models():
+        if system.skip_reason(model):
+            print(f"  {model:<18} {system.skip_reason(model)} ({system.system})")
     print("\nworkloads:")
     for name in suites.WORKLOADS:
         print(f"  {name:<10} {WORKLOAD_DESCRIPTIONS[name]}")
@@ -299,11 +302,13 @@ def servers_for_host(servers, topology, explicit):
 
 
 def dry_run(suite, servers, reps):
-    from harness.run import plan_summary
+    from harness.run import BuiltServers, plan_summary
+    from harness.run.execute import runnable_cells
     from harness.suites import Repetitions
     print(plan_summary(suite, servers, Repetitions.fixed(reps) if reps else suite.repetitions))
-    print(f"  servers: {', '.join(servers)}")
-    for entry in suite.cells(servers)[1]:
+    _, skipped, runnable = runnable_cells(suite, servers, BuiltServers())
+    print(f"  servers: {', '.join(runnable)}")
+    for entry in skipped:
         print(f"  skipped {entry['server']} {entry['point']}: {entry['reason']}")
     return 0
 

@@ -12,9 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness import models, platforms, stats
 from harness import run as runner
-from harness import stats
-from harness.servers import ROOT, is_wine
+from harness.platforms import layout
+from harness.servers import ROOT
 
 BUILD_TIMEOUT = 1800
 # Fewer repetitions a side give no 95% interval of a median, and the ratio's
@@ -46,32 +47,26 @@ def resolve_revision(revision):
     return done.stdout.strip()
 
 
-def mingw_preset(tree):
-    """The mingw configure preset's toolchain file and cache variables, as the
-    base revision itself defines them (its toolchain may differ from ours)."""
-    toolchain = tree / "cmake" / "mingw-w64-x86_64.cmake"
-    variables = {"CMAKE_BUILD_TYPE": "Release"}
+def check_preset(tree, name):
+    """The base revision must define the configure preset the build uses here
+    (its own toolchain, generator and cache variables, which may differ from ours)."""
     try:
         presets = json.loads((tree / "CMakePresets.json").read_text())
-        preset = next(p for p in presets.get("configurePresets", []) if p.get("name") == "mingw")
-        if preset.get("toolchainFile"):
-            toolchain = Path(preset["toolchainFile"].replace("${sourceDir}", str(tree)))
-        variables.update({k: str(v) for k, v in preset.get("cacheVariables", {}).items()})
-    except (OSError, ValueError, StopIteration):
-        pass  # an older tree without presets: the conventional toolchain path
-    if not toolchain.is_file():
-        raise AbError(f"the base revision has no mingw toolchain file ({toolchain.relative_to(tree)})")
-    return toolchain, variables
+        names = {preset.get("name") for preset in presets.get("configurePresets", [])}
+    except (OSError, ValueError, AttributeError):
+        names = set()
+    if name not in names:
+        raise AbError(f"the base revision has no {name!r} configure preset in CMakePresets.json")
 
 
-def cmake(args, log, what):
+def cmake(args, log, what, cwd=None):
     """Runs cmake with its output in the log; one line and the log's tail on failure."""
     with open(log, "a") as out:
         out.write(f"$ cmake {' '.join(map(str, args))}\n")
         out.flush()
         try:
             done = subprocess.run(["cmake", *map(str, args)], stdout=out, stderr=subprocess.STDOUT,
-                                  timeout=BUILD_TIMEOUT, stdin=subprocess.DEVNULL)
+                                  timeout=BUILD_TIMEOUT, stdin=subprocess.DEVNULL, cwd=cwd)
         except subprocess.TimeoutExpired:
             raise AbError(f"{what} took longer than {BUILD_TIMEOUT} s") from None
         except OSError as error:
@@ -81,26 +76,39 @@ def cmake(args, log, what):
         raise AbError(f"{what} failed (cmake exit {done.returncode}); last lines:\n{tail}")
 
 
-def build_base(tree, commit, servers, stream):
-    """Builds only the servers (no tests) of the base tree; its Variant."""
+def base_presets(system, current, servers):
+    """{preset: [servers]}: the base builds each server with the preset the
+    current build of it comes from (on Linux mingw and native; on Windows
+    windows, or windows-mingw when that is the build the harness found)."""
+    winsock_preset = system.preset_of(current.winsock_dir) or system.winsock_presets[0]
+    native_preset = system.native_presets[0] if system.native_presets else None
+    groups = {}
+    for server in servers:
+        preset = winsock_preset if models.is_winsock(server) else native_preset
+        groups.setdefault(preset, []).append(server)
+    return groups
+
+
+def build_base(tree, commit, servers, stream, system, current):
+    """Builds only the given servers (no tests) of the base tree, each with
+    this platform's preset, as the base revision defines it; its Variant."""
     jobs = str(os.cpu_count() or 2)
     log = tree / "ab-build.log"
-    winsock = [s for s in servers if is_wine(s)]
-    native = [s for s in servers if not is_wine(s)]
-    mingw_build, native_build = tree / "build-mingw", tree / "build-native"
-    if winsock:
-        stream.write(f"ab: building {', '.join(winsock)} at {commit[:12]} (mingw)\n")
-        toolchain, variables = mingw_preset(tree)
-        defines = [f"-D{key}={value}" for key, value in variables.items()]
-        cmake(["-S", tree, "-B", mingw_build, f"-DCMAKE_TOOLCHAIN_FILE={toolchain}", *defines], log,
-              "configuring the base mingw build")
-        cmake(["--build", mingw_build, "--parallel", jobs, "--target", *winsock], log,
-              f"building {', '.join(winsock)} at {commit[:12]} (does it have them? --servers picks fewer)")
-    if native:
-        stream.write(f"ab: building {', '.join(native)} at {commit[:12]} (native)\n")
-        cmake(["-S", tree, "-B", native_build, "-DCMAKE_BUILD_TYPE=Release"], log, "configuring the base native build")
-        cmake(["--build", native_build, "--parallel", jobs, "--target", *native], log, "building the base reference server")
-    return runner.Variant("base", mingw_build / "servers", native_build / "servers", commit, False)
+    winsock_dir, native_dir = layout.PRESETS[system.winsock_presets[0]].servers_dir(tree), None
+    for preset, members in base_presets(system, current, servers).items():
+        check_preset(tree, preset)
+        stream.write(f"ab: building {', '.join(members)} at {commit[:12]} ({preset})\n")
+        cmake(["--preset", preset], log, f"configuring the base {preset} build", cwd=tree)
+        build = layout.PRESETS[preset].folder(tree)
+        cmake(["--build", build, "--config", layout.CONFIGURATION, "--parallel", jobs, "--target", *members], log,
+              f"building {', '.join(members)} at {commit[:12]} (does it have them? --servers picks fewer)")
+        generator = layout.cmake_cache(build).get("CMAKE_GENERATOR")
+        servers_dir = layout.servers_dir_of(build, layout.is_multi_config(generator))
+        if layout.PRESETS[preset].windows_programs:
+            winsock_dir = servers_dir
+        else:
+            native_dir = servers_dir
+    return runner.Variant("base", winsock_dir, native_dir, commit, False)
 
 
 def deploy_base(topology, base, servers, stream):
@@ -130,13 +138,14 @@ def run_ab(base_revision, suite, servers, out=None, reps=None, seed=runner.DEFAU
     stream = stream or sys.stderr
     reps = reps or max(suite.reps, MIN_REPS)
     commit = resolve_revision(base_revision)
-    current = runner.current_variant()
+    system = platforms.current()
+    current = runner.current_variant(system)
     out = out or runner.RUNS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-ab-{suite.name}"
     workspace = Path(tempfile.mkdtemp(prefix="wsb-ab-"))
     tree = workspace / "tree"
     try:
         git("worktree", "add", "--detach", str(tree), commit)
-        base = build_base(tree, commit, servers, stream)
+        base = build_base(tree, commit, [s for s in servers if not system.skip_reason(s)], stream, system, current)
         if topology:  # the base build goes to the server host too, beside the current one
             topology.variant_hosts[base.name] = deploy_base(topology, base, servers, stream)
         code, run_dir = runner.new_run(suite, servers, out=out, reps=reps, seed=seed, pin=pin,

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from . import models, stats, store
-from .servers import is_wine
 
 LOADGEN_CPU_LIMIT = 0.90  # of one core per loadgen thread
 RATE_SHORTFALL_LIMIT = 0.95  # of the requested rate: below it, under-delivery
@@ -365,7 +364,7 @@ def _cell(records, on_windows=False):
     threads = [_get(r.server_stats, "peak_threads") for r in ok]
     threads = [t for t in threads if t is not None]
     percentiles, spectrum = _latency_distribution(loadgens)
-    server_cpu, wineserver_cpu, total_cpu = _cpu_estimates(ok, is_wine(first.server) and not on_windows)
+    server_cpu, wineserver_cpu, total_cpu = _cpu_estimates(ok, models.is_winsock(first.server) and not on_windows)
     return Cell(
         point_id=first.point_id, workload=first.workload, loadgen_args=first.loadgen_args, sweep=first.sweep,
         server=first.server, variant=first.variant, ok_reps=len(ok), failed_reps=len(failed),

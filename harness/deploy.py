@@ -135,18 +135,21 @@ def deploy_variant(hosts, host, variant, servers, say):
     its own on the host, and checks their --version against that build when it
     has one (an old revision may predate --version). Returns the host as a
     run must address it for that build."""
-    from harness.servers import server_executable
+    from harness import platforms
     target = host.subfolder(variant.name)
-    files = [server_executable(server, variant.mingw_dir, variant.native_dir) for server in servers]
-    missing = [str(path) for path in files if not path.is_file()]
+    files = [platforms.current().server_executable(server, variant.winsock_dir, variant.native_dir)
+             for server in servers]
+    missing = [f"{server} ({path or 'no native build here'})" for server, path in zip(servers, files)
+               if path is None or not path.is_file()]
     if missing:
         raise DeployError(f"the {variant.name} build lacks {', '.join(missing)}")
     check_reachable(hosts, host)
     make_folder(hosts, target)
     copy_files(hosts, target, files)
-    builds = {"mingw": Path(variant.mingw_dir).parent, "native": Path(variant.native_dir).parent}
+    builds = {build: Path(folder).parent for build, folder in (("mingw", variant.winsock_dir),
+                                                                ("native", variant.native_dir)) if folder}
     needed = {target.build_of(server) for server in servers}
-    if all((builds[build] / "generated" / "wsb_version.h").is_file() for build in needed):
+    if all(build in builds and (builds[build] / "generated" / "wsb_version.h").is_file() for build in needed):
         check_versions(hosts, target, servers, builds=builds)
     say(f"{host.name}: the {variant.name} build of {', '.join(servers)} copied to {target.dir}")
     return target

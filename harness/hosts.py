@@ -28,7 +28,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from harness.servers import is_wine
+from harness.models import is_winsock
 
 PLATFORMS = ("windows", "wine", "linux")
 DEFAULT_CONNECT_TIMEOUT = 10
@@ -58,7 +58,7 @@ class Host:
         Windows; on a wine host only the Winsock servers (reference-epoll and
         loadgen run natively there, without paying for Wine); never on Linux."""
         if self.platform == "wine":
-            return program != "loadgen" and is_wine(program)
+            return program != "loadgen" and is_winsock(program)
         return self.platform == "windows"
 
     def build_of(self, program):

@@ -6,9 +6,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.servers import ROOT
+from harness import platforms
 
-DEFAULT_LOADGEN = ROOT / "build" / "native" / "loadgen" / "loadgen"
 STDERR_TAIL = 4000
 
 
@@ -16,13 +15,15 @@ class LoadgenNotFound(FileNotFoundError):
     pass
 
 
-def find_loadgen():
-    """WSB_LOADGEN if set, else the native preset's build."""
-    override = os.environ.get("WSB_LOADGEN")
-    path = Path(override) if override else DEFAULT_LOADGEN
+def find_loadgen(system=None):
+    """WSB_LOADGEN if set, else this platform's build (harness.platforms:
+    the native preset's on Linux, the windows or windows-mingw one's on Windows)."""
+    system = system or platforms.current()
+    path = Path(system.loadgen())
     if not path.is_file() or not os.access(path, os.X_OK):
-        origin = "WSB_LOADGEN" if override else "the native build"
-        raise LoadgenNotFound(f"loadgen not found at {path} ({origin}); run scripts/build.sh")
+        builds = " or ".join(system.loadgen_presets)
+        origin = "WSB_LOADGEN" if system.environ.get("WSB_LOADGEN") else f"the {builds} build"
+        raise LoadgenNotFound(f"loadgen not found at {path} ({origin}); run {system.build_command}")
     return path
 
 
@@ -53,20 +54,25 @@ class LoadgenResult:
     failure: str | None      # one line when the run is not usable, else None
 
 
-def run_loadgen(argv, timeout, cpus=None):
-    """Runs the load generator to completion or to the timeout (then kills it)."""
-    preexec = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+def run_loadgen(argv, timeout, cpus=None, system=None):
+    """Runs the load generator (pinned to `cpus` when given) to completion or
+    to the timeout (then kills it)."""
+    system = system or platforms.current()
     try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
-                              preexec_fn=preexec)
-    except subprocess.TimeoutExpired as expired:
-        return LoadgenResult(None, None, tail(expired.stderr), f"loadgen did not finish within {timeout:g} s")
-    except OSError as error:
+        process = system.start(argv, cpus=cpus, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    except (OSError, subprocess.SubprocessError) as error:
         return LoadgenResult(None, None, "", f"loadgen could not start: {error}")
-    stderr = tail(done.stderr)
-    document, problem = parse_document(done.stdout)
-    return LoadgenResult(document, done.returncode, stderr, describe_failure(done.returncode, document,
-                                                                            problem, stderr))
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, stderr = process.communicate()
+        return LoadgenResult(None, None, tail(stderr), f"loadgen did not finish within {timeout:g} s")
+    stderr = tail(stderr)
+    document, problem = parse_document(stdout)
+    return LoadgenResult(document, process.returncode, stderr, describe_failure(process.returncode, document,
+                                                                               problem, stderr))
 
 
 def tail(data):

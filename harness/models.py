@@ -208,6 +208,13 @@ def models_for_platform(system=None):
     return [name for name, model in registry().items() if model.winsock or system != "Windows"]
 
 
+def is_winsock(name):
+    """Whether a server is a Winsock (Windows) program; a name that is not a
+    model (a test's stand-in) counts as one, as most models are."""
+    found = get(name)
+    return found is None or found.winsock
+
+
 def get(name):
     """The Model of a name, or None for a server that is not a model (a test's stand-in)."""
     return registry().get(name)

@@ -1,27 +1,24 @@
-"""Starting and stopping the echo servers under test: the Winsock ones under
-Wine (scripts/wine-run), the Linux reference natively. Every wait is bounded,
-and a server that dies or hangs is reported with its stderr."""
+"""Starting and stopping the echo servers under test, through the platform
+layer (harness.platforms: under Wine or directly, how the interrupt is sent).
+Every wait is bounded, and a server that dies or hangs is reported with its
+stderr."""
 import json
 import os
 import queue
-import signal
 import subprocess
 import threading
 import time
 from pathlib import Path
 
-from harness import models
+from harness import models, platforms
 
 ROOT = Path(__file__).resolve().parents[1]
-WINE_RUN = ROOT / "scripts" / "wine-run"
-DEFAULT_MINGW_DIR = ROOT / "build" / "mingw" / "servers"
-DEFAULT_NATIVE_DIR = ROOT / "build" / "native" / "servers"
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
-# After the polite stop failed: how long SIGINT gets before the kill (at most
-# the stop timeout itself).
-SIGINT_GRACE = 10.0
+# After the polite stop failed: how long the interrupt gets before the kill
+# (at most the stop timeout itself).
+INTERRUPT_GRACE = 10.0
 # A server that floods its output must neither block (both pipes are read as
 # fast as it writes) nor fill the harness's memory: what is kept is bounded.
 STDOUT_LINE_LIMIT = 64 * 1024    # a longer stdout line is not one of the contract's
@@ -37,7 +34,7 @@ def selected_models():
     unknown = sorted(set(names) - set(known))
     if unknown:
         raise SystemExit(f"WSB_SERVERS: unknown server(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    return names or models.models_for_platform()
+    return names or platforms.current().models()
 
 
 # Options that change how a model works, each tested as a server of its own
@@ -56,31 +53,11 @@ def variant_id(model, args):
     return "-".join([model, *(a.lstrip("-") for a in args)])
 
 
-def is_wine(model):
-    """Whether the server is a Windows program (run under Wine on Linux); a
-    name that is not a model (a stand-in) counts as one, as the models mostly are."""
-    found = models.get(model)
-    return found is None or found.winsock
-
-
-def server_executable(model, mingw_dir=None, native_dir=None):
-    """Where a model's executable is expected. The folders default to
-    WSB_MINGW_DIR / WSB_NATIVE_DIR, else the presets' build folders."""
-    if not is_wine(model):
-        folder = Path(native_dir or os.environ.get("WSB_NATIVE_DIR", DEFAULT_NATIVE_DIR))
-        exe = folder / model / model
-        return exe if exe.exists() else folder / model
-    folder = Path(mingw_dir or os.environ.get("WSB_MINGW_DIR", DEFAULT_MINGW_DIR))
-    return folder / f"{model}.exe"
-
-
-def server_command(model, mingw_dir=None, native_dir=None):
-    """The argv that starts a model, or raises FileNotFoundError if it is not built."""
-    exe = server_executable(model, mingw_dir, native_dir)
-    if not exe.is_file():
-        raise FileNotFoundError(f"{model}: not built ({exe} is missing); run scripts/build.sh")
-    prefix = [str(WINE_RUN)] if is_wine(model) else []
-    return prefix + [str(exe)]
+def server_command(model, winsock_dir=None, native_dir=None):
+    """The argv that starts a model on this machine (the folders default to
+    WSB_MINGW_DIR / WSB_NATIVE_DIR, else the platform's build folders), or
+    raises FileNotFoundError if it is not built or not on this platform."""
+    return platforms.current().server_command(model, winsock_dir, native_dir)
 
 
 # A server's exit code when this platform lacks what its model needs (RIO
@@ -110,11 +87,13 @@ class EchoServer:
     caller can run another build of the model, or a stand-in; or a function
     of the server's arguments that returns the whole argv (a server on
     another host: harness.hosts.HostsFile.server_command).
-    cpus: CPUs to pin the process to (None: not pinned)."""
+    cpus: CPUs to pin the process to (None: not pinned).
+    system: the platform layer that starts and stops it (default: this machine's)."""
 
     def __init__(self, model, args=(), command=None, cpus=None,
-                 ready_timeout=READY_TIMEOUT, stop_timeout=STOP_TIMEOUT):
+                 ready_timeout=READY_TIMEOUT, stop_timeout=STOP_TIMEOUT, system=None):
         self.model = model
+        self.system = system or platforms.current()
         self.args = list(args)
         self.command = command if callable(command) else (list(command) if command else None)
         self.cpus = list(cpus) if cpus else None
@@ -123,7 +102,7 @@ class EchoServer:
         self.ready = None
         self.stats = None
         self.process = None
-        self.stopped_by = None  # "stdin", "sigint" or "kill" once stopped
+        self.stopped_by = None  # once stopped: the label of the stop step that did it ("stdin", "sigint", "kill")
         self._lines = queue.Queue()
         self._reader = None
         self._stdout_ended = False
@@ -136,13 +115,11 @@ class EchoServer:
         return self.ready["port"]
 
     def start(self):
-        command = self.command or server_command(self.model)
+        command = self.command or self.system.server_command(self.model)
         arguments = ["--port", "0"] + self.args
         argv = command(arguments) if callable(command) else command + arguments
-        cpus = self.cpus
-        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, start_new_session=True,
-                                        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+        self.process = self.system.start(argv, cpus=self.cpus, own_group=True, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)
         self._reader.start()
         self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
@@ -220,58 +197,58 @@ class EchoServer:
         return self._stderr_tail.decode("utf-8", "replace")[-limit:]
 
     def stop(self, how="stdin"):
-        """Stops the server the way the orchestrator does (close stdin) or with
-        SIGINT (Ctrl-C); returns its stats line. A server that does not stop
-        that way gets SIGINT, then SIGKILL, and a ServerError is raised (with
-        .stats kept if SIGINT produced them)."""
+        """Stops the server the way the orchestrator does (how="stdin": close
+        its stdin) or with the platform's interrupt (how="interrupt": SIGINT,
+        CTRL_BREAK_EVENT); returns its stats line. A server that does not stop
+        that way gets the next steps of the platform's stop sequence (the
+        interrupt, then the kill), and a ServerError is raised (with .stats
+        kept if a later step produced them)."""
         if self.process is None or self.stats is not None:
             return self.stats
+        if how not in ("stdin", "interrupt"):
+            raise ValueError(f"how={how!r}: stdin or interrupt")
+        steps = self.system.stop_steps(self.process)
+        polite, *fallbacks = steps if how == "stdin" else steps[1:]
         try:
-            if how == "stdin":
-                self.process.stdin.close()
-            else:
-                self.process.send_signal(signal.SIGINT)
+            polite.act()
             self.stats = self._expect_event("stats", self.stop_timeout)
             self.process.wait(timeout=self.stop_timeout)
-            self.stopped_by = "stdin" if how == "stdin" else "sigint"
+            self.stopped_by = polite.label
         except (ServerError, subprocess.TimeoutExpired) as failure:
-            reason = getattr(failure, "reason", f"{self.model}: still running {self.stop_timeout:g} s after its stats line")
-            raise self._force_stop(how, reason) from None
+            reason = getattr(failure, "reason",
+                             f"{self.model}: still running {self.stop_timeout:g} s after its stats line")
+            raise self._force_stop(polite, fallbacks, reason) from None
         if self.process.returncode != 0:
             raise ServerError(f"{self.model} exited with code {self.process.returncode}", self.stderr_tail())
         return self.stats
 
-    def _force_stop(self, how, reason):
-        """SIGINT (unless that was the polite way already), then SIGKILL; the
+    def _force_stop(self, tried, fallbacks, reason):
+        """The stop steps after the one that failed, while the server runs; the
         error to raise, saying how the server finally stopped."""
-        grace = min(SIGINT_GRACE, self.stop_timeout)
-        after = " after closing stdin" if how == "stdin" else " after SIGINT"
-        if how == "stdin" and self.process.poll() is None:
-            self._signal_group(signal.SIGINT)
+        grace = min(INTERRUPT_GRACE, self.stop_timeout)
+        after = f" after {tried.said}"
+        for step in fallbacks:
+            if self.process.poll() is not None:
+                break
+            step.act()
+            if step.final:
+                self.process.wait(timeout=10)
+                self.stopped_by = step.label
+                return ServerError(f"{reason}{after}; killed", self.stderr_tail())
             try:
                 if self.stats is None:
                     self.stats = self._expect_event("stats", grace)
                 self.process.wait(timeout=grace)
-                self.stopped_by = "sigint"
-                return ServerError(f"{reason}{after}; SIGINT stopped it", self.stderr_tail())
+                self.stopped_by = step.label
+                return ServerError(f"{reason}{after}; {step.said} stopped it", self.stderr_tail())
             except (ServerError, subprocess.TimeoutExpired):
-                after += ", nor after SIGINT"
-        if self.process.poll() is None:
-            self.kill()
-            self.stopped_by = "kill"
-            return ServerError(f"{reason}{after}; killed", self.stderr_tail())
-        self.stopped_by = self.stopped_by or how
+                after += f", nor after {step.said}"
+        self.stopped_by = self.stopped_by or tried.label
         return ServerError(reason, self.stderr_tail())
-
-    def _signal_group(self, signum):
-        try:
-            os.killpg(self.process.pid, signum)
-        except ProcessLookupError:
-            pass
 
     def kill(self):
         if self.process and self.process.poll() is None:
-            self._signal_group(signal.SIGKILL)
+            self.system.kill(self.process)
             self.process.wait(timeout=10)
 
     def close(self):

@@ -46,7 +46,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import models
+from harness import models, platforms
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 WORKLOADS = ["pingpong", "pipeline", "rate", "churn", "idle"]
@@ -255,9 +255,8 @@ class Suite:
 
 
 def default_platform_of(server):
-    """How a server runs here, for estimates: a Linux model natively, the rest under Wine."""
-    model = models.get(server)
-    return "native" if model is not None and not model.winsock else "wine"
+    """How a server runs here, for estimates: "wine" or "native" (harness.platforms)."""
+    return platforms.current().runtime_of(server)
 
 
 def suite_names():

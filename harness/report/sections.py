@@ -384,6 +384,7 @@ def failure_blocks(run):
     if unsupported:
         blocks.append(Paragraph("Unsupported on this platform (not failures; no figures): " + "; ".join(
             f"{server} ({one_line(reason)})" for server, reason in sorted(unsupported.items())) + "."))
+    blocks += skipped_blocks(run)
     if not failed:
         return blocks + [Paragraph("No failures: every record succeeded.")]
     order = point_order(run)
@@ -394,6 +395,21 @@ def failure_blocks(run):
              relative(record.path, run.path)] for record in failed]
     blocks.append(Table(["point", "server", "variant", "rep", "failure", "record"], rows, numeric={3}))
     return blocks
+
+
+def skipped_blocks(run):
+    """The cells the run left out (manifest `skipped`): a server that is not on
+    this platform (reference-epoll on Windows), a point past a connection limit."""
+    skipped = run.manifest.get("skipped") or []
+    if not skipped:
+        return []
+    points_of = {}
+    for entry in skipped:
+        points_of.setdefault((entry.get("server"), entry.get("reason")), []).append(entry.get("point"))
+    every_point = len(run.manifest.get("points") or [])
+    parts = [f"{server} at {'every point' if len(points) >= every_point else ', '.join(map(str, points))} "
+             f"(skipped: {one_line(reason)})" for (server, reason), points in points_of.items()]
+    return [Paragraph("Not run (neither failures nor figures): " + "; ".join(parts) + ".")]
 
 
 def files_blocks():

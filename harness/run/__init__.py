@@ -5,7 +5,6 @@
     facts      the machine and git facts the manifest records; --pin
     wine       the Wine prefix and the run's one wineserver
     item       one plan item: server, load generator, record
-    procfs     CPU figures from /proc and /sys
     noise      the machine's other CPU use during an item; --wait-idle
     rounds     adaptive repetitions: which cells get another round
     progress   the progress line and its ETA

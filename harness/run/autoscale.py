@@ -4,15 +4,13 @@ the item is run again with more load generator threads, up to the cores
 it may use and the connections it holds, and the record says so in
 `loadgen_autoscale`. Later repetitions of the cell start at the raised
 count (taken from its records, so a resumed run keeps it too)."""
-import os
-
-from harness import analysis
+from harness import analysis, platforms
 from harness.suites import LOADGEN_DEFAULTS
 
 
 def available_cores(pin):
     """The CPUs the load generator may run on."""
-    return len(pin["loadgen_cpus"]) if pin else len(os.sched_getaffinity(0))
+    return len(pin["loadgen_cpus"]) if pin else platforms.current().cpu_count()
 
 
 def point_threads(point):

@@ -8,14 +8,14 @@ import time
 from pathlib import Path
 
 from harness import loadgen as loadgen_module
-from harness import analysis, store
+from harness import analysis, platforms, store
 from harness.run import autoscale, noise, orphans
 from harness.run.errors import RunError
 from harness.run.facts import pin_cpus, platform_facts
 from harness.run.item import ItemSettings, now_iso, run_item
 from harness.run.plan import item_estimate, make_plan, missing_items, plan_label
 from harness.run.progress import Progress, format_duration
-from harness.run.registry import BuiltServers, Variant, check_commands, current_variant, relative
+from harness.run.registry import BuiltServers, Variant, check_commands, current_variant, relative, split_runnable
 from harness.run.remote import RemoteServers, Topology
 from harness.run.rounds import next_round
 from harness.run.wine import run_prefix, start_wineserver
@@ -53,29 +53,43 @@ def new_run(suite, servers, out=None, reps=None, seed=DEFAULT_SEED, pin=False, v
     variants = variants or [current_variant()]
     repetitions = Repetitions.fixed(reps) if reps else suite.repetitions
     loadgen = loadgen_module.find_loadgen()
-    cells, skipped = suite.cells(servers)
+    cells, skipped, runnable = runnable_cells(suite, servers, registry)
     if not cells:
-        raise RunError(f"suite {suite.name}: nothing to run on {', '.join(servers)} (all points skipped)")
+        raise RunError(f"suite {suite.name}: nothing to run on {', '.join(servers)} "
+                       f"(all points skipped: {', '.join(sorted({entry['reason'] for entry in skipped}))})")
     plan = make_plan(cells, [v.name for v in variants], repetitions.min, seed)
     check_commands(plan, {v.name: v for v in variants}, registry)
     pin_info = pin_cpus() if pin else None
-    with_wine = any(registry.needs_wine(server) for server in servers)
+    with_wine = any(registry.needs_wine(server) for server in runnable)
     out = prepare_out(out or default_out(suite.name))
     topology_facts = topology.to_manifest() if topology else None
     manifest = store.new_manifest(
         suite=suite.name, suite_file=relative(suite.path), suite_text=suite.text, description=suite.description,
         seed=seed, reps=repetitions.min, repetitions={**repetitions.to_manifest(), "rounds": repetitions.min,
                                                        "stopped_by": None},
-        servers=list(servers), variants={v.name: v.to_manifest() for v in variants},
+        servers=list(runnable), variants={v.name: v.to_manifest() for v in variants},
         points=[point.to_manifest() for point in suite.points if any(point is p for p, _ in cells)],
-        plan=plan, skipped=skipped, timeouts=suite.timeouts.to_dict(), max_connections=suite.connection_limits(servers),
-        platform=remote_platform(topology_facts) if topology else platform_facts(with_wine), pin=pin_info,
-        wait_idle_s=wait_idle_s, loadgen={"path": relative(loadgen)}, topology=topology_facts,
+        plan=plan, skipped=skipped, timeouts=suite.timeouts.to_dict(),
+        max_connections=suite.connection_limits(runnable),
+        platform=remote_platform(topology_facts) if topology else platform_facts(with_wine, variants[-1].winsock_dir),
+        pin=pin_info, wait_idle_s=wait_idle_s, loadgen={"path": relative(loadgen)}, topology=topology_facts,
         started_at=now_iso(), finished_at=None, resumed_at=[], overrides=overrides or None)
     write_first_manifest(out, manifest)
     stream = stream or sys.stderr
-    stream.write(f"{plan_summary(suite, servers, repetitions, len(variants))}; results in {out}\n")
+    stream.write(f"{plan_summary(suite, servers, repetitions, len(variants), registry)}; results in {out}\n")
     return execute(out, manifest, plan, registry, variants, stream, topology), out
+
+
+def runnable_cells(suite, servers, registry):
+    """(cells, skipped, servers) of a suite here: the servers the registry
+    cannot start on this platform are left out, each of their cells recorded
+    as skipped with the reason ("not on this platform"), as are the cells a
+    connection limit leaves out."""
+    servers, not_here = split_runnable(servers, registry)
+    cells, skipped = suite.cells(servers)
+    left_out = [{"point": point.id, "server": server, "reason": reason} for point in suite.points
+                for server, reason in not_here.items() if point.servers is None or server in point.servers]
+    return cells, left_out + skipped, servers
 
 
 def remote_platform(topology_facts):
@@ -93,12 +107,12 @@ def write_first_manifest(run_dir, manifest):
         raise RunError(f"cannot write {Path(run_dir) / store.MANIFEST_NAME}: {error.strerror or error}") from None
 
 
-def plan_summary(suite, servers, repetitions, variants=1):
+def plan_summary(suite, servers, repetitions, variants=1, registry=None):
     """One line: the plan's size and how long it should take."""
-    cells, skipped = suite.cells(servers)
+    cells, skipped, servers = runnable_cells(suite, servers, registry or BuiltServers())
     cells = len(cells)
     variants_text = f" x {variants} variants" if variants > 1 else ""
-    skipped_text = f" ({len(skipped)} skipped: connection limits)" if skipped else ""
+    skipped_text = f" ({skipped_text_of(skipped)})" if skipped else ""
     first = suite.round_seconds(servers, variants) * repetitions.min
     text = (f"{suite.name}: {cells} (point, server) cells{variants_text} x {repetitions.min} reps = "
             f"{cells * variants * repetitions.min} runs{skipped_text}, about {format_duration(first)}")
@@ -107,6 +121,15 @@ def plan_summary(suite, servers, repetitions, variants=1):
         text += (f"; then rounds of the cells not settled to +-{repetitions.target:.0%}, up to {repetitions.max} "
                  f"reps and a budget of {format_duration(repetitions.budget_s)}: at most about {format_duration(most)}")
     return text
+
+
+def skipped_text_of(skipped):
+    """"12 skipped: 6 not on this platform, 6 by connection limits"."""
+    not_here = sum(entry["reason"] == platforms.NOT_HERE for entry in skipped)
+    parts = [f"{not_here} {platforms.NOT_HERE}"] if not_here else []
+    if len(skipped) > not_here:
+        parts.append(f"{len(skipped) - not_here} by connection limits")
+    return f"{len(skipped)} skipped: {', '.join(parts)}"
 
 
 def load_manifest(run_dir):
@@ -357,7 +380,7 @@ def summarize(run_dir, manifest, stream):
     unsupported_runs = sum(map(len, unsupported.values()))
     stream.write(f"{len(plan)} runs: {len(plan) - len(failures) - unsupported_runs} ok, {len(failures)} failed"
                  f"{f', {unsupported_runs} unsupported on this platform' if unsupported else ''}"
-                 f"{f', {len(skipped)} skipped (connection limits)' if skipped else ''}\n")
+                 f"{f', {skipped_text_of(skipped)}' if skipped else ''}\n")
     for server, reasons in unsupported.items():
         stream.write(f"  UNSUPPORTED {server}: {reasons[0]}\n")
     for item, failure in failures:

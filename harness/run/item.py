@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness import loadgen as loadgen_module
-from harness import store
-from harness.run import noise, procfs
+from harness import platforms, store
+from harness.run import noise
 from harness.run.wine import find_wineserver
 from harness.servers import EchoServer, ServerError, ServerUnsupported
 from harness.suites import Timeouts
@@ -48,7 +48,8 @@ def run_item(item, point, command, needs_wine, settings, waited_s=None, threads=
     --wait-idle waited for a quiet machine before it; threads: load
     generator threads instead of the point's."""
     started_at, began = now_iso(), time.monotonic()
-    loadavg_before = procfs.loadavg()
+    system = platforms.current()
+    loadavg_before = system.loadavg()
     wineserver = settings.wineserver()
     before = noise.take_snapshot(wineserver)
     server = EchoServer(item["server"], point.server_args, command=command,
@@ -77,7 +78,7 @@ def run_item(item, point, command, needs_wine, settings, waited_s=None, threads=
         loadgen_argv=outcome.argv, server_ready=server.ready, server_stats=server.stats,
         server_stopped_by=server.stopped_by, pin=settings.pin,
         wineserver_cpu_s=noise.wineserver_cpu_s(before, after) if needs_wine else None,
-        machine=noise.machine_record(before, after, loadavg_before, procfs.governor(), waited_s),
+        machine=noise.machine_record(before, after, loadavg_before, system.governor(), waited_s),
         loadgen_stderr=result.stderr if result else "", server_stderr=server_stderr)
 
 

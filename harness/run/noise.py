@@ -1,20 +1,20 @@
 """Machine noise: how much CPU the rest of the machine took while an item
 ran, and waiting (bounded) for a quiet machine.
 
-The run's own processes are this harness process with the children it has
-waited for (the server, the load generator, wine-run) and the run's
-wineserver. The machine's busy CPU time (/proc/stat) minus theirs, over the
-wall time of the item, is the "other" use in cores. Wine's background
+The run's own processes are this harness process with the processes it
+started (the server, the load generator, wine-run) and the run's
+wineserver. The machine's busy CPU time (the platform layer's: /proc/stat
+on Linux, GetSystemTimes on Windows) minus theirs, over the wall time of the
+item, is the "other" use in cores. Wine's background
 services of the run's prefix (services.exe, winedevice.exe, ...) count as
 other: they sleep while the servers run. The two sources are accounted
 differently by the kernel (/proc/stat by ticks, process times more finely),
 so a figure of a few hundredths of a core is noise itself; negative
 differences are clamped to 0."""
-import os
 import time
 from dataclasses import dataclass
 
-from harness.run import procfs
+from harness import platforms
 
 # A repetition is taken on a busy machine when the other processes used more
 # than this many cores during it. The server, its wineserver and the load
@@ -34,14 +34,10 @@ class CpuSnapshot:
     wineserver_s: float | None   # the run's wineserver; None: none, or unreadable
 
 
-def harness_cpu_s():
-    times = os.times()
-    return times.user + times.system + times.children_user + times.children_system
-
-
-def take_snapshot(wineserver_pid=None, proc=procfs.PROC):
-    return CpuSnapshot(at=time.monotonic(), machine_busy_s=procfs.machine_busy_s(proc), harness_s=harness_cpu_s(),
-                       wineserver_s=procfs.process_cpu_s(wineserver_pid, proc) if wineserver_pid else None)
+def take_snapshot(wineserver_pid=None, system=None):
+    system = system or platforms.current()
+    return CpuSnapshot(at=time.monotonic(), machine_busy_s=system.machine_busy_s(), harness_s=system.own_cpu_s(),
+                       wineserver_s=system.process_cpu_s(wineserver_pid) if wineserver_pid else None)
 
 
 def wineserver_cpu_s(before, after):
@@ -62,7 +58,7 @@ def other_cpu_cores(before, after):
 
 def machine_record(before, after, loadavg_before, governor, waited_s=None):
     """The record's `machine` field (harness/README.md, "A record"), or None
-    when /proc/stat could not be read."""
+    when the machine's busy time could not be read."""
     other = other_cpu_cores(before, after)
     if other is None:
         return None

@@ -3,54 +3,73 @@ is started, plus the paths the manifest records relative to the project."""
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import platforms
 from harness.run.errors import RunError
 from harness.run.facts import git_state
-from harness import models
-from harness.servers import DEFAULT_MINGW_DIR, DEFAULT_NATIVE_DIR, ROOT, is_wine, server_command
-from harness.suites import default_platform_of
+from harness.servers import ROOT
 
 
 @dataclass
 class Variant:
     """One build of the servers: "current" (the working tree's build) or, in
-    `ab`, "base" (another revision's build in a temporary tree)."""
+    `ab`, "base" (another revision's build in a temporary tree). native_dir
+    is None where no native server is built (Windows)."""
     name: str
-    mingw_dir: Path
-    native_dir: Path
+    winsock_dir: Path
+    native_dir: Path | None
     commit: str | None = None
     dirty: bool | None = None
 
     def to_manifest(self):
-        return {"commit": self.commit, "dirty": self.dirty, "servers_dir": relative(self.mingw_dir),
-                "native_dir": relative(self.native_dir)}
+        return {"commit": self.commit, "dirty": self.dirty, "servers_dir": relative(self.winsock_dir),
+                "native_dir": relative(self.native_dir) if self.native_dir else None}
 
     @classmethod
     def from_manifest(cls, name, data):
-        native = data.get("native_dir") or str(DEFAULT_NATIVE_DIR)
-        return cls(name, absolute(data["servers_dir"]), absolute(native), data.get("commit"), data.get("dirty"))
+        native = data.get("native_dir")
+        return cls(name, absolute(data["servers_dir"]), absolute(native) if native else None, data.get("commit"),
+                   data.get("dirty"))
 
 
 class BuiltServers:
-    """The real servers: every model of the registry (servers/*/model.json),
-    the Winsock ones under Wine, from each variant's build folders."""
+    """A run's server registry (every registry has these members: names,
+    skip_reason, command, needs_wine, platform). The real servers: every model of the registry (servers/*/model.json)
+    this platform runs (harness.platforms: on Linux the Winsock ones under
+    Wine), from each variant's build folders."""
+
+    def __init__(self, system=None):
+        self.system = system or platforms.current()
 
     @property
     def names(self):
-        return models.all_models()
+        return self.system.models()
+
+    def skip_reason(self, server):
+        return self.system.skip_reason(server)
 
     def command(self, server, variant):
-        return server_command(server, variant.mingw_dir, variant.native_dir)
+        return self.system.server_command(server, variant.winsock_dir, variant.native_dir)
 
     def needs_wine(self, server):
-        return is_wine(server)
+        return self.system.runs_under_wine(server)
 
     def platform(self, server):
-        return default_platform_of(server)
+        return self.system.runtime_of(server)
 
 
-def current_variant():
+def current_variant(system=None):
+    """The working tree's build, where this platform keeps it (WSB_MINGW_DIR and
+    WSB_NATIVE_DIR override)."""
+    system = system or platforms.current()
     commit, dirty = git_state(ROOT)
-    return Variant("current", DEFAULT_MINGW_DIR, DEFAULT_NATIVE_DIR, commit, dirty)
+    return Variant("current", system.winsock_servers_dir(), system.native_servers_dir(), commit, dirty)
+
+
+def split_runnable(servers, registry):
+    """(servers the registry can start here, {server: reason} of the others):
+    a suite that names reference-epoll runs on Windows without it."""
+    reasons = {server: registry.skip_reason(server) for server in servers if registry.skip_reason(server)}
+    return [server for server in servers if server not in reasons], reasons
 
 
 def check_commands(items, variants, registry):

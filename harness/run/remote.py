@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from harness import clients, deploy, hosts, models
 from harness.loadgen import LoadgenResult
 from harness.run.errors import RunError
-from harness.servers import is_wine
 from harness.suites import default_platform_of
 
 # What each platform says of itself, one fact per line (cmd.exe on Windows).
@@ -117,7 +116,11 @@ class RemoteServers:
         self.topology = topology
         host = topology.server
         self.names = [name for name in models.all_models()
-                      if host.platform == "wine" or is_wine(name) == (host.platform == "windows")]
+                      if host.platform == "wine" or models.is_winsock(name) == (host.platform == "windows")]
+
+    def skip_reason(self, server):
+        host = self.topology.server
+        return None if server in self.names else f"not on server host {host.name} ({host.platform})"
 
     def command(self, server, variant):
         host = self.topology.server if variant.name == "current" else self.topology.variant_hosts.get(variant.name)

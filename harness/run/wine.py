@@ -5,9 +5,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from harness.run import procfs
+from harness.platforms import procfs
+from harness.platforms.linux import WINE_RUN
 from harness.run.errors import RunError
-from harness.servers import ROOT, WINE_RUN
+from harness.servers import ROOT
 
 WINE_PREFIX = ROOT / "build" / "wine-prefix"
 # The wineserver outlives each program by this long, so a server start costs

@@ -229,7 +229,7 @@ def test_ctrl_c_stops_with_stats(model, start_server):
     server = start_server()
     with connect(server.port) as sock:
         assert echo(sock, b"before ctrl-c") == b"before ctrl-c"
-    stats = server.stop(how="sigint")
+    stats = server.stop(how="interrupt")
     assert stats["bytes_received"] == stats["bytes_sent"] == len(b"before ctrl-c")
 
 
@@ -245,7 +245,7 @@ def test_stop_with_clients_still_connected(start_server):
 
 
 # The contract: a stop ends the server within 2 s, whatever its clients are
-# doing. The test allows 1.5 s more, measured from closing stdin (or SIGINT)
+# doing. The test allows 1.5 s more, measured from closing stdin (or the interrupt)
 # to the process's exit: starting and ending a Wine process costs about half
 # a second of its own on this 2-core machine, more when it is shared.
 STOP_LIMIT_S = 2.0
@@ -253,7 +253,7 @@ STOP_MARGIN_S = 1.5
 STREAMING_CLIENTS = 50
 
 
-@pytest.mark.parametrize("how", ["stdin", "sigint"])
+@pytest.mark.parametrize("how", ["stdin", "interrupt"])
 def test_stop_under_load_ends_every_connection_exit_0_with_stats(model, start_server, how):
     """50 clients stream 8 KiB messages (8 in flight each) when the stop
     comes: the server exits 0 in time with its stats line, every connection

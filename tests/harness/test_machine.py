@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from harness.run import noise, procfs, wine
+from harness.platforms import procfs
+from harness.run import noise, wine
 
 TICKS = 100
 # Recorded on the project's 2-core Debian 12 VM (first line of /proc/stat).

@@ -35,6 +35,9 @@ class FakeServers:
     """Stand-ins for the real servers: each name runs a Python script."""
     names = list(FAKE_COMMANDS)
 
+    def skip_reason(self, server):
+        return None
+
     def command(self, server, variant):
         return [sys.executable] + [str(part) for part in FAKE_COMMANDS[server]]
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from test_loadgen import RUN_TIMEOUT, ROOT, check_sane, free_port, load_results, reject_constant
-from harness.servers import WINE_RUN, EchoServer, server_command
+from harness.platforms.linux import WINE_RUN
+from harness.servers import EchoServer, server_command
 
 ESTABLISHED_TIMEOUT = 30.0
 
