@@ -16,7 +16,8 @@
  * registry and the stop cancels the blocking calls on all of them. A
  * connection thread, once done, moves its context to a list of finished
  * connections, where the accept thread joins the thread and frees the
- * context. */
+ * context; once a stop has come, it closes its connection and parks instead,
+ * and the process exit ends it (see park()). */
 #include "server.h"
 
 #include <limits.h>
@@ -30,9 +31,10 @@ enum { CONNECTION_STACK_RESERVE = 64 * 1024 };
 /* The stop cancels blocking calls again at this interval, to catch a thread
  * that was between two calls when the previous round went by... */
 enum { CANCEL_RETRY_MS = 10 };
-/* ...and gives up on the threads once none has finished for this long. Not a
- * fixed total: thousands of threads take Wine more than a second to end, and
- * they are not stuck as long as they keep ending. */
+/* ...and gives up on the threads once no call was interrupted and no
+ * connection closed for this long. Not a fixed total: thousands of
+ * connections take Wine more than a second to end, and they are not stuck
+ * as long as they keep ending. */
 enum { STOP_STALL_MS = 1000 };
 /* The accept thread is never busy for long between two looks at the stop;
  * wake() cancels its accept() until it has stopped, within this sanity bound. */
@@ -41,7 +43,7 @@ enum { ACCEPT_STOP_BOUND_MS = 10000 };
 typedef struct connection {
     server *s;
     SOCKET socket;         /* closed by the connection's own thread only */
-    HANDLE thread;         /* joined by the accept thread once finished */
+    HANDLE thread;         /* joined once finished, unless it parked at a stop */
     unsigned char *buffer; /* s->options.buffer_size bytes, just after this struct */
     int interrupted;       /* the stop cancelled a call of its thread (registry lock) */
     struct connection *prev, *next;
@@ -150,30 +152,54 @@ static closing closing_for(echo_end end)
     return CLOSE_FAILED;
 }
 
+/* Takes a connection whose thread is done with its client out of the
+ * registry, before its socket is closed: the stop must never cancel I/O on a
+ * handle that is gone (or already reused). Returns 1 when its thread is to
+ * park rather than end (a stop has come; see park()), and then leaves its
+ * context off every list: it is never joined nor freed. */
+static int leave_registry(connection *c)
+{
+    AcquireSRWLockExclusive(&connections.lock);
+    list_remove(&connections.live, c);
+    int parks = server_stopping(c->s);
+    if (!parks)
+        list_push(&connections.finished, c);
+    ReleaseSRWLockExclusive(&connections.lock);
+    return parks;
+}
+
+/* What a connection thread does once it has closed its connection during a
+ * stop: nothing, until the process exit ends it. Ending thousands of threads
+ * one by one is what made this model slow to stop under Wine: each exit costs
+ * two wineserver round trips and the loader lock, Wine 8 frees each exiting
+ * thread's stack from the next one to exit, and each join is one more round
+ * trip on the thread that joins (servers/README.md, "How a server stops").
+ * A parked thread holds no socket, lock or I/O, and the process exit ends
+ * all of them at once, on Windows as under Wine. A non-alertable infinite
+ * Sleep costs Wine no wineserver request. */
+static void park(void)
+{
+    for (;;)
+        Sleep(INFINITE);
+}
+
 static unsigned __stdcall serve_connection(void *arg)
 {
     connection *c = arg;
     server *s = c->s;
     echo_end end = echo_until_done(s, c->socket, c->buffer);
-
-    /* Out of the registry before the socket is closed: the stop must never
-     * cancel I/O on a handle that is gone (or already reused). */
-    AcquireSRWLockExclusive(&connections.lock);
-    list_remove(&connections.live, c);
-    list_push(&connections.finished, c);
-    ReleaseSRWLockExclusive(&connections.lock);
-
+    int parks = leave_registry(c);
     server_close(c->socket, closing_for(end));
     server_connection_closed(s);
+    if (parks)
+        park();
     return 0;
 }
 
-/* Joins the threads of finished connections and frees their contexts;
- * returns how many. Runs on the accept thread only, the one that sets
- * c->thread. */
-static int reap_finished(void)
+/* Joins the threads of finished connections and frees their contexts. Runs
+ * on the accept thread only, the one that sets c->thread. */
+static void reap_finished(void)
 {
-    int reaped = 0;
     AcquireSRWLockExclusive(&connections.lock);
     connection *done = connections.finished;
     connections.finished = NULL;
@@ -185,9 +211,7 @@ static int reap_finished(void)
         CloseHandle(done->thread);
         free(done);
         done = next;
-        reaped++;
     }
-    return reaped;
 }
 
 /* Gives an accepted socket a registered context and a thread, or refuses it. */
@@ -306,42 +330,50 @@ static void wake(server *s)
  * which may then go back to waiting: those are cancelled again next round.
  * Only those: with thousands of threads, cancelling all of them every round
  * would hold the registry lock that every finishing thread needs.
- * Returns 1 once the registry is empty. */
+ * Returns how many calls it interrupted. */
 static int interrupt_live_connections(void)
 {
+    int interrupted = 0;
     AcquireSRWLockExclusive(&connections.lock);
-    int all_left = connections.live == NULL;
     for (connection *c = connections.live; c; c = c->next)
-        if (!c->interrupted)
+        if (!c->interrupted) {
             c->interrupted = CancelIoEx((HANDLE)c->socket, NULL) != 0;
+            interrupted += c->interrupted;
+        }
     ReleaseSRWLockExclusive(&connections.lock);
-    return all_left;
+    return interrupted;
 }
 
-/* Interrupts every connection thread and joins them all, joining those that
- * are done while the others are still ending. Returns -1 when threads stop
- * finishing before all have (they and their contexts are then left alone:
- * they may still use them). */
-static int end_connection_threads(void)
+/* Interrupts the connection threads until every connection is closed (the
+ * stats count those still open), then joins the threads that had finished
+ * before the stop: those that finish after it park. Returns -1 when
+ * connections stop closing before all have (their threads and contexts are
+ * then left alone: they may still use them). */
+static int close_every_connection(server *s)
 {
     DWORD last_progress = GetTickCount();
-    for (;;) {
-        int all_left = interrupt_live_connections();
-        if (reap_finished() > 0)
+    int64_t open = counter_get(&s->stats.connections_active);
+    while (open > 0) {
+        /* An interrupted call is progress too: one round over thousands of
+         * connections may take Wine longer than STOP_STALL_MS by itself. */
+        int interrupted = interrupt_live_connections();
+        int64_t still_open = counter_get(&s->stats.connections_active);
+        if (interrupted > 0 || still_open < open)
             last_progress = GetTickCount();
-        else if (all_left)
-            return 0; /* and, reaped just before, none is left to join */
         else if (GetTickCount() - last_progress >= STOP_STALL_MS)
             return -1;
-        else
+        open = still_open;
+        if (open > 0)
             Sleep(CANCEL_RETRY_MS);
     }
+    reap_finished();
+    return 0;
 }
 
 static int run(server *s)
 {
     accept_until_stopped(s);
-    if (end_connection_threads() != 0) {
+    if (close_every_connection(s) != 0) {
         server_log(s, "some connection threads did not finish; leaving them behind");
         return 1;
     }

@@ -91,6 +91,17 @@ def echo_then_half_close(port, payload):
         sock.close()
 
 
+def end_of(sock):
+    """What a readable non-blocking connection had: "fin", "reset", "bytes",
+    or None (nothing after all)."""
+    try:
+        return "bytes" if sock.recv(1 << 16) else "fin"
+    except ConnectionResetError:
+        return "reset"
+    except BlockingIOError:
+        return None
+
+
 def reset(sock):
     """Closes with an RST instead of a FIN (SO_LINGER on, zero timeout)."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -150,6 +161,29 @@ class ManyClients:
                     selector.modify(sock, wanted)
         selector.close()
         return [bytes(state[s]["in"]) for s in self.sockets]
+
+    def wait_until_all_ended(self, deadline_s):
+        """After the server stopped: waits until every connection has seen its
+        end (a FIN or a reset); returns how they ended, {"fin": n, "reset": m,
+        "open": k (still open at the deadline)}, plus "bytes": j when j reads
+        found something first (idle connections, all echoed, should not)."""
+        selector = selectors.DefaultSelector()
+        for sock in self.sockets:
+            sock.setblocking(False)
+            selector.register(sock, selectors.EVENT_READ)
+        ends = {"fin": 0, "reset": 0, "open": len(self.sockets)}
+        deadline = time.monotonic() + deadline_s
+        while ends["open"] and time.monotonic() < deadline:
+            for key, _ in selector.select(timeout=0.5):
+                how = end_of(key.fileobj)
+                if how == "bytes":
+                    ends["bytes"] = ends.get("bytes", 0) + 1
+                elif how:
+                    selector.unregister(key.fileobj)
+                    ends[how] += 1
+                    ends["open"] -= 1
+        selector.close()
+        return ends
 
     def close(self):
         for sock in self.sockets:

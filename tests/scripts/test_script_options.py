@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ("setup.sh", "build.sh", "test.sh", "bench.sh", "lint.sh", "analyze.sh", "format.sh", "sanitize.sh", "fuzz.sh")
+SCRIPTS = ("setup.sh", "build.sh", "test.sh", "bench.sh", "lint.sh", "analyze.sh", "format.sh", "sanitize.sh", "fuzz.sh",
+           "measure/stop_and_scale.py")
 RECORDED_TOOLS = ("apt-get", "dpkg-query", "cmake", "ctest", "wine", "wine64", "wineserver", "sudo",
                   "clang-tidy", "clang-format")
 VERSION_LINE = re.compile(r"^(\S+) winsock-bench (\d+\.\d+\.\d+) (\S+)$")
@@ -44,7 +45,8 @@ def run_script(tree, script, *args):
     python_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": f"{tools}:{python_dir}:/usr/bin:/bin"}
     env.pop("WINEPREFIX", None)
-    return subprocess.run(["bash", str(copy / "scripts" / script), *args], capture_output=True, text=True,
+    interpreter = sys.executable if script.endswith(".py") else "bash"
+    return subprocess.run([interpreter, str(copy / "scripts" / script), *args], capture_output=True, text=True,
                           timeout=60, env=env, stdin=subprocess.DEVNULL)
 
 
@@ -69,7 +71,7 @@ def test_version_names_the_script_the_version_file_and_a_commit(tree, script):
     assert done.returncode == 0, done.stderr
     match = VERSION_LINE.match(done.stdout.strip())
     assert match, done.stdout
-    assert match[1] == script
+    assert match[1] == Path(script).name
     assert match[2] == (ROOT / "VERSION").read_text().strip()
     assert match[3] == "unknown"  # the copy is not a git tree
     assert_no_work_done(tree)
