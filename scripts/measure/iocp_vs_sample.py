@@ -51,7 +51,9 @@ examples:
   scripts/measure/iocp_vs_sample.py --sample ./iocpserver.exe --connections 64 --pairs 10 --json pairs.json
 
 Run it on a quiet machine: the pairs are interleaved so that a slow moment
-hits both sides, not to make a busy machine's figures worth keeping.
+hits both sides, not to make a busy machine's figures worth keeping. On
+Windows, both servers run directly: give --servers-dir (the folder of your
+build's iocp.exe) and --loadgen (loadgen.exe).
 Exit: 0 every run done, 1 a run failed (the others are printed), 2 a bad option."""
 
 
@@ -96,10 +98,13 @@ def free_port():
         return probe.getsockname()[1]
 
 
+def windows_program(exe):
+    """The argv that runs a Windows executable here: under Wine, except on Windows."""
+    return [str(exe)] if os.name == "nt" else [str(WINE_RUN), str(exe)]
+
+
 def sample_argv(sample, sample_args, port):
-    arguments = [part.replace("{port}", str(port)) for part in sample_args.split()]
-    wine = [] if os.name == "nt" else [str(WINE_RUN)]
-    return wine + [str(sample)] + arguments
+    return windows_program(sample) + [part.replace("{port}", str(port)) for part in sample_args.split()]
 
 
 class SampleServer:
@@ -158,7 +163,7 @@ def run_load(loadgen, port, connections, duration, warmup):
 
 
 def run_ours(settings, connections):
-    server = EchoServer("iocp", command=server_command("iocp", settings.servers_dir))
+    server = EchoServer("iocp", command=windows_program(server_command("iocp", settings.servers_dir)[-1]))
     try:
         server.start()
         figures = run_load(settings.loadgen, server.port, connections, settings.duration, settings.warmup)
