@@ -223,16 +223,17 @@ def command_list(_args):
         print(f"  {name:<10} {WORKLOAD_DESCRIPTIONS[name]}")
     print("\nsuites (estimated time on the suite's servers):")
     from harness.run import format_duration
+    width = max(map(len, suites.suite_names()), default=0)
     for name in suites.suite_names():
         try:
             suite = load_suite(name)
         except UsageError as error:
-            print(f"  {name:<8} INVALID: {error}")
+            print(f"  {name:<{width}} INVALID: {error}")
             continue
         estimate = format_duration(suite.estimate_seconds(suite.servers))
         reps = suite.repetitions
         reps_text = f"{reps.min}-{reps.max}" if reps.adaptive else str(reps.min)
-        print(f"  {name:<8} {len(suite.points):>3} points, {len(suite.servers)} servers, {reps_text:>4} reps, "
+        print(f"  {name:<{width}} {len(suite.points):>3} points, {len(suite.servers):>2} servers, {reps_text:>4} reps, "
               f"~{estimate:<7} {suite.description}")
     return 0
 

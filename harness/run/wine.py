@@ -32,9 +32,7 @@ def start_wineserver():
     env = wine_environment()
     if not (Path(env["WINEPREFIX"]) / "system.reg").is_file():
         raise RunError(f"no Wine prefix at {env['WINEPREFIX']}; run scripts/setup.sh")
-    wineserver = "/usr/lib/wine/wineserver"
-    if not os.access(wineserver, os.X_OK):
-        wineserver = shutil.which("wineserver")
+    wineserver = wineserver_program()
     if not wineserver:
         raise RunError("wineserver not found; run scripts/setup.sh")
     quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
@@ -43,6 +41,12 @@ def start_wineserver():
         subprocess.run([str(WINE_RUN), "wineboot"], timeout=300, check=True, **quiet)
     except (OSError, subprocess.SubprocessError) as error:
         raise RunError(f"Wine does not start in {env['WINEPREFIX']}: {error}") from None
+
+
+def wineserver_program():
+    """The wineserver executable (Debian keeps it out of PATH), or None."""
+    wineserver = "/usr/lib/wine/wineserver"
+    return wineserver if os.access(wineserver, os.X_OK) else shutil.which("wineserver")
 
 
 def run_prefix():
