@@ -122,6 +122,11 @@ class Platform:
 
     def launcher(self, server):
         """What goes before a server's executable in its argv."""
+        return self.windows_program_launcher() if models.is_winsock(server) else []
+
+    def windows_program_launcher(self):
+        """What goes before any Windows executable's path in an argv (a model's or
+        another program's, such as a sample server a measurement compares with)."""
         return []
 
     # ------------------------------------------------------------ processes

@@ -42,8 +42,8 @@ class LinuxPlatform(Platform):
     def runs_under_wine(self, server):
         return models.is_winsock(server)
 
-    def launcher(self, server):
-        return [str(self.wine_run)] if self.runs_under_wine(server) else []
+    def windows_program_launcher(self):
+        return [str(self.wine_run)]
 
     # ------------------------------------------------------------ processes
 

@@ -16,8 +16,6 @@ connection (one probe connection, closed at once). It stops on Ctrl-C
 grace period is killed)."""
 import measure_cli  # first: puts the project's harness on the import path
 
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -26,10 +24,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import stats
+from harness import platforms, stats
 from harness.analysis import p99_us_of, throughput_of
 from harness.loadgen import loadgen_argv, run_loadgen
-from harness.servers import WINE_RUN, EchoServer, ServerError, server_command
+from harness.servers import EchoServer, ServerError, server_command
 from harness.suites import Point
 from measure_cli import MeasureError
 
@@ -100,7 +98,7 @@ def free_port():
 
 def windows_program(exe):
     """The argv that runs a Windows executable here: under Wine, except on Windows."""
-    return [str(exe)] if os.name == "nt" else [str(WINE_RUN), str(exe)]
+    return platforms.current().windows_program_launcher() + [str(exe)]
 
 
 def sample_argv(sample, sample_args, port):
@@ -116,9 +114,8 @@ class SampleServer:
         self.process = None
 
     def start(self):
-        flags = {"start_new_session": True} if os.name != "nt" else {}
-        self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
-                                        **flags)
+        self.process = platforms.current().start(self.argv, own_group=True, stdin=subprocess.DEVNULL,
+                                                 stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + SAMPLE_READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -133,22 +130,21 @@ class SampleServer:
                            f"{SAMPLE_READY_TIMEOUT_S:g} s: {' '.join(self.argv)}")
 
     def stop(self):
-        """Ctrl-C (SIGINT to its process group), then a kill after the grace period."""
+        """The platform's interrupt (Ctrl-C to its process group under Wine), then a kill after the
+        grace period. On Windows straight to the kill: Ctrl-Break, the interrupt a single child can
+        be sent there, makes the sample restart instead of exit."""
         if self.process is None or self.process.poll() is not None:
             return
-        if os.name == "nt":
-            # Windows has no Ctrl-C for one child alone, and Ctrl-Break makes the sample restart.
-            self.process.terminate()
-        else:
-            os.killpg(self.process.pid, signal.SIGINT)
-        try:
-            self.process.wait(timeout=SAMPLE_STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            if os.name == "nt":
-                self.process.kill()
-            else:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        system = platforms.current()
+        if system.system != "Windows":
+            system.interrupt(self.process)
+            try:
+                self.process.wait(timeout=SAMPLE_STOP_GRACE_S)
+                return
+            except subprocess.TimeoutExpired:
+                pass
+        system.kill(self.process)
+        self.process.wait(timeout=10)
 
 
 def run_load(loadgen, port, connections, duration, warmup):

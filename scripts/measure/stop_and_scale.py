@@ -33,13 +33,10 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from harness import models  # noqa: E402
+from measure_cli import bounded_int, bounded_float, make_parser  # the harness on the path, the shared CLI
+from harness import models, platforms  # noqa: E402
 from harness.loadgen import LoadgenNotFound, find_loadgen, parse_document, run_loadgen  # noqa: E402
-from harness.servers import (EchoServer, ServerError, ServerUnsupported, server_command,  # noqa: E402
-                             server_executable)
+from harness.servers import EchoServer, ServerError, ServerUnsupported, server_command  # noqa: E402
 
 PROGRAM = Path(__file__).name
 SCHEMA = "winsock-bench/stop-and-scale/1"
@@ -68,35 +65,6 @@ is meant for a quiet machine: other load changes the figures."""
 # ---------------------------------------------------------------- options
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """A bad option is refused in one line (exit 2), as by every script."""
-
-    def error(self, message):
-        self.exit(2, f"{PROGRAM}: {message} (see --help)\n")
-
-
-class VersionAction(argparse.Action):
-    def __init__(self, option_strings, dest, **kwargs):
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        from harness.version import version_line
-        print(version_line(PROGRAM))
-        parser.exit(0)
-
-
-def bounded_int(low, high):
-    def convert(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is not in {low}..{high}")
-        return value
-    return convert
-
-
 def idle_counts(text):
     convert = bounded_int(1, 100000)
     counts = [convert(part.strip()) for part in text.split(",") if part.strip()]
@@ -105,20 +73,8 @@ def idle_counts(text):
     return counts
 
 
-def stream_seconds(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0.1 <= value <= 60:
-        raise argparse.ArgumentTypeError(f"{text} is not in 0.1..60")
-    return value
-
-
 def build_parser():
-    parser = OneLineParser(prog=f"scripts/measure/{PROGRAM}", formatter_class=argparse.RawDescriptionHelpFormatter,
-                           description=__doc__.split("\n\n")[0], epilog=USAGE_EXAMPLES)
-    parser.add_argument("--version", action=VersionAction, help="print the version and git commit, and exit")
+    parser = make_parser(__file__, __doc__.split("\n\n")[0], USAGE_EXAMPLES)
     parser.add_argument("--servers", metavar="A,B", help="the models to measure (default: every model this "
                                                          "machine runs)")
     parser.add_argument("--idle", type=idle_counts, default=[1000, 5000, 9000], metavar="N,N",
@@ -127,7 +83,7 @@ def build_parser():
                         help="active echoes measured at each idle count (default 5)")
     parser.add_argument("--streaming", type=bounded_int(1, 1000), default=50, metavar="N",
                         help="clients streaming when the server is stopped (default 50)")
-    parser.add_argument("--stream-seconds", type=stream_seconds, default=2.0, metavar="S",
+    parser.add_argument("--stream-seconds", type=bounded_float(0.1, 60), default=2.0, metavar="S",
                         help="how long they stream before the stop (default 2)")
     parser.add_argument("--uncapped", action="store_true",
                         help="hold every N even beyond a model's max_connections (model.json)")
@@ -160,9 +116,9 @@ def check_arguments(args):
     for option, folder in (("--servers-dir", args.servers_dir), ("--native-dir", args.native_dir)):
         if folder and not Path(folder).is_dir():
             raise UsageError(f"{option} {folder}: no such folder")
-    missing = [n for n in names if not server_executable(n, args.servers_dir, args.native_dir).is_file()]
+    missing = [n for n in names if not platforms.current().server_executable(n, args.servers_dir, args.native_dir).is_file()]
     if missing:
-        where = sorted({str(server_executable(n, args.servers_dir, args.native_dir).parent) for n in missing})
+        where = sorted({str(platforms.current().server_executable(n, args.servers_dir, args.native_dir).parent) for n in missing})
         raise UsageError(f"not built: {', '.join(missing)} (looked in {', '.join(where)}; run scripts/build.sh, "
                          "or see --servers-dir and --native-dir)")
     if args.loadgen:

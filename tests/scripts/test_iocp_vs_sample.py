@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.servers import server_executable
+from harness import platforms
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "measure" / "iocp_vs_sample.py"
@@ -21,7 +21,7 @@ STAND_IN_ARGS = "--sample-args=--port {port} --no-stdin-stop"
 
 @pytest.fixture
 def stand_in():
-    exe = server_executable("iocp")
+    exe = platforms.current().server_executable("iocp")
     if not exe.is_file():
         pytest.skip(f"iocp is not built ({exe}); run scripts/build.sh")
     return exe

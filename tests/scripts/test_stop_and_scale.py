@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.loadgen import LoadgenNotFound, find_loadgen
-from harness.servers import server_executable
+from harness import platforms
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "measure" / "stop_and_scale.py"
@@ -23,7 +23,7 @@ STREAMING = 5
 
 
 def built_or_skip():
-    missing = [m for m in MODELS if not server_executable(m).is_file()]
+    missing = [m for m in MODELS if not platforms.current().server_executable(m).is_file()]
     try:
         find_loadgen()
     except LoadgenNotFound:
