@@ -9,6 +9,8 @@ Every option but --mingw goes to `python -m harness run --suite default` (a late
 --out says otherwise. The harness finds the build by itself (build\windows, then
 build\windows-mingw).
 #>
+# The script's own arguments, taken before common.ps1 is dot-sourced into this scope.
+$scriptArguments = @($args)
 . (Join-Path $PSScriptRoot 'common.ps1')
 
 function Show-Usage {
@@ -24,7 +26,7 @@ $dryRun = $false
 $suite = 'default'
 $out = ''
 $harnessArguments = @()
-$arguments = ConvertTo-ProgramArguments $args
+$arguments = ConvertTo-ProgramArguments $scriptArguments
 for ($i = 0; $i -lt $arguments.Count; $i++) {
     $argument = $arguments[$i]
     $next = if ($i + 1 -lt $arguments.Count) { $arguments[$i + 1] } else { '' }

@@ -8,6 +8,8 @@ Checks for CMake 3.21+ and a compiler, then configures and builds the windows
 preset (MSVC, build\windows) or, with --mingw, the windows-mingw preset
 (MinGW-w64 gcc, build\windows-mingw).
 #>
+# The script's own arguments, taken before common.ps1 is dot-sourced into this scope.
+$scriptArguments = @($args)
 . (Join-Path $PSScriptRoot 'common.ps1')
 
 function Show-Usage {
@@ -18,11 +20,11 @@ function Show-Usage {
 }
 
 $mingw = $false
-foreach ($argument in $args) {
+foreach ($argument in $scriptArguments) {
     if (Test-HelpArgument $argument) { Show-Usage; exit 0 }
     if (Test-VersionArgument $argument) { Write-ScriptVersion 'build.ps1' }
 }
-foreach ($argument in $args) {
+foreach ($argument in $scriptArguments) {
     if (Test-MinGWArgument $argument) { $mingw = $true } else { Stop-BadUsage 'build.ps1' $argument }
 }
 

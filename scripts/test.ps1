@@ -9,6 +9,8 @@ on Windows: the harness's tests and the conformance suite against the Winsock
 servers, started directly. Every step runs even when an earlier one failed; the
 exit code says whether any did.
 #>
+# The script's own arguments, taken before common.ps1 is dot-sourced into this scope.
+$scriptArguments = @($args)
 . (Join-Path $PSScriptRoot 'common.ps1')
 
 function Show-Usage {
@@ -19,11 +21,11 @@ function Show-Usage {
 }
 
 $mingw = $false
-foreach ($argument in $args) {
+foreach ($argument in $scriptArguments) {
     if (Test-HelpArgument $argument) { Show-Usage; exit 0 }
     if (Test-VersionArgument $argument) { Write-ScriptVersion 'test.ps1' }
 }
-foreach ($argument in $args) {
+foreach ($argument in $scriptArguments) {
     if (Test-MinGWArgument $argument) { $mingw = $true } else { Stop-BadUsage 'test.ps1' $argument }
 }
 
