@@ -1,16 +1,4 @@
 # Cross-compiling the Winsock servers for 64-bit Windows with Debian's
 # gcc-mingw-w64-x86-64; the tests run them under Wine (scripts/wine-run).
-set(CMAKE_SYSTEM_NAME Windows)
-set(CMAKE_SYSTEM_PROCESSOR x86_64)
-set(MINGW_TRIPLET x86_64-w64-mingw32)
-
+include(${CMAKE_CURRENT_LIST_DIR}/mingw-w64-target.cmake)
 set(CMAKE_C_COMPILER ${MINGW_TRIPLET}-gcc)
-set(CMAKE_RC_COMPILER ${MINGW_TRIPLET}-windres)
-set(CMAKE_FIND_ROOT_PATH /usr/${MINGW_TRIPLET})
-set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
-set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
-set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
-
-if(NOT CMAKE_CROSSCOMPILING_EMULATOR)
-  set(CMAKE_CROSSCOMPILING_EMULATOR ${CMAKE_CURRENT_LIST_DIR}/../scripts/wine-run)
-endif()

@@ -12,7 +12,7 @@ handle_help_and_version "$@"
 refuse_arguments "$@"
 report_failures
 
-packages=(cmake make gcc clang libc6-dev pkg-config gcc-mingw-w64-x86-64 wine wine64 libcmocka-dev
+packages=(cmake make gcc clang lld libc6-dev pkg-config gcc-mingw-w64-x86-64 wine wine64 libcmocka-dev
           python3 python3-pytest python3-matplotlib
           python3-pyflakes clang-tidy clang-format  # the checks: lint.sh, analyze.sh, format.sh
           libclang-rt-dev llvm  # sanitizer runtimes, symbolizer: scripts/sanitize.sh

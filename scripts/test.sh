@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing, builds both presets, then the
+# Runs every test: installs what is missing, builds the presets, then the
 # checks (Python lint, C formatting, clang-tidy), the unit tests (ctest, native), the
-# Windows executables' own checks (ctest under Wine), the sanitizer builds'
+# Windows executables' own checks (ctest under Wine, of the gcc and the clang
+# builds), the sanitizer builds'
 # tests (scripts/sanitize.sh), a bounded run of each fuzz target
 # (scripts/fuzz.sh) and the whole pytest suite: conformance of every
 # server, loadgen, harness. Arguments after -- go to pytest.
@@ -11,8 +12,8 @@ set -uo pipefail
 source "$(dirname "$0")/common.sh"
 usage() {
   echo "usage: scripts/test.sh [--help] [--version] [-- PYTEST_ARGS...]"
-  echo "Installs what is missing, builds both presets, then runs every check and test: lint, clang-tidy,"
-  echo "native unit tests, the Windows executables' checks under Wine, sanitizers, fuzzing, and the"
+  echo "Installs what is missing, builds the presets, then runs every check and test: lint, clang-tidy,"
+  echo "native unit tests, the Windows executables' checks under Wine (gcc and clang builds), sanitizers, fuzzing, and the"
   echo "pytest suites (arguments after -- go to pytest)."
 }
 handle_help_and_version "$@"
@@ -41,6 +42,7 @@ step "C formatting" "$ROOT/scripts/format.sh" --check
 step "static analysis" "$ROOT/scripts/analyze.sh"
 step "unit tests (native)" ctest --preset native
 step "Windows executables under Wine" ctest --preset mingw
+step "Windows executables under Wine (clang build)" ctest --preset clang-mingw
 step "sanitizers" "$ROOT/scripts/sanitize.sh"
 step "fuzzing" "$ROOT/scripts/fuzz.sh"
 step "pytest: conformance, loadgen, harness" "$python" -m pytest tests "$@"

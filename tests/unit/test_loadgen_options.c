@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "options.h"
+#include "scratch_file.h"
 #include "wsb_version.h"
 
 typedef struct parsed {
@@ -79,7 +80,7 @@ static void test_help(void **state)
     assert_int_equal(PARSE("--port", "7", "--help").result, OPTIONS_HELP);
     /* The help names every option. */
     char text[4096] = {0};
-    FILE *to = tmpfile();
+    FILE *to = scratch_file();
     assert_non_null(to);
     options_print_help(to);
     rewind(to);
@@ -102,7 +103,7 @@ static void test_version(void **state)
     assert_int_equal(PARSE("--version").result, OPTIONS_VERSION);
     assert_int_equal(PARSE("--port", "7", "--version").result, OPTIONS_VERSION);
     char text[256] = {0};
-    FILE *to = tmpfile();
+    FILE *to = scratch_file();
     assert_non_null(to);
     options_print_version(to);
     rewind(to);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "options.h"
+#include "scratch_file.h"
 #include "wsb_version.h"
 
 /* Three kinds of model: no pools, a thread pool, a thread pool and AcceptEx. */
@@ -366,7 +367,7 @@ static void test_version(void **state)
     assert_int_equal(parse1(&plain_model, "--version=1").result, OPTIONS_ERROR);
     /* One line: the model's name, the project, the version file's version, the commit. */
     char text[256] = {0};
-    FILE *f = tmpfile();
+    FILE *f = scratch_file();
     assert_non_null(f);
     options_print_version(f, &plain_model);
     rewind(f);
@@ -393,7 +394,7 @@ static void test_error_is_bounded(void **state)
 /* The usage text, captured through a temporary file. */
 static char *usage_of(const model_info *model)
 {
-    FILE *f = tmpfile();
+    FILE *f = scratch_file();
     assert_non_null(f);
     options_usage(f, model);
     long size = ftell(f);
