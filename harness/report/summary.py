@@ -66,7 +66,7 @@ def _lead_text(tiers):
     if tiers is None:
         return "–"
     for upper, factor in zip(tiers.tiers, tiers.factors):
-        if _is_winsock(factor.better):
+        if models.is_winsock(factor.better):
             if len(upper) == 1:
                 return format_factor(factor)
             # the factor is the closest pair across the boundary: the least the tier leads by
@@ -75,11 +75,6 @@ def _lead_text(tiers):
         return "Winsock models tied"
     return "all tied" if tiers.separable else "all tied (too few repetitions to separate)"
 
-
-def _is_winsock(server):
-    """A Winsock model, or a server that is not a model (a test's stand-in): only a known native model is not."""
-    model = models.get(server)
-    return model is None or model.winsock
 
 
 def warnings(run, cells):
