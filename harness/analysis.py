@@ -285,21 +285,37 @@ def _loadgen_bound(ok):
 # Past this, the server itself says a readiness waited too long for its loop
 # (worst_service_delay_ms in its stats line): the model is past its scale there.
 SLOW_SERVICE_MS = 1000
+# The contract's limit on a stop (servers/README.md, "How a server stops"),
+# against the server's own stop_s: the request to its stats line.
+SLOW_STOP_S = 2.0
+
+
+def _over(ok, field, limit):
+    """(repetitions whose server stats line has `field` over `limit`, the worst of them)."""
+    values = [_get(r.server_stats, field) for r in ok]
+    over = [v for v in values if isinstance(v, (int, float)) and v > limit]
+    return len(over), max(over, default=None)
 
 
 def _slow_service(ok):
-    delays = [_get(r.server_stats, "worst_service_delay_ms") for r in ok]
-    delays = [d for d in delays if isinstance(d, (int, float))]
-    slow = [d for d in delays if d > SLOW_SERVICE_MS]
-    if not slow:
+    count, worst = _over(ok, "worst_service_delay_ms", SLOW_SERVICE_MS)
+    if not count:
         return []
-    return [f"slow service: in {len(slow)} of {len(ok)} repetitions a readiness waited up to {max(slow) / 1000:.1f} s "
+    return [f"slow service: in {count} of {len(ok)} repetitions a readiness waited up to {worst / 1000:.1f} s "
             f"for the server's loop (over {SLOW_SERVICE_MS / 1000:g} s: unusable at this scale)"]
+
+
+def _slow_stop(ok):
+    count, worst = _over(ok, "stop_s", SLOW_STOP_S)
+    if not count:
+        return []
+    return [f"slow stop: in {count} of {len(ok)} repetitions the server took up to {worst:.1f} s from the stop "
+            f"request to its stats line (the contract allows {SLOW_STOP_S:g} s)"]
 
 
 def _notes(ok):
     """What the reader should know about how the repetitions were taken."""
-    notes = _slow_service(ok)
+    notes = _slow_service(ok) + _slow_stop(ok)
     scaled = [record_field(r, "loadgen_autoscale") for r in ok]
     scaled = [a for a in scaled if isinstance(a, dict) and a.get("threads")]
     if scaled:

@@ -336,7 +336,8 @@ def badges(cell):
     for flag in cell.saturation or []:
         found.append(Badge(_flag_label(flag), flag, severe=flag.startswith(("under-delivery:", "over-delivery:"))))
     for note in cell.notes:
-        found.append(Badge("busy machine" if "busy machine" in note else "loadgen re-run", note))
+        label = note_label(note)
+        found.append(Badge(label, note, severe=label == "slow service"))
     if cell.ok_reps == 0:
         found.append(Badge("no successful repetition", "no successful repetition", severe=True))
     elif cell.failed_reps:
@@ -344,6 +345,15 @@ def badges(cell):
     if cell.throughput is not None and not cell.throughput.has_interval:
         found.append(Badge(f"n={cell.throughput.n}: no interval", too_few_text(cell.throughput.n)))
     return found
+
+
+def note_label(note):
+    """The few words that name an analysis note: "busy machine", "loadgen re-run", "slow service", "slow stop"."""
+    if "busy machine" in note:
+        return "busy machine"
+    if note.startswith("re-run with"):
+        return "loadgen re-run"
+    return note.split(":", 1)[0]
 
 
 def _flag_label(flag):

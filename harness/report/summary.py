@@ -4,7 +4,7 @@ figures may be read. The detail sections say the same at length."""
 from harness import analysis, models
 from harness.report.blocks import Bullets, Heading, Paragraph, Section, Table
 from harness.report.format import format_factor, ranking_text
-from harness.report.sections import platform_line, point_order, ranked, tau_verdict
+from harness.report.sections import note_label, platform_line, point_order, ranked, tau_verdict
 
 METRIC_WORDS = {"throughput": "throughput", "p99": "p99 latency"}
 
@@ -86,6 +86,10 @@ def warnings(run, cells):
     busy = [f"{c.server} at {c.point_id}" for c in cells if any("busy machine" in note for note in c.notes)]
     if busy:
         found.append(f"Repetitions on a busy machine (other processes used the CPUs): {_few(busy)}.")
+    limits = [f"{c.server} at {c.point_id} ({label})" for c in cells for label in map(note_label, c.notes)
+              if label in ("slow service", "slow stop")]
+    if limits:
+        found.append(f"Past the servers' contract (see the cells' badges): {_few(limits)}.")
     short = [f"{c.server} at {c.point_id}" for c in cells if c.throughput is not None and not c.throughput.has_interval]
     if short:
         found.append(f"Too few repetitions for a 95% interval: {_few(short)}.")

@@ -37,11 +37,14 @@ void server_log_error(const server *s, int error, const char *format, ...)
     fflush(stderr);
 }
 
+static double seconds_since_start(void);
+
 void server_request_stop(server *s)
 {
     /* Only the first request sets the event and wakes the model. */
     if (!counter_swap_if(&s->stop_requested, 0, 1))
         return;
+    counter_swap_if(&s->stop_requested_us, 0, (int64_t)(seconds_since_start() * 1e6) + 1);
     SetEvent(s->stop_event);
     if (s->model->wake)
         s->model->wake(s);
@@ -155,18 +158,12 @@ int server_count_accept_failure(server *s, int wsa_error)
     return 0;
 }
 
-void server_close_gracefully(SOCKET socket)
-{
-    shutdown(socket, SD_SEND);
-    closesocket(socket);
-}
-
 void server_close(SOCKET socket, closing how)
 {
-    if (how == CLOSE_GRACEFULLY) {
-        server_close_gracefully(socket);
-        return;
-    }
+    /* A plain close is already graceful: queued echo goes out, then the FIN
+     * (a reset only if unread input is left, which is an echo cut off). No
+     * shutdown(SD_SEND) first: that would be one more wineserver round trip
+     * per connection, 0.6-0.9 s of a stop with 9,000 held under Wine 8. */
     if (how == CLOSE_ABORTIVELY) {
         struct linger reset = {1, 0};
         setsockopt(socket, SOL_SOCKET, SO_LINGER, (const char *)&reset, sizeof reset);
@@ -294,6 +291,12 @@ static void print_stats(server *s)
     if (GetProcessMemoryInfo(GetCurrentProcess(), &memory, sizeof memory))
         p.peak_working_set_bytes = memory.PeakWorkingSetSize;
     p.run_time_s = seconds_since_start();
+    /* The stop's own time, up to this line: what the process exit adds
+     * after it is the platform's (thousands of sockets or threads to end). */
+    int64_t stop_us = counter_get(&s->stop_requested_us);
+    p.stop_requested = stop_us > 0;
+    if (p.stop_requested)
+        p.stop_s = p.run_time_s - (double)(stop_us - 1) / 1e6;
     if (stats_format_json(line, sizeof line, s->model->info.name, &s->stats, &p) > 0) {
         printf("%s\n", line);
         fflush(stdout);
@@ -376,6 +379,9 @@ int server_main_checked(int argc, char **argv, const server_model *model, int (*
     if (s.listener != INVALID_SOCKET)
         closesocket(s.listener);
     print_stats(&s);
-    WSACleanup();
+    /* No WSACleanup: the process ends here, and the system releases Winsock
+     * with it. Wine 8's WSACleanup makes one wineserver round trip for every
+     * slot its socket table ever had, closed or not: 16,384 after 9,000
+     * connections, 0.65 s of the stop on this machine. */
     return rc;
 }

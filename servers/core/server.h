@@ -48,8 +48,9 @@ struct server {
      * no system call, so a check per message costs nothing), the event is
      * for models that block on it (set after the flag). */
     counter_t stop_requested;
-    HANDLE stop_event; /* manual-reset; signalled once a stop is requested */
-    void *model_state; /* for the model's own use (e.g. from wake()) */
+    counter_t stop_requested_us; /* microseconds since start; read for stop_s */
+    HANDLE stop_event;           /* manual-reset; signalled once a stop is requested */
+    void *model_state;           /* for the model's own use (e.g. from wake()) */
 };
 
 int server_main(int argc, char **argv, const server_model *model);
@@ -105,13 +106,10 @@ int server_count_accept_failure(server *s, int wsa_error);
  * default. Returns NULL (and counts a resource error) when it cannot. */
 HANDLE server_start_thread(server *s, unsigned(__stdcall *body)(void *), void *arg, unsigned stack_reserve);
 
-/* Closes a socket gracefully after the peer finished sending: our FIN goes
- * out after all echoed bytes, and nothing unread is left to turn it into a RST. */
-void server_close_gracefully(SOCKET socket);
-
 /* How a connection ends: gracefully (FIN after the whole echo), abortively
  * (RST: its echo is cut off by a stop, and a FIN would pass a partial echo
- * off as complete) or after it failed (plain close). */
+ * off as complete) or after it failed. Graceful and failed are both a plain
+ * close; the names say why the connection ended. */
 typedef enum closing { CLOSE_GRACEFULLY, CLOSE_ABORTIVELY, CLOSE_FAILED } closing;
 void server_close(SOCKET socket, closing how);
 

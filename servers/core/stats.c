@@ -92,6 +92,8 @@ int stats_format_json(char *out, size_t size, const char *model, server_stats *s
     int64_t delay = counter_get(&s->worst_service_delay_ms);
     if (delay >= 0)
         put(&j, ",\"worst_service_delay_ms\":%lld", (long long)delay);
+    if (p->stop_requested)
+        put(&j, ",\"stop_s\":%.6f", p->stop_s);
     put(&j, ",\"run_time_s\":%.6f}", p->run_time_s);
     return j.overflow ? -1 : (int)(j.at - out);
 }

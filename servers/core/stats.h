@@ -42,6 +42,8 @@ typedef struct process_figures {
     double cpu_kernel_s;
     uint64_t peak_working_set_bytes;
     double run_time_s;
+    int stop_requested; /* 0: the run ended without a stop (stop_s left out) */
+    double stop_s;      /* from the stop request to the stats line */
 } process_figures;
 
 void stats_init(server_stats *s);

@@ -31,17 +31,32 @@ typedef struct connection {
     echo_buffer buffer;
     int receive_pending; /* at most one WSARecv and one WSASend outstanding */
     int send_pending;
-    int peer_finished; /* the client shut down its sending side */
-    int had_input;     /* a byte has arrived (see server_count_io_error) */
-    int ending;        /* no new I/O; closed and freed once none is pending */
-    closing how;       /* how it is closed, once ending */
+    int peer_finished;            /* the client shut down its sending side */
+    int had_input;                /* a byte has arrived (see server_count_io_error) */
+    int ending;                   /* no new I/O; closed and freed once none is pending */
+    closing how;                  /* how it is closed, once ending */
+    struct idle_close *closed_by; /* its socket went to the stop's closer (see close_idle_aside) */
     struct connection *previous, *next;
 } connection;
+
+/* A socket the stop's closer thread closes, and whether the connection's
+ * echo was cut off meanwhile (then a reset, not a FIN). */
+typedef struct idle_close {
+    SOCKET socket;
+    counter_t cut;
+} idle_close;
+
+typedef struct closer {
+    idle_close *sockets;
+    int count;
+    HANDLE thread;
+} closer;
 
 typedef struct overlapped_server {
     server *s;
     acceptex_pool accepts;   /* each AcceptEx signals its own event */
     connection *connections; /* every context not yet freed, for the stop */
+    closer idle;             /* the stop's closes of idle connections */
 } overlapped_server;
 
 /* The completion routines get no argument of their own; there is only one
@@ -131,6 +146,8 @@ static void start_send(connection *c)
  * the cut-off echo off as complete, so it gets a reset. */
 static void close_socket(connection *c)
 {
+    if (c->closed_by && !echo_buffer_is_empty(&c->buffer))
+        counter_add(&c->closed_by->cut, 1); /* input arrived before the closer got to it */
     if (c->socket == INVALID_SOCKET)
         return;
     closing how = c->how == CLOSE_GRACEFULLY && !echo_buffer_is_empty(&c->buffer) ? CLOSE_ABORTIVELY : c->how;
@@ -264,6 +281,52 @@ static const acceptex_hooks accept_hooks = {accepted, NULL, NULL};
 
 /* ---- Run and stop --------------------------------------------------------- */
 
+static unsigned __stdcall close_sockets(void *argument)
+{
+    closer *idle = argument;
+    for (int i = 0; i < idle->count; i++)
+        server_close(idle->sockets[i].socket, counter_get(&idle->sockets[i].cut) ? CLOSE_ABORTIVELY : CLOSE_GRACEFULLY);
+    return 0;
+}
+
+/* Hands the sockets of the connections with only a receive outstanding (the
+ * idle ones, which end_for_stop would close at once) to a thread of their own,
+ * while this thread waits alertably for their receives to come back. Each
+ * close completes its receive, and Wine 8 delivers that to the thread that
+ * started it: to a thread that is waiting, with its wait; to one that is busy
+ * closing, by a signal and two more wineserver round trips. With 9,000 idle
+ * connections that detour took the stop from about 1.0 s to 1.9 s here. The
+ * contexts stay this thread's: the closer touches nothing but the list.
+ * Without memory or a thread, end_for_stop closes them here instead. */
+static void close_idle_aside(overlapped_server *state)
+{
+    closer *idle = &state->idle;
+    int count = 0;
+    for (connection *c = state->connections; c; c = c->next)
+        count += !c->ending && !c->send_pending && c->receive_pending;
+    if (count == 0 || !(idle->sockets = calloc((size_t)count, sizeof *idle->sockets)))
+        return;
+    for (connection *c = state->connections; c; c = c->next) {
+        if (c->ending || c->send_pending || !c->receive_pending)
+            continue;
+        idle_close *slot = &idle->sockets[idle->count++];
+        slot->socket = c->socket;
+        c->socket = INVALID_SOCKET;
+        c->closed_by = slot;
+        c->ending = 1;
+        c->how = CLOSE_GRACEFULLY;
+    }
+    idle->thread = server_start_thread(state->s, close_sockets, idle, 64 * 1024);
+    if (!idle->thread)
+        close_sockets(idle);
+}
+
+/* 1 while the closer thread is still at work. */
+static int closer_running(const closer *idle)
+{
+    return idle->thread && WaitForSingleObject(idle->thread, 0) == WAIT_TIMEOUT;
+}
+
 static int count_connections(const overlapped_server *state)
 {
     int n = 0;
@@ -292,6 +355,7 @@ static int shut_down(overlapped_server *state)
     int accepts, outstanding = -1;
     /* Closing the listener ends its AcceptEx calls in Wine and on Windows. */
     acceptex_pool_stop(&state->accepts);
+    close_idle_aside(state);
     for (connection *c = state->connections, *next; c; c = next) {
         next = c->next;
         advance(c);
@@ -299,7 +363,7 @@ static int shut_down(overlapped_server *state)
     for (;;) {
         acceptex_pool_poll(&state->accepts);
         accepts = acceptex_pool_outstanding(&state->accepts);
-        int now = accepts + count_connections(state);
+        int now = accepts + count_connections(state) + closer_running(&state->idle);
         if (now == 0)
             break;
         if (outstanding < 0 || now < outstanding) {
@@ -320,6 +384,9 @@ static int shut_down(overlapped_server *state)
                 CancelIoEx((HANDLE)c->socket, NULL);
     }
     acceptex_pool_close(&state->accepts);
+    if (state->idle.thread)
+        CloseHandle(state->idle.thread);
+    free(state->idle.sockets);
     return 0;
 }
 

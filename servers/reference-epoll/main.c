@@ -56,6 +56,7 @@ typedef struct server {
     int signals;         /* signalfd for SIGINT and SIGTERM */
     int listener_paused; /* out of descriptors: accepting waits a moment */
     int stopping;
+    struct timespec stop_requested; /* when stopping was set, for stop_s */
     connection *connections;
 } server;
 
@@ -263,6 +264,13 @@ static void on_connection_event(server *s, connection *c, uint32_t events)
     }
 }
 
+static void request_stop(server *s)
+{
+    if (!s->stopping)
+        clock_gettime(CLOCK_MONOTONIC, &s->stop_requested);
+    s->stopping = 1;
+}
+
 /* The orchestrator stops a server by closing its standard input; what it
  * writes there, if anything, is ignored. One read per event cannot block. */
 static void on_stdin(server *s)
@@ -270,14 +278,14 @@ static void on_stdin(server *s)
     char sink[256];
     ssize_t got = read(STDIN_FILENO, sink, sizeof sink);
     if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR))
-        s->stopping = 1;
+        request_stop(s);
 }
 
 static void on_signal(server *s)
 {
     struct signalfd_siginfo info;
     if (read(s->signals, &info, sizeof info) == (ssize_t)sizeof info)
-        s->stopping = 1;
+        request_stop(s);
 }
 
 static int serve(server *s)
@@ -380,7 +388,7 @@ static int open_event_sources(server *s)
      * EBADF, or EEXIST once the listener has taken descriptor 0. Such an input
      * is at end-of-file at once, so the server stops at once. */
     if (s->options.stdin_stop && watch(s, STDIN_FILENO, EPOLLIN, &stdin_mark) != 0)
-        s->stopping = 1;
+        request_stop(s);
     return 0;
 }
 
@@ -443,6 +451,9 @@ static void print_stats(server *s, const struct timespec *started)
     }
     clock_gettime(CLOCK_MONOTONIC, &now);
     p.run_time_s = seconds_between(started, &now);
+    p.stop_requested = s->stopping;
+    if (p.stop_requested)
+        p.stop_s = seconds_between(&s->stop_requested, &now);
     if (stats_format_json(line, sizeof line, reference_model.name, &s->stats, &p) > 0) {
         printf("%s\n", line);
         fflush(stdout);

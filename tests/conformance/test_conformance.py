@@ -272,6 +272,7 @@ def test_stop_under_load_ends_every_connection_exit_0_with_stats(model, start_se
         clients.close()
     server.allow_echo_cut_by_stop()
     assert took <= STOP_LIMIT_S + STOP_MARGIN_S, f"{model} took {took:.2f} s to stop under load"
+    assert 0 <= stats["stop_s"] <= took  # the server's own part, up to its stats line
     assert all_ended, f"connections left open after the stop: {clients.summary()}"
     assert set(clients.summary()) <= {"fin", "reset", "BrokenPipeError"}, clients.summary()
     assert stats["connections_accepted"] == STREAMING_CLIENTS

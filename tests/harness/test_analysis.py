@@ -149,6 +149,22 @@ def test_a_service_delay_over_a_second_flags_the_cell_and_one_under_it_does_not(
     assert not [n for n in cell_with([10, 1000, 900]).notes if n.startswith("slow service")]
 
 
+
+def test_a_stop_over_the_contracts_2_s_flags_the_cell_and_one_within_it_does_not(tmp_path):
+    def cell_with(stops):
+        def edit(record):
+            if stops[record["rep"]] is not None:
+                record["server_stats"]["stop_s"] = stops[record["rep"]]
+        run_dir = synthetic.write_run(tmp_path / f"run{len(list(tmp_path.iterdir()))}",
+                                      {("idle-i9000", "overlapped"): [[50.0] * 20] * 3}, edit=edit)
+        return analysis.summarize(store.load_run(run_dir))[0]
+    flagged = cell_with([0.4, 2.04, 3.1])
+    assert [n for n in flagged.notes if n.startswith("slow stop")] == [
+        "slow stop: in 2 of 3 repetitions the server took up to 3.1 s from the stop request to its stats line "
+        "(the contract allows 2 s)"]
+    assert not [n for n in cell_with([0.4, 2.0, 1.9]).notes if n.startswith("slow stop")]
+    assert not [n for n in cell_with([None, None, None]).notes if n.startswith("slow stop")]  # older servers
+
 def _cpu_cell(tmp_path, server, wineserver_cpu_s, platform_os="Linux"):
     def edit(record):
         record["loadgen"]["totals"]["messages"] = 1000

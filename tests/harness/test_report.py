@@ -497,3 +497,22 @@ def test_the_time_series_takes_each_seconds_median_and_range_over_repetitions(tm
     report.write_report(run_dir)
     assert drawn["throughput"]["iocp"][0] == (0.5, 2000.0, 1000.0, 4000.0)
     assert drawn["warmup_s"] == 0.5 and drawn["title"] == "pingpong-c1: second by second"
+
+
+def test_a_server_past_its_contract_is_named_in_the_summary_and_badged_by_what_it_did(tmp_path):
+    def edit(record):
+        if record["server"] == "select":
+            record["server_stats"]["worst_service_delay_ms"] = 1800
+        if record["server"] == "overlapped":
+            record["server_stats"]["stop_s"] = 2.6
+    run_dir = synthetic.write_run(tmp_path / "run", {("idle-i9000", "select"): [[50.0] * 20] * 3,
+                                                     ("idle-i9000", "overlapped"): [[40.0] * 20] * 3,
+                                                     ("idle-i9000", "iocp"): [[30.0] * 20] * 3}, edit=edit)
+    html_path, md_path = report.write_report(run_dir)
+    html_text, md_text = html_path.read_text(encoding="utf-8"), md_path.read_text(encoding="utf-8")
+    summary = md_text[md_text.index("## Summary"):md_text.index("**Contents:**")]
+    assert ("Past the servers' contract (see the cells' badges): select at idle-i9000 (slow service), "
+            "overlapped at idle-i9000 (slow stop).") in summary
+    assert '<span class="badge severe" title="slow service: in 3 of 3 repetitions' in html_text
+    assert '<span class="badge" title="slow stop: in 3 of 3 repetitions the server took up to 2.6 s' in html_text
+    assert "loadgen re-run" not in html_text  # the label it used to give every note that was not "busy machine"

@@ -63,22 +63,23 @@ def table_rows(stdout, title_start):
 def test_the_stop_table_has_a_row_per_model_with_time_exit_code_and_stats(small_run):
     stdout, _ = small_run
     header, rows = table_rows(stdout, "Stop under load")
-    assert header[:5] == ["model", "stop_s", "exit", "stats", "echoed"]
+    assert header[:6] == ["model", "stop_s", "to_stats_s", "exit", "stats", "echoed"]
     assert [row[0] for row in rows] == list(MODELS)
     for row in rows:
-        assert float(row[1]) >= 0 and row[2] == "0" and row[3] == "yes", row
+        assert 0 <= float(row[2]) <= float(row[1]) and row[3] == "0" and row[4] == "yes", row
 
 
 def test_the_idle_table_has_a_row_per_model_and_count_with_the_echo_figures(small_run):
     stdout, _ = small_run
     header, rows = table_rows(stdout, "Active 4 KiB echo")
-    assert header[:9] == ["model", "N", "held", "p50_ms", "max_ms", "worst_delay_ms", "stop_s", "exit", "peak_conn"]
+    assert header[:10] == ["model", "N", "held", "p50_ms", "max_ms", "worst_delay_ms", "stop_s", "to_stats_s", "exit",
+                           "peak_conn"]
     assert [(row[0], row[1]) for row in rows] == [(m, str(IDLE)) for m in MODELS]
     for row in rows:
         assert row[2] == str(IDLE), row                     # every idle connection accepted
         assert 0 <= float(row[3]) <= float(row[4]), row     # median <= max
-        assert float(row[6]) >= 0 and row[7] == "0", row
-        assert int(row[8]) >= IDLE + 1, row                 # the idle ones and the active one
+        assert 0 <= float(row[7]) <= float(row[6]) and row[8] == "0", row
+        assert int(row[9]) >= IDLE + 1, row                 # the idle ones and the active one
 
 
 def test_the_json_holds_the_same_figures(small_run):
@@ -89,6 +90,7 @@ def test_the_json_holds_the_same_figures(small_run):
     for record in figures["stop_under_load"]:
         assert record["clients"] == STREAMING and record["stopped_by"] == "stdin"
         assert record["exit_code"] == 0 and record["stats_line"] is True
+        assert 0 <= record["server_stop_s"] <= record["stop_s"], record
         assert record["messages_before_stop"] > 0, record
     for record in figures["idle_echo"]:
         assert record["idle"] == record["held"] == IDLE and record["backlog"] == 0

@@ -173,6 +173,8 @@ static void known_stats(server_stats *s, process_figures *p)
     p->cpu_kernel_s = 0.25;
     p->peak_working_set_bytes = 52428800;
     p->run_time_s = 12.3456789;
+    p->stop_requested = 1;
+    p->stop_s = 0.0421;
 }
 
 static const char known_line[] =
@@ -180,7 +182,7 @@ static const char known_line[] =
     "\"peak_connections\":10,\"bytes_received\":123456789,\"bytes_sent\":123456780,"
     "\"errors\":{\"accept\":0,\"recv\":1,\"send\":2,\"reset\":3,\"resource\":1},"
     "\"cpu_user_s\":1.500000,\"cpu_kernel_s\":0.250000,\"peak_working_set_bytes\":52428800,"
-    "\"peak_threads\":5,\"run_time_s\":12.345679}";
+    "\"peak_threads\":5,\"stop_s\":0.042100,\"run_time_s\":12.345679}";
 
 static void test_json_exact(void **state)
 {
