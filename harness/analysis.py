@@ -74,6 +74,7 @@ class Cell:
     # not the server, so its throughput is a lower bound and it is left out of rankings.
     lower_bound: bool = False
     notes: list[str] = field(default_factory=list)  # loadgen re-runs, busy-machine repetitions
+    busy_reps: int = 0  # repetitions taken while other processes used the CPUs (run/noise.py)
 
 
 def estimate(values) -> Estimate | None:
@@ -313,6 +314,12 @@ def _slow_stop(ok):
             f"request to its stats line (the contract allows {SLOW_STOP_S:g} s)"]
 
 
+def _busy_machines(ok):
+    """The `machine` fields of the repetitions taken on a busy machine."""
+    machines = [record_field(r, "machine") for r in ok]
+    return [m for m in machines if isinstance(m, dict) and m.get("busy")]
+
+
 def _notes(ok):
     """What the reader should know about how the repetitions were taken."""
     notes = _slow_service(ok) + _slow_stop(ok)
@@ -325,8 +332,7 @@ def _notes(ok):
         threads = sorted({a["threads"] for a in scaled})
         notes.append(f"re-run with {'/'.join(map(str, threads))} loadgen threads in {len(scaled)} of {len(ok)} "
                      f"repetitions{why}")
-    machines = [record_field(r, "machine") for r in ok]
-    busy = [m for m in machines if isinstance(m, dict) and m.get("busy")]
+    busy = _busy_machines(ok)
     if busy:
         others = [m["other_cpu_cores"] for m in busy if isinstance(m.get("other_cpu_cores"), (int, float))]
         most = f" (other processes used up to {max(others):.2f} cores)" if others else ""
@@ -396,6 +402,7 @@ def _cell(records, on_windows=False):
         peak_threads=max(threads) if threads else None,
         requested_rate=requested, achieved_rate=estimate(achieved) if first.workload == "rate" else None,
         saturation=_saturation(ok, requested, achieved), lower_bound=_loadgen_bound(ok), notes=_notes(ok),
+        busy_reps=len(_busy_machines(ok)),
     )
 
 
