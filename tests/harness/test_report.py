@@ -544,3 +544,14 @@ def test_a_minority_of_disturbed_repetitions_keeps_the_median_within_the_undistu
         quiet = [rng.gauss(100, 10) for _ in range(n - rng.randint(1, (n - 1) // 2))]
         disturbed = [rng.choice([rng.uniform(0, 1000), -1e9, 1e9]) for _ in range(n - len(quiet))]
         assert min(quiet) <= stats.median(quiet + disturbed) <= max(quiet)
+
+
+def test_option_sets_get_a_section_of_their_own_and_a_run_without_them_does_not(tmp_path, example):
+    _, md_path = report.write_report(synthetic.options_run(tmp_path / "run"))
+    md_text = md_path.read_text(encoding="utf-8")
+    section = md_text[md_text.index("## Server options compared"):]
+    section = section[:section.index("\n## ", 1)]
+    row = next(line for line in section.splitlines() if line.startswith("| pingpong:"))
+    assert "| iocp | --batch 16, then --skip-on-success = no options (highest throughput first); --batch 16 1.6" in row
+    assert "Server options compared" in md_text[md_text.index("**Contents:**"):md_text.index("## Rankings")]
+    assert "Server options compared" not in example[2]  # the example run's points all differ in their settings
