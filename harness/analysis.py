@@ -15,6 +15,7 @@ rankings and compare alike: each repetition's own percentile (the load
 generator's figure, nearest rank on its histogram), then the median over the
 repetitions with its interval. Histograms of repetitions are never merged: one
 bad repetition would otherwise own the whole tail of the merged histogram."""
+import json
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -74,6 +75,8 @@ class Cell:
     # not the server, so its throughput is a lower bound and it is left out of rankings.
     lower_bound: bool = False
     notes: list[str] = field(default_factory=list)  # loadgen re-runs, busy-machine repetitions
+    busy_reps: int = 0  # repetitions taken while other processes used the CPUs (run/noise.py)
+    server_args: tuple = ()  # the point's options for the server (a suite's server_args)
 
 
 def estimate(values) -> Estimate | None:
@@ -313,6 +316,12 @@ def _slow_stop(ok):
             f"request to its stats line (the contract allows {SLOW_STOP_S:g} s)"]
 
 
+def _busy_machines(ok):
+    """The `machine` fields of the repetitions taken on a busy machine."""
+    machines = [record_field(r, "machine") for r in ok]
+    return [m for m in machines if isinstance(m, dict) and m.get("busy")]
+
+
 def _notes(ok):
     """What the reader should know about how the repetitions were taken."""
     notes = _slow_service(ok) + _slow_stop(ok)
@@ -325,8 +334,7 @@ def _notes(ok):
         threads = sorted({a["threads"] for a in scaled})
         notes.append(f"re-run with {'/'.join(map(str, threads))} loadgen threads in {len(scaled)} of {len(ok)} "
                      f"repetitions{why}")
-    machines = [record_field(r, "machine") for r in ok]
-    busy = [m for m in machines if isinstance(m, dict) and m.get("busy")]
+    busy = _busy_machines(ok)
     if busy:
         others = [m["other_cpu_cores"] for m in busy if isinstance(m.get("other_cpu_cores"), (int, float))]
         most = f" (other processes used up to {max(others):.2f} cores)" if others else ""
@@ -396,6 +404,7 @@ def _cell(records, on_windows=False):
         peak_threads=max(threads) if threads else None,
         requested_rate=requested, achieved_rate=estimate(achieved) if first.workload == "rate" else None,
         saturation=_saturation(ok, requested, achieved), lower_bound=_loadgen_bound(ok), notes=_notes(ok),
+        busy_reps=len(_busy_machines(ok)), server_args=tuple(first.server_args),
     )
 
 
@@ -492,16 +501,23 @@ def point_tiers(cells, metric, higher_is_better):
 
 def _point_tiers(cells, metric, higher_is_better):
     samples = _point_samples(cells, metric)
+    tiers, factors = _tiers_and_factors(samples, higher_is_better)
+    first = cells[0] if cells else None
+    sizes = [len(values) for values in samples.values()]
+    return PointTiers(first.point_id if first else "", metric, first.variant if first else "", tiers, factors,
+                      separable=len(sizes) < 2 or stats.can_separate(sizes), reps=min(sizes, default=0))
+
+
+def _tiers_and_factors(samples, higher_is_better):
+    """stats.tiers_by_test on name -> values, and the Factor across each tier
+    boundary (between its closest pair)."""
     tiers = stats.tiers_by_test(samples, higher_is_better) if samples else []
     factors = []
     for upper, lower in zip(tiers, tiers[1:]):
         better, worse = upper[-1], lower[0]  # the closest pair across the boundary
         ratio = stats.tier_factor(samples[better], samples[worse], higher_is_better)
         factors.append(Factor(better, worse, ratio.estimate, ratio.low, ratio.high))
-    first = cells[0] if cells else None
-    sizes = [len(values) for values in samples.values()]
-    return PointTiers(first.point_id if first else "", metric, first.variant if first else "", tiers, factors,
-                      separable=len(sizes) < 2 or stats.can_separate(sizes), reps=min(sizes, default=0))
+    return tiers, factors
 
 
 def _point_samples(cells, metric):
@@ -529,6 +545,53 @@ def all_point_tiers(cells: list[Cell]) -> list[PointTiers]:
                 if found.tiers:
                     result.append(found)
     return result
+
+
+@dataclass
+class OptionComparison:
+    """One server at one setting of a workload, run with different options (a
+    suite's points that differ only in server_args, as iocp-variants has): the
+    option sets ranked against each other the way servers are at a point."""
+    server: str
+    variant: str
+    setting: str                 # the workload and its load generator settings, in words
+    metric: str
+    tiers: list[list[str]]       # option sets ("no options", "--batch 16", ...), best first
+    factors: list[Factor]
+    points: dict                 # option set -> the point it was measured at
+
+
+def options_label(server_args):
+    return " ".join(server_args) or "no options"
+
+
+def setting_text(workload, loadgen_args):
+    """"pingpong: connections 64, size 64": what the load generator did, without its timing."""
+    shown = [f"{key} {value}" for key, value in loadgen_args.items() if key not in ("duration", "warmup")]
+    return f"{workload}: {', '.join(shown)}" if shown else workload
+
+
+def option_comparisons(cells: list[Cell]) -> list[OptionComparison]:
+    """Every setting at which one server ran with two or more option sets, per
+    variant and metric, in the cells' order."""
+    groups = {}
+    for cell in cells:
+        key = (cell.server, cell.variant, cell.workload, json.dumps(cell.loadgen_args, sort_keys=True))
+        groups.setdefault(key, {})[options_label(cell.server_args)] = cell
+    found = []
+    for (server, variant, workload, _), by_options in groups.items():
+        if len(by_options) < 2:
+            continue
+        setting = setting_text(workload, next(iter(by_options.values())).loadgen_args)
+        for metric, higher_is_better in METRICS:
+            samples = {label: values for label, cell in by_options.items()
+                       if (values := None if cell.lower_bound else _ranked_values(cell, metric))}
+            if len(samples) < 2:
+                continue
+            tiers, factors = _tiers_and_factors(samples, higher_is_better)
+            found.append(OptionComparison(server, variant, setting, metric, tiers, factors,
+                                          {label: cell.point_id for label, cell in by_options.items()}))
+    return found
 
 
 def _relative_positions(tiers):

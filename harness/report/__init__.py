@@ -17,7 +17,7 @@ from harness.report.format import format_factor, format_family_tiers, number, ra
 from harness.report.html_render import render_html
 from harness.report.markdown_render import md_escape, render_markdown
 from harness.report.sections import (CI_NOTE, failure_blocks, files_blocks, footer_blocks, how_to_read_blocks, outcome_blocks,
-                                     platform_blocks, ranking_blocks, reproduce_command, table_blocks, title,
+                                     platform_blocks, option_blocks, ranking_blocks, reproduce_command, table_blocks, title,
                                      topology_blocks)
 from harness.report.summary import agreement_sentence, summary_blocks
 
@@ -40,7 +40,7 @@ def write_report(run_dir):
 
 def build_blocks(run, cells, charts_section):
     """The whole report, in reading order: the answer first, then the contents, then the detail."""
-    detail = outcome_blocks(run) + ranking_blocks(cells)
+    detail = outcome_blocks(run) + ranking_blocks(cells) + option_blocks(cells)
     if charts_section:
         detail.append(Heading(2, "Charts"))
         detail.append(Paragraph(CI_NOTE + " Each model keeps its colour and marker in every chart; the native "

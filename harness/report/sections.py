@@ -217,6 +217,30 @@ def ranking_blocks(cells):
     return blocks + point_tier_blocks(cells, show_variant)
 
 
+def option_blocks(cells):
+    """The option sets one server ran with at the same setting, ranked (nothing
+    when no suite point differs from another only in its server_args)."""
+    found = analysis.option_comparisons(cells)
+    if not found:
+        return []
+    show_variant = len({c.variant for c in found}) > 1
+    blocks = [Heading(2, "Server options compared"),
+              Paragraph("Points that differ only in the options given to the server are one server at one "
+                        "setting: its option sets are ranked there as servers are at a point (\"=\": the test "
+                        "cannot tell them apart), with the closest pair across each boundary.")]
+    rows = {}
+    for comparison in found:
+        key = (comparison.setting, comparison.server, comparison.variant)
+        text = ranking_text(comparison.tiers, comparison.metric)
+        if comparison.factors:
+            text += "; " + ", ".join(format_factor(factor) for factor in comparison.factors)
+        rows.setdefault(key, {})[comparison.metric] = text
+    header = ["setting", "server"] + (["variant"] if show_variant else []) + ["by throughput", "by p99 latency"]
+    table = [[setting, server] + ([variant] if show_variant else []) + [by.get("throughput", "–"), by.get("p99", "–")]
+             for (setting, server, variant), by in rows.items()]
+    return blocks + [Table(header, table, nowrap={0})]
+
+
 def _too_few_to_separate(cells):
     """Said plainly when the repetitions could never have separated anyone."""
     found = analysis.all_point_tiers(cells)

@@ -83,9 +83,7 @@ def warnings(run, cells):
     bounded = [f"{c.server} at {c.point_id}" for c in cells if c.lower_bound]
     if bounded:
         found.append(f"The load generator saturated (lower bounds, not ranked): {', '.join(bounded)}.")
-    busy = [f"{c.server} at {c.point_id}" for c in cells if any("busy machine" in note for note in c.notes)]
-    if busy:
-        found.append(f"Repetitions on a busy machine (other processes used the CPUs): {_few(busy)}.")
+    found += _busy_warnings(cells)
     limits = [f"{c.server} at {c.point_id} ({label})" for c in cells for label in map(note_label, c.notes)
               if label in ("slow service", "slow stop")]
     if limits:
@@ -101,6 +99,23 @@ def warnings(run, cells):
         found.append(f"Not measured, unsupported on this platform: {', '.join(sorted(unsupported))} (see Failures).")
     if not run.manifest.get("finished_at"):
         found.append("The run did not finish (run --resume completes it).")
+    return found
+
+
+def _busy_warnings(cells):
+    """Busy-machine repetitions, split by whether they can have moved a cell's
+    median: with fewer than half of its repetitions disturbed, the median has
+    undisturbed ones on both sides, so it stays within their range."""
+    busy = [c for c in cells if c.busy_reps]
+    most = [f"{c.server} at {c.point_id} ({c.busy_reps} of {c.ok_reps})" for c in busy if 2 * c.busy_reps >= c.ok_reps]
+    found = []
+    if most:
+        found.append(f"Half or more of the repetitions on a busy machine (other processes used the CPUs), so the "
+                     f"median may be a disturbed one: {_few(most)}.")
+    few = len(busy) - len(most)
+    if few:
+        found.append(f"{few} cell{'s' if few > 1 else ''} had fewer than half of their repetitions on a busy machine: "
+                     "each median stays within the range of its undisturbed repetitions (badged on the cells).")
     return found
 
 

@@ -358,3 +358,21 @@ def example_run(path, samples_per_rep=300, seed=7):
     failures = [("pingpong-c128", "select", "current", last, "loadgen exited 1: 3 connections reset by the server")]
     return write_run(path, cells, points=points, throughput=throughput, failures=failures,
                      edit=saturate_loadgen, suite="example", seed=seed)
+
+
+def options_run(path):
+    """iocp at one ping-pong setting with three option sets (as the iocp-variants
+    suite runs it), plus select at a point of its own: --batch 16 clearly faster,
+    --skip-on-success the same as no options."""
+    rates = {"plain-pingpong-c64": 5000.0, "batch-pingpong-c64": 8000.0, "skip-pingpong-c64": 5000.0}
+    args = {"plain-pingpong-c64": [], "batch-pingpong-c64": ["--batch", "16"],
+            "skip-pingpong-c64": ["--skip-on-success"]}
+    points = {pid: {"workload": "pingpong", "loadgen_args": {"connections": 64}, "server_args": args[pid]}
+              for pid in rates}
+    points["pingpong-c1"] = {"workload": "pingpong", "loadgen_args": {"connections": 1}}
+    reps = 6
+    cells = {(pid, "iocp"): [[50.0] * 20] * reps for pid in rates}
+    cells[("pingpong-c1", "select")] = [[50.0] * 20] * reps
+    throughput = {(pid, "iocp"): [rate * (1 + 0.01 * rep) for rep in range(reps)] for pid, rate in rates.items()}
+    return write_run(path, cells, points=points, throughput=throughput)
+

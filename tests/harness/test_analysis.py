@@ -488,3 +488,19 @@ def test_point_tiers_give_the_factor_across_each_boundary():
     assert factor.ratio == pytest.approx(1.5, rel=0.01) and factor.low < 1.5 < factor.high
     latency = found[("pingpong-c1", "p99")]
     assert latency.factors[0].better == "iocp" and latency.factors[0].ratio == pytest.approx(2.0, rel=0.01)
+
+
+def test_option_sets_of_one_server_at_one_setting_are_ranked_against_each_other(tmp_path):
+    run_dir = synthetic.options_run(tmp_path / "run")
+    found = analysis.option_comparisons(analysis.summarize(store.load_run(run_dir)))
+    by_metric = {c.metric: c for c in found}
+    assert set(by_metric) == {"throughput", "p99"}  # one setting, one server: select's lone point is not one
+    throughput = by_metric["throughput"]
+    assert (throughput.server, throughput.setting) == ("iocp", "pingpong: " + ", ".join(
+        f"{k} {v}" for k, v in store.load_run(run_dir).records[0].loadgen_args.items()
+        if k not in ("duration", "warmup")))
+    assert throughput.tiers == [["--batch 16"], ["--skip-on-success", "no options"]]  # equal medians: by name
+    factor = throughput.factors[0]
+    assert factor.better == "--batch 16" and factor.ratio == pytest.approx(1.6, rel=0.02)
+    assert throughput.points == {"no options": "plain-pingpong-c64", "--batch 16": "batch-pingpong-c64",
+                                 "--skip-on-success": "skip-pingpong-c64"}

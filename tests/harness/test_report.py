@@ -2,6 +2,7 @@
 no server, no load generator, no network."""
 import base64
 import html
+import random
 import re
 import struct
 from html.parser import HTMLParser
@@ -9,7 +10,7 @@ from html.parser import HTMLParser
 import pytest
 import synthetic  # tests/harness/synthetic.py (conftest.py puts it on the path)
 
-from harness import analysis, charts, models, report, store
+from harness import analysis, charts, models, report, stats, store
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HOSTILE_ID = '<img src=x onerror="alert(1)">&$\\frac{'
@@ -516,3 +517,41 @@ def test_a_server_past_its_contract_is_named_in_the_summary_and_badged_by_what_i
     assert '<span class="badge severe" title="slow service: in 3 of 3 repetitions' in html_text
     assert '<span class="badge" title="slow stop: in 3 of 3 repetitions the server took up to 2.6 s' in html_text
     assert "loadgen re-run" not in html_text  # the label it used to give every note that was not "busy machine"
+
+
+def test_busy_repetitions_are_warned_about_apart_when_they_are_half_or_more_of_a_cell(tmp_path):
+    busy = {"select": {0}, "overlapped": {0, 2}, "iocp": set()}
+
+    def edit(record):
+        if record["rep"] in busy[record["server"]]:
+            record["machine"].update(busy=True, other_cpu_cores=0.6)
+    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", server): [[50.0] * 20] * 3 for server in busy},
+                                  edit=edit)
+    run = store.load_run(run_dir)
+    found = report.summary.warnings(run, analysis.summarize(run))
+    assert ("Half or more of the repetitions on a busy machine (other processes used the CPUs), so the median may "
+            "be a disturbed one: overlapped at pingpong-c1 (2 of 3).") in found
+    assert ("1 cell had fewer than half of their repetitions on a busy machine: each median stays within the range "
+            "of its undisturbed repetitions (badged on the cells).") in found
+
+
+def test_a_minority_of_disturbed_repetitions_keeps_the_median_within_the_undisturbed_ones_range():
+    # The claim the busy-machine warning makes, by seeded simulation: any values at all for
+    # fewer than half of the repetitions, and the median stays within the others' range.
+    rng = random.Random(20261129)
+    for _ in range(5000):
+        n = rng.randint(3, 12)
+        quiet = [rng.gauss(100, 10) for _ in range(n - rng.randint(1, (n - 1) // 2))]
+        disturbed = [rng.choice([rng.uniform(0, 1000), -1e9, 1e9]) for _ in range(n - len(quiet))]
+        assert min(quiet) <= stats.median(quiet + disturbed) <= max(quiet)
+
+
+def test_option_sets_get_a_section_of_their_own_and_a_run_without_them_does_not(tmp_path, example):
+    _, md_path = report.write_report(synthetic.options_run(tmp_path / "run"))
+    md_text = md_path.read_text(encoding="utf-8")
+    section = md_text[md_text.index("## Server options compared"):]
+    section = section[:section.index("\n## ", 1)]
+    row = next(line for line in section.splitlines() if line.startswith("| pingpong:"))
+    assert "| iocp | --batch 16, then --skip-on-success = no options (highest throughput first); --batch 16 1.6" in row
+    assert "Server options compared" in md_text[md_text.index("**Contents:**"):md_text.index("## Rankings")]
+    assert "Server options compared" not in example[2]  # the example run's points all differ in their settings
