@@ -15,10 +15,21 @@ sharp where the model is steady: a socket call added to or removed from a
 hot path moves the figure by three requests (the call, get_handle_fd,
 set_async_direct_result), a wait by one or two.
 
+The figure is the difference of two runs (2,000 and 500 messages) over
+1,500, so a run whose waits all blocked against one whose waits never did
+(a machine loaded in one and quiet in the other) moves it further: up to 2
+requests per message times 500/1,500 downwards, times 2,000/1,500 upwards
+for asyncselect. CI saw 6.35 against its 7.0-8.6 once. So a figure outside
+its range is measured twice more, and the median of the three is what must
+fall within it: one run disturbed by the machine does not fail the check,
+a changed hot path (every run moved) still does.
+
 About 75 s for all of them on that machine (two runs per variant, each on a
-fresh wineserver). WSB_SERVERS=a,b limits it."""
+fresh wineserver; more when a figure is re-measured). WSB_SERVERS=a,b
+limits it."""
 import json
 import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -75,20 +86,25 @@ def stated_range(cell):
     return tuple(float(found[i]) for i in (1, 2, 3)) if found else None
 
 
-@pytest.fixture(scope="module")
-def measured(tmp_path_factory):
-    """{label: the script's result} over one run of every selected variant."""
-    chosen = sorted({model for model, _ in winsock_variants()})
-    if not chosen:
-        pytest.skip("no Winsock model selected (WSB_SERVERS)")
-    output = tmp_path_factory.mktemp("wineserver-requests") / "requests.json"
-    done = subprocess.run([sys.executable, str(SCRIPT), "--servers", ",".join(chosen), "--top", "4",
+def run_script(servers, folder):
+    """({label: the script's result}, its table) for one run of these models' variants."""
+    output = folder / "requests.json"
+    done = subprocess.run([sys.executable, str(SCRIPT), "--servers", ",".join(servers), "--top", "4",
                            "--json", str(output)],
                           capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL)
     assert done.returncode in (0, 1) and output.is_file(), f"exit {done.returncode}\n{done.stderr[-3000:]}"
     document = json.loads(output.read_text(encoding="utf-8"))
     assert (document["messages"], document["baseline"]) == (DEFAULT_MESSAGES, DEFAULT_BASELINE)
     return {result["label"]: result for result in document["results"]}, done.stdout
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+    """{label: the script's result} over one run of every selected variant."""
+    chosen = sorted({model for model, _ in winsock_variants()})
+    if not chosen:
+        pytest.skip("no Winsock model selected (WSB_SERVERS)")
+    return run_script(chosen, tmp_path_factory.mktemp("wineserver-requests"))
 
 
 def test_the_readme_table_names_every_variant_and_states_each_figure():
@@ -105,7 +121,7 @@ def test_the_readme_table_names_every_variant_and_states_each_figure():
 # Not "model": the conformance conftest parametrizes that name itself.
 @pytest.mark.parametrize(("variant_model", "variant_args"), winsock_variants(),
                          ids=[variant_id(*v) for v in winsock_variants()])
-def test_measured_requests_per_message_match_the_readme(variant_model, variant_args, measured):
+def test_measured_requests_per_message_match_the_readme(variant_model, variant_args, measured, tmp_path):
     results, table = measured
     label = label_of(variant_model, variant_args)
     result = results[label]
@@ -113,7 +129,15 @@ def test_measured_requests_per_message_match_the_readme(variant_model, variant_a
         pytest.skip(f"unsupported on this platform: {result['unsupported']}")
     assert result["failure"] is None, f"{label}: {result['failure']}"
     _, low, high = stated_range(readme_column()[label])
-    got = result["requests_per_message"]
+    figures = [result["requests_per_message"]]
+    if not low - MARGIN <= figures[0] <= high + MARGIN:
+        for again in (1, 2):
+            folder = tmp_path / f"again{again}"
+            folder.mkdir()
+            rerun, table = run_script([variant_model], folder)
+            assert rerun[label]["failure"] is None, f"{label}: {rerun[label]['failure']}"
+            figures.append(rerun[label]["requests_per_message"])
+    got = statistics.median(figures)
     assert low - MARGIN <= got <= high + MARGIN, (
-        f"{label}: measured {got} wineserver requests per message, servers/README.md says {low}–{high} "
-        f"(margin {MARGIN}); the run:\n{table}")
+        f"{label}: measured {figures} wineserver requests per message (median {got}), servers/README.md says "
+        f"{low}–{high} (margin {MARGIN}); the last run:\n{table}")
