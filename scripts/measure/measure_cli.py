@@ -52,30 +52,28 @@ def make_parser(script_file, description, epilog=None):
     return parser
 
 
-def bounded_int(low, high):
-    """An argparse type: a whole number in [low, high]."""
+def _bounded(parse, kind, low, high, span):
+    """An argparse type: parse(text), refused with "is not <kind>" when it fails
+    and with "is not in <span>" outside [low, high]."""
     def convert(text):
         try:
-            value = int(text)
+            value = parse(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text} is not in {low}..{high}")
+            raise argparse.ArgumentTypeError(f"{text} is not in {span}")
         return value
     return convert
+
+
+def bounded_int(low, high):
+    """An argparse type: a whole number in [low, high]."""
+    return _bounded(int, "a whole number", low, high, f"{low}..{high}")
 
 
 def bounded_float(low, high):
     """An argparse type: a number in [low, high]."""
-    def convert(text):
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text} is not in [{low:g}, {high:g}]")
-        return value
-    return convert
+    return _bounded(float, "a number", low, high, f"[{low:g}, {high:g}]")
 
 
 def int_list(low, high):
