@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import platforms
+from harness.platforms.base import exit_description
 
 STDERR_TAIL = 4000
 
@@ -106,4 +107,4 @@ def describe_failure(exit_code, document, problem, stderr):
         return f"loadgen counted errors: {listed}"
     last_line = next((line for line in reversed(stderr.splitlines()) if line.strip()), "")
     reason = last_line.strip() or problem or "no message"
-    return f"loadgen exited with code {exit_code}: {reason}"[:300]
+    return f"loadgen {exit_description(exit_code)}: {reason}"[:300]

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from harness import models, platforms
+from harness.platforms.base import exit_description
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -182,7 +183,7 @@ class EchoServer:
         if event == "ready" and self.process.returncode == EXIT_UNSUPPORTED:
             said = [line for line in self.stderr_text().splitlines() if line.strip()]
             raise ServerUnsupported(said[-1] if said else f"{self.model}: unsupported on this platform")
-        raise ServerError(f"{self.model} exited (code {self.process.returncode}) before its {event} line",
+        raise ServerError(f"{self.model} {exit_description(self.process.returncode)} before its {event} line",
                           self.stderr_tail())
 
     def stderr_tail(self, limit=4000):
@@ -212,6 +213,7 @@ class EchoServer:
         try:
             polite.act()
             self.stats = self._expect_event("stats", self.stop_timeout)
+            stats_seen = time.monotonic()
             self.process.wait(timeout=self.stop_timeout)
             self.stopped_by = polite.label
         except (ServerError, subprocess.TimeoutExpired) as failure:
@@ -219,7 +221,9 @@ class EchoServer:
                              f"{self.model}: still running {self.stop_timeout:g} s after its stats line")
             raise self._force_stop(polite, fallbacks, reason) from None
         if self.process.returncode != 0:
-            raise ServerError(f"{self.model} exited with code {self.process.returncode}", self.stderr_tail())
+            raise ServerError(f"{self.model} {exit_description(self.process.returncode)} "
+                              f"{time.monotonic() - stats_seen:.2f} s after its stats line "
+                              f"(the only stop step sent was: {polite.said})", self.stderr_tail())
         return self.stats
 
     def _force_stop(self, tried, fallbacks, reason):

@@ -45,13 +45,7 @@ if [ ! -f "$WINEPREFIX/system.reg" ]; then
   mkdir -p "$WINEPREFIX"
   timeout 600 "$ROOT/scripts/wine-run" wineboot --init >/dev/null 2>&1 || die "wineboot failed in $WINEPREFIX"
 fi
-# A wineserver that outlives each program makes a Wine start cost ~25 ms
-# instead of ~0.5 s; it exits by itself 10 minutes after the last program.
-wineserver=/usr/lib/wine/wineserver
-[ -x "$wineserver" ] || wineserver=$(command -v wineserver)
-"$wineserver" -p600 </dev/null >/dev/null 2>&1 || true  # fails when one already runs: fine
-# The first program of a Wine session starts Wine's background services
-# (services.exe, winedevice.exe...), which inherit that program's stdout and
-# stderr and outlive it: started here on /dev/null, they never hold open the
-# pipe of a test runner that is waiting for a server's output to end.
-timeout 300 "$ROOT/scripts/wine-run" wineboot </dev/null >/dev/null 2>&1 || die "Wine does not start in $WINEPREFIX"
+# A wineserver that outlives each program (a Wine start then costs ~25 ms,
+# not ~0.5 s, and never races with a wineserver's shutdown), and Wine's
+# background services kept off our pipes: the harness's own way of starting them.
+(cd "$ROOT" && "$(find_python)" -c 'import sys; from harness.run.wine import main; sys.exit(main())') || die "no persistent wineserver for $WINEPREFIX"

@@ -6,6 +6,7 @@ environment, the Popen class, the kernel calls), so the tests run the
 Windows branch on Linux with fakes, without pretending the whole process is
 on Windows."""
 import os
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,18 @@ from harness import models
 from harness.platforms import layout
 
 NOT_HERE = "not on this platform"
+
+
+def exit_description(returncode):
+    """How a process ended, from its exit status: "exited with code 1", or
+    "was ended by signal SIGKILL (9)" (Python reports a signal as -N)."""
+    if returncode is not None and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = "signal"
+        return f"was ended by signal {name} ({-returncode})"
+    return f"exited with code {returncode}"
 
 
 class PlatformError(RuntimeError):

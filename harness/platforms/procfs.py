@@ -92,6 +92,15 @@ def processes(proc=PROC):
     return found
 
 
+def arguments(pid, proc=PROC):
+    """A process's argv (from its cmdline), or None if it is gone or not ours to read."""
+    try:
+        raw = (Path(proc) / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return None
+    return [part.decode("utf-8", "replace") for part in raw.split(b"\0") if part]
+
+
 def working_directory(pid, proc=PROC):
     try:
         return os.readlink(Path(proc) / str(pid) / "cwd")

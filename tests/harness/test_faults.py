@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 import test_runner
 from test_runner import FAKE_LOADGEN, FAKES, ROOT, FakeServers, fake_suite, harness, records, run_fake
 
@@ -209,3 +211,29 @@ def test_the_stdout_reader_keeps_only_the_contract_lines(tmp_path):
         assert server.stop()["event"] == "stats"
     finally:
         server.close()
+
+
+def test_a_server_killed_after_its_stats_line_is_named_with_the_signal_and_keeps_its_stats():
+    """A kill nobody in the harness sent (under Wine: the wineserver's, for a
+    process slow to exit) is reported as a signal, with when it came and what
+    the harness did send; the stats line is kept for the record."""
+    from harness.servers import EchoServer, ServerError
+    server = EchoServer("fake-echo", command=[sys.executable, str(FAKES / "echo.py"), "--killed-after-stats"])
+    server.start()
+    try:
+        with pytest.raises(ServerError) as failure:
+            server.stop()
+        reason = failure.value.reason
+        assert reason.startswith("fake-echo was ended by signal SIGKILL (9) "), reason
+        assert "s after its stats line (the only stop step sent was: closing stdin)" in reason, reason
+        assert server.stats["event"] == "stats" and server.stopped_by == "stdin"
+    finally:
+        server.close()
+
+
+def test_exit_descriptions_name_signals_and_codes():
+    from harness.servers import exit_description
+    assert exit_description(1) == "exited with code 1"
+    assert exit_description(0) == "exited with code 0"
+    assert exit_description(-15) == "was ended by signal SIGTERM (15)"
+    assert exit_description(-200) == "was ended by signal signal (200)"

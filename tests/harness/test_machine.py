@@ -3,6 +3,8 @@ wineserver (found by its prefix), CPU figures read from /proc, and the
 machine's other CPU use. /proc is given as recorded samples (a folder laid
 out like /proc, or its texts), so the arithmetic is checked exactly."""
 import os
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -79,6 +81,62 @@ def test_the_wineserver_of_the_run_prefix_is_found_among_others(tmp_path):
 def test_the_directory_name_is_wines_device_and_inode_in_hex(tmp_path):
     status = os.stat(tmp_path)
     assert wine.wineserver_directory_name(tmp_path) == f"server-{status.st_dev:x}-{status.st_ino:x}"
+
+
+@pytest.mark.parametrize("argv, lives_long", [
+    (["/usr/lib/wine/wineserver64", "-p0"], False),            # Wine's own start, through Debian's wrapper
+    (["/usr/lib/wine/wineserver64", "-p0", "-p600"], True),    # ours: the last -p counts
+    (["/usr/lib/wine/wineserver64", "-p0", "-p"], True),       # for ever
+    (["/usr/lib/wine/wineserver64", "--persistent=900"], True),
+    (["/usr/lib/wine/wineserver64", "-p60"], False),
+    (["/usr/lib/wine/wineserver64"], False),                   # Wine's default: 3 s
+    (None, True),                                              # unreadable: nothing known against it
+])
+def test_a_wineserver_lives_long_by_its_last_persistence_option(argv, lives_long):
+    assert wine.long_lived(argv) is lives_long
+
+
+def test_procfs_reads_a_processes_arguments(tmp_path):
+    (tmp_path / "42").mkdir()
+    (tmp_path / "42" / "cmdline").write_bytes(b"/usr/lib/wine/wineserver64\0-p0\0-p600\0")
+    assert procfs.arguments(42, tmp_path) == ["/usr/lib/wine/wineserver64", "-p0", "-p600"]
+    assert procfs.arguments(43, tmp_path) is None
+
+
+def start_with(monkeypatch, tmp_path, running_argv, wait_times_out=False):
+    """start_wineserver against a fake wineserver of the prefix; the commands it ran."""
+    (tmp_path / "system.reg").write_text("")
+    monkeypatch.setenv("WINEPREFIX", str(tmp_path))
+    monkeypatch.setattr(wine, "wineserver_program", lambda: "wineserver")
+    monkeypatch.setattr(wine, "find_wineserver", lambda prefix: 77 if running_argv else None)
+    monkeypatch.setattr(procfs, "arguments", lambda pid, proc=None: running_argv)
+    ran = []
+
+    def fake_run(argv, timeout=None, **_):
+        ran.append([Path(argv[0]).name, *argv[1:]])
+        if wait_times_out and argv[1:] == ["-w"]:
+            raise subprocess.TimeoutExpired(argv, timeout)
+    monkeypatch.setattr(wine.subprocess, "run", fake_run)
+    wine.start_wineserver()
+    return ran
+
+
+def test_a_short_lived_wineserver_is_waited_out_before_ours_starts(monkeypatch, tmp_path):
+    ran = start_with(monkeypatch, tmp_path, ["wineserver64", "-p0"])
+    assert ran == [["wineserver", "-w"], ["wineserver", "-p600"], ["wine-run", "wineboot"]]
+
+
+def test_a_long_lived_wineserver_or_none_is_used_as_it_is(monkeypatch, tmp_path):
+    assert start_with(monkeypatch, tmp_path, ["wineserver64", "-p0", "-p600"]) == \
+        [["wineserver", "-p600"], ["wine-run", "wineboot"]]
+    assert start_with(monkeypatch, tmp_path, None) == [["wineserver", "-p600"], ["wine-run", "wineboot"]]
+
+
+def test_a_short_lived_wineserver_that_does_not_end_is_a_one_line_error(monkeypatch, tmp_path):
+    with pytest.raises(wine.RunError) as failure:
+        start_with(monkeypatch, tmp_path, ["wineserver64", "-p0"], wait_times_out=True)
+    assert "ends with its last program, and a program still runs after 30 s" in str(failure.value)
+    assert "\n" not in str(failure.value)
 
 
 def test_wineserver_cpu_is_the_delta_between_snapshots_or_none():

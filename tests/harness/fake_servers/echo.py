@@ -3,7 +3,10 @@ contract (ready line, echo, stop at end of stdin or on Ctrl-C, stats line)
 in plain Python. --ignore-stop makes it a server that never stops by itself
 (the runner must kill it); --ignore-stdin one that only Ctrl-C stops. It exits by itself after --lifetime seconds.
 --flood-mb N writes N MiB of log lines to stdout and as much to stderr while
-it serves, and one 1 MiB stdout line without an end, as fast as the pipes take them."""
+it serves, and one 1 MiB stdout line without an end, as fast as the pipes take them.
+--killed-after-stats ends it by SIGKILL right after its stats line, as something
+outside the harness could (the wineserver kills a process whose threads have
+all ended when it has not exited within half a second)."""
 import argparse
 import json
 import os
@@ -22,6 +25,7 @@ def parse_args():
     parser.add_argument("--ignore-stdin", action="store_true", help="ignore end of stdin (SIGINT still stops)")
     parser.add_argument("--lifetime", type=float, default=120.0, help="exit after this many seconds")
     parser.add_argument("--flood-mb", type=int, default=0, help="MiB of output to flood stdout and stderr with")
+    parser.add_argument("--killed-after-stats", action="store_true", help="SIGKILL itself after the stats line")
     return parser.parse_args()
 
 
@@ -154,6 +158,8 @@ def main():
                       "cpu_user_s": times.user, "cpu_kernel_s": times.system,
                       "peak_working_set_bytes": 0, "peak_threads": 2,
                       "run_time_s": round(time.monotonic() - started, 3)})
+    if args.killed_after_stats:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 if __name__ == "__main__":
