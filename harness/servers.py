@@ -25,6 +25,11 @@ INTERRUPT_GRACE = 10.0
 STDOUT_LINE_LIMIT = 64 * 1024    # a longer stdout line is not one of the contract's
 STDERR_KEPT = 64 * 1024          # the last bytes of stderr, for failures and records
 CONTRACT_EVENTS = ("ready", "stats")
+# Wine reports a crash on the program's stderr ("wine: Unhandled page fault on
+# write access to ..., starting debugger..."), then its debugger writes a
+# backtrace and ends the program: with exit code 5, or 0 (both seen here), so
+# that line is the sure sign.
+WINE_CRASH_MARK = "wine: Unhandled "
 
 
 def selected_models():
@@ -183,8 +188,8 @@ class EchoServer:
         if event == "ready" and self.process.returncode == EXIT_UNSUPPORTED:
             said = [line for line in self.stderr_text().splitlines() if line.strip()]
             raise ServerUnsupported(said[-1] if said else f"{self.model}: unsupported on this platform")
-        raise ServerError(f"{self.model} {exit_description(self.process.returncode)} before its {event} line",
-                          self.stderr_tail())
+        ended = self.crash() or exit_description(self.process.returncode)
+        raise ServerError(f"{self.model} {ended} before its {event} line", self.stderr_tail())
 
     def stderr_tail(self, limit=4000):
         text = self.stderr_text(limit)
@@ -220,11 +225,19 @@ class EchoServer:
             reason = getattr(failure, "reason",
                              f"{self.model}: still running {self.stop_timeout:g} s after its stats line")
             raise self._force_stop(polite, fallbacks, reason) from None
-        if self.process.returncode != 0:
-            raise ServerError(f"{self.model} {exit_description(self.process.returncode)} "
-                              f"{time.monotonic() - stats_seen:.2f} s after its stats line "
+        ended = self.crash() or (exit_description(self.process.returncode) if self.process.returncode else None)
+        if ended:
+            raise ServerError(f"{self.model} {ended} {time.monotonic() - stats_seen:.2f} s after its stats line "
                               f"(the only stop step sent was: {polite.said})", self.stderr_tail())
         return self.stats
+
+    def crash(self):
+        """"crashed (wine: Unhandled ...)" if Wine reported a crash on its
+        stderr, else None. Read without waiting for the pipe's end: the line
+        comes before Wine's debugger runs, long before the process ends."""
+        text = self._stderr_tail.decode("utf-8", "replace")
+        line = next((line.strip() for line in text.splitlines() if line.startswith(WINE_CRASH_MARK)), None)
+        return f"crashed ({line})" if line else None
 
     def _force_stop(self, tried, fallbacks, reason):
         """The stop steps after the one that failed, while the server runs; the

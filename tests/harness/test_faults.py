@@ -237,3 +237,21 @@ def test_exit_descriptions_name_signals_and_codes():
     assert exit_description(0) == "exited with code 0"
     assert exit_description(-15) == "was ended by signal SIGTERM (15)"
     assert exit_description(-200) == "was ended by signal signal (200)"
+
+
+def test_a_crash_wine_reports_on_stderr_fails_the_stop_though_the_exit_code_is_0():
+    """Under Wine a crashed program can end with exit code 0 once Wine's
+    debugger has run (seen with a mingw program that writes through a null
+    pointer, with 5 at other times): Wine's "wine: Unhandled ..." line on
+    stderr is what tells."""
+    from harness.servers import EchoServer, ServerError
+    server = EchoServer("fake-echo", command=[sys.executable, str(FAKES / "echo.py"), "--crash-after-stats"])
+    server.start()
+    try:
+        with pytest.raises(ServerError) as failure:
+            server.stop()
+        reason = failure.value.reason
+        assert reason.startswith("fake-echo crashed (wine: Unhandled page fault on write access to "), reason
+        assert "s after its stats line" in reason and server.process.returncode == 0
+    finally:
+        server.close()

@@ -6,7 +6,9 @@ in plain Python. --ignore-stop makes it a server that never stops by itself
 it serves, and one 1 MiB stdout line without an end, as fast as the pipes take them.
 --killed-after-stats ends it by SIGKILL right after its stats line, as something
 outside the harness could (the wineserver kills a process whose threads have
-all ended when it has not exited within half a second)."""
+all ended when it has not exited within half a second). --crash-after-stats
+writes Wine's crash line on stderr and exits 0, as a program that crashes
+under Wine can once Wine's debugger has written its backtrace."""
 import argparse
 import json
 import os
@@ -26,6 +28,7 @@ def parse_args():
     parser.add_argument("--lifetime", type=float, default=120.0, help="exit after this many seconds")
     parser.add_argument("--flood-mb", type=int, default=0, help="MiB of output to flood stdout and stderr with")
     parser.add_argument("--killed-after-stats", action="store_true", help="SIGKILL itself after the stats line")
+    parser.add_argument("--crash-after-stats", action="store_true", help="Wine's crash line on stderr, then exit 0")
     return parser.parse_args()
 
 
@@ -160,6 +163,11 @@ def main():
                       "run_time_s": round(time.monotonic() - started, 3)})
     if args.killed_after_stats:
         os.kill(os.getpid(), signal.SIGKILL)
+    if args.crash_after_stats:
+        sys.stderr.write("wine: Unhandled page fault on write access to 0000000000000000 at address "
+                         "00000001400015C6 (thread 0024), starting debugger...\n")
+        sys.stderr.flush()
+        time.sleep(0.3)  # Wine's debugger writes its backtrace, then ends the program
 
 
 if __name__ == "__main__":
