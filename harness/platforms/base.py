@@ -22,10 +22,9 @@ def exit_description(returncode):
     "was ended by signal SIGKILL (9)" (Python reports a signal as -N)."""
     if returncode is not None and returncode < 0:
         try:
-            name = signal.Signals(-returncode).name
+            return f"was ended by signal {signal.Signals(-returncode).name} ({-returncode})"
         except ValueError:
-            name = "signal"
-        return f"was ended by signal {name} ({-returncode})"
+            return f"was ended by signal {-returncode}"
     return f"exited with code {returncode}"
 
 
