@@ -101,6 +101,28 @@ def arguments(pid, proc=PROC):
     return [part.decode("utf-8", "replace") for part in raw.split(b"\0") if part]
 
 
+def start_time(pid, proc=PROC):
+    """A process's start time in ticks since boot (field 22 of its stat, as
+    written there), or None: with its pid, it names the process against pid reuse."""
+    text = read_text(Path(proc) / str(pid) / "stat")
+    if not text or ")" not in text:
+        return None
+    fields = text[text.rindex(")") + 1:].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def age_s(pid, proc=PROC, ticks_per_s=TICKS_PER_S):
+    """Seconds since a process started, or None."""
+    started = start_time(pid, proc)
+    uptime = read_text(Path(proc) / "uptime")
+    if started is None or not started.isdigit() or not uptime:
+        return None
+    try:
+        return float(uptime.split()[0]) - int(started) / ticks_per_s
+    except (ValueError, IndexError):
+        return None
+
+
 def working_directory(pid, proc=PROC):
     try:
         return os.readlink(Path(proc) / str(pid) / "cwd")

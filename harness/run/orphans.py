@@ -24,17 +24,8 @@ from harness.platforms import procfs
 MARK = "WSB_HARNESS"
 
 
-def start_time(pid, proc=procfs.PROC):
-    """A process's start time in ticks since boot (field 22 of its stat), or None."""
-    text = procfs.read_text(proc / str(pid) / "stat")
-    if not text or ")" not in text:
-        return None
-    fields = text[text.rindex(")") + 1:].split()
-    return fields[19] if len(fields) > 19 else None
-
-
 def own_mark():
-    return f"{os.getpid()}:{start_time(os.getpid())}"
+    return f"{os.getpid()}:{procfs.start_time(os.getpid())}"
 
 
 @contextmanager
@@ -66,7 +57,7 @@ def mark_of(pid, proc=procfs.PROC):
 
 def owner_alive(mark, proc=procfs.PROC):
     pid, _, started = mark.partition(":")
-    return pid.isdigit() and start_time(int(pid), proc) == started
+    return pid.isdigit() and procfs.start_time(int(pid), proc) == started
 
 
 def command_line(pid, proc=procfs.PROC):

@@ -23,10 +23,10 @@ WINESERVER_NAMES = ("wineserver", "wineserver64")
 
 
 def wine_environment():
+    """The environment of the wineserver commands: the project's prefix
+    (scripts/wine-run sets what Wine programs need besides)."""
     env = dict(os.environ)
     env.setdefault("WINEPREFIX", str(WINE_PREFIX))
-    env.setdefault("WINEDEBUG", "-all")
-    env.setdefault("WINEDLLOVERRIDES", "mscoree,mshtml=")
     return env
 
 
@@ -121,6 +121,22 @@ def find_wineserver(prefix, proc=procfs.PROC):
             if directory and Path(directory).name == wanted:
                 return pid
     return None
+
+
+def describe_wineserver(prefix=None, proc=procfs.PROC):
+    """One line on the prefix's wineserver as it is now, for the message of a
+    Wine program that ended unexpectedly: a wineserver younger than the run,
+    or one that ends with its programs, points at its shutdown (it ends what
+    still runs on it: exit code 1, then SIGKILL)."""
+    prefix = Path(prefix or run_prefix())
+    pid = find_wineserver(prefix, proc)
+    if pid is None:
+        return f"no wineserver runs for {prefix}"
+    argv = procfs.arguments(pid, proc) or ["?"]
+    age = procfs.age_s(pid, proc)
+    lifetime = "outlives its programs" if long_lived(argv) else "ends with its last program"
+    started = f"started {age:.0f} s ago" if age is not None else "start time unknown"
+    return f"the wineserver of {prefix}: pid {pid} ({' '.join(argv[1:]) or 'no options'}; {lifetime}), {started}"
 
 
 def main():

@@ -1,6 +1,12 @@
+import time
+
 import pytest
 
+from harness import platforms
+from harness.run.wine import describe_wineserver
 from harness.servers import EchoServer, ServerUnsupported, selected_models, selected_variants, variant_id
+
+SESSION_STARTED = time.monotonic()
 
 
 def pytest_generate_tests(metafunc):
@@ -12,6 +18,18 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize(("model", "variant_args"), variants, ids=[variant_id(*v) for v in variants])
     elif "model" in metafunc.fixturenames:
         metafunc.parametrize("model", selected_models())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test of a server run under Wine says what its wineserver was
+    at that moment: a server that Wine ended (exit code 1 before its ready
+    line, SIGKILL after its stats line) is told apart from one that failed."""
+    report = (yield).get_result()
+    model = getattr(item, "callspec", None) and item.callspec.params.get("model")
+    if report.failed and model and platforms.current().runs_under_wine(model):
+        report.sections.append(("wineserver", f"{describe_wineserver()}; this test session began "
+                                              f"{time.monotonic() - SESSION_STARTED:.0f} s ago"))
 
 
 class ServerUnderTest(EchoServer):

@@ -17,18 +17,21 @@ STAT_BEFORE = "cpu  39325 1047 45305 27605 421 0 3612 125 0 0\ncpu0 19000 500 22
 STAT_AFTER = "cpu  39525 1047 45405 27705 421 0 3632 145 0 0\ncpu0 19100 500 22050 13850 200 0 1810 70 0 0\n"
 
 
-def process_stat(pid, name, utime, stime):
+def process_stat(pid, name, utime, stime, start_ticks=0):
     """A /proc/<pid>/stat line as the kernel writes it (52 fields)."""
-    fields = ["S", "1", str(pid), "0", "0", "-1", "4194560", "101", "0", "0", "0", str(utime), str(stime)]
-    return f"{pid} ({name}) " + " ".join(fields + ["0"] * 39) + "\n"
+    fields = ["S", "1", str(pid), "0", "0", "-1", "4194560", "101", "0", "0", "0", str(utime), str(stime),
+              "0", "0", "20", "0", "1", "0", str(start_ticks)]
+    return f"{pid} ({name}) " + " ".join(fields + ["0"] * 32) + "\n"
 
 
-def fake_process(proc, pid, name, cwd, utime=0, stime=0):
+def fake_process(proc, pid, name, cwd, utime=0, stime=0, argv=None, start_ticks=0):
     folder = proc / str(pid)
     folder.mkdir(parents=True)
     (folder / "comm").write_text(name + "\n")
-    (folder / "stat").write_text(process_stat(pid, name, utime, stime))
+    (folder / "stat").write_text(process_stat(pid, name, utime, stime, start_ticks))
     (folder / "cwd").symlink_to(cwd)
+    if argv:
+        (folder / "cmdline").write_bytes(b"".join(part.encode() + b"\0" for part in argv))
 
 
 # --- /proc parsing ---------------------------------------------------------------
@@ -101,6 +104,26 @@ def test_procfs_reads_a_processes_arguments(tmp_path):
     (tmp_path / "42" / "cmdline").write_bytes(b"/usr/lib/wine/wineserver64\0-p0\0-p600\0")
     assert procfs.arguments(42, tmp_path) == ["/usr/lib/wine/wineserver64", "-p0", "-p600"]
     assert procfs.arguments(43, tmp_path) is None
+
+
+def test_a_failure_message_can_say_which_wineserver_runs_and_since_when(tmp_path):
+    prefix = tmp_path / "wine-prefix"
+    prefix.mkdir()
+    server_dir = tmp_path / "wine-0" / wine.wineserver_directory_name(prefix)
+    server_dir.mkdir(parents=True)
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "uptime").write_text("1000.50 1900.00\n")
+    assert wine.describe_wineserver(prefix, proc) == f"no wineserver runs for {prefix}"
+    fake_process(proc, 320, "wineserver64", server_dir, argv=["/usr/lib/wine/wineserver64", "-p0", "-p600"],
+                 start_ticks=int(400 * procfs.TICKS_PER_S))
+    assert procfs.age_s(320, proc) == pytest.approx(600.5)
+    assert wine.describe_wineserver(prefix, proc) == (
+        f"the wineserver of {prefix}: pid 320 (-p0 -p600; outlives its programs), started 600 s ago")
+    (proc / "320" / "cmdline").write_bytes(b"/usr/lib/wine/wineserver64\0-p0\0")
+    (proc / "uptime").write_text("garbled\n")
+    assert wine.describe_wineserver(prefix, proc) == (
+        f"the wineserver of {prefix}: pid 320 (-p0; ends with its last program), start time unknown")
 
 
 def start_with(monkeypatch, tmp_path, running_argv, wait_times_out=False):
