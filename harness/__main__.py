@@ -368,6 +368,7 @@ def main(argv=None):
         parser.print_help(sys.stderr)
         return 2
     from harness.models import RegistryError
+    from harness.platforms import PlatformError
     from harness.run import RunError
     # A CI job being cancelled sends SIGTERM: stop like Ctrl-C, so the server
     # of the current item is stopped and the records written so far stay.
@@ -386,7 +387,7 @@ def main(argv=None):
         if args.command == "deploy":
             return command_deploy(args)
         return command_ab(args)
-    except (UsageError, RunError, RegistryError, FileNotFoundError) as error:
+    except (UsageError, RunError, RegistryError, PlatformError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -48,4 +48,4 @@ fi
 # A wineserver that outlives each program (a Wine start then costs ~25 ms,
 # not ~0.5 s, and never races with a wineserver's shutdown), and Wine's
 # background services kept off our pipes: the harness's own way of starting them.
-(cd "$ROOT" && "$(find_python)" -c 'import sys; from harness.run.wine import main; sys.exit(main())') || die "no persistent wineserver for $WINEPREFIX"
+(cd "$ROOT" && "$(find_python)" -c 'import sys; from harness.platforms.wine import main; sys.exit(main())') || die "no persistent wineserver for $WINEPREFIX"

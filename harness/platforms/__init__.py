@@ -4,6 +4,7 @@ done on this operating system (harness/README.md, "Platforms").
     layout   where each CMake preset puts the executables; a build's compiler
     base     the interface (Platform) and what the platforms share
     linux    Winsock servers under Wine (scripts/wine-run), signals, /proc
+    wine     the project's Wine prefix and its one persistent wineserver
     windows  Winsock servers directly, CTRL_BREAK_EVENT, kernel32, the registry
     winapi   the kernel32 calls, through ctypes
     procfs   the readers of Linux's /proc and /sys

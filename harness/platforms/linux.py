@@ -8,12 +8,10 @@ import signal
 from pathlib import Path
 
 from harness import models
-from harness.platforms import procfs
+from harness.platforms import procfs, wine
 from harness.platforms.base import Platform, command_output
 from harness.platforms.layout import ROOT
-
-WINE_RUN_PATH = Path("scripts") / "wine-run"
-WINE_RUN = ROOT / WINE_RUN_PATH
+from harness.platforms.wine import WINE_RUN_PATH
 # POSIX's values, so that the Linux branch runs in the tests on Windows too.
 SIGINT = getattr(signal, "SIGINT", 2)
 SIGKILL = getattr(signal, "SIGKILL", 9)
@@ -48,11 +46,22 @@ class LinuxPlatform(Platform):
     # ------------------------------------------------------------ processes
 
     def start(self, argv, cpus=None, own_group=False, **options):
+        if self.runs_in_project_prefix(argv, options.get("env")):
+            wine.ensure_wineserver()
+
         # Pinned before exec, so every thread the program (and Wine) starts
         # inherits it: Linux affinity is per thread.
         def pin():
             self.os.sched_setaffinity(0, cpus)
         return self.popen(argv, start_new_session=own_group, preexec_fn=pin if cpus else None, **options)
+
+    def runs_in_project_prefix(self, argv, env=None):
+        """Whether argv is a Wine program of the project's own prefix (through
+        this project's wine-run), whose wineserver is this harness's to keep."""
+        if not argv or Path(argv[0]) != self.wine_run or self.root != ROOT:
+            return False
+        prefix = (env if env is not None else self.environ).get("WINEPREFIX")
+        return prefix is None or Path(prefix).resolve() == wine.run_prefix().resolve()
 
     def interrupt(self, process):
         self._signal_group(process, SIGINT)

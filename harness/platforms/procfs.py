@@ -31,13 +31,20 @@ def parse_machine_busy_s(stat_text, ticks_per_s=TICKS_PER_S):
     return None
 
 
-def parse_process_cpu_s(stat_text, ticks_per_s=TICKS_PER_S):
-    """utime + stime of /proc/<pid>/stat, in seconds (all the process's
-    threads). The command name (field 2) may hold spaces and parentheses, so
-    the fields are counted from its last ')'."""
+def fields_after_name(stat_text):
+    """The fields of a /proc/<pid>/stat line after the command name (its
+    third field, the state, comes first), or None. The name may hold spaces
+    and parentheses, so they are counted from its last ')'."""
     if not stat_text or ")" not in stat_text:
         return None
-    after_name = stat_text[stat_text.rindex(")") + 1:].split()
+    return stat_text[stat_text.rindex(")") + 1:].split()
+
+
+def parse_process_cpu_s(stat_text, ticks_per_s=TICKS_PER_S):
+    """utime + stime of /proc/<pid>/stat, in seconds (all the process's threads)."""
+    after_name = fields_after_name(stat_text)
+    if after_name is None:
+        return None
     try:
         utime, stime = int(after_name[11]), int(after_name[12])  # fields 14 and 15 of proc(5)
     except (IndexError, ValueError):
@@ -104,11 +111,15 @@ def arguments(pid, proc=PROC):
 def start_time(pid, proc=PROC):
     """A process's start time in ticks since boot (field 22 of its stat, as
     written there), or None: with its pid, it names the process against pid reuse."""
-    text = read_text(Path(proc) / str(pid) / "stat")
-    if not text or ")" not in text:
-        return None
-    fields = text[text.rindex(")") + 1:].split()
-    return fields[19] if len(fields) > 19 else None
+    fields = fields_after_name(read_text(Path(proc) / str(pid) / "stat"))
+    return fields[19] if fields and len(fields) > 19 else None
+
+
+def running(pid, proc=PROC):
+    """Whether the process exists and has not ended (a zombie has: nothing
+    may reap it here, the container's first process does not)."""
+    fields = fields_after_name(read_text(Path(proc) / str(pid) / "stat"))
+    return bool(fields) and fields[0] not in ("Z", "X")
 
 
 def age_s(pid, proc=PROC, ticks_per_s=TICKS_PER_S):

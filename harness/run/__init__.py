@@ -3,7 +3,6 @@
     registry   the servers a run can start (variants, built or stand-in servers)
     plan       the plan: interleaved seeded rounds, what has no record yet
     facts      the machine and git facts the manifest records; --pin
-    wine       the Wine prefix and the run's one wineserver
     item       one plan item: server, load generator, record
     noise      the machine's other CPU use during an item; --wait-idle
     rounds     adaptive repetitions: which cells get another round

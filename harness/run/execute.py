@@ -18,7 +18,7 @@ from harness.run.progress import Progress, format_duration
 from harness.run.registry import BuiltServers, Variant, check_commands, current_variant, relative, split_runnable
 from harness.run.remote import RemoteServers, Topology
 from harness.run.rounds import next_round
-from harness.run.wine import run_prefix, start_wineserver
+from harness.platforms.wine import run_prefix, start_wineserver
 from harness.servers import ROOT
 from harness.suites import Point, Repetitions, Timeouts
 

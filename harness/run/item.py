@@ -9,7 +9,7 @@ from pathlib import Path
 from harness import loadgen as loadgen_module
 from harness import platforms, store
 from harness.run import noise
-from harness.run.wine import find_wineserver
+from harness.platforms.wine import find_wineserver
 from harness.servers import EchoServer, ServerError, ServerUnsupported
 from harness.suites import Timeouts
 

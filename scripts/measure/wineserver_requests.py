@@ -28,8 +28,7 @@ from pathlib import Path
 
 from harness import models
 from harness.loadgen import loadgen_argv, run_loadgen
-from harness.run.wine import wine_environment, wineserver_program
-from harness.platforms.linux import WINE_RUN
+from harness.platforms.wine import WINE_RUN, wine_environment, wineserver_program
 from harness.servers import OPTION_VARIANTS, EchoServer, ServerError, ServerUnsupported, server_command
 from harness.suites import Point
 from measure_cli import MeasureError

@@ -3,7 +3,7 @@ import time
 import pytest
 
 from harness import platforms
-from harness.run.wine import describe_wineserver
+from harness.platforms.wine import describe_wineserver
 from harness.servers import EchoServer, ServerUnsupported, selected_models, selected_variants, variant_id
 
 SESSION_STARTED = time.monotonic()

@@ -3,13 +3,12 @@ wineserver (found by its prefix), CPU figures read from /proc, and the
 machine's other CPU use. /proc is given as recorded samples (a folder laid
 out like /proc, or its texts), so the arithmetic is checked exactly."""
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from harness.platforms import procfs
-from harness.run import noise, wine
+from harness.platforms import procfs, wine
+from harness.run import noise
 
 TICKS = 100
 # Recorded on the project's 2-core Debian 12 VM (first line of /proc/stat).
@@ -126,40 +125,98 @@ def test_a_failure_message_can_say_which_wineserver_runs_and_since_when(tmp_path
         f"the wineserver of {prefix}: pid 320 (-p0; ends with its last program), start time unknown")
 
 
-def start_with(monkeypatch, tmp_path, running_argv, wait_times_out=False):
-    """start_wineserver against a fake wineserver of the prefix; the commands it ran."""
-    (tmp_path / "system.reg").write_text("")
-    monkeypatch.setenv("WINEPREFIX", str(tmp_path))
-    monkeypatch.setattr(wine, "wineserver_program", lambda: "wineserver")
-    monkeypatch.setattr(wine, "find_wineserver", lambda prefix: 77 if running_argv else None)
-    monkeypatch.setattr(procfs, "arguments", lambda pid, proc=None: running_argv)
-    ran = []
+SHORT_LIVED = ["wineserver64", "-p0"]       # Wine's own start, through Debian's wrapper
+OURS = ["wineserver64", "-p0", "-p600"]
 
-    def fake_run(argv, timeout=None, **_):
-        ran.append([Path(argv[0]).name, *argv[1:]])
-        if wait_times_out and argv[1:] == ["-w"]:
-            raise subprocess.TimeoutExpired(argv, timeout)
-    monkeypatch.setattr(wine.subprocess, "run", fake_run)
-    wine.start_wineserver()
-    return ran
+
+class FakeWine:
+    """The prefix's wineserver as start_wineserver sees it. A short-lived one
+    ends when waited for (after which each of `stragglers` starts one again,
+    as a Wine program that was starting does), `-p600` starts ours if none
+    runs; `ran` is every command by program name, and each wait."""
+
+    def __init__(self, monkeypatch, tmp_path, running, stragglers=0, wait_times_out=False):
+        self.running, self.stragglers, self.wait_times_out, self.ran = running, stragglers, wait_times_out, []
+        self.started = 0  # start time of the current one, as /proc/<pid>/stat would give it
+        (tmp_path / "system.reg").write_text("")
+        monkeypatch.setenv("WINEPREFIX", str(tmp_path))
+        monkeypatch.setattr(wine, "wineserver_program", lambda: "wineserver")
+        monkeypatch.setattr(wine, "wineservers", lambda prefix, proc=None: [77] if self.running else [])
+        monkeypatch.setattr(wine, "SHORT_LIVED_EXIT_WAIT_S", 0.2)
+        monkeypatch.setattr(procfs, "arguments", lambda pid, proc=None: self.running)
+        monkeypatch.setattr(procfs, "start_time", lambda pid, proc=None: str(self.started) if self.running else None)
+        monkeypatch.setattr(procfs, "running", self.still_running)
+        monkeypatch.setattr(wine.subprocess, "run", self.run)
+        monkeypatch.setattr(wine, "_seen_persistent", None)
+
+    def still_running(self, pid, proc=None):
+        if self.wait_times_out:
+            return True
+        self.ran.append(["waited out", pid])
+        self.running = SHORT_LIVED if self.stragglers else None
+        self.stragglers = max(0, self.stragglers - 1)
+        return False
+
+    def run(self, argv, timeout=None, **_):
+        self.ran.append([Path(argv[0]).name, *argv[1:]])
+        if argv[1:] == ["-p600"] and self.running is None:  # with one running, it fails
+            self.running, self.started = OURS, self.started + 1
 
 
 def test_a_short_lived_wineserver_is_waited_out_before_ours_starts(monkeypatch, tmp_path):
-    ran = start_with(monkeypatch, tmp_path, ["wineserver64", "-p0"])
-    assert ran == [["wineserver", "-w"], ["wineserver", "-p600"], ["wine-run", "wineboot"]]
+    fake = FakeWine(monkeypatch, tmp_path, SHORT_LIVED)
+    wine.start_wineserver()
+    assert fake.ran == [["waited out", 77], ["wineserver", "-p600"], ["wine-run", "wineboot"]]
+    assert fake.running == OURS
 
 
-def test_a_long_lived_wineserver_or_none_is_used_as_it_is(monkeypatch, tmp_path):
-    assert start_with(monkeypatch, tmp_path, ["wineserver64", "-p0", "-p600"]) == \
-        [["wineserver", "-p600"], ["wine-run", "wineboot"]]
-    assert start_with(monkeypatch, tmp_path, None) == [["wineserver", "-p600"], ["wine-run", "wineboot"]]
+def test_a_short_lived_wineserver_started_again_meanwhile_is_waited_out_too(monkeypatch, tmp_path):
+    fake = FakeWine(monkeypatch, tmp_path, SHORT_LIVED, stragglers=1)
+    wine.start_wineserver()
+    assert fake.ran == [["waited out", 77], ["wineserver", "-p600"], ["waited out", 77], ["wineserver", "-p600"],
+                        ["wine-run", "wineboot"]]
+    assert fake.running == OURS
 
 
-def test_a_short_lived_wineserver_that_does_not_end_is_a_one_line_error(monkeypatch, tmp_path):
-    with pytest.raises(wine.RunError) as failure:
-        start_with(monkeypatch, tmp_path, ["wineserver64", "-p0"], wait_times_out=True)
-    assert "ends with its last program, and a program still runs after 30 s" in str(failure.value)
-    assert "\n" not in str(failure.value)
+def test_a_long_lived_wineserver_is_used_as_it_is_and_none_is_started(monkeypatch, tmp_path):
+    fake = FakeWine(monkeypatch, tmp_path, OURS)
+    wine.start_wineserver()
+    assert fake.ran == [["wine-run", "wineboot"]]
+    fake = FakeWine(monkeypatch, tmp_path, None)
+    wine.start_wineserver()
+    assert fake.ran == [["wineserver", "-p600"], ["wine-run", "wineboot"]]
+
+
+@pytest.mark.parametrize("fake_options, said", [
+    ({"wait_times_out": True}, "ends with its last program, and a program still runs after 0.2 s"),
+    ({"stragglers": 99}, "is still one that ends with its last program after 3 tries"),
+])
+def test_a_wineserver_that_cannot_be_ours_is_a_one_line_error(monkeypatch, tmp_path, fake_options, said):
+    FakeWine(monkeypatch, tmp_path, SHORT_LIVED, **fake_options)
+    with pytest.raises(wine.PlatformError) as failure:
+        wine.start_wineserver()
+    assert said in str(failure.value) and "\n" not in str(failure.value)
+
+
+def test_before_each_server_the_persistent_wineserver_is_checked_and_started_again_if_gone(monkeypatch, tmp_path):
+    fake = FakeWine(monkeypatch, tmp_path, OURS)
+    wine.ensure_wineserver()
+    wine.ensure_wineserver()
+    assert fake.ran == []                          # it runs: nothing to start
+    fake.running = None                            # killed, or ended ten idle minutes after setup.sh
+    wine.ensure_wineserver()
+    assert fake.ran == [["wineserver", "-p600"], ["wine-run", "wineboot"]]
+    fake.running, fake.started = SHORT_LIVED, fake.started + 1   # a program started Wine's own meanwhile
+    wine.ensure_wineserver()
+    assert fake.ran[2:] == [["waited out", 77], ["wineserver", "-p600"], ["wine-run", "wineboot"]]
+    assert fake.running == OURS
+
+
+def test_procfs_tells_a_running_process_from_a_zombie_or_none(tmp_path):
+    for pid, state in ((1, "S"), (2, "R"), (3, "Z")):
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "stat").write_text(f"{pid} (wineserver64) {state} 1 {pid} {pid} 0 -1\n")
+    assert [procfs.running(pid, tmp_path) for pid in (1, 2, 3, 4)] == [True, True, False, False]
 
 
 def test_wineserver_cpu_is_the_delta_between_snapshots_or_none():

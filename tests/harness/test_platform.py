@@ -21,7 +21,7 @@ from harness import models, platforms, report, store, suites
 from harness import run as runner
 from harness.ab import base_presets
 from harness.loadgen import LoadgenNotFound, find_loadgen
-from harness.platforms import layout, winapi
+from harness.platforms import layout, winapi, wine
 from harness.platforms.linux import LinuxPlatform
 from harness.platforms.windows import (CREATE_NEW_PROCESS_GROUP, CTRL_BREAK_EVENT, WindowsPlatform, windows_edition,
                                        windows_version)
@@ -463,6 +463,23 @@ def test_linux_pins_in_the_child_before_exec(tmp_path):
     assert pinned == [(0, [1])]
     system.start(["loadgen"])
     assert seen["preexec_fn"] is None
+
+
+def test_linux_makes_sure_of_the_persistent_wineserver_before_a_program_of_the_projects_prefix(monkeypatch):
+    ensured = []
+    monkeypatch.setattr(wine, "ensure_wineserver", lambda: ensured.append(True))
+    system = LinuxPlatform(environ={}, popen=lambda argv, **options: argv)
+    server = [str(wine.WINE_RUN), "iocp.exe", "--port", "0"]
+    system.start(server)
+    assert len(ensured) == 1
+    system.start(server, env={"WINEPREFIX": str(wine.WINE_PREFIX)})
+    assert len(ensured) == 2
+    system.start(server, env={"WINEPREFIX": "/tmp/private-prefix"})          # a prefix of its own: its own wineserver
+    system.start(["env", "WINEPREFIX=/tmp/private-prefix", *server])       # (scripts/measure/wineserver_requests.py)
+    system.start(["reference-epoll", "--port", "0"])                        # native
+    system.start(["ssh", "host3", *server])                                 # another host's Wine
+    LinuxPlatform(root=Path("/elsewhere"), environ={}, popen=lambda argv, **options: argv).start(server)
+    assert len(ensured) == 2
 
 
 def test_windows_cpu_readers_use_get_system_times_and_get_process_times(tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from test_loadgen import RUN_TIMEOUT, ROOT, check_sane, free_port, load_results, reject_constant
-from harness.platforms.linux import WINE_RUN
+from harness.platforms.wine import WINE_RUN
 from harness.servers import EchoServer, server_command
 
 ESTABLISHED_TIMEOUT = 30.0
