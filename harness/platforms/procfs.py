@@ -111,15 +111,19 @@ def arguments(pid, proc=PROC):
 def start_time(pid, proc=PROC):
     """A process's start time in ticks since boot (field 22 of its stat, as
     written there), or None: with its pid, it names the process against pid reuse."""
-    fields = fields_after_name(read_text(Path(proc) / str(pid) / "stat"))
+    fields = stat_fields(pid, proc)
     return fields[19] if fields and len(fields) > 19 else None
 
 
 def running(pid, proc=PROC):
     """Whether the process exists and has not ended (a zombie has: nothing
     may reap it here, the container's first process does not)."""
-    fields = fields_after_name(read_text(Path(proc) / str(pid) / "stat"))
+    fields = stat_fields(pid, proc)
     return bool(fields) and fields[0] not in ("Z", "X")
+
+
+def stat_fields(pid, proc=PROC):
+    return fields_after_name(read_text(Path(proc) / str(pid) / "stat"))
 
 
 def age_s(pid, proc=PROC, ticks_per_s=TICKS_PER_S):

@@ -118,10 +118,12 @@ def ensure_wineserver():
     """Before a Winsock server of the project's prefix starts: the persistent
     wineserver runs, started again if the one last seen is gone (killed, or
     ended ten idle minutes after setup.sh started it), so that the server is
-    never the program that starts a short-lived one. One stat read when
-    nothing changed."""
+    never the program that starts a short-lived one. Two small /proc reads
+    when nothing changed (a wineserver that ended stays a zombie here: its
+    start time alone does not tell)."""
     global _seen_persistent
-    if _seen_persistent and procfs.start_time(_seen_persistent[0]) == _seen_persistent[1]:
+    if _seen_persistent and procfs.running(_seen_persistent[0]) and \
+            procfs.start_time(_seen_persistent[0]) == _seen_persistent[1]:
         return
     pid = persistent_wineserver(run_prefix())
     if pid is None:

@@ -144,18 +144,17 @@ class FakeWine:
         monkeypatch.setattr(wine, "wineservers", lambda prefix, proc=None: [77] if self.running else [])
         monkeypatch.setattr(wine, "SHORT_LIVED_EXIT_WAIT_S", 0.2)
         monkeypatch.setattr(procfs, "arguments", lambda pid, proc=None: self.running)
-        monkeypatch.setattr(procfs, "start_time", lambda pid, proc=None: str(self.started) if self.running else None)
-        monkeypatch.setattr(procfs, "running", self.still_running)
+        monkeypatch.setattr(procfs, "start_time", lambda pid, proc=None: str(self.started))  # a zombie keeps it
+        monkeypatch.setattr(procfs, "running", lambda pid, proc=None: bool(self.running) or self.wait_times_out)
+        if not wait_times_out:
+            monkeypatch.setattr(wine, "wait_out", self.wait_out)
         monkeypatch.setattr(wine.subprocess, "run", self.run)
         monkeypatch.setattr(wine, "_seen_persistent", None)
 
-    def still_running(self, pid, proc=None):
-        if self.wait_times_out:
-            return True
+    def wait_out(self, pid, prefix, wineserver):
         self.ran.append(["waited out", pid])
         self.running = SHORT_LIVED if self.stragglers else None
         self.stragglers = max(0, self.stragglers - 1)
-        return False
 
     def run(self, argv, timeout=None, **_):
         self.ran.append([Path(argv[0]).name, *argv[1:]])
@@ -203,8 +202,8 @@ def test_before_each_server_the_persistent_wineserver_is_checked_and_started_aga
     wine.ensure_wineserver()
     wine.ensure_wineserver()
     assert fake.ran == []                          # it runs: nothing to start
-    fake.running = None                            # killed, or ended ten idle minutes after setup.sh
-    wine.ensure_wineserver()
+    fake.running = None                            # killed, or ended ten idle minutes after setup.sh (a zombie
+    wine.ensure_wineserver()                       # here, with its start time: procfs.running tells)
     assert fake.ran == [["wineserver", "-p600"], ["wine-run", "wineboot"]]
     fake.running, fake.started = SHORT_LIVED, fake.started + 1   # a program started Wine's own meanwhile
     wine.ensure_wineserver()
