@@ -122,6 +122,15 @@ def running(pid, proc=PROC):
     return bool(fields) and fields[0] not in ("Z", "X")
 
 
+def running_since(pid, proc=PROC):
+    """The start time of a process that has not ended, else None: one read
+    that tells both whether it runs and that it is the same process."""
+    fields = stat_fields(pid, proc)
+    if not fields or fields[0] in ("Z", "X") or len(fields) <= 19:
+        return None
+    return fields[19]
+
+
 def stat_fields(pid, proc=PROC):
     return fields_after_name(read_text(Path(proc) / str(pid) / "stat"))
 

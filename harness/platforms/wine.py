@@ -50,7 +50,8 @@ def start_wineserver():
     """One persistent wineserver for the prefix (it exits by itself ten
     minutes after the last program), and Wine's background services started
     detached from our pipes. A short-lived wineserver of the prefix is waited
-    out first (bounded); PlatformError (one line) if ours cannot be the one."""
+    out first (bounded). Returns the persistent wineserver's pid;
+    PlatformError (one line) if ours cannot be the one."""
     env = wine_environment()
     prefix = Path(env["WINEPREFIX"])
     wineserver = wineserver_program()
@@ -70,7 +71,8 @@ def start_wineserver():
         except (OSError, subprocess.SubprocessError) as error:
             raise PlatformError(f"wineserver does not start for {prefix}: {error}") from None
         wait_for_a_wineserver(prefix)
-    if not persistent_wineserver(prefix):
+    persistent = persistent_wineserver(prefix)
+    if not persistent:
         raise PlatformError(f"the wineserver of {prefix} is still one that ends with its last program after "
                             f"{START_ATTEMPTS} tries: a Wine program of that prefix starts one again each time "
                             f"(stop them: WINEPREFIX={prefix} {wineserver} -k) and try again")
@@ -82,6 +84,7 @@ def start_wineserver():
         subprocess.run([str(WINE_RUN), "wineboot"], timeout=300, check=True, **quiet)
     except (OSError, subprocess.SubprocessError) as error:
         raise PlatformError(f"Wine does not start in {prefix}: {error}") from None
+    return persistent
 
 
 def wait_out(pid, prefix, wineserver):
@@ -118,18 +121,14 @@ def ensure_wineserver():
     """Before a Winsock server of the project's prefix starts: the persistent
     wineserver runs, started again if the one last seen is gone (killed, or
     ended ten idle minutes after setup.sh started it), so that the server is
-    never the program that starts a short-lived one. Two small /proc reads
-    when nothing changed (a wineserver that ended stays a zombie here: its
-    start time alone does not tell)."""
+    never the program that starts a short-lived one. One small /proc read
+    when nothing changed (a wineserver that ended stays a zombie here, so its
+    state is read with its start time)."""
     global _seen_persistent
-    if _seen_persistent and procfs.running(_seen_persistent[0]) and \
-            procfs.start_time(_seen_persistent[0]) == _seen_persistent[1]:
+    if _seen_persistent and procfs.running_since(_seen_persistent[0]) == _seen_persistent[1]:
         return
-    pid = persistent_wineserver(run_prefix())
-    if pid is None:
-        start_wineserver()
-        pid = persistent_wineserver(run_prefix())
-    started = procfs.start_time(pid) if pid else None
+    pid = persistent_wineserver(run_prefix()) or start_wineserver()
+    started = procfs.running_since(pid)
     _seen_persistent = (pid, started) if started else None
 
 

@@ -144,7 +144,8 @@ class FakeWine:
         monkeypatch.setattr(wine, "wineservers", lambda prefix, proc=None: [77] if self.running else [])
         monkeypatch.setattr(wine, "SHORT_LIVED_EXIT_WAIT_S", 0.2)
         monkeypatch.setattr(procfs, "arguments", lambda pid, proc=None: self.running)
-        monkeypatch.setattr(procfs, "start_time", lambda pid, proc=None: str(self.started))  # a zombie keeps it
+        # Ended, it stays a zombie with its pid and start time: running_since tells.
+        monkeypatch.setattr(procfs, "running_since", lambda pid, proc=None: str(self.started) if self.running else None)
         monkeypatch.setattr(procfs, "running", lambda pid, proc=None: bool(self.running) or self.wait_times_out)
         if not wait_times_out:
             monkeypatch.setattr(wine, "wait_out", self.wait_out)
@@ -216,6 +217,11 @@ def test_procfs_tells_a_running_process_from_a_zombie_or_none(tmp_path):
         (tmp_path / str(pid)).mkdir()
         (tmp_path / str(pid) / "stat").write_text(f"{pid} (wineserver64) {state} 1 {pid} {pid} 0 -1\n")
     assert [procfs.running(pid, tmp_path) for pid in (1, 2, 3, 4)] == [True, True, False, False]
+    (tmp_path / "5").mkdir()
+    (tmp_path / "5" / "stat").write_text(process_stat(5, "wineserver64", 0, 0, start_ticks=4242))
+    assert procfs.running_since(5, tmp_path) == procfs.start_time(5, tmp_path) == "4242"
+    (tmp_path / "5" / "stat").write_text(process_stat(5, "wineserver64", 0, 0, start_ticks=4242).replace(") S ", ") Z "))
+    assert procfs.running_since(5, tmp_path) is None and procfs.start_time(5, tmp_path) == "4242"
 
 
 def test_wineserver_cpu_is_the_delta_between_snapshots_or_none():
