@@ -92,7 +92,7 @@ def build_parser():
                      help="a fixed number of repetitions (default: the suite's, adaptive where it says so)")
     run.add_argument("--seed", type=seed_value, metavar="S", help="order seed (default 1, recorded)")
     run.add_argument("--out", metavar="DIR", help="run folder (default results/runs/<YYYYmmdd-HHMMSS>-<suite>)")
-    run.add_argument("--pin", action="store_true", help="server on one CPU, load generator on another")
+    add_placement_options(run)
     run.add_argument("--wait-idle", type=wait_seconds, nargs="?", const=DEFAULT_WAIT_IDLE_S, metavar="SECONDS",
                      help="before each repetition on a busy machine, wait up to SECONDS (default "
                           f"{DEFAULT_WAIT_IDLE_S:g}) until other processes use at most {BUSY_OTHER_CORES:g} cores")
@@ -150,7 +150,7 @@ def build_parser():
                     help="repetitions (default: the suite's, at least 5: fewer give untrustworthy intervals)")
     ab.add_argument("--seed", type=seed_value, metavar="S", help="order seed (default 1)")
     ab.add_argument("--out", metavar="DIR", help="run folder (default results/runs/<time>-ab-<suite>)")
-    ab.add_argument("--pin", action="store_true", help="server on one CPU, load generator on another")
+    add_placement_options(ab)
     ab.add_argument("--threshold", type=percentage, default=DEFAULT_THRESHOLD, metavar="PCT",
                     help=f"smallest change that counts, in percent (default {DEFAULT_THRESHOLD:g})")
     ab.add_argument("--allow-different", action="store_true", help=ALLOW_DIFFERENT_HELP)
@@ -238,6 +238,29 @@ def command_list(_args):
     return 0
 
 
+def add_placement_options(command):
+    from harness.run.placement import DEFAULT_MODE, MODE_HELP, MODES
+    modes = "; ".join(f"{mode}: {MODE_HELP[mode]}" for mode in MODES)
+    command.add_argument("--placement", choices=MODES, metavar="MODE",
+                         help=f"where the server, its Wine processes and the load generator run ({modes}; "
+                              f"default {DEFAULT_MODE}, recorded in the manifest and each record)")
+    command.add_argument("--pin", action="store_true", help="the same as --placement pinned")
+
+
+def placement_mode(args, parser):
+    """The --placement mode of a run on this machine (--pin is the old
+    name of `pinned`), or None for a run on other hosts."""
+    from harness.run.placement import DEFAULT_MODE
+    if args.pin and args.placement and args.placement != "pinned":
+        parser.error(f"--pin and --placement {args.placement} contradict each other")
+    chosen = "pinned" if args.pin else args.placement
+    if args.hosts:
+        if chosen:
+            parser.error("--placement and --pin are for runs on this machine, not with --hosts")
+        return None
+    return chosen or DEFAULT_MODE
+
+
 def command_run(args, parser):
     from harness.run import DEFAULT_SEED, new_run, resume_run
     if args.resume:
@@ -246,7 +269,7 @@ def command_run(args, parser):
                  if getattr(args, n) is not None]
         given += [f"--{n.replace('_', '-')}" for n in ("hosts", "server_host", "client_hosts")
                   if getattr(args, n) is not None]
-        given += ["--pin"] * args.pin + ["--dry-run"] * args.dry_run
+        given += ["--pin"] * args.pin + ["--placement"] * bool(args.placement) + ["--dry-run"] * args.dry_run
         if given:
             parser.error(f"--resume takes no other option (the run folder has them): {', '.join(given)}")
         code, _ = resume_run(args.resume)
@@ -265,7 +288,8 @@ def command_run(args, parser):
     seed = DEFAULT_SEED if args.seed is None else args.seed
     if args.dry_run:
         return dry_run(suite, servers, args.reps)
-    code, _ = new_run(suite, servers, out=args.out, reps=args.reps, seed=seed, pin=args.pin,
+    code, _ = new_run(suite, servers, out=args.out, reps=args.reps, seed=seed,
+                      placement=placement_mode(args, parser),
                       wait_idle_s=args.wait_idle, overrides=overrides, topology=topology)
     return code
 
@@ -276,8 +300,6 @@ def choose_topology(args, parser):
         if args.server_host or args.client_hosts:
             parser.error("--server-host and --client-hosts go with --hosts FILE")
         return None
-    if args.pin:
-        parser.error("--pin is for runs on this machine, not with --hosts")
     from harness import hosts
     from harness.run.remote import Topology
     try:
@@ -356,7 +378,8 @@ def command_ab(args):
     if topology:
         servers = servers_for_host(servers, topology, explicit=bool(args.servers))
     seed = ab.runner.DEFAULT_SEED if args.seed is None else args.seed
-    return ab.run_ab(args.base, suite, servers, out=args.out, reps=args.reps, seed=seed, pin=args.pin,
+    return ab.run_ab(args.base, suite, servers, out=args.out, reps=args.reps, seed=seed,
+                     placement=placement_mode(args, args.parser),
                      threshold=args.threshold, allow_different=args.allow_different, topology=topology)
 
 

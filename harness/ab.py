@@ -130,7 +130,7 @@ def remove_worktree(tree, stream):
         stream.write(f"ab: warning: could not remove {tree}\n")
 
 
-def run_ab(base_revision, suite, servers, out=None, reps=None, seed=runner.DEFAULT_SEED, pin=False,
+def run_ab(base_revision, suite, servers, out=None, reps=None, seed=runner.DEFAULT_SEED, placement="colocated",
            threshold=5.0, stream=None, allow_different=False, topology=None):
     """Builds base, runs base and current interleaved, prints the comparison.
     Exit code: 1 on a regression or a failed run item, 2 when the two builds differ
@@ -148,7 +148,7 @@ def run_ab(base_revision, suite, servers, out=None, reps=None, seed=runner.DEFAU
         base = build_base(tree, commit, [s for s in servers if not system.skip_reason(s)], stream, system, current)
         if topology:  # the base build goes to the server host too, beside the current one
             topology.variant_hosts[base.name] = deploy_base(topology, base, servers, stream)
-        code, run_dir = runner.new_run(suite, servers, out=out, reps=reps, seed=seed, pin=pin,
+        code, run_dir = runner.new_run(suite, servers, out=out, reps=reps, seed=seed, placement=placement,
                                        variants=[base, current], stream=stream, topology=topology)
     finally:
         remove_worktree(tree, stream)

@@ -109,6 +109,11 @@ def main(run_a, run_b, out=None, err=None) -> int:
     except ValueError as error:
         print(f"agree: {error}", file=err)
         return 2
+    placed = compare.placement_differences(first.manifest, second.manifest)
+    if placed:
+        print(f"agree: the two runs placed their processes differently, so their rankings are not comparable: "
+              f"{'; '.join(placed)}", file=err)
+        return 2
     agreements = agree_cells(cells_a, cells_b)
     if not agreements:
         print("agree: the two runs have no ranking in common (no two servers ranked in both)", file=err)

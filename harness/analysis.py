@@ -322,9 +322,19 @@ def _busy_machines(ok):
     return [m for m in machines if isinstance(m, dict) and m.get("busy")]
 
 
+def _placement_lost(ok):
+    """Repetitions whose processes were not where the run's placement put
+    them (read back at the start and end of the load: harness.run.placement)."""
+    lost = [p for p in (record_field(r, "placement") for r in ok) if isinstance(p, dict) and p.get("held") is False]
+    if not lost:
+        return []
+    first = (lost[0].get("problems") or ["?"])[0]
+    return [f"placement not held in {len(lost)} of {len(ok)} repetitions ({first})"]
+
+
 def _notes(ok):
     """What the reader should know about how the repetitions were taken."""
-    notes = _slow_service(ok) + _slow_stop(ok)
+    notes = _slow_service(ok) + _slow_stop(ok) + _placement_lost(ok)
     scaled = [record_field(r, "loadgen_autoscale") for r in ok]
     scaled = [a for a in scaled if isinstance(a, dict) and a.get("threads")]
     if scaled:

@@ -166,7 +166,7 @@ def differences(base: Side, new: Side) -> list[str]:
     build, CPU model and count, compiler), pinning, and the variants' recorded build
     facts (anything but their commit). Empty when they are comparable."""
     found = _point_differences(base.manifest, new.manifest)
-    found += _fact_differences("", base.manifest, new.manifest, (("suite_text", "suite text"), ("pin", "pinning")))
+    found += _fact_differences("", base.manifest, new.manifest, (("suite_text", "suite text"),))
     platform_facts = PLATFORM_FACTS
     base_platform, new_platform = base.manifest.get("platform") or {}, new.manifest.get("platform") or {}
     if "Windows" in (base_platform.get("os"), new_platform.get("os")):
@@ -177,6 +177,31 @@ def differences(base: Side, new: Side) -> list[str]:
     found += _fact_differences("server build: ", base_build, new_build,
                                [(key, key) for key in sorted(set(base_build) | set(new_build))])
     return found
+
+
+def placement_differences(base_manifest, new_manifest) -> list[str]:
+    """How two runs' placements differ (the run's, and each shared point's
+    own), one line each. Where the wineserver runs changes a Winsock model's
+    figures 2-7x on a 2-CPU machine, so runs placed differently are never
+    compared, even with --allow-different."""
+    base, new = store.placement_of(base_manifest), store.placement_of(new_manifest)
+    found = [f"placement: {_placement_text(base)} (base) vs {_placement_text(new)} (new)"] if base != new else []
+    base_points = {p.get("id"): p for p in base_manifest.get("points") or [] if isinstance(p, dict)}
+    for point in new_manifest.get("points") or []:
+        before = base_points.get(point.get("id")) if isinstance(point, dict) else None
+        if before is not None and before.get("placement") != point.get("placement"):
+            runs = "the run's"
+            found.append(f"point {point['id']}: placement {before.get('placement') or runs} (base) "
+                         f"vs {point.get('placement') or runs} (new)")
+    return found
+
+
+def _placement_text(placement):
+    if placement is None:
+        return "other hosts'"
+    sets = [f"{name.replace('_cpus', '')} {','.join(map(str, placement[name]))}"
+            for name in ("server_cpus", "wineserver_cpus", "loadgen_cpus") if placement.get(name)]
+    return placement["mode"] + (f" ({'; '.join(sets)})" if sets else "")
 
 
 def _variant_info(side):
@@ -311,6 +336,13 @@ def _main(load_sides, threshold_pct, allow_different, out, err, exports=None):
         lost = lost_cells(base.cells, new.cells)
     except ValueError as error:
         print(f"compare: {error}", file=err)
+        return 2
+    placed = placement_differences(base.manifest, new.manifest)
+    if placed:
+        print("compare: the two runs placed their processes differently, so their figures are not comparable "
+              "(where the wineserver runs changes them 2-7x):", file=err)
+        for line in placed:
+            print(f"  {line}", file=err)
         return 2
     found = differences(base, new)
     if found and not allow_different:

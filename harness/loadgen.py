@@ -55,15 +55,18 @@ class LoadgenResult:
     failure: str | None      # one line when the run is not usable, else None
 
 
-def run_loadgen(argv, timeout, cpus=None, system=None):
+def run_loadgen(argv, timeout, cpus=None, system=None, started=None):
     """Runs the load generator (pinned to `cpus` when given) to completion or
-    to the timeout (then kills it)."""
+    to the timeout (then kills it). started(pid), when given, is called once
+    it runs (the run reads back where its processes are then)."""
     system = system or platforms.current()
     try:
         process = system.start(argv, cpus=cpus, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)
     except (OSError, subprocess.SubprocessError) as error:
         return LoadgenResult(None, None, "", f"loadgen could not start: {error}")
+    if started:
+        started(process.pid)
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -30,7 +30,7 @@ RECORD_POINT_KEYS = ("id", "workload", "loadgen_args", "server_args", "sweep")
 # the order written; harness/README.md ("A record") says what each means.
 # Fields added later are null when unknown and absent from older records.
 RECORD_FIELDS = ("status", "failure", "started_at", "elapsed_s", "loadgen", "loadgen_exit", "loadgen_argv",
-                 "server_ready", "server_stats", "server_stopped_by", "pin", "wineserver_cpu_s", "machine",
+                 "server_ready", "server_stats", "server_stopped_by", "placement", "wineserver_cpu_s", "machine",
                  "loadgen_autoscale", "loadgen_stderr", "server_stderr")
 
 
@@ -55,7 +55,7 @@ def new_record(item, point, **fields):
 # Every field of a manifest after its schema, in the order written; see
 # harness/README.md ("manifest.json").
 MANIFEST_FIELDS = ("suite", "suite_file", "suite_text", "description", "seed", "reps", "repetitions", "servers",
-                   "variants", "points", "plan", "skipped", "timeouts", "max_connections", "platform", "pin", "wait_idle_s",
+                   "variants", "points", "plan", "skipped", "timeouts", "max_connections", "platform", "placement", "wait_idle_s",
                    "loadgen", "topology", "started_at", "finished_at", "resumed_at", "overrides")
 
 
@@ -114,6 +114,22 @@ def write_text_atomic(path, text):
 
 
 # --- reading -------------------------------------------------------------------
+
+def placement_of(manifest):
+    """Where a run placed its processes (harness.run.placement's manifest
+    form): its "placement", or for a run made before placement was recorded,
+    what its "pin" said (server and load generator pinned, Wine's processes
+    free; or nothing pinned). None for a run on other hosts."""
+    if manifest.get("placement"):
+        return manifest["placement"]
+    if manifest.get("topology"):
+        return None
+    pin = manifest.get("pin")
+    if pin:
+        return {"mode": "pinned", "server_cpus": pin.get("server_cpus"), "wineserver_cpus": None,
+                "loadgen_cpus": pin.get("loadgen_cpus")}
+    return {"mode": "free", "server_cpus": None, "wineserver_cpus": None, "loadgen_cpus": None}
+
 
 @dataclass
 class Record:

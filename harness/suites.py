@@ -37,6 +37,9 @@ A suite file:
     servers = ["iocp"]                     # optional subset of the suite's servers
     server_args = ["--threads", "1"]       # optional, given to every server of the point
     timeout = 60                           # optional loadgen timeout (needed with messages)
+    placement = ["colocated", "free"]      # optional: this point under these placements, not the run's
+                                           # (one point each, id and sweep suffixed -<mode>; see
+                                           # harness.run.placement)
 """
 import dataclasses
 import fnmatch
@@ -80,7 +83,8 @@ LOADGEN_OPTIONS = {
 # The load generator's defaults, for the figures the harness derives itself.
 LOADGEN_DEFAULTS = {"connections": 1, "idle": 1000, "concurrency": 1, "threads": 1}
 
-POINT_KEYS = {"id", "workload", "sweep", "servers", "server_args", "timeout"}
+POINT_KEYS = {"id", "workload", "sweep", "servers", "server_args", "timeout", "placement"}
+PLACEMENT_MODES = ("colocated", "split", "pinned", "free")  # what each means: harness.run.placement
 SUITE_KEYS = {"name", "description", "reps", "repetitions", "servers", "timeouts", "max_connections", "defaults",
               "point"}
 REPETITION_KEYS = ("min", "max", "target", "budget_s")
@@ -152,6 +156,7 @@ class Point:
     servers: tuple | None = None     # None: every server of the run
     sweep: dict | None = None        # {"name", "param", "value"}
     timeout: float | None = None     # loadgen timeout; None: warmup + duration + margin
+    placement: str | None = None     # a harness.run.placement mode; None: the run's
 
     def held_connections(self):
         """Connections the server holds at once during this point."""
@@ -178,14 +183,15 @@ class Point:
     def to_manifest(self):
         return {"id": self.id, "workload": self.workload, "loadgen_args": dict(self.loadgen_args),
                 "server_args": list(self.server_args), "servers": list(self.servers) if self.servers else None,
-                "sweep": dict(self.sweep) if self.sweep else None, "timeout": self.timeout}
+                "sweep": dict(self.sweep) if self.sweep else None, "timeout": self.timeout,
+                "placement": self.placement}
 
     @classmethod
     def from_manifest(cls, data):
         return cls(id=data["id"], workload=data["workload"], loadgen_args=dict(data["loadgen_args"]),
                    server_args=tuple(data.get("server_args") or ()),
                    servers=tuple(data["servers"]) if data.get("servers") else None,
-                   sweep=data.get("sweep"), timeout=data.get("timeout"))
+                   sweep=data.get("sweep"), timeout=data.get("timeout"), placement=data.get("placement"))
 
 
 @dataclass
@@ -469,6 +475,25 @@ def expand_point(raw, index, defaults, known_servers):
             raise SuiteError(f"{label}: {option} does not apply to workload {workload} "
                              f"(only {', '.join(LOADGEN_OPTIONS[option].workloads)})")
     common = point_settings(raw, label, known_servers)
+    return under_placements(expand_sweep(raw, point_id, workload, defaults, options, sweeps, common, label),
+                            common["placements"])
+
+
+def under_placements(points, placements):
+    """Each point under each placement the suite names for it: one point a
+    mode, its id and sweep suffixed with the mode (so each is a cell, and a
+    sweep's chart is drawn per placement). None: the point as it is."""
+    if placements is None:
+        return points
+    if isinstance(placements, str):
+        return [dataclasses.replace(point, placement=placements) for point in points]
+    return [dataclasses.replace(point, id=f"{point.id}-{mode}", placement=mode,
+                                sweep={**point.sweep, "name": f"{point.sweep['name']}-{mode}"} if point.sweep
+                                else None)
+            for point in points for mode in placements]
+
+
+def expand_sweep(raw, point_id, workload, defaults, options, sweeps, common, label):
     if not sweeps:
         if "{" in point_id or "}" in point_id:
             raise SuiteError(f"{label}: only a sweep's id may hold a {{parameter}}")
@@ -503,7 +528,20 @@ def point_settings(raw, label, known_servers):
     if timeout is not None and (not is_number(timeout) or not 0 < timeout <= 86400):
         raise SuiteError(f"{label}: 'timeout' must be a number of seconds in (0, 86400], not {timeout!r}")
     return {"servers": servers, "server_args": tuple(server_args),
-            "timeout": float(timeout) if timeout is not None else None}
+            "timeout": float(timeout) if timeout is not None else None,
+            "placements": check_placements(raw.get("placement"), label)}
+
+
+def check_placements(value, label):
+    """A point's `placement`: one mode, a list of distinct modes, or None."""
+    modes = [value] if isinstance(value, str) else value
+    if value is None:
+        return None
+    if (not isinstance(modes, list) or not modes or len(set(modes)) != len(modes)
+            or not all(mode in PLACEMENT_MODES for mode in modes)):
+        raise SuiteError(f"{label}: 'placement' must be one of {', '.join(PLACEMENT_MODES)} or a list of "
+                         f"distinct ones, not {value!r}")
+    return value
 
 
 def make_point(point_id, workload, defaults, options, common, sweep, label):

@@ -169,17 +169,15 @@ class Platform:
         platform cannot say (and cannot pin)."""
         raise NotImplementedError
 
-    def pin_cpus(self):
-        """--pin: the server on one CPU, the load generator on another (the
-        first two this process may use). PlatformError (one line) when the
-        platform cannot pin or has too few CPUs."""
-        available = self.usable_cpus()
-        if available is None:
-            raise PlatformError(f"--pin: {self.system} gives this harness no way to pin a process to a CPU "
-                                f"({self.affinity_call} is not available)")
-        if len(available) < 2:
-            raise PlatformError(f"--pin needs at least 2 CPUs; this process may use {len(available)}")
-        return {"server_cpus": [available[0]], "loadgen_cpus": [available[1]]}
+    def place(self, pid, cpus):
+        """Moves a running process, every thread of it, to `cpus` (OSError
+        if it cannot be moved; a process that has gone is left alone)."""
+        raise OSError(f"{self.system} gives this harness no way to move a process to a CPU")
+
+    def allowed_cpus(self, pid):
+        """The CPUs a running process may use, read back from the system (not
+        what was asked for), or None where it cannot be read or has gone."""
+        return None
 
     def cpu_count(self):
         """The CPUs a load generator may spread over (unpinned)."""

@@ -85,6 +85,18 @@ class LinuxPlatform(Platform):
             return None
         return sorted(getaffinity(0))
 
+    def place(self, pid, cpus):
+        # Each thread on its own: sched_setaffinity moves one thread, and a
+        # thread a process starts later inherits its creator's affinity.
+        for tid in procfs.thread_ids(pid, self.proc):
+            try:
+                self.os.sched_setaffinity(tid, cpus)
+            except ProcessLookupError:
+                pass  # that thread (or the process) ended meanwhile
+
+    def allowed_cpus(self, pid):
+        return procfs.allowed_cpus(pid, self.proc)
+
     # ------------------------------------------------------------ CPU time
 
     def machine_busy_s(self):

@@ -152,3 +152,48 @@ def working_directory(pid, proc=PROC):
         return os.readlink(Path(proc) / str(pid) / "cwd")
     except OSError:
         return None
+
+
+def environment_variable(pid, name, proc=PROC):
+    """One variable of a process's environment (as it was at exec), or None."""
+    try:
+        raw = (Path(proc) / str(pid) / "environ").read_bytes()
+    except OSError:
+        return None
+    prefix = name.encode() + b"="
+    for entry in raw.split(b"\0"):
+        if entry.startswith(prefix):
+            return entry[len(prefix):].decode("utf-8", "replace")
+    return None
+
+
+def thread_ids(pid, proc=PROC):
+    """The ids of a process's threads (its tasks), or [] if it is gone."""
+    try:
+        return sorted(int(entry.name) for entry in (Path(proc) / str(pid) / "task").iterdir() if entry.name.isdigit())
+    except OSError:
+        return []
+
+
+def parse_cpu_list(text):
+    """"0-2,5" (the kernel's list format) -> [0, 1, 2, 5]; None if unreadable."""
+    cpus = set()
+    try:
+        for part in (text or "").strip().split(","):
+            low, _, high = part.partition("-")
+            cpus.update(range(int(low), int(high or low) + 1))
+    except ValueError:
+        return None
+    return sorted(cpus) or None
+
+
+def allowed_cpus(pid, proc=PROC):
+    """The CPUs any thread of a process may run on (the union of its threads'
+    affinities, read back from the kernel), or None if it is gone. Linux
+    affinity is per thread, so a process is only placed if every thread is."""
+    found = set()
+    for tid in thread_ids(pid, proc):
+        for line in (read_text(Path(proc) / str(pid) / "task" / str(tid) / "status") or "").splitlines():
+            if line.startswith("Cpus_allowed_list:"):
+                found.update(parse_cpu_list(line.partition(":")[2]) or ())
+    return sorted(found) or None

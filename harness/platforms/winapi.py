@@ -51,8 +51,12 @@ class Kernel32:
 
     def own_affinity(self):
         """The CPUs this process may run on (of its processor group: at most 64)."""
+        return self.process_affinity(self.dll.GetCurrentProcess())
+
+    def process_affinity(self, handle):
+        """The CPUs a process may run on (of its processor group: at most 64)."""
         process_mask, system_mask = c_size_t(0), c_size_t(0)
-        if not self.dll.GetProcessAffinityMask(self.dll.GetCurrentProcess(), byref(process_mask), byref(system_mask)):
+        if not self.dll.GetProcessAffinityMask(handle, byref(process_mask), byref(system_mask)):
             raise self.error("GetProcessAffinityMask")
         return [cpu for cpu in range(process_mask.value.bit_length()) if process_mask.value >> cpu & 1]
 

@@ -69,6 +69,23 @@ class WindowsPlatform(Platform):
             raise
         return process
 
+    def place(self, pid, cpus):
+        self._pin(pid, cpus)
+
+    def allowed_cpus(self, pid):
+        if self.kernel32 is None:
+            return None
+        try:
+            handle = self.kernel32.open_process(pid, winapi.PROCESS_QUERY_LIMITED_INFORMATION)
+        except OSError:
+            return None
+        try:
+            return self.kernel32.process_affinity(handle)
+        except OSError:
+            return None
+        finally:
+            self.kernel32.close(handle)
+
     def _pin(self, pid, cpus):
         if self.kernel32 is None:
             raise OSError(f"cannot pin pid {pid}: {self.affinity_call} is not available")

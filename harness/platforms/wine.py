@@ -188,6 +188,23 @@ def wineservers(prefix, proc=procfs.PROC):
     return found
 
 
+def wine_processes(prefix, proc=procfs.PROC):
+    """The wineserver of `prefix` and every Wine program running in it (its
+    servers and Wine's own services: services.exe, winedevice.exe, rpcss.exe,
+    explorer.exe...), known by the WINEPREFIX they run with. These serve
+    nothing but the programs of that prefix, so a run may place them."""
+    try:
+        wanted = Path(prefix).resolve()
+    except OSError:
+        return []
+    found = set(wineservers(prefix, proc))
+    for pid, _ in procfs.processes(proc):
+        value = procfs.environment_variable(pid, "WINEPREFIX", proc)
+        if value and Path(value).resolve() == wanted:
+            found.add(pid)
+    return sorted(found)
+
+
 def find_wineserver(prefix, proc=procfs.PROC):
     """The pid of the wineserver serving `prefix`, or None if none runs."""
     return next(iter(wineservers(prefix, proc)), None)

@@ -2,7 +2,7 @@
 import shlex
 from datetime import datetime, timezone
 
-from harness import analysis, models, stats
+from harness import analysis, models, stats, store
 from harness.report.blocks import Badge, Badges, Bullets, Code, Details, Heading, Links, Paragraph, Table
 from harness.report.format import (date_text, estimate_text, format_factor, interval_text,
                                    format_family_tiers, median_text, number, one_line, ranking_text, relative,
@@ -22,7 +22,7 @@ def platform_blocks(run):
     manifest = run.manifest
     platform = manifest.get("platform") or {}
     items = [f"Machine: {_system_text(platform)}; CPU: {platform.get('cpu_model', 'unknown')}, "
-             f"{platform.get('cpu_count', '?')} logical CPUs; {_pin_text(manifest.get('pin'))}.",
+             f"{platform.get('cpu_count', '?')} logical CPUs; {placement_text(store.placement_of(manifest))}.",
              _runtime_text(platform),
              f"Code: {_variants_text(manifest.get('variants') or {})}.",
              f"Run: {len(manifest.get('points') or [])} points × {len(manifest.get('servers') or [])} servers "
@@ -50,7 +50,7 @@ def platform_line(run):
     else:
         runtime = "no Winsock server under Wine"
     return (f"{runtime}; {_system_text(platform)}, {platform.get('cpu_model', 'unknown CPU')}, "
-            f"{platform.get('cpu_count', '?')} logical CPUs, {'pinned' if manifest.get('pin') else 'not pinned'}; "
+            f"{platform.get('cpu_count', '?')} logical CPUs, {placement_text(store.placement_of(manifest))}; "
             f"{_variants_text(manifest.get('variants') or {})}")
 
 
@@ -109,12 +109,24 @@ def _runtime_text(platform):
     return "No Wine version recorded: no Winsock server ran under Wine in this run."
 
 
-def _pin_text(pin):
-    if not pin:
-        return "not pinned (server and load generator share the CPUs)"
-    server = ", ".join(str(c) for c in pin.get("server_cpus") or []) or "?"
-    loadgen = ", ".join(str(c) for c in pin.get("loadgen_cpus") or []) or "?"
-    return f"pinned: servers on CPU {server}, load generator on CPU {loadgen}"
+def placement_text(placement):
+    """Where the run's processes ran, in words (harness.run.placement's modes)."""
+    if placement is None:
+        return "placement: the hosts' own"
+
+    def cpus(name):
+        return ", ".join(str(c) for c in placement.get(name) or []) or "?"
+    mode = placement.get("mode")
+    if mode == "colocated":
+        return (f"placement colocated: servers and their wineserver on CPU {cpus('server_cpus')}, "
+                f"load generator on CPU {cpus('loadgen_cpus')}")
+    if mode == "split":
+        return (f"placement split: servers on CPU {cpus('server_cpus')}, their wineserver with the load "
+                f"generator on CPU {cpus('loadgen_cpus')}")
+    if mode == "pinned":
+        return (f"placement pinned: servers on CPU {cpus('server_cpus')}, load generator on CPU "
+                f"{cpus('loadgen_cpus')}, the wineserver wherever the scheduler put it")
+    return "placement free: nothing pinned, the scheduler placed every process"
 
 
 def _variants_text(variants):
@@ -377,6 +389,8 @@ def note_label(note):
         return "busy machine"
     if note.startswith("re-run with"):
         return "loadgen re-run"
+    if note.startswith("placement not held"):
+        return "placement not held"
     return note.split(":", 1)[0]
 
 
@@ -477,6 +491,11 @@ def _repetitions_text(manifest):
             f"({adaptive.get('rounds', '?')} rounds, stopped by {adaptive.get('stopped_by', '?')})")
 
 
+def placement_option(manifest):
+    placement = store.placement_of(manifest)
+    return f" --placement {placement['mode']}" if placement else ""
+
+
 def reproduce_command(manifest):
     suite = manifest.get("suite", "?")
     suite_file = manifest.get("suite_file") or ""
@@ -487,7 +506,7 @@ def reproduce_command(manifest):
     # an adaptive run is repeated by the suite's own [repetitions], not by its first round's count
     adaptive = (manifest.get("repetitions") or {}).get("adaptive")
     options = (f"--suite {suite} --seed {manifest.get('seed', '?')} --servers {servers}"
-               + ("" if adaptive else f" --reps {manifest.get('reps', '?')}") + (" --pin" if manifest.get("pin") else ""))
+               + ("" if adaptive else f" --reps {manifest.get('reps', '?')}") + placement_option(manifest))
     for name, value in (manifest.get("overrides") or {}).items():  # run --duration/--warmup/--points
         options += f" --{name} {shlex.quote(str(value))}"
     variants = manifest.get("variants") or {}

@@ -8,21 +8,23 @@ from harness import analysis, platforms
 from harness.suites import LOADGEN_DEFAULTS
 
 
-def available_cores(pin):
-    """The CPUs the load generator may run on."""
-    return len(pin["loadgen_cpus"]) if pin else platforms.current().cpu_count()
+def available_cores(placement):
+    """The CPUs the load generator may run on (placement: harness.run.placement.Placement, or None)."""
+    if placement is not None and placement.loadgen_cpus:
+        return len(placement.loadgen_cpus)
+    return platforms.current().cpu_count()
 
 
 def point_threads(point):
     return point.loadgen_args.get("threads", LOADGEN_DEFAULTS["threads"])
 
 
-def thread_cap(point, pin):
+def thread_cap(point, placement):
     """The most threads the load generator can use at this point: no more than
     its cores, and no more than its connections (each thread needs one)."""
     args = {**LOADGEN_DEFAULTS, **point.loadgen_args}
     spread_over = args["concurrency"] if point.workload == "churn" else args["connections"]
-    return max(point_threads(point), min(available_cores(pin), spread_over))
+    return max(point_threads(point), min(available_cores(placement), spread_over))
 
 
 def threads_used(record):

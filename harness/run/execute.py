@@ -5,13 +5,15 @@ have not settled (harness.run.rounds). A server that crashes or hangs fails
 its item only; the run goes on and says at the end what failed."""
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from harness import loadgen as loadgen_module
 from harness import analysis, platforms, store
 from harness.run import autoscale, noise, orphans
+from harness.run import placement as placement_module
 from harness.run.errors import RunError
-from harness.run.facts import pin_cpus, platform_facts
+from harness.run.facts import platform_facts
 from harness.run.item import ItemSettings, now_iso, run_item
 from harness.run.plan import item_estimate, make_plan, missing_items, plan_label
 from harness.run.progress import Progress, format_duration
@@ -38,11 +40,12 @@ def prepare_out(out):
     return out
 
 
-def new_run(suite, servers, out=None, reps=None, seed=DEFAULT_SEED, pin=False, variants=None,
-            registry=None, stream=None, wait_idle_s=None, overrides=None, topology=None):
+def new_run(suite, servers, out=None, reps=None, seed=DEFAULT_SEED, placement=placement_module.DEFAULT_MODE,
+            variants=None, registry=None, stream=None, wait_idle_s=None, overrides=None, topology=None):
     """Plans a suite, writes the manifest, runs every item. `reps` fixes the
     number of repetitions (no adaptation); by default the suite's
-    [repetitions] say. Returns the exit code (0 all ok, 1 some failed, 130
+    [repetitions] say. `placement`: a mode of harness.run.placement (None with
+    a topology: the other hosts place their own processes). Returns the exit code (0 all ok, 1 some failed, 130
     interrupted) and the run folder. `overrides` (the command line's --duration, --warmup, --points,
     already applied to the suite) are recorded so that the run can be reproduced. topology: the
     servers and the load on other hosts (harness.run.remote), checked before anything starts."""
@@ -59,7 +62,8 @@ def new_run(suite, servers, out=None, reps=None, seed=DEFAULT_SEED, pin=False, v
                        f"(all points skipped: {', '.join(sorted({entry['reason'] for entry in skipped}))})")
     plan = make_plan(cells, [v.name for v in variants], repetitions.min, seed)
     check_commands(plan, {v.name: v for v in variants}, registry)
-    pin_info = pin_cpus() if pin else None
+    placed = None if topology else placement_module.plan_placement(
+        placement, max(autoscale.point_threads(point) for point, _ in cells))
     with_wine = any(registry.needs_wine(server) for server in runnable)
     out = prepare_out(out or default_out(suite.name))
     topology_facts = topology.to_manifest() if topology else None
@@ -72,7 +76,7 @@ def new_run(suite, servers, out=None, reps=None, seed=DEFAULT_SEED, pin=False, v
         plan=plan, skipped=skipped, timeouts=suite.timeouts.to_dict(),
         max_connections=suite.connection_limits(runnable),
         platform=remote_platform(topology_facts) if topology else platform_facts(with_wine, variants[-1].winsock_dir),
-        pin=pin_info, wait_idle_s=wait_idle_s, loadgen={"path": relative(loadgen)}, topology=topology_facts,
+        placement=placed.to_manifest() if placed else None, wait_idle_s=wait_idle_s, loadgen={"path": relative(loadgen)}, topology=topology_facts,
         started_at=now_iso(), finished_at=None, resumed_at=[], overrides=overrides or None)
     write_first_manifest(out, manifest)
     stream = stream or sys.stderr
@@ -178,9 +182,12 @@ def execute(run_dir, manifest, items, registry, variants, stream, topology=None)
     session = Session(run_dir, manifest, registry, variants, stream, topology)
     try:
         with orphans.marking_children():
-            session.run_items(items)
-            while session.plan_next_round():
-                session.run_items(session.round_items)
+            try:
+                session.run_items(items)
+                while session.plan_next_round():
+                    session.run_items(session.round_items)
+            finally:
+                session.release_placement()
         manifest["finished_at"] = now_iso()
         write_or_stop(store.write_manifest, run_dir / store.MANIFEST_NAME, run_dir, manifest)
     except KeyboardInterrupt:
@@ -226,6 +233,8 @@ class Session:
         self.variants = {v.name: v for v in variants}
         self.repetitions = Repetitions.from_manifest(manifest.get("repetitions"), manifest["reps"])
         self.settings = None  # made before the first item: it may start Wine
+        self.placements = {}  # mode -> Placement, of the points that name their own
+        self.unsupported = {}  # server -> why its model cannot run here, from its first start
         self.progress = Progress([], stream)
         self.round_items = []
         recorded = self.recorded()
@@ -255,9 +264,11 @@ class Session:
         start = max(autoscale.point_threads(point),
                     self.cell_threads.get((item["point"], item["server"], item["variant"]), 1))
 
+        settings = self.placed_for(point, settings)
+
         def run_once(threads):
             return run_item(item, point, command, needs_wine, settings, waited, threads)
-        record = autoscale.run_scaled(run_once, start, autoscale.thread_cap(point, settings.pin))
+        record = autoscale.run_scaled(run_once, start, autoscale.thread_cap(point, settings.placement))
         scaled = record["loadgen_autoscale"]
         if scaled and len(scaled["attempts"]) > 1:
             self.progress.note(f"  loadgen saturated its threads: re-ran with {scaled['threads']}"
@@ -269,11 +280,29 @@ class Session:
             with_wine = any(self.registry.needs_wine(server) for server in self.manifest["servers"])
             if with_wine:
                 start_wineserver()
+            placed = self.manifest.get("placement")
             self.settings = ItemSettings(timeouts=self.timeouts, loadgen=loadgen_module.find_loadgen(),
-                                         pin=self.manifest.get("pin"),
+                                         placement=placement_module.Placement.from_manifest(
+                                             placed, platforms.current().usable_cpus()) if placed else None,
                                          wine_prefix=run_prefix() if with_wine else None,
                                          topology=self.topology)
         return self.settings
+
+    def placed_for(self, point, settings):
+        """The item settings of a point with a placement of its own (the
+        placement suite's points), else the run's."""
+        if not point.placement or settings.placement is None or point.placement == settings.placement.mode:
+            return settings
+        if point.placement not in self.placements:
+            self.placements[point.placement] = placement_module.plan_placement(
+                point.placement, len(settings.placement.loadgen_cpus or ()) or 1)
+        return replace(settings, placement=self.placements[point.placement])
+
+    def release_placement(self):
+        """Wine's processes back on every CPU once the run is over: the
+        prefix's wineserver outlives the run, and serves the tests too."""
+        if self.settings is not None:
+            placement_module.release_wine(self.settings.placement, self.settings.wine_prefix)
 
     def run_items(self, items):
         estimates = [item_estimate(self.points, self.timeouts, self.registry, item) for item in items]
@@ -283,6 +312,10 @@ class Session:
             if item["rep"] >= self.repetitions.min and self.budget_spent():
                 self.stop_rounds("budget", items[index:])
                 break
+            if item["server"] in self.unsupported:
+                self.skip_unsupported(item)
+                self.progress.finish(index, 0.0)
+                continue
             settings = self.item_settings()
             waited = wait_if_busy(self.manifest.get("wait_idle_s"), self.last_machine, settings, self.progress)
             cell = (item["point"], item["server"], item["variant"])
@@ -292,8 +325,21 @@ class Session:
             self.spent_s += autoscale.item_seconds(record)
             self.last_machine = record["machine"]
             self.raise_threads(record)
-            self.progress.finish(index, record["elapsed_s"], record["failure"], cell, live_figures(record))
+            if record["status"] == "unsupported":
+                self.unsupported[item["server"]] = record["failure"]
+                self.progress.note(f"  {item['server']} cannot run on this platform ({record['failure']}): "
+                                   "its other runs are skipped")
+            self.progress.finish(index, record["elapsed_s"], record["status"] == "failed" and record["failure"],
+                                 cell, live_figures(record))
         self.progress.close()
+
+    def skip_unsupported(self, item):
+        """The record of an item whose server said at an earlier start that
+        its model cannot run here: the same answer, without starting it again."""
+        point = self.points[item["point"]]
+        record = store.new_record(item, point.to_manifest(), status="unsupported",
+                                  failure=self.unsupported[item["server"]], started_at=now_iso(), elapsed_s=0.0)
+        write_or_stop(store.write_record, store.record_path(self.run_dir, item), self.run_dir, item, record)
 
     def write_manifest(self):
         write_or_stop(store.write_manifest, self.run_dir / store.MANIFEST_NAME, self.run_dir, self.manifest)

@@ -1,11 +1,10 @@
 """Facts about the machine and the source tree that a run records once, in
 its manifest: platform, CPU, compiler, Wine version (the platform layer's
-facts), git commit; and the CPUs --pin gives the server and the load generator."""
+facts), git commit. (Where the processes run is harness.run.placement's.)"""
 import subprocess
 
 from harness import platforms
 from harness.platforms.base import command_output
-from harness.run.errors import RunError
 
 
 def git_state(tree):
@@ -24,12 +23,3 @@ def git_state(tree):
 def platform_facts(with_wine, servers_dir=None, system=None):
     """The manifest's `platform` (servers_dir: the build whose compiler it names, on Windows)."""
     return (system or platforms.current()).facts(with_wine, servers_dir)
-
-
-def pin_cpus(system=None):
-    """Server on one CPU, loadgen on another: the first two this process may
-    use. RunError (one line) where the platform cannot pin."""
-    try:
-        return (system or platforms.current()).pin_cpus()
-    except platforms.PlatformError as error:
-        raise RunError(str(error)) from None

@@ -9,6 +9,7 @@ from pathlib import Path
 from harness import loadgen as loadgen_module
 from harness import platforms, store
 from harness.run import noise
+from harness.run import placement as placement_module
 from harness.platforms.wine import find_wineserver
 from harness.servers import EchoServer, ServerError, ServerUnsupported
 from harness.suites import Timeouts
@@ -23,7 +24,7 @@ class ItemSettings:
     """What every item of a run shares."""
     timeouts: Timeouts
     loadgen: Path
-    pin: dict | None = None
+    placement: object = None          # harness.run.placement.Placement; None: nothing placed (other hosts)
     wine_prefix: Path | None = None   # the run's prefix, when any of its servers runs under Wine
     topology: object = None           # harness.run.remote.Topology: servers and load on other hosts
 
@@ -40,6 +41,8 @@ class ServerRun:
     loadgen_result: object = None
     argv: list | None = None
     unsupported: str | None = None  # the server's line when its model cannot run on this platform
+    placed_at_start: dict | None = None  # where the processes were allowed to run, read back as the load began
+    placed_at_end: dict | None = None    # ... and as it ended
 
 
 def run_item(item, point, command, needs_wine, settings, waited_s=None, threads=None):
@@ -50,10 +53,12 @@ def run_item(item, point, command, needs_wine, settings, waited_s=None, threads=
     started_at, began = now_iso(), time.monotonic()
     system = platforms.current()
     loadavg_before = system.loadavg()
+    wine_prefix = settings.wine_prefix if needs_wine else None
+    placement_module.place_wine(settings.placement, wine_prefix)
     wineserver = settings.wineserver()
     before = noise.take_snapshot(wineserver)
     server = EchoServer(item["server"], point.server_args, command=command,
-                        cpus=settings.pin["server_cpus"] if settings.pin else None,
+                        cpus=settings.placement.server_cpus if settings.placement else None,
                         ready_timeout=settings.timeouts.server_start, stop_timeout=settings.timeouts.server_stop)
     outcome = ServerRun(server, [])
     try:
@@ -62,8 +67,10 @@ def run_item(item, point, command, needs_wine, settings, waited_s=None, threads=
             # None ran before: the server's start began one, so all its CPU is this item's.
             wineserver = settings.wineserver()
             before = replace(before, wineserver_s=0.0)
+        # Again: the server's start may have started Wine programs (explorer.exe) or a wineserver.
+        placement_module.place_wine(settings.placement, wine_prefix, server.process.pid if server.process else None)
         if not outcome.problems and not outcome.unsupported:
-            load_and_stop(outcome, point, settings, threads)
+            load_and_stop(outcome, point, settings, threads, wineserver if needs_wine else None)
     finally:
         server_stderr = server.stderr_text()
         server.close()
@@ -76,7 +83,9 @@ def run_item(item, point, command, needs_wine, settings, waited_s=None, threads=
         started_at=started_at, elapsed_s=round(time.monotonic() - began, 3),
         loadgen=result.document if result else None, loadgen_exit=result.exit_code if result else None,
         loadgen_argv=outcome.argv, server_ready=server.ready, server_stats=server.stats,
-        server_stopped_by=server.stopped_by, pin=settings.pin,
+        server_stopped_by=server.stopped_by,
+        placement=placement_module.record_of(settings.placement, outcome.placed_at_start, outcome.placed_at_end,
+                                             needs_wine),
         wineserver_cpu_s=noise.wineserver_cpu_s(before, after) if needs_wine else None,
         machine=noise.machine_record(before, after, loadavg_before, system.governor(), waited_s),
         loadgen_stderr=result.stderr if result else "", server_stderr=server_stderr)
@@ -101,16 +110,24 @@ def start_server(outcome):
         outcome.problems.append(f"server start: {error}")
 
 
-def load_and_stop(outcome, point, settings, threads):
+def load_and_stop(outcome, point, settings, threads, wineserver=None):
     """The load generator against the running server (here, or from the client
-    hosts of a topology), then the server's polite stop."""
+    hosts of a topology), then the server's polite stop. Where the server,
+    its wineserver and the load generator may run is read back as the load
+    starts and as it ends."""
     timeout = point.loadgen_timeout(settings.timeouts)
+    server_pid = outcome.server.process.pid if outcome.server.process else None
     if settings.topology:
         outcome.loadgen_result, outcome.argv = settings.topology.run_load(point, outcome.server.port, threads, timeout)
     else:
+        def read_back(loadgen_pid):
+            outcome.placed_at_start = placement_module.read_back(server_pid, wineserver, loadgen_pid)
         outcome.argv = loadgen_module.loadgen_argv(settings.loadgen, point, outcome.server.port, threads=threads)
+        placement = settings.placement
         outcome.loadgen_result = loadgen_module.run_loadgen(outcome.argv, timeout,
-                                                            settings.pin["loadgen_cpus"] if settings.pin else None)
+                                                            placement.loadgen_cpus if placement else None,
+                                                            started=read_back)
+        outcome.placed_at_end = placement_module.read_back(server_pid, wineserver, None)
     if outcome.loadgen_result.failure:
         outcome.problems.append(outcome.loadgen_result.failure)
     try:

@@ -26,7 +26,7 @@ from harness.platforms.linux import LinuxPlatform
 from harness.platforms.windows import (CREATE_NEW_PROCESS_GROUP, CTRL_BREAK_EVENT, WindowsPlatform, windows_edition,
                                        windows_version)
 from harness.run import orphans
-from harness.run.facts import pin_cpus
+from harness.run.placement import plan_placement
 from harness.run.registry import BuiltServers, Variant, split_runnable
 from harness.servers import EchoServer, ServerError
 
@@ -417,7 +417,8 @@ def test_windows_pins_a_started_process_with_set_process_affinity_mask(tmp_path)
     kernel32, fake = fake_kernel32()
     popen = FakePopen(obeys={"stdin"})
     system = windows(tmp_path, popen=popen, kernel32=kernel32)
-    assert system.pin_cpus() == {"server_cpus": [0], "loadgen_cpus": [1]}  # CPUs 0, 1 and 3 allowed
+    placed = plan_placement("colocated", 1, system)  # CPUs 0, 1 and 3 allowed: the load generator's one is the last
+    assert (placed.server_cpus, placed.wine_cpus, placed.loadgen_cpus) == ((0, 1), (0, 1), (3,))
     process = system.start(["loadgen.exe"], cpus=[1])
     tracked, pin_handle = 101, 102
     assert fake.calls == [
@@ -441,14 +442,16 @@ def test_a_failed_affinity_call_stops_the_process_and_says_why_in_one_line(tmp_p
 
 
 def test_pinning_where_the_platform_has_no_affinity_call_is_a_one_line_error(tmp_path):
-    with pytest.raises(platforms.PlatformError, match=r"^--pin: Windows .*SetProcessAffinityMask of kernel32 is not"):
-        windows(tmp_path, kernel32=None).pin_cpus()
+    with pytest.raises(runner.RunError,
+                       match=r"^--placement pinned: Windows .*SetProcessAffinityMask of kernel32 is not.*free$"):
+        plan_placement("pinned", 1, windows(tmp_path, kernel32=None))
     no_affinity = SimpleNamespace(times=os.times)  # a POSIX system without sched_setaffinity (macOS)
-    with pytest.raises(runner.RunError, match=r"^--pin: Linux .*os.sched_setaffinity is not available"):
-        pin_cpus(LinuxPlatform(root=tmp_path, environ={}, os_module=no_affinity))
+    with pytest.raises(runner.RunError, match=r"^--placement colocated: Linux .*os.sched_setaffinity is not available"):
+        plan_placement("colocated", 1, LinuxPlatform(root=tmp_path, environ={}, os_module=no_affinity))
     one_cpu = SimpleNamespace(sched_getaffinity=lambda pid: {5}, sched_setaffinity=None)
     with pytest.raises(runner.RunError, match="needs at least 2 CPUs; this process may use 1"):
-        pin_cpus(LinuxPlatform(root=tmp_path, environ={}, os_module=one_cpu))
+        plan_placement("split", 1, LinuxPlatform(root=tmp_path, environ={}, os_module=one_cpu))
+    assert plan_placement("free", 1, LinuxPlatform(root=tmp_path, environ={}, os_module=one_cpu)).all_cpus == (5,)
 
 
 def test_linux_pins_in_the_child_before_exec(tmp_path):

@@ -149,7 +149,7 @@ def test_platform_line_says_wine_is_not_windows(example):
     _, html_text, _ = example
     assert "wine-8.0" in html_text and "not Windows" in html_text
     assert "Synthetic CPU" in html_text and "2 logical CPUs" in html_text
-    assert "not pinned" in html_text and "commit 000000000000" in html_text
+    assert "placement free: nothing pinned" in html_text and "commit 000000000000" in html_text
 
 
 def test_saturation_flags_reach_the_table(example):
@@ -278,14 +278,18 @@ def test_the_reproduce_command_follows_the_manifest():
                 "servers": ["iocp", "thread"], "pin": {"server_cpus": [0], "loadgen_cpus": [1]},
                 "variants": {"current": {"commit": "a" * 40}}}
     assert report.reproduce_command(manifest) == \
-        "python3 -m harness run --suite /home/me/mine.toml --seed 3 --servers iocp,thread --reps 5 --pin"
-    manifest.update(suite_file="harness/suites/mine.toml", pin=None,
+        "python3 -m harness run --suite /home/me/mine.toml --seed 3 --servers iocp,thread --reps 5 --placement pinned"
+    manifest.update(pin=None, placement={"mode": "split", "server_cpus": [0], "wineserver_cpus": [1],
+                                         "loadgen_cpus": [1]})
+    assert report.reproduce_command(manifest).endswith(" --reps 5 --placement split")
+    manifest.update(suite_file="harness/suites/mine.toml", placement={"mode": "colocated"},
                     variants={"base": {"commit": "b" * 40}, "current": {"commit": "a" * 40}})
     assert report.reproduce_command(manifest) == \
-        "python3 -m harness ab --base bbbbbbbbbbbb --suite mine --seed 3 --servers iocp,thread --reps 5"
+        "python3 -m harness ab --base bbbbbbbbbbbb --suite mine --seed 3 --servers iocp,thread --reps 5 --placement colocated"
     # an adaptive run is repeated by its suite's [repetitions], not by its first round's count
     manifest.update(variants={}, repetitions={"adaptive": True, "min": 5, "max": 12, "rounds": 8})
-    assert report.reproduce_command(manifest) == "python3 -m harness run --suite mine --seed 3 --servers iocp,thread"
+    assert report.reproduce_command(manifest) == \
+        "python3 -m harness run --suite mine --seed 3 --servers iocp,thread --placement colocated"
 
 
 def test_rankings_read_best_first_in_words_with_ties():

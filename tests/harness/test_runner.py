@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 from harness import analysis, loadgen, models, report, store, suites
 from harness import run as runner
-from harness.run import autoscale
+from harness.run import autoscale, placement
 from harness.run.plan import make_plan
 
 FAKES = Path(__file__).resolve().parent / "fake_servers"
@@ -123,7 +123,10 @@ def test_a_run_writes_the_manifest_and_one_ok_record_per_plan_item(tmp_path):
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["schema"] == "winsock-bench/run/1" and manifest["seed"] == 5 and manifest["reps"] == 2
     assert manifest["suite_text"] == suite.text and manifest["finished_at"] is not None
-    assert manifest["pin"] is None and manifest["variants"]["current"]["commit"] == "0" * 40
+    assert manifest["variants"]["current"]["commit"] == "0" * 40
+    usable = sorted(os.sched_getaffinity(0))  # the default placement: server on the first CPUs, load on the last
+    assert manifest["placement"] == {"mode": "colocated", "server_cpus": usable[:-1], "wineserver_cpus": usable[:-1],
+                                     "loadgen_cpus": usable[-1:]}
     assert [p["id"] for p in manifest["points"]] == ["pp-c1", "pp-c2"]
     assert manifest["points"][0]["sweep"] == {"name": "pingpong-connections", "param": "connections", "value": 1}
     assert len(manifest["plan"]) == 8 and manifest["platform"]["cpu_count"] == os.cpu_count()
@@ -133,6 +136,11 @@ def test_a_run_writes_the_manifest_and_one_ok_record_per_plan_item(tmp_path):
         assert record["status"] == "ok" and record["failure"] is None, record["failure"]
         assert record["loadgen"]["schema"] == "winsock-bench/loadgen/1" and record["loadgen_exit"] == 0
         assert record["loadgen"]["config"]["connections"] == record["point"]["loadgen_args"]["connections"]
+    for record in found.values():  # read back from the running processes, not copied from the request
+        placed = record["placement"]
+        assert placed["held"] and placed["mode"] == "colocated", placed
+        assert placed["server_cpus"] == usable[:-1] and placed["loadgen_cpus"] == usable[-1:]
+        assert placed["wineserver_cpus"] is None and placed["at_end"]["server_cpus"] == usable[:-1]
         assert record["server_ready"]["event"] == "ready" and record["server_stats"]["event"] == "stats"
         assert record["server_stats"]["bytes_sent"] == record["server_stats"]["bytes_received"] > 0
         assert record["server_stopped_by"] == "stdin"
@@ -194,6 +202,9 @@ def test_a_model_the_platform_lacks_is_recorded_unsupported_not_failed(tmp_path)
     assert all(r["status"] == "ok" for r in found.values() if r["server"] == "echo")
     assert "8 runs: 4 ok, 0 failed, 4 unsupported on this platform" in log
     assert "UNSUPPORTED unsupported: unsupported: Registered I/O" in log and "FAILED" not in log
+    # found at its first start and said once: the fake server's start log shows it started once
+    assert log.count("cannot run on this platform") == 1 and "failed:" not in log, log
+    assert sum(r["elapsed_s"] == 0.0 for r in unsupported) == 3
 
     run, cells = analysis.load_cells(run_dir)
     assert sorted({cell.server for cell in cells}) == ["echo"]  # no cell, so in no statistic
@@ -490,10 +501,10 @@ def test_a_loadgen_well_below_a_core_is_left_alone(tmp_path, fake_loadgen, two_c
 
 
 def test_the_thread_count_is_capped_by_cores_and_connections():
-    pin = {"server_cpus": [0], "loadgen_cpus": [1]}
+    pinned = placement.Placement("colocated", (0,), (0,), (1,), (0, 1))
     many = suites.Point(id="p", workload="pingpong", loadgen_args={"connections": 64})
     churn = suites.Point(id="c", workload="churn", loadgen_args={"concurrency": 3})
-    assert autoscale.thread_cap(many, pin) == 1  # pinned to one CPU
+    assert autoscale.thread_cap(many, pinned) == 1  # pinned to one CPU
     assert autoscale.thread_cap(many, None) == min(64, len(os.sched_getaffinity(0)))
     assert autoscale.thread_cap(churn, None) == min(3, len(os.sched_getaffinity(0)))
 
