@@ -3,7 +3,7 @@
 Runs winsock-bench's default benchmark suite on Windows and writes its report.
 scripts/bench.sh is its Linux counterpart.
 .DESCRIPTION
-usage: scripts/bench.ps1 [--suite NAME] [--servers A,B] [--reps N] [--seed S] [--pin] [--out DIR] [--mingw]
+usage: scripts/bench.ps1 [--suite NAME] [--servers A,B] [--reps N] [--seed S] [--placement MODE] [--out DIR] [--mingw]
 Every option but --mingw goes to `python -m harness run --suite default` (a later
 --suite replaces default); the run folder is results\runs\<time>-<suite>\ unless
 --out says otherwise. The harness finds the build by itself (build\windows, then
@@ -14,7 +14,7 @@ $scriptArguments = @($args)
 . (Join-Path $PSScriptRoot 'common.ps1')
 
 function Show-Usage {
-    Write-Output 'usage: scripts/bench.ps1 [--suite NAME] [--servers A,B] [--reps N] [--seed S] [--pin] [--out DIR] [--mingw]'
+    Write-Output 'usage: scripts/bench.ps1 [--suite NAME] [--servers A,B] [--reps N] [--seed S] [--placement MODE] [--out DIR] [--mingw]'
     Write-Output 'Checks for what is missing, builds (--mingw: with MinGW-w64), runs the suite (default: default), writes'
     Write-Output 'report.html and report.md. The other options are those of ''python -m harness run'':'
     Write-Output ''

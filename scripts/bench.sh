@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the default benchmark suite, then writes its report:
-#   scripts/bench.sh [run options]      e.g. --servers iocp,select --reps 5 --pin
+#   scripts/bench.sh [run options]      e.g. --servers iocp,select --reps 5 --placement free
 # Every option goes to `python3 -m harness run --suite default` (a later
 # --suite replaces default); the run folder is results/runs/<time>-<suite>/
 # unless --out says otherwise.
@@ -10,7 +10,7 @@ report_failures
 cd "$ROOT"
 
 usage() {
-  echo "usage: scripts/bench.sh [--suite NAME] [--servers A,B] [--reps N] [--seed S] [--pin] [--out DIR]"
+  echo "usage: scripts/bench.sh [--suite NAME] [--servers A,B] [--reps N] [--seed S] [--placement MODE] [--out DIR]"
   echo "Installs what is missing, builds, runs the suite (default: default), writes report.html and report.md."
   echo "The options are those of 'python3 -m harness run':"
   echo

@@ -147,6 +147,14 @@ def age_s(pid, proc=PROC, ticks_per_s=TICKS_PER_S):
         return None
 
 
+def executable(pid, proc=PROC):
+    """The path of the program a process runs, or None."""
+    try:
+        return os.readlink(Path(proc) / str(pid) / "exe")
+    except OSError:
+        return None
+
+
 def working_directory(pid, proc=PROC):
     try:
         return os.readlink(Path(proc) / str(pid) / "cwd")

@@ -36,6 +36,8 @@ START_ATTEMPTS = 3
 # where find_wineserver finds it: how long that may take.
 APPEAR_WAIT_S = 5.0
 WINESERVER_NAMES = ("wineserver", "wineserver64")
+# What a Windows program under Wine runs as (its /proc/<pid>/exe): Wine's loader.
+WINE_LOADER_NAMES = ("wine", "wine64", "wine-preloader", "wine64-preloader")
 
 
 def wine_environment():
@@ -64,7 +66,8 @@ def start_wineserver():
         for short_lived in wineservers(prefix):
             wait_out(short_lived, prefix, wineserver)
         if not (prefix / "system.reg").is_file():
-            raise PlatformError(f"no Wine prefix at {prefix}; run scripts/setup.sh")
+            setup = "scripts/setup.sh" if prefix == WINE_PREFIX else f"WINEPREFIX={prefix} scripts/setup.sh"
+            raise PlatformError(f"no Wine prefix at {prefix}; create it with {setup}")
         try:
             # Fails if another wineserver took the prefix meanwhile: the next round looks again.
             subprocess.run([wineserver, f"-p{WINESERVER_PERSISTENCE_S}"], timeout=30, **quiet)
@@ -191,14 +194,17 @@ def wineservers(prefix, proc=procfs.PROC):
 def wine_processes(prefix, proc=procfs.PROC):
     """The wineserver of `prefix` and every Wine program running in it (its
     servers and Wine's own services: services.exe, winedevice.exe, rpcss.exe,
-    explorer.exe...), known by the WINEPREFIX they run with. These serve
-    nothing but the programs of that prefix, so a run may place them."""
+    explorer.exe...): Wine's loader running with that WINEPREFIX (not any
+    process that has it in its environment: the harness itself may). These
+    serve nothing but the programs of that prefix, so a run may place them."""
     try:
         wanted = Path(prefix).resolve()
     except OSError:
         return []
     found = set(wineservers(prefix, proc))
     for pid, _ in procfs.processes(proc):
+        if Path(procfs.executable(pid, proc) or "").name not in WINE_LOADER_NAMES:
+            continue
         value = procfs.environment_variable(pid, "WINEPREFIX", proc)
         if value and Path(value).resolve() == wanted:
             found.add(pid)

@@ -162,7 +162,7 @@ workload = "pingpong"
 connections = 2
 duration = 0.3
 warmup = 0.1
-placement = ["colocated", "split"]
+placement = ["colocated", "split", "free"]
 """
 
 
@@ -175,18 +175,21 @@ def test_a_real_run_places_the_wineserver_and_reads_it_back_from_proc(tmp_path):
         pytest.fail(f"{missing} (scripts/build.sh builds everything)")
     suite = tmp_path / "placed.toml"
     suite.write_text(REAL_SUITE)
+    # WINEPREFIX set as a user sets it: the harness has it in its own environment, and must not take
+    # itself for one of the prefix's Wine programs (it once pinned itself with them)
+    env = {**os.environ, "WINEPREFIX": str(wine.run_prefix())}
     done = subprocess.run([sys.executable, "-m", "harness", "run", "--suite", suite, "--out", tmp_path / "run"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     usable = sorted(os.sched_getaffinity(0))
     server, loadgen = usable[:-1], usable[-1:]
-    for mode, wine_cpus in (("colocated", server), ("split", loadgen)):
+    for mode, wine_cpus in (("colocated", server), ("split", loadgen), ("free", usable)):
         record = json.loads((tmp_path / "run" / "points" / f"pingpong-c2-{mode}" / "select.current.r0.json")
                             .read_text())
         placed = record["placement"]
         assert placed["held"], placed
-        assert (placed["server_cpus"], placed["wineserver_cpus"], placed["loadgen_cpus"]) == \
-            (server, wine_cpus, loadgen), placed
+        expected = (usable, usable, usable) if mode == "free" else (server, wine_cpus, loadgen)
+        assert (placed["server_cpus"], placed["wineserver_cpus"], placed["loadgen_cpus"]) == expected, placed
         assert placed["at_end"]["wineserver_cpus"] == wine_cpus
     # the run is over: the prefix's wineserver, which outlives it, is free again
     pid = wine.find_wineserver(wine.run_prefix())
