@@ -37,6 +37,7 @@ step() {
   "$@" || failed+=("$label")
   timings+=("$label $((SECONDS - step_started)) s")
 }
+step "commit messages" "$ROOT/scripts/commits.sh"
 step "Python lint" "$ROOT/scripts/lint.sh"
 step "C formatting" "$ROOT/scripts/format.sh" --check
 step "static analysis" "$ROOT/scripts/analyze.sh"

@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ("setup.sh", "build.sh", "test.sh", "bench.sh", "lint.sh", "analyze.sh", "format.sh", "sanitize.sh", "fuzz.sh",
-           "measure/stop_and_scale.py")
+           "commits.sh", "measure/stop_and_scale.py")
 RECORDED_TOOLS = ("apt-get", "dpkg-query", "cmake", "ctest", "wine", "wine64", "wineserver", "sudo",
                   "clang-tidy", "clang-format")
 VERSION_LINE = re.compile(r"^(\S+) winsock-bench (\d+\.\d+\.\d+) (\S+)$")
