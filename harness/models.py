@@ -23,7 +23,7 @@ MODEL_FILE = "model.json"
 PLATFORMS = ("windows", "linux")
 # In the order the report shows the families.
 FAMILIES = ("completion", "readiness", "thread")
-KEYS = ("name", "title", "platform", "family", "microsoft_rank", "style", "max_connections", "options")
+KEYS = ("name", "title", "platform", "family", "microsoft_rank", "style", "max_connections", "options", "variants")
 STYLE_KEYS = ("color", "marker", "linestyle")  # linestyle is optional ("-" by default)
 LINESTYLES = ("-", "--", ":", "-.")
 # matplotlib's markers that read as distinct symbols at chart size.
@@ -49,6 +49,7 @@ class Model:
     linestyle: str
     max_connections: int | None   # connections it can hold on this project's machines; None: no known limit
     options: tuple                # options beyond the shared ones, by name ("threads", "accept_pool")
+    variants: tuple               # option sets that change how it works, each tested as a server of its own
     folder: Path
 
     @property
@@ -115,7 +116,24 @@ def check_model(data, folder):
     colour, marker, linestyle = check_style(data["style"])
     return Model(name=name, title=title.strip(), platform=data["platform"], family=data["family"],
                  microsoft_rank=rank, colour=colour, marker=marker, linestyle=linestyle, max_connections=limit,
-                 options=tuple(options), folder=folder)
+                 options=tuple(options), variants=check_variants(data["variants"], options), folder=folder)
+
+
+def check_variants(variants, options):
+    """The model's variants: option sets (argv words) that change how it
+    works, such as iocp's --batch 16. Each names only the model's own
+    options, so a variant cannot silently test an option the model lacks."""
+    if not isinstance(variants, list) or not all(isinstance(v, list) and v and all(isinstance(w, str) for w in v)
+                                                 for v in variants):
+        raise RegistryError('variants must be a list of option lists (["--batch", "16"]), [] for none')
+    for variant in variants:
+        named = {word[2:].replace("-", "_") for word in variant if word.startswith("--")}
+        if not variant[0].startswith("--") or named - set(options):
+            raise RegistryError(f"variant {variant!r} must start with an option, and name only the model's own "
+                                f"options ({', '.join(options) or 'none'})")
+    if len({tuple(v) for v in variants}) != len(variants):
+        raise RegistryError("variants lists an option set twice")
+    return tuple(tuple(v) for v in variants)
 
 
 def check_choice(data, key, choices):
@@ -236,6 +254,11 @@ def max_connections(name):
 
 def options(name):
     return registry()[name].options
+
+
+def variants(name):
+    """A model's variants (model.json's "variants"): option sets tested as servers of their own."""
+    return registry()[name].variants
 
 
 def microsoft_order(models=None):

@@ -43,15 +43,12 @@ def selected_models():
     return names or platforms.current().models()
 
 
-# Options that change how a model works, each tested as a server of its own
-# (conformance suite, loadgen workloads): issue 9's IOCP tunings.
-OPTION_VARIANTS = {"iocp": [["--batch", "16"], ["--skip-on-success"], ["--batch", "16", "--skip-on-success"]]}
-
-
 def selected_variants():
     """(model, args) for each selected model: as it comes, then each of its
-    OPTION_VARIANTS."""
-    return [(model, args) for model in selected_models() for args in [[], *OPTION_VARIANTS.get(model, [])]]
+    variants (model.json's "variants": options that change how it works, each
+    tested as a server of its own by the conformance suite and the loadgen workloads)."""
+    return [(model, args) for model in selected_models()
+            for args in [[], *(list(variant) for variant in models.variants(model))]]
 
 
 def variant_id(model, args):

@@ -29,7 +29,7 @@ from pathlib import Path
 from harness import models
 from harness.loadgen import loadgen_argv, run_loadgen
 from harness.platforms.wine import WINE_RUN, wine_environment, wineserver_program
-from harness.servers import OPTION_VARIANTS, EchoServer, ServerError, ServerUnsupported, server_command
+from harness.servers import EchoServer, ServerError, ServerUnsupported, server_command
 from harness.suites import Point
 from measure_cli import MeasureError
 
@@ -272,7 +272,7 @@ def measure(wine, variant, baseline, messages, servers_dir, loadgen):
 # --- the command line ------------------------------------------------------------
 
 def chosen_variants(servers):
-    """Each chosen Winsock model (default: all) as it comes, then its OPTION_VARIANTS."""
+    """Each chosen Winsock model (default: all) as it comes, then its variants (model.json)."""
     winsock = models.winsock_models()
     names = [name.strip() for name in servers.split(",") if name.strip()] if servers else winsock
     for name in names:
@@ -280,7 +280,7 @@ def chosen_variants(servers):
             raise measure_cli.UsageError(f"--servers: unknown server {name} (known: {', '.join(winsock)})")
         if name not in winsock:
             raise measure_cli.UsageError(f"--servers: {name} is not a Winsock model: Wine does not run it")
-    return [Variant(name, tuple(args)) for name in names for args in [[], *OPTION_VARIANTS.get(name, [])]]
+    return [Variant(name, tuple(args)) for name in names for args in [[], *models.variants(name)]]
 
 
 def parse_arguments(argv):

@@ -1,5 +1,5 @@
 """The iocp-variants suite (issue 9): every variant of iocp that the tests
-run as a server of its own (harness.servers.OPTION_VARIANTS) and plain iocp,
+run as a server of its own (its model.json's "variants") and plain iocp,
 each at ping-pong on 1 and 64 connections and a pipeline, interleaved in
 every round of the plan; and `run --dry-run` accepts it."""
 import subprocess
@@ -9,7 +9,6 @@ from pathlib import Path
 
 from harness import models, suites
 from harness.run.plan import make_plan
-from harness.servers import OPTION_VARIANTS
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKLOADS_OF_EACH_VARIANT = [("pingpong", 1), ("pingpong", 64), ("pipeline", 4)]
@@ -25,7 +24,7 @@ def variant_of(point):
 
 def variants_under_test():
     """Plain iocp and the variants the conformance and loadgen tests run."""
-    return {(), *(tuple(args) for args in OPTION_VARIANTS["iocp"])}
+    return {(), *models.variants("iocp")}
 
 
 def test_the_suite_holds_plain_iocp_and_each_tested_variant_at_the_same_points():

@@ -9,7 +9,7 @@ from harness import models
 
 GOOD = {"name": "demo", "title": "a demo model", "platform": "windows", "family": "readiness",
         "microsoft_rank": None, "style": {"color": "#123456", "marker": "h"}, "max_connections": None,
-        "options": []}
+        "options": [], "variants": []}
 
 
 def write_model(servers_dir, data, folder=None):
@@ -76,6 +76,9 @@ def test_a_good_file_reads(tmp_path):
                            "style": {"color": "#abcdef", "marker": "x", "linestyle": "--"}})
     demo = models.load_registry(tmp_path)["demo"]
     assert (demo.microsoft_rank, demo.max_connections, demo.options) == (2, 50, ("accept_pool",))
+    assert demo.variants == ()
+    write_model(tmp_path / "other", {**GOOD, "options": ["accept_pool"], "variants": [["--accept-pool", "4"]]})
+    assert models.load_registry(tmp_path / "other")["demo"].variants == (("--accept-pool", "4"),)
     assert (demo.colour, demo.marker, demo.linestyle) == ("#ABCDEF", "x", "--")
     assert models.microsoft_order(models.load_registry(tmp_path)) == [["demo"]]
 
@@ -95,6 +98,11 @@ def test_a_good_file_reads(tmp_path):
     ({"style": {"color": "#123456", "marker": "o", "width": 2}}, "style: unknown key(s) width"),
     ({"colour": "#123456"}, "unknown key(s) colour"),
     ({"name": "Demo"}, "name must be lower-case letters"),
+    ({"variants": None}, "variants must be a list of option lists"),
+    ({"variants": [[]]}, "variants must be a list of option lists"),
+    ({"variants": [["--batch", "16"]]}, "variant ['--batch', '16'] must start with an option, and name only"),
+    ({"options": ["batch"], "variants": [["16", "--batch"]]}, "must start with an option"),
+    ({"options": ["batch"], "variants": [["--batch", "2"], ["--batch", "2"]]}, "variants lists an option set twice"),
 ])
 def test_a_bad_key_is_one_line_naming_the_file_and_key(tmp_path, change, expected):
     message = error_of(tmp_path, {**GOOD, **change}, folder="demo")

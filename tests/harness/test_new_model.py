@@ -1,8 +1,9 @@
 """Adding a model is one new folder and nothing else (issue 9): in a copy of
-the tree, a folder servers/dummy with a main.c (select's, renamed) and a
+the tree, a folder servers/dummy with a main.c (iocp's, renamed) and a
 model.json is built by CMake with its checks, listed by `harness list`,
 planned by the default suite, drawn in its own chart style, and counted in
-Kendall's tau against Microsoft's order."""
+Kendall's tau against Microsoft's order; the variant its model.json names is
+tested as a server of its own."""
 import json
 import os
 import shutil
@@ -17,9 +18,9 @@ from harness import models
 ROOT = Path(__file__).resolve().parents[2]
 # Not copied: builds, results, git and caches; nothing the build or the harness reads.
 SKIPPED = shutil.ignore_patterns("build", "results", ".git", "__pycache__", ".pytest_cache")
-DUMMY = {"name": "dummy", "title": "a dummy model", "platform": "windows", "family": "readiness",
+DUMMY = {"name": "dummy", "title": "a dummy model", "platform": "windows", "family": "completion",
          "microsoft_rank": 6, "style": {"color": "#101010", "marker": "8"}, "max_connections": None,
-         "options": []}
+         "options": ["threads", "accept_pool", "batch", "skip_on_success"], "variants": [["--batch", "4"]]}
 CHECK_STYLE_AND_TAU = """
 import json
 from harness import analysis, charts
@@ -32,8 +33,9 @@ print(json.dumps({"style": [style.colour, style.marker, style.linestyle],
 """
 
 
-def run(argv, cwd, timeout=600):
-    env = {k: v for k, v in os.environ.items() if k not in ("WSB_MINGW_DIR", "WSB_NATIVE_DIR", "WSB_SERVERS")}
+def run(argv, cwd, timeout=600, env=None):
+    env = {**{k: v for k, v in os.environ.items() if k not in ("WSB_MINGW_DIR", "WSB_NATIVE_DIR", "WSB_SERVERS")},
+           **(env or {})}
     done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
     assert done.returncode == 0, f"{argv}: exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
@@ -49,9 +51,9 @@ def tree(tmp_path_factory):
     shutil.copytree(ROOT, copy, ignore=SKIPPED)
     folder = copy / "servers" / "dummy"
     folder.mkdir()
-    source = (copy / "servers" / "select" / "main.c").read_text()
-    assert '.name = "select"' in source
-    (folder / "main.c").write_text(source.replace('.name = "select"', '.name = "dummy"'))
+    source = (copy / "servers" / "iocp" / "main.c").read_text()
+    assert '.name = "iocp"' in source
+    (folder / "main.c").write_text(source.replace('.name = "iocp"', '.name = "dummy"'))
     (folder / "model.json").write_text(json.dumps(DUMMY, indent=2) + "\n")
     return copy
 
@@ -78,7 +80,7 @@ def test_cmake_builds_the_new_folder_with_its_checks(built):
 
 def test_harness_list_shows_it_built(built):
     listed = [line.split() for line in run([sys.executable, "-m", "harness", "list"], built).splitlines()]
-    assert ["dummy", "Wine", "readiness", "built"] in [line[:4] for line in listed]
+    assert ["dummy", "Wine", "completion", "built"] in [line[:4] for line in listed]
 
 
 def test_the_default_suite_plans_it(tree):
@@ -97,6 +99,14 @@ def test_its_chart_style_and_its_place_in_microsoft_s_order_count(tree):
     # counted there are four ranked models, so there is a tau, and a perfect one.
     assert found["tau"] == 1.0
     assert found["legend"] == ["asyncselect", "dummy", "reference-epoll"]
+
+
+def test_its_variant_is_tested_as_a_server_of_its_own(tree):
+    env = {"WSB_SERVERS": "dummy"}
+    collected = run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                     "tests/conformance/test_conformance.py"], tree, env=env)
+    ids = {line.rsplit("[", 1)[1].rstrip("]") for line in collected.splitlines() if line.endswith("]")}
+    assert {"dummy", "dummy-batch-4"} <= ids, collected[-2000:]
 
 
 def test_the_copy_left_the_real_registry_alone():
