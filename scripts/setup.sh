@@ -18,6 +18,9 @@ packages=(cmake make gcc clang lld libc6-dev pkg-config gcc-mingw-w64-x86-64 win
           libclang-rt-dev llvm  # sanitizer runtimes, symbolizer: scripts/sanitize.sh
           iproute2 openssh-server  # the test hosts: tests/remote
           chromium python3-jsonschema)  # the report in a real browser; summary.json against its schema
+# Node.js and npm parse the PowerShell scripts (tests/tools/powershell): Debian's,
+# unless the machine has its own already.
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
@@ -39,6 +42,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 find_python >/dev/null || die "no python3 here imports matplotlib and pytest (python3-matplotlib, python3-pytest)"
+
+# The PowerShell grammar and its WebAssembly runtime, from npm at the versions
+# package-lock.json pins, into build/ (no install scripts: nothing is compiled).
+parser_src=$ROOT/tests/tools/powershell parser_dir=$ROOT/build/powershell-syntax
+if ! cmp -s "$parser_src/package-lock.json" "$parser_dir/package-lock.json" || [ ! -d "$parser_dir/node_modules" ]; then
+  say "installing the PowerShell grammar (npm) into $parser_dir"
+  mkdir -p "$parser_dir"
+  cp "$parser_src/package.json" "$parser_src/package-lock.json" "$parser_dir/"
+  (cd "$parser_dir" && timeout 600 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) ||
+    die "npm could not install the PowerShell grammar into $parser_dir"
+fi
 
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
   say "creating the Wine prefix $WINEPREFIX"

@@ -1,10 +1,13 @@
 """The Windows side of the build, checked from Linux: the CMake presets (which
 host lists which, where each builds, the multi-config windows preset's
 configuration), the PowerShell entry points (scripts/*.ps1) and the Windows CI
-workflow. Nothing here runs on Windows; the .ps1 scripts are parsed and run
-by pwsh when one is installed (Debian 12 and npm have none: the npm package
-"pwsh" only downloads PowerShell from elsewhere when installed), and
-otherwise checked for how they are put together."""
+workflow. Nothing here runs on Windows. Every scripts/*.ps1 is parsed with
+the tree-sitter PowerShell grammar (npm's WebAssembly build, installed by
+scripts/setup.sh into build/powershell-syntax): that checks syntax only, since
+Debian 12 and npm have no PowerShell to run them (the npm package "pwsh" only
+downloads PowerShell from elsewhere when installed). Where a pwsh is
+installed, it parses and runs them too; otherwise they are checked for how
+they are put together."""
 import json
 import re
 import shutil
@@ -131,6 +134,38 @@ def test_the_windows_workflow_runs_entry_points_that_exist():
     assert {"test.ps1", "bench.ps1"} <= set(called)
     for name in called:
         assert (ROOT / "scripts" / name).is_file(), name
+
+
+PARSER = ROOT / "tests" / "tools" / "powershell" / "parse.cjs"
+PARSER_MODULES = ROOT / "build" / "powershell-syntax" / "node_modules"
+
+
+def parse_powershell(*paths):
+    if not PARSER_MODULES.is_dir() or shutil.which("node") is None:
+        pytest.fail(f"no PowerShell grammar in {PARSER_MODULES} (scripts/setup.sh installs it with npm)")
+    return subprocess.run(["node", str(PARSER), "--modules", str(PARSER_MODULES), *map(str, paths)],
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def test_every_powershell_script_parses_without_a_syntax_error():
+    scripts = sorted((ROOT / "scripts").glob("*.ps1"))
+    assert {path.name for path in scripts} >= {*ENTRY_POINTS, "common.ps1"}
+    done = parse_powershell(*scripts)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{len(scripts)} of {len(scripts)} file(s) parse" in done.stdout
+
+
+def test_the_parser_finds_a_syntax_error_and_says_where(tmp_path):
+    broken = tmp_path / "broken.ps1"
+    # an entry point with one brace dropped, as an edit gone wrong would leave it
+    text = (ROOT / "scripts" / "build.ps1").read_text(encoding="utf-8")
+    line = next(number for number, content in enumerate(text.splitlines(), 1) if content.rstrip().endswith("{"))
+    lines = text.splitlines()
+    lines[line - 1] = lines[line - 1].rstrip()[:-1] + "("
+    broken.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    done = parse_powershell(broken)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"{broken}:" in done.stdout and "0 of 1 file(s) parse" in done.stdout
 
 
 def run_pwsh(*args):
