@@ -43,7 +43,10 @@ void options_usage(FILE *out, const model_info *m)
             "  --max-connections N  refuse clients beyond N at once; 0 means no limit (default 0)\n"
             "  --no-stdin-stop      ignore standard input; only Ctrl-C stops the server\n"
             "  --help               print this help and exit\n"
-            "  --version            print the version and git commit, and exit\n",
+            "  --version            print the version and git commit, and exit\n"
+            "calibration (to inject a known slowdown, e.g. to measure what a benchmark gate catches):\n"
+            "  --spin-us N          busy-wait N microseconds for each receive (a message in\n"
+            "                       ping-pong) before echoing it (default 0: off)\n",
             OPTIONS_DEFAULT_BUFFER);
 }
 
@@ -80,6 +83,7 @@ static const numeric_option numeric_options[] = {
     {"--max-connections", 0, 10000000},
     {"--accept-pool", 1, 1024},
     {"--batch", 1, OPTIONS_MAX_BATCH},
+    {"--spin-us", 0, OPTIONS_MAX_SPIN_US},
 };
 
 static void store_numeric(server_options *o, const char *name, long long v)
@@ -98,6 +102,8 @@ static void store_numeric(server_options *o, const char *name, long long v)
         o->accept_pool = (int)v;
     else if (!strcmp(name, "--batch"))
         o->batch = (int)v;
+    else if (!strcmp(name, "--spin-us"))
+        o->spin_us = (int)v;
 }
 
 static int model_takes(const model_info *m, const char *name)

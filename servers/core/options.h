@@ -29,6 +29,7 @@ typedef struct server_options {
     int stdin_stop;      /* stop when standard input reaches end-of-file */
     int batch;           /* completions per GetQueuedCompletionStatusEx; 0: GetQueuedCompletionStatus */
     int skip_on_success; /* FILE_SKIP_COMPLETION_PORT_ON_SUCCESS on every connection */
+    int spin_us;         /* calibration: busy-wait this long for each receive; 0: off */
 } server_options;
 
 typedef enum options_result {
@@ -38,7 +39,12 @@ typedef enum options_result {
     OPTIONS_ERROR    /* error holds a one-line reason: exit 2 */
 } options_result;
 
-enum { OPTIONS_DEFAULT_BUFFER = 16384, OPTIONS_MAX_BUFFER = 64 << 20, OPTIONS_MAX_BATCH = 1024 };
+enum {
+    OPTIONS_DEFAULT_BUFFER = 16384,
+    OPTIONS_MAX_BUFFER = 64 << 20,
+    OPTIONS_MAX_BATCH = 1024,
+    OPTIONS_MAX_SPIN_US = 1000000
+};
 
 void options_defaults(server_options *o, const model_info *model);
 options_result options_parse(server_options *o, const model_info *model, int argc, char **argv, char *error,

@@ -347,6 +347,7 @@ int server_main_checked(int argc, char **argv, const server_model *model, int (*
     case OPTIONS_RUN:
         break;
     }
+    s.stats.spin_us = s.options.spin_us;
     GetSystemInfo(&system);
     s.processors = (int)system.dwNumberOfProcessors;
     int rc = WSAStartup(MAKEWORD(2, 2), &wsa);

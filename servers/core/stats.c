@@ -1,8 +1,17 @@
+#ifndef _WIN32
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, which -std=c11 hides */
+#endif
 #include "stats.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <time.h>
+#endif
 
 static const char *const error_names[ERROR_KIND_COUNT] = {"accept", "recv", "send", "reset", "resource"};
 
@@ -15,6 +24,30 @@ void stats_init(server_stats *s)
 {
     memset(s, 0, sizeof *s);
     counter_add(&s->worst_service_delay_ms, -1);
+}
+
+/* A monotonic clock in nanoseconds: the one each platform has. */
+static int64_t monotonic_ns(void)
+{
+#ifdef _WIN32
+    static LARGE_INTEGER frequency;
+    LARGE_INTEGER now;
+    if (frequency.QuadPart == 0)
+        QueryPerformanceFrequency(&frequency);
+    QueryPerformanceCounter(&now);
+    return (int64_t)((double)now.QuadPart * 1e9 / (double)frequency.QuadPart);
+#else
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+#endif
+}
+
+void stats_spin(int microseconds)
+{
+    int64_t until = monotonic_ns() + (int64_t)microseconds * 1000;
+    while (monotonic_ns() < until) {
+    }
 }
 
 void stats_service_delay(server_stats *s, int64_t delay_ms)
@@ -94,6 +127,8 @@ int stats_format_json(char *out, size_t size, const char *model, server_stats *s
         put(&j, ",\"worst_service_delay_ms\":%lld", (long long)delay);
     if (p->stop_requested)
         put(&j, ",\"stop_s\":%.6f", p->stop_s);
+    if (s->spin_us > 0)
+        put(&j, ",\"spin_us\":%d", s->spin_us);
     put(&j, ",\"run_time_s\":%.6f}", p->run_time_s);
     return j.overflow ? -1 : (int)(j.at - out);
 }

@@ -34,6 +34,9 @@ typedef struct server_stats {
      * readiness engine's probes (servers/core/readiness.c); -1 in models
      * that do not measure it, and then left out of the stats line. */
     counter_t worst_service_delay_ms;
+    /* --spin-us: busy-wait per receive, a calibration aid (0: off). Set
+     * once before any connection, then only read. */
+    int spin_us;
 } server_stats;
 
 /* Figures read from the process when it stops, besides the counters. */
@@ -60,9 +63,14 @@ static inline void stats_error(server_stats *s, error_kind kind)
 {
     counter_add(&s->errors[kind], 1);
 }
+/* Spins (does not sleep) for about `microseconds`: a known cost per
+ * message, on the CPU, as a slower server would spend it. */
+void stats_spin(int microseconds);
 static inline void stats_received(server_stats *s, size_t n)
 {
     counter_add(&s->bytes_received, (int64_t)n);
+    if (s->spin_us > 0)
+        stats_spin(s->spin_us);
 }
 static inline void stats_sent(server_stats *s, size_t n)
 {

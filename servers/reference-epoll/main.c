@@ -482,6 +482,7 @@ int main(int argc, char **argv)
     case OPTIONS_RUN:
         break;
     }
+    s.stats.spin_us = s.options.spin_us;
     /* A send to a client that has gone away must fail with EPIPE, not kill us. */
     signal(SIGPIPE, SIG_IGN);
     raise_descriptor_limit();

@@ -426,6 +426,26 @@ static void test_accept_pool_ceiling_of_a_model(void **state)
     assert_int_equal(uncapped.options.accept_pool, 1024);
 }
 
+/* --spin-us N, the calibration aid: every model takes it, off by default,
+ * 0 to OPTIONS_MAX_SPIN_US. */
+static void test_spin_us(void **state)
+{
+    (void)state;
+    const char *none[] = {NULL};
+    assert_int_equal(parse(&plain_model, none).options.spin_us, 0);
+    assert_int_equal(parse2(&plain_model, "--spin-us", "25").options.spin_us, 25);
+    assert_int_equal(parse1(&tuned_model, "--spin-us=1000000").options.spin_us, OPTIONS_MAX_SPIN_US);
+    static const char *const bad[] = {"-1", "1000001", "5us", ""};
+    for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
+        char expected[128];
+        snprintf(expected, sizeof expected, "plain: --spin-us takes a whole number from 0 to %d (got '%s')",
+                 OPTIONS_MAX_SPIN_US, bad[b]);
+        parsed p = parse2(&plain_model, "--spin-us", bad[b]);
+        assert_int_equal(p.result, OPTIONS_ERROR);
+        assert_string_equal(p.error, expected);
+    }
+}
+
 /* --batch N and --skip-on-success: only for a model with completion-port
  * tunings (iocp); off by default. */
 static void test_completion_tunings(void **state)
@@ -547,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_completion_tunings),
         cmocka_unit_test(test_completion_tunings_only_where_taken),
         cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_spin_us),
         cmocka_unit_test(test_error_stays_one_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <string.h>
+#include <time.h>
 
 #include "stats.h"
 
@@ -230,6 +231,27 @@ static void test_json_keeps_the_worst_service_delay(void **state)
     assert_non_null(strstr(line, "\"peak_threads\":0,\"worst_service_delay_ms\":1500,\"run_time_s\""));
 }
 
+/* --spin-us: the stats line says it was on (after peak_threads or stop_s),
+ * so a calibrated run cannot pass for a plain one; a receive then takes at
+ * least that long. */
+static void test_json_reports_the_spin_and_a_receive_spins(void **state)
+{
+    (void)state;
+    server_stats s;
+    process_figures p = {0};
+    char line[1024];
+    stats_init(&s);
+    s.spin_us = 2000;
+    struct timespec before, after;
+    timespec_get(&before, TIME_UTC);
+    stats_received(&s, 64);
+    timespec_get(&after, TIME_UTC);
+    double spent_s = (double)(after.tv_sec - before.tv_sec) + (double)(after.tv_nsec - before.tv_nsec) / 1e9;
+    assert_true(spent_s >= 0.0019); /* a lower bound only: a busy machine makes it longer, never shorter */
+    assert_true(stats_format_json(line, sizeof line, "select", &s, &p) > 0);
+    assert_non_null(strstr(line, "\"peak_threads\":0,\"spin_us\":2000,\"run_time_s\""));
+}
+
 /* Every size too small by even one byte (the terminating NUL included) gives
  * -1, never the length of a truncated line; the first size that fits gives
  * the whole line. */
@@ -291,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_bytes_and_errors),
         cmocka_unit_test(test_error_kind_names),
         cmocka_unit_test(test_json_exact),
+        cmocka_unit_test(test_json_reports_the_spin_and_a_receive_spins),
         cmocka_unit_test(test_json_of_a_fresh_server),
         cmocka_unit_test(test_json_keeps_the_worst_service_delay),
         cmocka_unit_test(test_json_too_small_is_an_error),
