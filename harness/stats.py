@@ -279,7 +279,8 @@ def histogram_percentile(histogram, percentile, maximum=None) -> float:
 
     Nearest rank: the value of rank ceil(percentile/100 * count) (at least 1),
     the definition the load generator uses, so a repetition's figures here equal
-    its own report. A histogram knows a value only to its bucket, and this
+    its own report (tests/harness/test_loadgen_percentiles.py checks it on a real
+    run's document). A histogram knows a value only to its bucket, and this
     returns the bucket's upper bound: it never understates a latency, and the
     error is below 1/128 of the value with the load generator's buckets. When
     the true maximum is known (`maximum`, ns) the result is clamped to it, so
