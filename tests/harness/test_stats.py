@@ -42,7 +42,9 @@ def test_median_ci_declines_when_no_95_percent_interval_exists(n):
 
 
 @pytest.mark.parametrize("name", sorted(MEDIAN_CI_DISTRIBUTIONS))
-@pytest.mark.parametrize("n", [6, 10, 20])
+# every count adaptive repetitions leave (6-12; the interpolation differs with each); the
+# noise level is no dimension: order statistics commute with any increasing transform
+@pytest.mark.parametrize("n", [6, 7, 8, 9, 10, 11, 12, 20])
 def test_median_ci_covers_the_true_median_95_percent_of_the_time(name, n):
     draw, true_median = MEDIAN_CI_DISTRIBUTIONS[name]
     rng = random.Random(f"{name}-{n}")
