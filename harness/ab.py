@@ -18,8 +18,9 @@ from harness.platforms import layout
 from harness.servers import ROOT
 
 BUILD_TIMEOUT = 1800
-# Fewer repetitions a side give no 95% interval of a median, and the ratio's
-# interval is too wide to flag anything: ab uses at least this many (6).
+# Fewer repetitions a side give no 95% interval of a median, so the ratio has
+# none (stats.ratio_interval) and nothing could be flagged: ab uses at least
+# this many (6), whatever the suite says, unless --reps sets the count.
 MIN_REPS = stats.min_reps_for_interval()
 GIT_TIMEOUT = 300
 

@@ -1,10 +1,10 @@
 """`compare` and `ab`: did a change make a server slower?
 
 Cells are matched on (point_id, server). For each matched cell and metric
-(throughput, p99 latency) the ratio new/base is the Hodges-Lehmann estimate (the
-median of the ratios of every new repetition to every base repetition) with its
-distribution-free 95% interval (stats.ratio_interval): exact whenever the noise
-has the same shape on both sides, whatever that shape.
+(throughput, p99 latency) the ratio new/base is the ratio of the two medians
+(the ones the table shows) with its 95% interval (stats.ratio_interval), which
+combines each side's own distribution-free interval of its median: a noisy side
+beside a tight one, or unequal repetition counts, widen it as they should.
 
 When is it a regression? Two conditions, both needed:
   - significant: the whole interval is on the bad side of 1 (throughput: high < 1;
@@ -15,10 +15,19 @@ When is it a regression? Two conditions, both needed:
 Requiring the whole interval to lie beyond the threshold instead would miss real
 drops measured with a few repetitions. An improvement is the mirror image.
 Identical inputs give a ratio of exactly 1 and are never flagged. With too few
-repetitions for a 95% interval (3 a side: the extreme ratios reach only 90%)
-there is no interval and nothing is flagged (the ratio is still shown). Nor is
-a cell whose load generator saturated on either side (analysis.Cell.lower_bound):
-it measured the load generator, not the server.
+repetitions for a 95% interval of a median (fewer than 6 on either side) there
+is no interval and nothing is flagged (the ratio is still shown). Nor is a cell
+whose load generator saturated on either side (analysis.Cell.lower_bound): it
+measured the load generator, not the server.
+
+Simulated (tests/harness/test_compare.py, independent lognormal noise on each
+side, one side CV 0.05 and the other up to 0.75, 6 to 12 repetitions a side in
+any mix, 2,000 trials a setting): equal cells are flagged in at most 3.1% of
+comparisons at a 5% threshold (one tail of the interval, 2.5% nominal); a
+1.3x slowdown (throughput / 1.3, p99 x 1.3) is flagged in 61-89% of trials
+with CV 0.2 on one side or 0.15 on both. A noisy cell needs many more
+repetitions: at CV 0.75 on one side the same slowdown is flagged in 11-17% of
+trials with 6 to 10 repetitions.
 
 A cell that had results in base but none in new (every repetition failed) is a
 regression too: main() reports it and exits 1."""

@@ -159,9 +159,9 @@ def how_to_read_blocks():
         "over all the pairs at that point is held at 5% (Benjamini-Hochberg), and two servers are in different "
         "tiers only when every server above the cut is significantly better than every one below it. "
         "\"iocp = overlapped\" means the run cannot tell them apart. A factor \"iocp 1.42× [1.31, 1.55] thread\" "
-        "is the Hodges-Lehmann "
-        "ratio (median of the ratios of every pair of repetitions; for latency, how many times lower) with its "
-        "distribution-free 95% interval. A workload's ranking orders the servers by their average tier place "
+        "is the ratio of the two medians (for latency, how many times lower) with its 95% interval, made of "
+        "each median's own distribution-free interval, so a noisy server beside a steady one widens it. "
+        "A workload's ranking orders the servers by their average tier place "
         "over its points (\"overall\": over the workloads), and cuts tiers by a test again: van Elteren's "
         "stratified rank-sum test over the points (each point a stratum), false discovery rate 5%. Kendall's tau-b compares a ranking with Microsoft's documented "
         f"order ({models.microsoft_order_text()}): 1 is the same order, 0 no relation, -1 the reverse.",

@@ -1,31 +1,37 @@
 """harness/compare.py on synthetic run folders (no network)."""
 import io
 import json
+import math
 import random
+from types import SimpleNamespace
 
 import pytest
 
 import synthetic
-from harness import compare
+from harness import analysis, compare
 
 POINT = "pingpong-c16"
 SERVERS = ("iocp", "select")
-REP_SCALES = (0.99, 1.0, 1.01)  # a little noise between repetitions
+REP_NOISE = 0.01  # a little noise between repetitions (lognormal sigma), drawn independently on each side
 
 
-def latencies(scale, rep, count=400):
-    """Repetition rep's latency samples (us): the same shape every time, scaled."""
-    rng = random.Random(rep)
-    return [80.0 * scale * REP_SCALES[rep % 3] * rng.lognormvariate(0, 0.2) for _ in range(count)]
+def latencies(scale, rng, count=400):
+    """One repetition's latency samples (us): the same shape every time, scaled,
+    with its own repetition-to-repetition noise from rng."""
+    rep_scale = rng.lognormvariate(0, REP_NOISE)
+    return [80.0 * scale * rep_scale * rng.lognormvariate(0, 0.2) for _ in range(count)]
 
 
 def write(path, *, latency_scale=1.0, throughput_scale=1.0, reps=6, servers=SERVERS, variant=None, points=None,
           edit_manifest=None):
+    """A run folder; its noise is seeded by the folder's name and the server, so
+    "base" and "new" draw independent noise, as two real runs do."""
     cells, throughput = {}, {}
     for server in servers:
+        rng = random.Random(f"{path.name}-{server}")
         key = (POINT, server) if variant is None else (POINT, server, variant)
-        cells[key] = [latencies(latency_scale, rep) for rep in range(reps)]
-        throughput[key] = [10000 * throughput_scale * REP_SCALES[rep % 3] for rep in range(reps)]
+        cells[key] = [latencies(latency_scale, rng) for _ in range(reps)]
+        throughput[key] = [10000 * throughput_scale * rng.lognormvariate(0, REP_NOISE) for _ in range(reps)]
     run_dir = synthetic.write_run(path, cells, throughput=throughput, points=points)
     if edit_manifest:
         manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -62,7 +68,7 @@ def test_a_20_percent_throughput_drop_is_a_regression(tmp_path):
     comparisons = compare.compare_runs(base, new, 5.0)
     assert flagged(comparisons) == {("iocp", "throughput"): "regression", ("select", "throughput"): "regression"}
     iocp = next(c for c in comparisons if (c.server, c.metric) == ("iocp", "throughput"))
-    assert iocp.ratio == pytest.approx(0.8)
+    assert iocp.ratio == pytest.approx(0.8, abs=0.02)
     assert iocp.low <= 0.8 <= iocp.high < 1
     code, out, _ = run_main(base, new)
     assert code == 1
@@ -95,14 +101,14 @@ def test_a_drop_smaller_than_the_threshold_is_not_flagged(tmp_path):
                                                                ("select", "throughput"): "regression"}
 
 
-@pytest.mark.parametrize("reps", [1, 3])
+@pytest.mark.parametrize("reps", [1, 3, 5])  # 6 a side are needed (stats.ratio_interval)
 def test_too_few_repetitions_for_an_interval_are_never_flagged(tmp_path, reps):
     base = write(tmp_path / "base", reps=reps)
     new = write(tmp_path / "new", reps=reps, throughput_scale=0.5)
     comparisons = compare.compare_runs(base, new, 5.0)
     assert flagged(comparisons) == {}
     throughput = next(c for c in comparisons if c.metric == "throughput")
-    assert throughput.ratio == pytest.approx(0.5)
+    assert throughput.ratio == pytest.approx(0.5, abs=0.02)
     assert throughput.low is None and throughput.high is None
     assert "too few repetitions" in compare.format_comparisons(comparisons)
 
@@ -113,8 +119,9 @@ def test_a_cell_whose_loadgen_saturated_is_never_judged(tmp_path):
         busy = 0.97 * (config["duration_s"] + config["warmup_s"])
         record["loadgen"]["client_cpu_s"] = {"user": busy / 2, "system": busy / 2}
     base = write(tmp_path / "base")
-    cells = {(POINT, server): [latencies(1.0, rep) for rep in range(6)] for server in SERVERS}
-    throughput = {(POINT, server): [8000 * REP_SCALES[rep % 3] for rep in range(6)] for server in SERVERS}
+    rng = random.Random("saturated")
+    cells = {(POINT, server): [latencies(1.0, rng) for _ in range(6)] for server in SERVERS}
+    throughput = {(POINT, server): [8000 * rng.lognormvariate(0, REP_NOISE) for _ in range(6)] for server in SERVERS}
     new = synthetic.write_run(tmp_path / "new", cells, throughput=throughput, edit=saturate)
     comparisons = compare.compare_runs(base, new, 5.0)
     assert comparisons and all(c.lower_bound for c in comparisons) and flagged(comparisons) == {}
@@ -123,7 +130,7 @@ def test_a_cell_whose_loadgen_saturated_is_never_judged(tmp_path):
 
 def test_a_cell_that_fails_entirely_in_new_is_a_regression(tmp_path):
     base = write(tmp_path / "base")
-    cells = {(POINT, "iocp"): [latencies(1.0, rep) for rep in range(3)]}
+    cells = {(POINT, "iocp"): [latencies(1.0, random.Random(rep)) for rep in range(3)]}
     failures = [(POINT, "select", "current", rep, "server crashed") for rep in range(3)]
     new = synthetic.write_run(tmp_path / "new", cells, failures=failures)
     code, out, _ = run_main(base, new)
@@ -141,8 +148,9 @@ def test_compare_variants_of_one_ab_run(tmp_path):
     cells, throughput = {}, {}
     for variant, scale in (("base", 1.0), ("current", 0.8)):
         key = (POINT, "iocp", variant)
-        cells[key] = [latencies(1.0, rep) for rep in range(6)]
-        throughput[key] = [10000 * scale * REP_SCALES[rep % 3] for rep in range(6)]
+        rng = random.Random(variant)  # each variant its own noise
+        cells[key] = [latencies(1.0, rng) for _ in range(6)]
+        throughput[key] = [10000 * scale * rng.lognormvariate(0, REP_NOISE) for _ in range(6)]
     run_dir = synthetic.write_run(tmp_path / "run", cells, throughput=throughput)
     comparisons = compare.compare_variants(run_dir, 5.0)
     assert flagged(comparisons) == {("iocp", "throughput"): "regression"}
@@ -151,6 +159,65 @@ def test_compare_variants_of_one_ab_run(tmp_path):
     with pytest.raises(ValueError):
         compare.compare_variants(run_dir, 5.0, base="nonexistent")
     assert compare.main_variants(run_dir, 5.0, out=io.StringIO(), err=io.StringIO()) == 1
+
+
+# ---- simulated: noisy cells beside tight ones, unequal counts, independent noise ----
+# Real runs have cells at CV 0.75-1.2 beside cells at 0.05, and adaptive
+# repetitions give the two sides unequal counts. One side is tight (CV 0.05),
+# the other as noisy as the grid says; which side is noisy alternates.
+
+NOISE_GRID = [0.05, 0.3, 0.75]
+COUNT_GRID = [(6, 6), (10, 6), (6, 10), (12, 6)]  # (tight side, noisy side)
+
+
+def _lognormal_draws(rng, centre, cv, reps):
+    sigma = math.sqrt(math.log(1 + cv * cv))
+    return [centre * math.exp(rng.gauss(0, sigma)) for _ in range(reps)]
+
+
+def simulated_cell(rng, reps, cv, slower=1.0):
+    """A cell as compare_cells reads it: throughput and p99 over reps repetitions
+    of noise cv, `slower` times slower than a 10,000/s, 800 us baseline."""
+    return SimpleNamespace(point_id=POINT, server="iocp", lower_bound=False,
+                           throughput=analysis.estimate(_lognormal_draws(rng, 10000 / slower, cv, reps)),
+                           p99_us=analysis.estimate(_lognormal_draws(rng, 800 * slower, cv, reps)))
+
+
+def regression_shares(seed, trials, noise, counts, slower):
+    """metric -> share of trials compare_cells flagged a regression, new `slower` times
+    slower than base; noise (tight cv, noisy cv), counts (tight reps, noisy reps)."""
+    rng = random.Random(seed)
+    flagged_count = {"throughput": 0, "p99": 0}
+    for trial in range(trials):
+        tight, noisy = (noise[0], counts[0]), (noise[1], counts[1])
+        base_side, new_side = (tight, noisy) if trial % 2 else (noisy, tight)
+        base = simulated_cell(rng, base_side[1], base_side[0])
+        new = simulated_cell(rng, new_side[1], new_side[0], slower)
+        for comparison in compare.compare_cells([base], [new], 5.0):
+            flagged_count[comparison.metric] += comparison.regression
+    return {metric: count / trials for metric, count in flagged_count.items()}
+
+
+def _binomial_bound(rate, trials, sigmas=3):
+    return sigmas * math.sqrt(rate * (1 - rate) / trials)
+
+
+@pytest.mark.parametrize("cv", NOISE_GRID)
+@pytest.mark.parametrize("counts", COUNT_GRID)
+def test_equal_cells_are_flagged_in_at_most_2_5_percent_of_comparisons(cv, counts):
+    # a regression needs the whole 95% interval on the bad side: one tail, 2.5% at most
+    trials = 2000
+    shares = regression_shares(f"null-{cv}-{counts}", trials, (0.05, cv), counts, slower=1.0)
+    assert all(share <= 0.025 + _binomial_bound(0.025, trials) for share in shares.values()), shares
+
+
+@pytest.mark.parametrize("noise", [(0.05, 0.2), (0.15, 0.15)])
+@pytest.mark.parametrize("counts", COUNT_GRID)
+def test_a_30_percent_regression_under_modest_noise_is_caught_most_of_the_time(noise, counts):
+    # 1.3x slower: throughput / 1.3, p99 x 1.3; caught in at least 60% of trials
+    trials = 2000
+    shares = regression_shares(f"power-{noise}-{counts}", trials, noise, counts, slower=1.3)
+    assert all(share >= 0.6 - _binomial_bound(0.6, trials) for share in shares.values()), shares
 
 
 def test_main_exits_2_with_one_line_on_a_folder_that_is_not_a_run(tmp_path):
@@ -222,7 +289,8 @@ def test_a_different_commit_is_what_compare_is_for(tmp_path):
 
 
 def test_ab_variants_differing_in_a_build_fact_are_refused(tmp_path):
-    cells = {(POINT, "iocp", variant): [latencies(1.0, rep) for rep in range(6)] for variant in ("base", "current")}
+    rngs = {variant: random.Random(variant) for variant in ("base", "current")}
+    cells = {(POINT, "iocp", variant): [latencies(1.0, rng) for _ in range(6)] for variant, rng in rngs.items()}
     run_dir = synthetic.write_run(tmp_path / "run", cells)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     manifest["variants"]["base"]["commit"] = "1" * 40  # expected to differ in ab
@@ -264,7 +332,7 @@ def test_compare_writes_markdown_and_json_through_the_command_line(tmp_path):
     assert found["schema"] == "winsock-bench/compare/1" and found["regressions"] == 2
     by_key = {(c["server"], c["metric"]): c for c in found["comparisons"]}
     assert by_key[("iocp", "throughput")]["verdict"] == "REGRESSION"
-    assert by_key[("iocp", "throughput")]["ratio"] == pytest.approx(0.8)
+    assert by_key[("iocp", "throughput")]["ratio"] == pytest.approx(0.8, abs=0.02)
     assert by_key[("iocp", "p99")]["verdict"] is None and found["lost"] == []
 
 

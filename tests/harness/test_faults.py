@@ -130,19 +130,25 @@ def truncated_run(tmp_path):
     return run_dir
 
 
-def test_a_truncated_record_is_named_and_skipped_by_report_compare_and_agree(tmp_path):
+def test_a_truncated_record_is_named_by_report_and_skipped_by_compare_and_agree(tmp_path):
     run_dir = truncated_run(tmp_path)
     other = synthetic.write_run(tmp_path / "other", {("pingpong-c1", "iocp"): [[100.0] * 10],
                                                      ("pingpong-c1", "select"): [[90.0] * 10]})
-    for args in (["report", str(run_dir)], ["compare", str(other), str(run_dir)],
-                 ["agree", str(run_dir), str(other)]):
-        done = harness(*args)
-        output = done.stdout + done.stderr
-        assert "Traceback" not in output, output
-        assert done.returncode in (0, 1, 2) and "\n" not in output.strip() or done.returncode != 2, output
+    unreadable = "unreadable record pingpong-c1/select.current.r0.json"
+    report = harness("report", str(run_dir))
+    assert report.returncode == 0 and report.stderr == "", report.stderr
+    assert unreadable in (run_dir / "report.md").read_text()
+    # select's only repetition is unreadable: its cell lost every result, a regression
+    compared = harness("compare", str(other), str(run_dir))
+    assert compared.returncode == 1 and compared.stderr == "", compared.stderr
+    assert "REGRESSION: pingpong-c1 / select had results in base and none in new" in compared.stdout
+    # ...which leaves one server in the run: no ranking to agree on, said in one line
+    agreed = harness("agree", str(run_dir), str(other))
+    assert agreed.returncode == 2 and agreed.stdout == ""
+    assert agreed.stderr.startswith("agree: ") and agreed.stderr.count("\n") == 1, agreed.stderr
     cells = store.load_run(run_dir).records
     bad = [r for r in cells if not r.ok]
-    assert [r.failure.split(":")[0] for r in bad] == ["unreadable record pingpong-c1/select.current.r0.json"]
+    assert [r.failure.split(":")[0] for r in bad] == [unreadable]
 
 
 def test_records_whose_fields_have_the_wrong_shape_are_unreadable_not_a_traceback(tmp_path):
