@@ -7,6 +7,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 EXAMPLES = """\
@@ -127,6 +128,7 @@ def build_parser():
                                                             "comment: verdict first, then the table)")
     compare.add_argument("--json", metavar="FILE", help="also write the comparison as JSON (schema "
                                                         "winsock-bench/compare/1)")
+    add_sensitivity_option(compare)
 
     agree = commands.add_parser("agree", help="do two runs rank the servers alike? exit 1 on a contradiction",
                                 description="For every ranking in both runs (each point's tiers, each "
@@ -155,7 +157,30 @@ def build_parser():
                     help=f"smallest change that counts, in percent (default {DEFAULT_THRESHOLD:g})")
     ab.add_argument("--allow-different", action="store_true", help=ALLOW_DIFFERENT_HELP)
     add_host_options(ab, "both builds' servers")
+    add_sensitivity_option(ab)
     ab.set_defaults(parser=ab)
+
+    sensitivity = commands.add_parser(
+        "sensitivity", help="what a benchmark gate catches here: false alarms, smallest slowdown caught",
+        description="Calibrates each server's throughput at the suite's points, then runs them again beside "
+                    "copies slowed by the calibration knob (--spin-us) by each DELTA of the server's time per "
+                    "message, interleaved; resampled gates of 6 repetitions a side then give the false-alarm "
+                    "rate (A/A), the detection rate at each slowdown and the repetitions a target needs. "
+                    "Writes OUT/sensitivity.json, which compare and ab take with --sensitivity.")
+    sensitivity.add_argument("--suite", default="gate", metavar="NAME", help="suite name or .toml path (default gate)")
+    sensitivity.add_argument("--servers", metavar="A,B", help="comma-separated servers (default: the suite's)")
+    sensitivity.add_argument("--reps", type=positive_int, metavar="N",
+                             help="repetitions of each cell in the measurement (default 12: two disjoint gates)")
+    sensitivity.add_argument("--deltas", type=deltas_value, metavar="D,D",
+                             help="slowdowns to inject, in percent of the time per message (default 2,5,10,20)")
+    sensitivity.add_argument("--threshold", type=percentage, default=DEFAULT_THRESHOLD, metavar="PCT",
+                             help=f"the gate's threshold, in percent (default {DEFAULT_THRESHOLD:g})")
+    sensitivity.add_argument("--seed", type=seed_value, metavar="S", help="order and resampling seed (default 1)")
+    sensitivity.add_argument("--out", metavar="DIR",
+                             help="folder for both runs and sensitivity.json (default results/runs/<time>-sensitivity); "
+                                  "given again after an interruption, it goes on where it stopped")
+    add_placement_options(sensitivity)
+    sensitivity.set_defaults(parser=sensitivity, hosts=None)
 
     deploy = commands.add_parser("deploy", help="copy the built executables to the hosts of a hosts file, check them",
                                  description="Copies the built servers and loadgen to each host of the hosts file "
@@ -350,8 +375,52 @@ def command_report(args):
 
 def command_compare(args):
     from harness import compare
-    return compare.main(args.base, args.new, args.threshold, allow_different=args.allow_different,
+    caveat = sensitivity_caveat(args.sensitivity)
+    code = compare.main(args.base, args.new, args.threshold, allow_different=args.allow_different,
                         exports={"markdown": args.markdown, "json": args.json})
+    if caveat and code in (0, 1):
+        print(caveat)
+    return code
+
+
+def add_sensitivity_option(command):
+    command.add_argument("--sensitivity", metavar="FILE",
+                         help="a sensitivity.json of this machine (python3 -m harness sensitivity): the verdict then "
+                              "says what slowdown would likely go unseen")
+
+
+def sensitivity_caveat(path):
+    """The line a sensitivity file adds to a verdict (read before any work), or None."""
+    if not path:
+        return None
+    from harness import sensitivity
+    try:
+        return "note: " + sensitivity.caveat(sensitivity.read(path))
+    except sensitivity.SensitivityError as error:
+        raise UsageError(str(error)) from None
+
+
+def deltas_value(text):
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of percentages") from None
+    if not values or not all(0 < value < 100 for value in values) or len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"'{text}': each slowdown must be a distinct percentage between 0 and 100")
+    return tuple(sorted(value / 100 for value in values))
+
+
+def command_sensitivity(args):
+    from harness import models, sensitivity
+    from harness.run import DEFAULT_SEED
+    from harness.run.execute import RUNS_DIR
+    suite = load_suite(args.suite)
+    servers = parse_servers(args.servers, suite, models.all_models())
+    out = Path(args.out) if args.out else RUNS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-sensitivity"
+    return sensitivity.main(suite, servers, out, reps=args.reps or sensitivity.DEFAULT_REPS,
+                            deltas=args.deltas or sensitivity.DEFAULT_DELTAS, threshold_pct=args.threshold,
+                            seed=DEFAULT_SEED if args.seed is None else args.seed,
+                            placement=placement_mode(args, args.parser))
 
 
 def command_agree(args):
@@ -378,9 +447,13 @@ def command_ab(args):
     if topology:
         servers = servers_for_host(servers, topology, explicit=bool(args.servers))
     seed = ab.runner.DEFAULT_SEED if args.seed is None else args.seed
-    return ab.run_ab(args.base, suite, servers, out=args.out, reps=args.reps, seed=seed,
+    caveat = sensitivity_caveat(args.sensitivity)
+    code = ab.run_ab(args.base, suite, servers, out=args.out, reps=args.reps, seed=seed,
                      placement=placement_mode(args, args.parser),
                      threshold=args.threshold, allow_different=args.allow_different, topology=topology)
+    if caveat and code in (0, 1):
+        print(caveat)
+    return code
 
 
 def main(argv=None):
@@ -409,6 +482,8 @@ def main(argv=None):
             return command_agree(args)
         if args.command == "deploy":
             return command_deploy(args)
+        if args.command == "sensitivity":
+            return command_sensitivity(args)
         return command_ab(args)
     except (UsageError, RunError, RegistryError, PlatformError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

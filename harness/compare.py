@@ -71,7 +71,7 @@ def _by_key(cells, side):
     return indexed
 
 
-def _verdicts(ratio, low, high, higher_is_better, threshold_pct):
+def verdicts(ratio, low, high, higher_is_better, threshold_pct):
     """(regression, improvement) by the rule in the module docstring."""
     margin = threshold_pct / 100
     got_lower = high < 1 and ratio < 1 - margin
@@ -86,7 +86,7 @@ def compare_estimates(point_id, server, metric, base, new, threshold_pct, lower_
     higher_is_better = dict(analysis.METRICS)[metric]
     ratio = stats.ratio_interval(new.values, base.values)
     if ratio.low is not None and not lower_bound:
-        regression, improvement = _verdicts(ratio.estimate, ratio.low, ratio.high, higher_is_better, threshold_pct)
+        regression, improvement = verdicts(ratio.estimate, ratio.low, ratio.high, higher_is_better, threshold_pct)
     else:
         regression = improvement = False
     return Comparison(point_id=point_id, server=server, metric=metric, base=base.median, new=new.median,

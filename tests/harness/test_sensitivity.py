@@ -1,0 +1,91 @@
+"""harness.sensitivity on synthetic repetitions: the resampled gates' false
+alarm rate stays near compare's one-tailed 2.5% when nothing changed, a large
+slowdown is caught and a null "slowdown" is not, the spins asked for follow
+the calibration, and the file compare and ab read is checked."""
+import io
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from harness import sensitivity, suites
+from harness.sensitivity import CellValues
+
+
+def noisy(rng, median, cv, count):
+    return [median * rng.lognormvariate(0, cv) for _ in range(count)]
+
+
+def cell(rng, throughput, cv=0.05, count=12):
+    return CellValues(noisy(rng, throughput, cv, count), noisy(rng, 1e6 / throughput, cv, count))
+
+
+def gate_cells(seed, slowdown, cv=0.05, count=12, points=("p1", "p2"), servers=("a", "b")):
+    rng = random.Random(seed)
+    base = {(p, s): cell(rng, 10000, cv, count) for p in points for s in servers}
+    slow = {(p, s, 0.1): cell(rng, 10000 / (1 + slowdown), cv, count) for p in points for s in servers}
+    return base, slow
+
+
+def test_nothing_changed_is_flagged_rarely_and_a_large_slowdown_nearly_always():
+    base, slow = gate_cells(seed=3, slowdown=0.30)
+    figures = sensitivity.evaluate(base, slow, [0.1], threshold_pct=5.0, draws=300, seed=5, sizes=[6])
+    # 4 cells x 2 metrics, each flagged at most ~2.5% of the time when nothing changed
+    assert figures["false_alarm_rate"] <= 0.12
+    [detected] = figures["detection"]
+    assert detected["rate"] >= 0.95 and abs(detected["slowdown"] - 0.30) < 0.06
+    assert figures["smallest_caught"] == detected["slowdown"]
+
+
+def test_a_null_slowdown_is_caught_no_more_often_than_a_false_alarm():
+    base, slow = gate_cells(seed=4, slowdown=0.0, cv=0.2)
+    figures = sensitivity.evaluate(base, slow, [0.1], threshold_pct=5.0, draws=300, seed=6, sizes=[6])
+    assert figures["detection"][0]["rate"] <= 0.15
+    assert figures["smallest_caught"] is None
+    assert "a pass says little" in sensitivity.caveat({**figures, "schema": sensitivity.SCHEMA})
+
+
+def test_more_repetitions_catch_a_small_slowdown_that_six_miss():
+    base, slow = gate_cells(seed=8, slowdown=0.10, cv=0.10, count=36)
+    figures = sensitivity.evaluate(base, slow, [0.1], threshold_pct=5.0, draws=200, seed=2, sizes=[6, 12, 24])
+    rates = [entry["detection"][0]["rate"] for entry in figures["by_reps"]]
+    assert rates[0] < sensitivity.DETECTED and rates == sorted(rates)
+    assert figures["by_reps"][2]["false_alarm_rate"] is None  # 24 a side: no two disjoint draws of 24 in 36
+    assert figures["recommended_reps"]["0.1"] in (12, 24)
+
+
+def test_the_spin_asked_for_is_that_share_of_the_time_per_message():
+    assert sensitivity.spin_us_for(0.10, 10000) == 10   # 100 us a message
+    assert sensitivity.spin_us_for(0.02, 1e6) == 1      # never below 1 us
+    point = suites.Point(id="pingpong-c1", workload="pingpong", loadgen_args={"connections": 1},
+                         server_args=("--threads", "2"))
+    [(slowed, base_id, server, delta, spin)] = sensitivity.slowed_points([point], {("pingpong-c1", "iocp"): 5000},
+                                                                        [0.05])
+    assert (base_id, server, delta, spin) == ("pingpong-c1", "iocp", 0.05, 10)
+    assert slowed.id == "pingpong-c1-slow5pct-iocp" and slowed.servers == ("iocp",)
+    assert slowed.server_args == ("--threads", "2", "--spin-us", "10")
+
+
+def test_a_file_that_is_not_a_sensitivity_is_one_line(tmp_path):
+    bad = tmp_path / "other.json"
+    bad.write_text(json.dumps({"schema": "winsock-bench/compare/1"}))
+    with pytest.raises(sensitivity.SensitivityError, match="is not a sensitivity file"):
+        sensitivity.read(bad)
+    with pytest.raises(sensitivity.SensitivityError, match="cannot read sensitivity file"):
+        sensitivity.read(tmp_path / "missing.json")
+
+
+def test_compare_with_a_sensitivity_file_says_what_would_go_unseen(tmp_path, capsys):
+    import synthetic
+    from harness.__main__ import main
+    samples = [[100.0 + rep, 110.0, 120.0] for rep in range(6)]
+    run = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): samples})
+    base, slow = gate_cells(seed=3, slowdown=0.30)
+    data = {"schema": sensitivity.SCHEMA, **sensitivity.evaluate(base, slow, [0.1], 5.0, draws=100, sizes=[6])}
+    path = tmp_path / "sensitivity.json"
+    path.write_text(json.dumps(data))
+    assert main(["compare", str(run), str(run), "--sensitivity", str(path)]) == 0
+    assert "would likely go unseen" in capsys.readouterr().out
+    assert main(["compare", str(run), str(run), "--sensitivity", str(tmp_path / "none.json")]) == 2
+    assert "cannot read sensitivity file" in capsys.readouterr().err
