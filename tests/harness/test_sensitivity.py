@@ -2,10 +2,8 @@
 alarm rate stays near compare's one-tailed 2.5% when nothing changed, a large
 slowdown is caught and a null "slowdown" is not, the spins asked for follow
 the calibration, and the file compare and ab read is checked."""
-import io
 import json
 import random
-from pathlib import Path
 
 import pytest
 
