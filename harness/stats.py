@@ -482,9 +482,16 @@ def stratified_verdicts(strata: dict[str, list], ordered: list[str], higher_is_b
     rejected = fdr_rejections({pair: p for pair, (p, _, _) in tested.items()}, alpha)
     verdicts = []
     for pair, (p, direction, ratio) in tested.items():
-        better = better_of(pair, direction > 0, higher_is_better) if pair in rejected and direction != 0 else None
+        better = stratified_better(pair, direction, higher_is_better) if pair in rejected else None
         verdicts.append(Verdict(pair[0], pair[1], better, ratio, None, None, p))
     return verdicts
+
+
+def stratified_better(pair, direction, higher_is_better):
+    """The better name of a pair the stratified test rejected: by the sign of its
+    statistic (above 0: a's values tend to be larger), never by the order the
+    caller gave; None when the statistic has no sign."""
+    return None if direction == 0 else better_of(pair, direction > 0, higher_is_better)
 
 
 def _stratified_pair(first, second, weights):
