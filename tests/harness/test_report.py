@@ -97,7 +97,8 @@ def test_the_charts_cover_each_kind_of_data_in_the_run(example):
     run_dir, _, _ = example
     names = [p.name for p in (run_dir / "charts").glob("*.png")]
     # example_run: a connections sweep, a rate sweep, churn and an idle sweep.
-    for kind in ("throughput", "knee", "uncorrected", "churn", "idle", "spectrum", "cost", "timeseries"):
+    for kind in ("throughput", "knee", "uncorrected", "churn", "idle", "spectrum", "cost", "timeseries",
+                 "verdicts-throughput", "verdicts-p99"):
         assert any(name.endswith(f"-{kind}.png") for name in names), kind
 
 
@@ -576,3 +577,21 @@ def test_option_sets_get_a_section_of_their_own_and_a_run_without_them_does_not(
             "--batch 16 1.6") in row
     assert "Server options compared" in md_text[md_text.index("**Contents:**"):md_text.index("## Rankings")]
     assert "Server options compared" not in example[2]  # the example run's points all differ in their settings
+
+
+def test_a_verdict_matrix_colours_resolved_pairs_and_labels_each_win(tmp_path):
+    names = ["iocp", "select", "thread"]
+    factors = {("iocp", "thread"): 2.0, ("thread", "iocp"): 0.5}
+    path = charts.verdict_matrices([("pingpong-c1", names, factors), ("alone", ["iocp"], {})], tmp_path / "v.png",
+                                   title="verdicts")
+    assert_plausible_chart(path.read_bytes())
+    figure = charts.plt.figure()
+    axes = figure.add_subplot()
+    charts._verdict_matrix(axes, "p", names, factors, fontsize=8)
+    cells = axes.images[0].get_array()
+    assert cells[0][2] == 1.0 and cells[2][0] == -1.0  # log2 of the factor, both ways round
+    assert cells.mask[0][1] and cells.mask[1][2]  # unresolved pairs are left grey
+    assert [text.get_text() for text in axes.texts] == ["2"]  # only the win is labelled
+    charts.plt.close(figure)
+    with pytest.raises(ValueError):
+        charts.verdict_matrices([("alone", ["iocp"], {})], tmp_path / "none.png", title="none")
