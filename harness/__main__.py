@@ -131,7 +131,7 @@ def build_parser():
     add_sensitivity_option(compare)
 
     agree = commands.add_parser("agree", help="do two runs rank the servers alike? exit 1 on a contradiction",
-                                description="For every ranking in both runs (each point's tiers, each "
+                                description="For every ranking in both runs (each point's verdicts, each "
                                             "workload, overall; per metric): the pairs of servers both runs "
                                             "order alike, the ones they order oppositely (contradictions), and "
                                             "the ones only one run could tell apart. Exit 1 on any "

@@ -1,20 +1,22 @@
 """`agree`: do two runs rank the servers the same way?
 
-For every ranking present in both runs (each point's tiers, each workload's
-ranking and the overall one, per metric and variant; analysis.all_point_tiers
-and analysis.rankings) every pair of servers ranked in both is classified:
+For every ranking present in both runs (each point's verdicts, each workload's
+ranking and the overall one, per metric and variant; analysis.all_point_verdicts
+and analysis.rankings) every pair of servers compared in both is classified by
+its verdict in each run:
 
-  agree       both runs put the pair in different tiers, in the same order;
-  contradict  both runs resolve the pair, in opposite orders (A ahead of B in
-              one run, B ahead of A in the other);
-  only A / only B   one run resolves the pair, the other ties it;
-  neither     both runs tie it.
+  agree       both runs resolve the pair, the same way;
+  contradict  both runs resolve the pair, in opposite directions (A better
+              than B in one run, B better than A in the other);
+  only A / only B   one run resolves the pair, the other leaves it unresolved;
+  neither     neither run resolves it.
 
-Tiers at a point come from the rank-sum test (false discovery rate 5%), and a
-workload's or the overall ranking from the stratified rank-sum test over its
-points, so a pair is "resolved" only when a test separated it. A contradiction is therefore a result that did not reproduce: on a
-machine fit for benchmarking two runs of one suite have none. Exit 1 on any
-contradiction, 0 otherwise, 2 for unusable input."""
+A verdict at a point comes from the pairwise test (false discovery rate 5%),
+and a workload's or the overall one from the stratified rank-sum test over its
+points, so a pair is "resolved" only when a test separated it. A contradiction
+is therefore a result that did not reproduce: on a machine fit for
+benchmarking two runs of one suite have none. Exit 1 on any contradiction, 0
+otherwise, 2 for unusable input."""
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,54 +32,52 @@ class Agreement:
     metric: str
     variant: str
     counts: dict = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
-    contradictions: list = field(default_factory=list)  # (ahead in A, ahead in B)
+    contradictions: list = field(default_factory=list)  # (better in A, better in B)
 
 
-def ranked_orders(cells) -> dict:
-    """(scope, metric, variant) -> tiers, for every ranking the cells give."""
-    orders = {}
-    for found in analysis.all_point_tiers(cells):
-        orders[(f"point {found.point_id}", found.metric, found.variant)] = found.tiers
+def ranked_verdicts(cells) -> dict:
+    """(scope, metric, variant) -> {frozenset pair: the better one, or None}, for
+    every ranking the cells give."""
+    found = {}
+    for point in analysis.all_point_verdicts(cells):
+        found[(f"point {point.point_id}", point.metric, point.variant)] = _by_pair(point.verdicts)
     for ranking in analysis.rankings(cells):
-        if ranking.tiers:
-            orders[(ranking.scope, ranking.metric, ranking.variant)] = ranking.tiers
-    return orders
+        found[(ranking.scope, ranking.metric, ranking.variant)] = _by_pair(ranking.verdicts)
+    return found
 
 
-def _places(tiers):
-    return {name: index for index, tier in enumerate(tiers) for name in tier}
+def _by_pair(verdicts):
+    return {frozenset((v.a, v.b)): v.better for v in verdicts}
 
 
-def _compare_pair(first, second, places_a, places_b):
-    """(outcome, who is ahead in A, who is ahead in B) for one pair."""
-    delta_a, delta_b = places_a[first] - places_a[second], places_b[first] - places_b[second]
-    if delta_a and delta_b:
-        return ("agree" if (delta_a > 0) == (delta_b > 0) else "contradict",
-                first if delta_a < 0 else second, first if delta_b < 0 else second)
-    if delta_a:
-        return "only A", None, None
-    return ("only B" if delta_b else "neither"), None, None
+def classify(better_a, better_b) -> str:
+    """The outcome of one pair from its better side in run A and in run B (None: unresolved)."""
+    if better_a and better_b:
+        return "agree" if better_a == better_b else "contradict"
+    if better_a:
+        return "only A"
+    return "only B" if better_b else "neither"
 
 
-def agreement(key, tiers_a, tiers_b) -> Agreement:
-    """The pairwise comparison of one ranking in run A and run B."""
+def agreement(key, pairs_a, pairs_b) -> Agreement:
+    """The pairwise comparison of one ranking in run A and run B, over the pairs
+    compared in both, in run A's order."""
     found = Agreement(*key)
-    places_a, places_b = _places(tiers_a), _places(tiers_b)
-    common = [name for name in places_a if name in places_b]
-    for index, first in enumerate(common):
-        for second in common[index + 1:]:
-            outcome, ahead_a, ahead_b = _compare_pair(first, second, places_a, places_b)
-            found.counts[outcome] += 1
-            if outcome == "contradict":
-                found.contradictions.append((ahead_a, ahead_b))
+    for pair, better_a in pairs_a.items():
+        if pair not in pairs_b:
+            continue
+        outcome = classify(better_a, pairs_b[pair])
+        found.counts[outcome] += 1
+        if outcome == "contradict":
+            found.contradictions.append((better_a, pairs_b[pair]))
     return found
 
 
 def agree_cells(cells_a, cells_b) -> list[Agreement]:
     """An Agreement for every ranking present in both that ranks at least two
     servers present in both, in run A's order."""
-    orders_a, orders_b = ranked_orders(cells_a), ranked_orders(cells_b)
-    found = [agreement(key, tiers, orders_b[key]) for key, tiers in orders_a.items() if key in orders_b]
+    verdicts_a, verdicts_b = ranked_verdicts(cells_a), ranked_verdicts(cells_b)
+    found = [agreement(key, pairs, verdicts_b[key]) for key, pairs in verdicts_a.items() if key in verdicts_b]
     return [a for a in found if sum(a.counts.values())]
 
 

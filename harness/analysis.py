@@ -446,16 +446,6 @@ def load_cells(run_dir):
 
 # ---- rankings ----
 
-@dataclass
-class Ranking:
-    scope: str  # a workload name, or "overall"
-    metric: str  # "throughput" | "p99"
-    variant: str
-    tiers: list[list[str]]  # best first; a tier holds statistically tied servers
-    points: list[str]  # point ids it was computed from
-    scores: dict[str, float] = field(default_factory=dict)  # server -> mean relative position (0..1, low = best)
-
-
 METRICS = (("throughput", True), ("p99", False))  # (name, higher is better): the metrics ranked and compared
 
 
@@ -471,7 +461,7 @@ def _ranked_values(cell, metric):
     every server that keeps up achieves the requested rate, give or take noise
     far below a percent, and ranking on that noise would be meaningless. So the
     figures are capped at the saturation mark (95% of the requested rate): all
-    servers that keep up tie, and only a shortfall ranks a server lower."""
+    servers that keep up are alike, and only a shortfall ranks a server lower."""
     value = metric_estimate(cell, metric)
     if value is None or not value.values:
         return None
@@ -483,9 +473,8 @@ def _ranked_values(cell, metric):
 
 @dataclass
 class Factor:
-    """Across a tier boundary at one point: `better` is `ratio` times better than
-    `worse` (throughput: better/worse; latency: worse/better), low..high its 95%
-    interval (None with too few repetitions)."""
+    """`better` is `ratio` times better than `worse` (throughput: better/worse;
+    latency: worse/better), low..high its 95% interval (None when there is none)."""
     better: str
     worse: str
     ratio: float
@@ -493,41 +482,74 @@ class Factor:
     high: float | None
 
 
+def verdict_factor(verdict: stats.Verdict, higher_is_better: bool) -> Factor | None:
+    """A resolved verdict as "how many times better" (above 1 whichever the metric);
+    None for an unresolved one."""
+    if verdict.better is None:
+        return None
+    # ratio is a over b: it says "better by" as it stands when a is better and higher is better,
+    # or when b is better and lower is better; otherwise its inverse does
+    as_is = (verdict.better == verdict.a) == higher_is_better
+    if as_is:
+        return Factor(verdict.better, verdict.worse, verdict.ratio, verdict.low, verdict.high)
+    flip = (lambda v: None if v is None else 1 / v)
+    return Factor(verdict.better, verdict.worse, 1 / verdict.ratio, flip(verdict.high), flip(verdict.low))
+
+
 @dataclass
-class PointTiers:
-    point_id: str
+class Verdicts:
+    """Names compared with each other at one point (servers) or one setting
+    (option sets): every pair's verdict, best first by median, with letters."""
     metric: str
-    variant: str
-    tiers: list[list[str]]
-    factors: list[Factor]  # one per boundary between consecutive tiers
-    separable: bool = True  # False: too few repetitions for the test to split anyone (stats.can_separate)
-    reps: int = 0  # the fewest repetitions of a server ranked here
+    order: list[str]                # best first by median
+    medians: dict[str, float]
+    verdicts: list[stats.Verdict]   # every pair, a before b in `order`
+    letters: dict[str, str]         # stats.letter_display
+    separable: bool = True          # False: too few repetitions for any verdict (stats.can_separate)
+    reps: int = 0                   # the fewest repetitions of a name compared here
+
+    @property
+    def higher_is_better(self):
+        return dict(METRICS)[self.metric]
+
+    @property
+    def resolved(self):
+        return [v for v in self.verdicts if v.better is not None]
+
+    def factors(self):
+        """The resolved verdicts as Factors, in the verdicts' order."""
+        return [verdict_factor(v, self.higher_is_better) for v in self.resolved]
+
+    def leaders(self):
+        return stats.leaders(self.verdicts, self.order)
+
+    def laggards(self):
+        return stats.laggards(self.verdicts, self.order)
 
 
-def point_tiers(cells, metric, higher_is_better):
-    """Tiers of the servers at one point (stats.tiers_by_test on their repetitions)."""
-    return _point_tiers(cells, metric, higher_is_better).tiers
-
-
-def _point_tiers(cells, metric, higher_is_better):
-    samples = _point_samples(cells, metric)
-    tiers, factors = _tiers_and_factors(samples, higher_is_better)
-    first = cells[0] if cells else None
+def compare_samples(samples: dict, metric: str) -> Verdicts:
+    """Verdicts over name -> values (stats.pairwise_verdicts), with the letters."""
+    higher_is_better = dict(METRICS)[metric]
+    verdicts = stats.pairwise_verdicts(samples, higher_is_better) if samples else []
+    order = stats.order_by_median(samples, higher_is_better)
     sizes = [len(values) for values in samples.values()]
-    return PointTiers(first.point_id if first else "", metric, first.variant if first else "", tiers, factors,
-                      separable=len(sizes) < 2 or stats.can_separate(sizes), reps=min(sizes, default=0))
+    return Verdicts(metric, order, {name: stats.median(values) for name, values in samples.items()}, verdicts,
+                    stats.letter_display(order, verdicts), separable=len(sizes) < 2 or stats.can_separate(sizes),
+                    reps=min(sizes, default=0))
 
 
-def _tiers_and_factors(samples, higher_is_better):
-    """stats.tiers_by_test on name -> values, and the Factor across each tier
-    boundary (between its closest pair)."""
-    tiers = stats.tiers_by_test(samples, higher_is_better) if samples else []
-    factors = []
-    for upper, lower in zip(tiers, tiers[1:]):
-        better, worse = upper[-1], lower[0]  # the closest pair across the boundary
-        ratio = stats.tier_factor(samples[better], samples[worse], higher_is_better)
-        factors.append(Factor(better, worse, ratio.estimate, ratio.low, ratio.high))
-    return tiers, factors
+@dataclass
+class PointVerdicts(Verdicts):
+    point_id: str = ""
+    variant: str = ""
+
+
+def point_verdicts(cells, metric) -> PointVerdicts:
+    """The verdicts between the servers of one point's cells (one variant)."""
+    found = compare_samples(_point_samples(cells, metric), metric)
+    first = cells[0] if cells else None
+    return PointVerdicts(**vars(found), point_id=first.point_id if first else "",
+                         variant=first.variant if first else "")
 
 
 def _point_samples(cells, metric):
@@ -541,34 +563,35 @@ def _point_samples(cells, metric):
     return samples
 
 
-def all_point_tiers(cells: list[Cell]) -> list[PointTiers]:
-    """The tiers and factors at every point, per variant and metric, in the cells' order."""
+def _by_variant_and_point(cells):
+    """{variant: {point id: [cells]}} in the cells' order."""
+    found = {}
+    for cell in cells:
+        found.setdefault(cell.variant, {}).setdefault(cell.point_id, []).append(cell)
+    return found
+
+
+def all_point_verdicts(cells: list[Cell]) -> list[PointVerdicts]:
+    """The verdicts at every point that ranks someone, per variant and metric, in the cells' order."""
     result = []
-    for variant in dict.fromkeys(cell.variant for cell in cells):
-        by_point = {}
-        for cell in cells:
-            if cell.variant == variant:
-                by_point.setdefault(cell.point_id, []).append(cell)
-        for metric, higher_is_better in METRICS:
+    for by_point in _by_variant_and_point(cells).values():
+        for metric, _ in METRICS:
             for point_cells in by_point.values():
-                found = _point_tiers(point_cells, metric, higher_is_better)
-                if found.tiers:
+                found = point_verdicts(point_cells, metric)
+                if found.order:
                     result.append(found)
     return result
 
 
 @dataclass
-class OptionComparison:
+class OptionComparison(Verdicts):
     """One server at one setting of a workload, run with different options (a
     suite's points that differ only in server_args, as iocp-variants has): the
-    option sets ranked against each other the way servers are at a point."""
-    server: str
-    variant: str
-    setting: str                 # the workload and its load generator settings, in words
-    metric: str
-    tiers: list[list[str]]       # option sets ("no options", "--batch 16", ...), best first
-    factors: list[Factor]
-    points: dict                 # option set -> the point it was measured at
+    option sets compared the way servers are at a point."""
+    server: str = ""
+    variant: str = ""
+    setting: str = ""            # the workload and its load generator settings, in words
+    points: dict = field(default_factory=dict)  # option set -> the point it was measured at
 
 
 def options_label(server_args):
@@ -581,33 +604,51 @@ def setting_text(workload, loadgen_args):
     return f"{workload}: {', '.join(shown)}" if shown else workload
 
 
-def option_comparisons(cells: list[Cell]) -> list[OptionComparison]:
-    """Every setting at which one server ran with two or more option sets, per
-    variant and metric, in the cells' order."""
+def setting_groups(cells):
+    """{(server, variant, workload, loadgen args): {option set: cell}}: the cells of one server
+    at one setting, by their options."""
     groups = {}
     for cell in cells:
         key = (cell.server, cell.variant, cell.workload, json.dumps(cell.loadgen_args, sort_keys=True))
         groups.setdefault(key, {})[options_label(cell.server_args)] = cell
+    return groups
+
+
+def option_comparisons(cells: list[Cell]) -> list[OptionComparison]:
+    """Every setting at which one server ran with two or more option sets, per
+    variant and metric, in the cells' order."""
     found = []
-    for (server, variant, workload, _), by_options in groups.items():
+    for (server, variant, workload, _), by_options in setting_groups(cells).items():
         if len(by_options) < 2:
             continue
         setting = setting_text(workload, next(iter(by_options.values())).loadgen_args)
-        for metric, higher_is_better in METRICS:
+        for metric, _ in METRICS:
             samples = {label: values for label, cell in by_options.items()
                        if (values := None if cell.lower_bound else _ranked_values(cell, metric))}
             if len(samples) < 2:
                 continue
-            tiers, factors = _tiers_and_factors(samples, higher_is_better)
-            found.append(OptionComparison(server, variant, setting, metric, tiers, factors,
-                                          {label: cell.point_id for label, cell in by_options.items()}))
+            found.append(OptionComparison(**vars(compare_samples(samples, metric)), server=server, variant=variant,
+                                          setting=setting,
+                                          points={label: cell.point_id for label, cell in by_options.items()}))
     return found
 
 
-def _relative_positions(tiers):
-    """stats.tier_positions over (servers ranked + 1), exact (see rankings())."""
-    count = sum(len(tier) for tier in tiers)
-    return {name: position / (count + 1) for name, position in stats.tier_positions(tiers).items()}
+@dataclass
+class Ranking:
+    scope: str  # a workload name, or "overall"
+    metric: str  # "throughput" | "p99"
+    variant: str
+    order: list[str]  # best first by score
+    verdicts: list[stats.Verdict]  # every pair, by the stratified test over the scope's points
+    letters: dict[str, str]  # stats.letter_display of the verdicts
+    points: list[str]  # point ids it was computed from
+    scores: dict[str, float] = field(default_factory=dict)  # server -> mean relative position (0..1, low = best)
+
+    def leaders(self):
+        return stats.leaders(self.verdicts, self.order)
+
+    def laggards(self):
+        return stats.laggards(self.verdicts, self.order)
 
 
 def _mean_positions(position_lists):
@@ -621,13 +662,14 @@ def _mean_positions(position_lists):
 
 def _ranking(scope, metric, variant, scores, point_samples, higher_is_better, point_weights=None):
     """A Ranking of a scope from its points' samples (point id -> server -> values):
-    ordered by score, cut where stats.tiers_by_stratified_test separates (each
+    ordered by score, each pair's verdict from stats.stratified_verdicts (each
     point weighing point_weights[point id], default 1)."""
     ordered = sorted(scores, key=lambda name: (scores[name], name))
     strata = {name: [samples.get(name) for samples in point_samples.values()] for name in ordered}
     weights = [point_weights[point] for point in point_samples] if point_weights else None
-    tiers = stats.tiers_by_stratified_test(strata, ordered, higher_is_better, weights)
-    return Ranking(scope=scope, metric=metric, variant=variant, tiers=tiers, points=list(point_samples),
+    verdicts = stats.stratified_verdicts(strata, ordered, higher_is_better, weights)
+    return Ranking(scope=scope, metric=metric, variant=variant, order=ordered, verdicts=verdicts,
+                   letters=stats.letter_display(ordered, verdicts), points=list(point_samples),
                    scores={name: float(score) for name, score in scores.items()})
 
 
@@ -635,47 +677,44 @@ def rankings(cells: list[Cell]) -> list[Ranking]:
     """Per variant: one Ranking per workload and metric, then "overall" per metric.
 
     A workload may have several points (a sweep), and the order of servers can
-    change along it. At each point the servers are tiered by stats.tiers_by_test
-    (different tiers only where the rank-sum test separates them, false
-    discovery rate 5%), and each gets its tier's fractional position (a tier
-    spanning places 2 and 3 gives both 2.5) divided by the number of servers
-    ranked there plus one: a place between 0 and 1 whose middle, 1/2, is "tied
-    with everyone" however many servers were ranked, so a server missing at a
-    point (every repetition failed, or a lower bound) does not move the others
-    up or down. A server's workload score is its mean relative position over
-    the workload's points where it has a result (a Borda count); "overall"
-    averages the workload scores, each workload weighing the same however many
-    points it has. The scores give the order; the tiers come from a test again:
-    stats.tiers_by_stratified_test over the scope's points (van Elteren's
-    stratified rank-sum test, each point a stratum, false discovery rate 5%),
-    so a small difference of scores is a tie unless the repetitions show it.
-    A one-point scope reproduces that point's tiers. reference-epoll (native
-    Linux) is ranked alongside; agreement_with_microsoft() leaves it out. In
-    the rate workload only a shortfall from the requested rate ranks throughput
-    (see _ranked_values). A cell whose load generator saturated
-    (Cell.lower_bound) is never ranked: it measures the load generator, not
-    the server."""
+    change along it. At each point every pair of servers gets a verdict
+    (stats.pairwise_verdicts: false discovery rate 5%), and each server a
+    relative place from them (stats.relative_positions: 1 + the servers that
+    beat it + half of those it is not told apart from, over the number ranked
+    plus one): between 0 and 1, 1/2 being "told apart from no one" however
+    many servers were ranked, so a server missing at a point (every repetition
+    failed, or a lower bound) does not move the others up or down. A server's
+    workload score is its mean place over the workload's points where it has a
+    result (a Borda count); "overall" averages the workload scores, each
+    workload weighing the same however many points it has. The scores give the
+    order; the verdicts come from a test again: stats.stratified_verdicts over
+    the scope's points (van Elteren's stratified rank-sum test, each point a
+    stratum, false discovery rate 5%), so a small difference of scores is
+    unresolved unless the repetitions show it. A one-point scope reproduces
+    that point's verdicts. reference-epoll (native Linux) is ranked alongside;
+    agreement_with_microsoft() leaves it out. In the rate workload only a
+    shortfall from the requested rate ranks throughput (see _ranked_values). A
+    cell whose load generator saturated (Cell.lower_bound) is never ranked: it
+    measures the load generator, not the server."""
     result = []
-    for variant in dict.fromkeys(cell.variant for cell in cells):
-        variant_cells = [cell for cell in cells if cell.variant == variant]
+    for variant, by_point in _by_variant_and_point(cells).items():
         for metric, higher_is_better in METRICS:
-            result.extend(_variant_rankings(variant_cells, variant, metric, higher_is_better))
+            result.extend(_variant_rankings(by_point, variant, metric, higher_is_better))
     return result
 
 
-def _variant_rankings(cells, variant, metric, higher_is_better):
+def _variant_rankings(by_point, variant, metric, higher_is_better):
     by_workload = {}
-    for cell in cells:
-        by_workload.setdefault(cell.workload, {}).setdefault(cell.point_id, []).append(cell)
+    for point_id, point_cells in by_point.items():
+        by_workload.setdefault(point_cells[0].workload, {})[point_id] = point_cells
     rankings_found, workload_scores, all_samples, point_weights = [], [], {}, {}
     for workload, points in by_workload.items():
         positions, samples_used = [], {}
         for point_id, point_cells in points.items():
-            samples = _point_samples(point_cells, metric)
-            tiers = stats.tiers_by_test(samples, higher_is_better) if samples else []
-            if tiers:
-                positions.append(_relative_positions(tiers))
-                samples_used[point_id] = samples
+            found = point_verdicts(point_cells, metric)
+            if found.order:
+                positions.append(stats.relative_positions(found.order, found.verdicts))
+                samples_used[point_id] = _point_samples(point_cells, metric)
         if not positions:
             continue
         scores = _mean_positions(positions)
@@ -690,31 +729,45 @@ def _variant_rankings(cells, variant, metric, higher_is_better):
 
 
 MIN_MODELS_FOR_TAU = 4
+MIN_PAIRS_FOR_TAU = 3
 
 
 def microsoft_models_in(ranking: Ranking) -> list[str]:
     """The models of Microsoft's order (those with a microsoft_rank) that the ranking ranks."""
     known = {name for tier in models.microsoft_order() for name in tier}
-    return [name for tier in ranking.tiers for name in tier if name in known]
+    return [name for name in ranking.order if name in known]
+
+
+def microsoft_pairs(ranking: Ranking) -> tuple[float | None, int]:
+    """(Kendall's tau, pairs) between the ranking's resolved verdicts and
+    Microsoft's documented order, over the pairs both resolve
+    (stats.kendall_tau_over_pairs): a pair Microsoft ties (thread and select) or
+    the run leaves unresolved says nothing, and a model without microsoft_rank
+    (reference-epoll, eventselect) drops out."""
+    beats = {(v.better, v.worse) for v in ranking.verdicts if v.better is not None}
+    return stats.kendall_tau_over_pairs(beats, models.microsoft_order())
 
 
 def agreement_with_microsoft(ranking: Ranking) -> float | None:
-    """Kendall's tau-b between a ranking and Microsoft's documented order, over the
-    models present in both (a model without microsoft_rank, such as
-    reference-epoll or eventselect, drops out); None when no_tau_reason() gives a reason."""
+    """Kendall's tau over the pairs both the ranking and Microsoft's order resolve
+    (microsoft_pairs); None when no_tau_reason() gives a reason."""
     if len(microsoft_models_in(ranking)) < MIN_MODELS_FOR_TAU:
         return None
-    return stats.kendall_tau_b(ranking.tiers, models.microsoft_order())
+    tau, pairs = microsoft_pairs(ranking)
+    return tau if pairs >= MIN_PAIRS_FOR_TAU else None
 
 
 def no_tau_reason(ranking: Ranking) -> str | None:
     """Why a ranking has no tau, in words; None when it has one. Below 4 models tau
     means nothing: with 2 it can only be +1 or -1 (a coin toss reads as "strong
-    agreement"), with 3 it takes 4 values whose chance levels are 1/6 to 1/3."""
-    models = microsoft_models_in(ranking)
-    if len(models) < MIN_MODELS_FOR_TAU:
-        return (f"only {len(models)} Winsock model(s) ranked, and a rank correlation needs at least "
+    agreement"), with 3 it takes 4 values whose chance levels are 1/6 to 1/3;
+    likewise over fewer than 3 pairs resolved by both."""
+    models_in = microsoft_models_in(ranking)
+    if len(models_in) < MIN_MODELS_FOR_TAU:
+        return (f"only {len(models_in)} Winsock model(s) ranked, and a rank correlation needs at least "
                 f"{MIN_MODELS_FOR_TAU} to mean anything")
-    if agreement_with_microsoft(ranking) is None:
-        return "the run cannot tell the Winsock models apart (all tied)"
+    _, pairs = microsoft_pairs(ranking)
+    if pairs < MIN_PAIRS_FOR_TAU:
+        return (f"only {pairs} pair(s) of Winsock models resolved by both the run and Microsoft's order "
+                f"(at least {MIN_PAIRS_FOR_TAU} needed)")
     return None

@@ -212,6 +212,53 @@ def latency_spectrum(spectra, path, *, title):
     return path
 
 
+VERDICT_SCALE = 3.0       # the colour scale of verdict matrices saturates at 2^3 = 8 times better
+
+
+def verdict_matrices(panels, path, *, title):
+    """Pairwise verdicts at several points, one square matrix per point: `panels` is
+    [(panel title, names best first, {(row, column): factor})], factor how many times the row's
+    name is better than the column's (above 1) for each resolved pair, both ways round
+    ((column, row) is 1/factor). Green: the row wins, red: it loses, grey: unresolved;
+    each win is labelled with its factor. At most MAX_SPECTRUM_PANELS panels, evenly chosen."""
+    panels = _evenly_chosen([panel for panel in panels if len(panel[1]) > 1], MAX_SPECTRUM_PANELS)
+    if not panels:
+        raise ValueError("no verdict matrix to draw")
+    columns = min(3, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    side = WIDTH_IN / columns
+    figure, grid = plt.subplots(rows, columns, figsize=(WIDTH_IN, side * rows + TITLE_IN + 0.4), squeeze=False)
+    try:
+        for axes, (name, names, factors) in zip(grid.flat, panels):
+            _verdict_matrix(axes, name, names, factors, fontsize=7 if columns > 1 else 9)
+        for axes in grid.flat[len(panels):]:
+            axes.set_visible(False)
+        figure.suptitle(plain_text(title), fontsize=11)
+        figure.tight_layout(rect=(0, 0, 1, 1.0 - TITLE_IN / figure.get_figheight()))
+        figure.savefig(path, dpi=DPI)
+    finally:
+        plt.close(figure)
+    return path
+
+
+def _verdict_matrix(axes, name, names, factors, fontsize):
+    size = len(names)
+    cells = [[math.nan] * size for _ in range(size)]
+    for (row, column), factor in factors.items():
+        if row in names and column in names and factor and factor > 0:
+            cells[names.index(row)][names.index(column)] = max(-VERDICT_SCALE, min(VERDICT_SCALE, math.log2(factor)))
+    colours = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#e6e6e6")
+    axes.imshow(cells, cmap=colours, vmin=-VERDICT_SCALE, vmax=VERDICT_SCALE)
+    for (row, column), factor in factors.items():
+        if row in names and column in names and factor and factor > 1:
+            axes.text(names.index(column), names.index(row), f"{factor:.2g}", ha="center", va="center",
+                      fontsize=fontsize - 1)
+    labels = [plain_text(n) for n in names]
+    axes.set_xticks(range(size), labels, rotation=90, fontsize=fontsize)
+    axes.set_yticks(range(size), labels, fontsize=fontsize)
+    axes.set_title(plain_text(name), fontsize=fontsize + 2)
+
+
 # ---------------------------------------------------------------- drawing
 
 

@@ -7,6 +7,7 @@ which assumes no distribution and declines when there are too few values.
 
 Latency histograms are the load generator's: lists of [low_ns, high_ns, count]
 buckets, each bucket standing for the values low..high inclusive."""
+import bisect
 import functools
 import math
 import statistics
@@ -311,73 +312,319 @@ def _nearest_rank(total, percentile):
     return min(total, max(1, rank))
 
 
-def tiers_by_test(samples: dict[str, list[float]], higher_is_better: bool, alpha=0.05) -> list[list[str]]:
-    """Tiers of names, best first, from name -> per-repetition values.
+# ---- two samples of unequal spread: Brunner-Munzel ----
 
-    Two names are in different tiers only when the rank-sum test tells them apart:
-    every pair is tested (rank_sum_p_value, exact), the false discovery rate over
-    those comparisons is held at alpha (fdr_rejections), and the names, sorted by
-    median (best first; equal medians by name), are cut as cut_where_separated()
-    says. The chance that names with one distribution are split is at most alpha
-    (tests/harness/test_stats.py simulates it)."""
+def brunner_munzel(first, second) -> tuple[float, float]:
+    """(two-sided p-value, relative effect) of Brunner and Munzel's test that a
+    value of first is as likely to be above a value of second as below it.
+
+    The relative effect is the estimated P(first > second) + P(tie) / 2, from
+    placements (how many of the other sample lie below each value, ties half);
+    its variance is estimated from each sample's own placements, so a cell far
+    noisier than the other does not inflate the test, as it does the rank-sum
+    test's (whose null is "one distribution": two cells with one median but
+    different spreads are "different" to it). The p-value uses Student's t with
+    Welch-Satterthwaite degrees of freedom. Samples that do not overlap at all
+    have no placement variance: p-value 0, the effect 0 or 1. With fewer than 2
+    values a side nothing can be said: p-value 1."""
+    first, second = [float(v) for v in first], [float(v) for v in second]
+    m, n = len(first), len(second)
+    if m < 2 or n < 2:
+        return 1.0, _relative_effect(first, second)
+    above_first = _placements(first, second)
+    above_second = _placements(second, first)
+    effect = statistics.fmean(above_first) / n
+    part_first = statistics.variance(above_first) / (m * n * n)
+    part_second = statistics.variance(above_second) / (n * m * m)
+    spread = part_first + part_second
+    if spread == 0:
+        return (1.0 if effect == 0.5 else 0.0), effect
+    statistic = (effect - 0.5) / math.sqrt(spread)
+    freedom = spread ** 2 / (part_first ** 2 / (m - 1) + part_second ** 2 / (n - 1))
+    return student_t_two_sided(statistic, freedom), effect
+
+
+def _placements(values, others):
+    """For each value, how many of others lie below it (a tie counts a half)."""
+    ordered = sorted(others)
+    return [bisect.bisect_left(ordered, v) + (bisect.bisect_right(ordered, v) - bisect.bisect_left(ordered, v)) / 2
+            for v in values]
+
+
+def _relative_effect(first, second):
+    if not first or not second:
+        return 0.5
+    return statistics.fmean(_placements(first, second)) / len(second)
+
+
+def student_t_two_sided(statistic, freedom) -> float:
+    """P(|T| >= |statistic|) for Student's t with `freedom` degrees of freedom
+    (any positive real): the regularized incomplete beta I_x(freedom/2, 1/2),
+    x = freedom / (freedom + statistic^2)."""
+    if not freedom > 0:
+        raise ValueError(f"degrees of freedom must be positive, not {freedom}")
+    if math.isinf(statistic):
+        return 0.0
+    return _incomplete_beta(freedom / (freedom + statistic * statistic), freedom / 2, 0.5)
+
+
+def _incomplete_beta(x, a, b):
+    """The regularized incomplete beta function I_x(a, b), by its continued
+    fraction (evaluated with Lentz's method), using the symmetry
+    I_x(a, b) = 1 - I_(1-x)(b, a) where the fraction converges slowly."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    if x > (a + 1) / (a + b + 2):
+        return 1.0 - _incomplete_beta(1 - x, b, a)
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    return front * _beta_fraction(x, a, b) / a
+
+
+def _beta_fraction(x, a, b, tiny=1e-300, tolerance=1e-14):
+    """1 / (1 + d1 / (1 + d2 / (1 + ...))), the continued fraction of I_x(a, b)."""
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    result = d
+    for step in range(1, 500):
+        for numerator in (step * (b - step) * x / ((a + 2 * step - 1) * (a + 2 * step)),
+                          -(a + step) * (a + b + step) * x / ((a + 2 * step) * (a + 2 * step + 1))):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            result *= c * d
+        if abs(c * d - 1.0) < tolerance:
+            break
+    return result
+
+
+def pair_test(first, second) -> tuple[float, float]:
+    """(p-value, relative effect) of the test that decides a pair at one point:
+    the larger of the exact rank-sum p-value and Brunner-Munzel's.
+
+    Each is valid where the other is not: the rank-sum test is exact for any
+    count but assumes one shape of noise on both sides (under equal medians and
+    unequal spreads its false verdicts can triple); Brunner-Munzel allows
+    unequal spreads but is an approximation, a little liberal at 5 or 6 values
+    a side. A p-value at most alpha from both is therefore trustworthy in both
+    situations (the chance that the larger is small is at most either's). Two
+    samples that do not overlap keep the rank-sum test's smallest p-value,
+    2 / C(m+n, m) (Brunner-Munzel gives 0 there). The relative effect,
+    P(first > second) + P(tie) / 2, gives the direction: above 1/2, first's
+    values tend to be larger (it counts which way the pairs of
+    repetitions point, so it may disagree with the ratio of medians when
+    the two are close: the verdict goes by the effect)."""
+    p_unequal, effect = brunner_munzel(first, second)
+    return max(rank_sum_p_value(first, second), p_unequal), effect
+
+
+# ---- verdicts: every pair of names, the false discovery rate held ----
+
+@dataclass
+class Verdict:
+    """One pair's verdict. better is a or b, or None when the test does not tell
+    them apart (unresolved: not "equal", just not shown different). ratio is a's
+    typical figure over b's (ratio_interval: the ratio of their medians, the metric as measured: for
+    latency a ratio below 1 means a is faster), low..high its 95% interval (None
+    with too few repetitions, and for a workload's or the overall verdict,
+    whose ratio is the geometric mean of the points' ratios). p is the pair's
+    own p-value, before the false discovery rate step."""
+    a: str
+    b: str
+    better: str | None
+    ratio: float
+    low: float | None
+    high: float | None
+    p: float
+
+    @property
+    def worse(self):
+        return None if self.better is None else (self.b if self.better == self.a else self.a)
+
+
+def order_by_median(samples: dict, higher_is_better: bool) -> list[str]:
+    """Names best first by the median of their values; equal medians by name."""
     sign = -1 if higher_is_better else 1
-    ordered = sorted(samples, key=lambda name: (sign * median(samples[name]), name))
-    pairs = [(a, b) for i, a in enumerate(ordered) for b in ordered[i + 1:]]
-    rejected = fdr_rejections({pair: rank_sum_p_value(samples[pair[0]], samples[pair[1]]) for pair in pairs},
-                              alpha)
-    return cut_where_separated(ordered, {(a, b) for a, b in rejected
-                                         if _ahead(samples[a], samples[b], higher_is_better)})
+    return sorted(samples, key=lambda name: (sign * median(samples[name]), name))
 
 
-def tiers_by_stratified_test(strata: dict[str, list], ordered: list[str], higher_is_better: bool,
-                             weights=None, alpha=0.05) -> list[list[str]]:
-    """Tiers over several points at once: strata maps each name to its values per
-    point (a list per point, None where it has no result there); ordered is the
-    names best first by whatever score the caller ranks by. Each pair is tested
-    by stratified_rank_sum() over the points where both have results (weights:
-    one per point, default 1), the false discovery rate is held at alpha, and
-    cut_where_separated() cuts."""
-    def test(first, second):
-        points = range(len(strata[first]))
-        weight = [1.0] * len(points) if weights is None else weights
-        common = [i for i in points if strata[first][i] and strata[second][i]]
-        if not common:
-            return 1.0, 0.0
-        return stratified_rank_sum([(strata[first][i], strata[second][i]) for i in common], [weight[i] for i in common])
+def pairs_to_test(ordered: list[str]) -> list[tuple[str, str]]:
+    """Every pair of names, the earlier one first: all are tested, not only
+    neighbours in some order (a noisy cell between two others would hide them)."""
+    return [(a, b) for i, a in enumerate(ordered) for b in ordered[i + 1:]]
 
-    tested = {(a, b): test(a, b) for i, a in enumerate(ordered) for b in ordered[i + 1:]}
+
+def better_of(pair, first_larger: bool, higher_is_better: bool) -> str:
+    """The better name of a separated pair (a, b): a when a's values are the
+    larger and larger is better, or the smaller and smaller is better."""
+    a, b = pair
+    return a if first_larger == higher_is_better else b
+
+
+def pairwise_verdicts(samples: dict[str, list[float]], higher_is_better: bool, alpha=0.05) -> list[Verdict]:
+    """A Verdict for every pair of names at one point, from name -> values.
+
+    Every pair is tested (pair_test), the false discovery rate over the pairs
+    is held at alpha (fdr_rejections: among the pairs given a verdict, at most
+    a share alpha are expected to have none in truth; when all are equal, the
+    chance of any verdict is at most alpha), and a rejected pair's better side
+    is the one its values favour. Names are taken best first by median, so a is
+    usually the better of a resolved pair."""
+    ordered = order_by_median(samples, higher_is_better)
+    tested = {pair: pair_test(samples[pair[0]], samples[pair[1]]) for pair in pairs_to_test(ordered)}
     rejected = fdr_rejections({pair: p for pair, (p, _) in tested.items()}, alpha)
-    return cut_where_separated(ordered, {pair for pair in rejected
-                                         if (tested[pair][1] > 0) == higher_is_better and tested[pair][1] != 0})
+    verdicts = []
+    for pair, (p, effect) in tested.items():
+        a, b = pair
+        ratio = ratio_interval(samples[a], samples[b])
+        better = better_of(pair, effect > 0.5, higher_is_better) if pair in rejected and effect != 0.5 else None
+        verdicts.append(Verdict(a, b, better, ratio.estimate, ratio.low, ratio.high, p))
+    return verdicts
 
 
-def cut_where_separated(ordered, separated) -> list[list[str]]:
-    """Tiers from names best first: a cut between two places only when every name
-    above it is separated from (significantly better than) every name below it.
-    So whichever two names end in different tiers, a test separated them."""
-    tiers = []
-    for index, name in enumerate(ordered):
-        above, below = ordered[:index], ordered[index:]
-        if tiers and not all((a, b) in separated for a in above for b in below):
-            tiers[-1].append(name)
-        else:
-            tiers.append([name])
-    return tiers
+def stratified_verdicts(strata: dict[str, list], ordered: list[str], higher_is_better: bool,
+                        weights=None, alpha=0.05) -> list[Verdict]:
+    """A Verdict for every pair of names over several points at once: strata
+    maps each name to its values per point (a list per point, None where it has
+    no result there). Each pair is tested by stratified_rank_sum() (van
+    Elteren) over the points where both have results (weights: one per point,
+    default 1); over a single common point, by that point's own pair_test. The
+    false discovery rate is held at alpha. The ratio is the weighted geometric
+    mean of the common points' ratios (ratio_interval's), without an interval."""
+    count = len(next(iter(strata.values()), []))
+    weights = [1.0] * count if weights is None else list(weights)
+    tested = {pair: _stratified_pair(strata[pair[0]], strata[pair[1]], weights) for pair in pairs_to_test(ordered)}
+    rejected = fdr_rejections({pair: p for pair, (p, _, _) in tested.items()}, alpha)
+    verdicts = []
+    for pair, (p, direction, ratio) in tested.items():
+        better = stratified_better(pair, direction, higher_is_better) if pair in rejected else None
+        verdicts.append(Verdict(pair[0], pair[1], better, ratio, None, None, p))
+    return verdicts
 
 
-def _ahead(first, second, higher_is_better):
-    """Whether first's values are typically on the better side of second's: the
-    ratio of their medians (ratio_interval)."""
-    ratio = ratio_interval(first, second).estimate
-    return ratio > 1 if higher_is_better else ratio < 1
+def stratified_better(pair, direction, higher_is_better):
+    """The better name of a pair the stratified test rejected: by the sign of its
+    statistic (above 0: a's values tend to be larger), never by the order the
+    caller gave; None when the statistic has no sign."""
+    return None if direction == 0 else better_of(pair, direction > 0, higher_is_better)
+
+
+def _stratified_pair(first, second, weights):
+    """(p-value, direction, geometric mean ratio) of one pair over the points both have."""
+    common = [i for i in range(len(first)) if first[i] and second[i]]
+    if not common:
+        return 1.0, 0.0, 1.0
+    if len(common) == 1:
+        p, effect = pair_test(first[common[0]], second[common[0]])
+        direction = effect - 0.5
+    else:
+        p, direction = stratified_rank_sum([(first[i], second[i]) for i in common], [weights[i] for i in common])
+    logs = [(weights[i], math.log(ratio_interval(first[i], second[i]).estimate)) for i in common
+            if min(first[i] + second[i]) > 0]
+    total = sum(weight for weight, _ in logs)
+    ratio = math.exp(sum(weight * value for weight, value in logs) / total) if total else 1.0
+    return p, direction, ratio
+
+
+def beaten_by(verdicts) -> dict[str, set]:
+    """name -> the names that beat it (every name of the verdicts present)."""
+    found = {}
+    for verdict in verdicts:
+        found.setdefault(verdict.a, set())
+        found.setdefault(verdict.b, set())
+        if verdict.better is not None:
+            found[verdict.worse].add(verdict.better)
+    return found
+
+
+def leaders(verdicts, names=None) -> list[str]:
+    """The names no other name beats, in the order given (names, else the verdicts')."""
+    beaten = beaten_by(verdicts)
+    return [name for name in (names or beaten) if not beaten.get(name)]
+
+
+def laggards(verdicts, names=None) -> list[str]:
+    """The names that beat no one and are beaten by at least one, in the order given."""
+    beaten = beaten_by(verdicts)
+    winners = {v.better for v in verdicts if v.better is not None}
+    return [name for name in (names or beaten) if beaten.get(name) and name not in winners]
+
+
+def letter_display(ordered: list[str], verdicts) -> dict[str, str]:
+    """Compact letter display: name -> letters, such that two names share a
+    letter exactly when their verdict is unresolved, and have no letter in
+    common when it is resolved (either way: the letters do not say which is
+    better; the order does).
+
+    Piepho's (2004) insert-and-absorb: start from one group holding every name;
+    for each resolved pair, every group holding both is replaced by two copies,
+    one without each name (insert), and any group inside another is dropped
+    (absorb). Letters go to the groups in the order of their best member
+    (ordered: best first), so the best name gets "a"."""
+    groups = [list(ordered)]
+    for verdict in verdicts:
+        if verdict.better is None:
+            continue
+        split = []
+        for group in groups:
+            if verdict.a in group and verdict.b in group:
+                split += [[name for name in group if name != verdict.a], [name for name in group if name != verdict.b]]
+            else:
+                split.append(group)
+        groups = _absorb(split)
+    place = {name: index for index, name in enumerate(ordered)}
+    groups.sort(key=lambda group: sorted(place[name] for name in group))
+    letters = {name: "" for name in ordered}
+    for index, group in enumerate(groups):
+        for name in group:
+            letters[name] += _letter(index)
+    return letters
+
+
+def _absorb(groups):
+    """The groups that are not inside another (of equal groups, the first)."""
+    sets = [set(group) for group in groups]
+    kept = []
+    for index, group in enumerate(sets):
+        inside = any((group < other) or (group == other and before < index) for before, other in enumerate(sets)
+                     if before != index)
+        if not inside:
+            kept.append(groups[index])
+    return kept
+
+
+def _letter(index):
+    """a .. z, then A .. Z, then a1, b1, ...: enough for any report."""
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    return alphabet[index % len(alphabet)] + (str(index // len(alphabet)) if index >= len(alphabet) else "")
+
+
+def relative_positions(names, verdicts) -> dict:
+    """Each name's place among the names (exact Fractions), from the verdicts:
+    1 + (the names that beat it) + half of (the names it is not told apart
+    from), over (count + 1). So a place lies between 0 and 1, 1/2 is "told apart
+    from no one" whatever the count, and when the verdicts form tiers it is the
+    tier's average place (fractional ranking) over count + 1."""
+    beaten, wins = beaten_by(verdicts), {}
+    for verdict in verdicts:
+        if verdict.better is not None:
+            wins[verdict.better] = wins.get(verdict.better, 0) + 1
+    count = len(names)
+    return {name: Fraction(2 + 2 * len(beaten.get(name, ())) + (count - 1 - len(beaten.get(name, ()))
+                                                                 - wins.get(name, 0)), 2) / (count + 1)
+            for name in names}
 
 
 def can_separate(sizes, alpha=0.05) -> bool:
-    """Whether tiers_by_test() could split anything at all, whatever the values, for
-    samples of these sizes: at best every pair is completely separated, and then
-    the false discovery rate procedure rejects them all when the smallest p-value
-    the exact rank-sum test reaches for the two largest samples (2 / C(m+n, m))
-    is at most alpha. 4 repetitions a side can (2/70); 3 never can (0.1)."""
+    """Whether pairwise_verdicts() could resolve any pair at all, whatever the
+    values, for samples of these sizes: at best every pair is completely
+    separated, and then the false discovery rate procedure resolves them all
+    when the smallest p-value the exact rank-sum test reaches for the two
+    largest samples (2 / C(m+n, m)) is at most alpha. 4 repetitions a side can
+    (2/70); 3 never can (0.1). A lone separated pair among k needs
+    2 / C(m+n, m) <= alpha / k (lone_pair_resolvable)."""
     sizes = sorted(sizes)
     if len(sizes) < 2:
         return False
@@ -385,64 +632,33 @@ def can_separate(sizes, alpha=0.05) -> bool:
 
 
 def min_reps_to_separate(count, alpha=0.05) -> int:
-    """The fewest repetitions per server with which tiers_by_test() can split `count` servers."""
+    """The fewest repetitions per server with which pairwise_verdicts() can resolve
+    anything among `count` servers."""
     reps = 1
     while not can_separate([reps] * count, alpha):
         reps += 1
     return reps
 
 
-def tier_factor(better, worse, higher_is_better, confidence=0.95) -> Ratio:
-    """How many times better `better` is than `worse` (throughput: better / worse;
-    latency: worse / better), so a factor above 1 always means "better by"."""
-    return ratio_interval(better, worse, confidence) if higher_is_better else ratio_interval(worse, better, confidence)
+def lone_pair_resolvable(reps, count, alpha=0.05) -> bool:
+    """Whether one pair whose repetitions do not overlap (reps a side) gets a
+    verdict among `count` servers when no other pair is resolved: the false
+    discovery rate step then asks p <= alpha / pairs. 5 a side suffices for up to
+    4 servers (6 pairs), 6 for 7 servers, 7 for 14."""
+    pairs = count * (count - 1) // 2
+    return pairs >= 1 and 2 / math.comb(2 * reps, reps) <= alpha / pairs
 
 
-def tier_positions(tiers: list[list[str]]) -> dict[str, Fraction]:
-    """Each name's position (1 = best); a tier shares the average of the places
-    it spans (fractional ranking): [[a], [b, c], [d]] -> a 1, b 2.5, c 2.5, d 4."""
-    positions, place = {}, 1
-    for tier in tiers:
-        shared = Fraction(2 * place + len(tier) - 1, 2)
-        for name in tier:
-            positions[name] = shared
-        place += len(tier)
-    return positions
-
-
-def _tier_index(order):
-    index = {}
-    for position, tier in enumerate(order):
-        for name in tier:
-            if name in index:
-                raise ValueError(f"{name!r} appears twice in one order")
-            index[name] = position
-    return index
-
-
-def kendall_tau_b(order_a: list[list[str]], order_b: list[list[str]]) -> float | None:
-    """Kendall's tau-b between two orders given as tiers (best first, ties allowed),
-    over the names present in both: 1 same order, -1 reversed, 0 unrelated.
-    tau-b = (concordant - discordant) / sqrt((pairs - tied in a) * (pairs - tied in b)).
-    None when it is undefined: fewer than 2 common names, or every common name
-    tied in one of the orders (nothing to agree or disagree with)."""
-    position_a, position_b = _tier_index(order_a), _tier_index(order_b)
-    common = sorted(set(position_a) & set(position_b))
-    if len(common) < 2:
-        return None
-    concordant = discordant = tied_a = tied_b = pairs = 0
-    for i, first in enumerate(common):
-        for second in common[i + 1:]:
-            pairs += 1
-            delta_a = position_a[first] - position_a[second]
-            delta_b = position_b[first] - position_b[second]
-            tied_a += delta_a == 0
-            tied_b += delta_b == 0
-            if delta_a * delta_b > 0:
-                concordant += 1
-            elif delta_a * delta_b < 0:
-                discordant += 1
-    denominator = math.sqrt((pairs - tied_a) * (pairs - tied_b))
-    if denominator == 0:
-        return None
-    return (concordant - discordant) / denominator
+def kendall_tau_over_pairs(beats: set, order: list[list[str]]) -> tuple[float | None, int]:
+    """(Kendall's tau, pairs) between a set of resolved pairs (winner, loser) and
+    an order given as tiers (best first, ties allowed), over the pairs both
+    resolve: the pairs of names present in the order, in different tiers, that
+    `beats` resolves. tau = (concordant - discordant) / pairs, 1 when every such
+    pair is ordered alike, -1 when every one is reversed; None without a pair."""
+    place = {name: index for index, tier in enumerate(order) for name in tier}
+    common = [(winner, loser) for winner, loser in beats
+              if winner in place and loser in place and place[winner] != place[loser]]
+    if not common:
+        return None, 0
+    concordant = sum(1 for winner, loser in common if place[winner] < place[loser])
+    return (2 * concordant - len(common)) / len(common), len(common)

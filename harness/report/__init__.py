@@ -13,7 +13,7 @@ from harness import analysis, store
 from harness.report.blocks import Contents, Heading, Paragraph
 from harness.report.chartplan import chart_blocks
 from harness.report.exports import write_exports
-from harness.report.format import format_factor, format_family_tiers, number, ranking_text
+from harness.report.format import format_factor, format_family, number, ranking_text
 from harness.report.html_render import render_html
 from harness.report.markdown_render import md_escape, render_markdown
 from harness.report.sections import (CI_NOTE, failure_blocks, files_blocks, footer_blocks, how_to_read_blocks, outcome_blocks,
@@ -22,7 +22,7 @@ from harness.report.sections import (CI_NOTE, failure_blocks, files_blocks, foot
 from harness.report.summary import agreement_sentence, summary_blocks
 
 __all__ = ["write_report", "build_blocks", "render_html", "render_markdown", "md_escape", "number",
-           "format_factor", "format_family_tiers", "ranking_text", "agreement_sentence", "reproduce_command"]
+           "format_factor", "format_family", "ranking_text", "agreement_sentence", "reproduce_command"]
 
 
 def write_report(run_dir):

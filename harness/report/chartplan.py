@@ -42,6 +42,9 @@ def chart_blocks(charts_dir, cells, run=None):
         stem = f"{index:02d}-{_slug(group.name)}"
         keyed = _Keyed(group, many_variants=len(variants) > 1, documents=documents)
         figures = _group_figures(group, keyed, charts_dir, stem)
+        verdicts = _verdict_figures(group, charts_dir, stem, many_variants=len(variants) > 1)
+        if verdicts:
+            figures.append(Details(f"Pairwise verdicts: {len(verdicts)} chart(s), one per metric", verdicts))
         series = _time_series_figures(group, keyed, charts_dir, stem)
         if series:
             figures.append(Details(f"Second by second: {len(series)} time-series chart(s), one per point", series))
@@ -185,6 +188,31 @@ def _time_series_figures(group, keyed, charts_dir, stem):
         figures.append(Figure(path, f"{point_id}: messages per second and p99 latency in each measured second; "
                                     "the line is the median over repetitions, the band their range (lowest to "
                                     "highest), not an interval. A dip or a spike the medians hide shows here."))
+    return figures
+
+
+def _verdict_figures(group, charts_dir, stem, many_variants):
+    """Per metric, one matrix per point of the group: each resolved pair's factor (charts.verdict_matrices)."""
+    figures = []
+    found = [point for point in analysis.all_point_verdicts(group.cells) if len(point.order) > 1]
+    for metric, words in (("throughput", "higher throughput"), ("p99", "lower p99 latency")):
+        panels = []
+        for point in (p for p in found if p.metric == metric):
+            factors = {}
+            for factor in point.factors():
+                factors[(factor.better, factor.worse)] = factor.ratio
+                factors[(factor.worse, factor.better)] = 1 / factor.ratio
+            name = point.point_id + (f" ({point.variant})" if many_variants else "")
+            panels.append((name, point.order, factors))
+        if not any(factors for _, _, factors in panels):
+            continue
+        path = charts_dir / f"{stem}-verdicts-{metric}.png"
+        charts.verdict_matrices(panels, path, title=f"{_group_title(group)}: pairwise verdicts, {words}")
+        figures.append(Figure(path, f"Pairwise verdicts by {words}, one matrix per point, servers best first by "
+                                    "median: a coloured square says how many times the row's server is better than "
+                                    "the column's (green: the row wins, labelled with the factor; red: it loses), "
+                                    "where the test resolves the pair; grey: unresolved, the run cannot tell them "
+                                    "apart. The factors' 95% intervals are in the verdicts table."))
     return figures
 
 

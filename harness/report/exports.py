@@ -14,7 +14,7 @@ from pathlib import Path
 from harness import analysis, stats, store
 from harness.report.sections import badges, ranked
 
-SCHEMA_ID = "winsock-bench/summary/1"
+SCHEMA_ID = "winsock-bench/summary/2"
 SCHEMA_PATH = Path(__file__).with_name("summary.schema.json")
 ESTIMATES = {  # summary.json's estimate names -> how a cell gives them
     "throughput": lambda c: c.throughput,
@@ -65,6 +65,7 @@ def hgrm_name(point_id, server, variant):
 
 def summary_document(run, cells, hgrm_files):
     manifest = run.manifest
+    points = analysis.all_point_verdicts(cells)
     return {
         "schema": SCHEMA_ID,
         "run": {"suite": manifest.get("suite"), "seed": manifest.get("seed"),
@@ -77,12 +78,25 @@ def summary_document(run, cells, hgrm_files):
         "cells": [_cell_document(cell, hgrm_files.get((cell.point_id, cell.server, cell.variant)))
                   for cell in cells],
         "rankings": [_ranking_document(r) for r in ranked(cells)],
-        "point_tiers": [{"point_id": t.point_id, "metric": t.metric, "variant": t.variant, "tiers": t.tiers,
-                         "separable": t.separable,
-                         "factors": [{"better": f.better, "worse": f.worse, "ratio": f.ratio, "low": f.low,
-                                      "high": f.high} for f in t.factors]}
-                        for t in analysis.all_point_tiers(cells)],
+        "points": [_point_document(point) for point in points],
+        "pairs": [dict(point_id=point.point_id, metric=point.metric, variant=point.variant, **_verdict_document(v))
+                  for point in points for v in point.verdicts],
     }
+
+
+def _verdict_document(verdict):
+    return {"a": verdict.a, "b": verdict.b, "better": verdict.better, "ratio": _finite_or_none(verdict.ratio),
+            "low": verdict.low, "high": verdict.high, "p": verdict.p}
+
+
+def _finite_or_none(value):
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _point_document(point):
+    return {"point_id": point.point_id, "metric": point.metric, "variant": point.variant, "order": point.order,
+            "letters": point.letters, "leaders": point.leaders(), "laggards": point.laggards(),
+            "separable": point.separable}
 
 
 def _cell_document(cell, hgrm):
@@ -103,9 +117,12 @@ def _estimate_document(estimate):
 
 def _ranking_document(ranking):
     tau = analysis.agreement_with_microsoft(ranking)
-    return {"scope": ranking.scope, "metric": ranking.metric, "variant": ranking.variant, "tiers": ranking.tiers,
+    return {"scope": ranking.scope, "metric": ranking.metric, "variant": ranking.variant, "order": ranking.order,
+            "letters": ranking.letters, "leaders": ranking.leaders(), "laggards": ranking.laggards(),
+            "pairs": [_verdict_document(v) for v in ranking.verdicts],
             "best_first": "highest" if ranking.metric == "throughput" else "lowest", "points": ranking.points,
-            "kendall_tau_vs_microsoft": tau, "no_tau_reason": analysis.no_tau_reason(ranking) if tau is None else None}
+            "kendall_tau_vs_microsoft": tau, "tau_pairs": analysis.microsoft_pairs(ranking)[1],
+            "no_tau_reason": analysis.no_tau_reason(ranking) if tau is None else None}
 
 
 # ---------------------------------------------------------------- summary.csv

@@ -56,23 +56,28 @@ def format_factor(factor):
 BEST_FIRST = {"throughput": "highest throughput first", "p99": "lowest p99 latency first"}
 
 
-def ranking_text(tiers, metric):
-    """[["iocp", "overlapped"], ["select"]], "p99" -> "iocp = overlapped, then select (lowest p99 latency
-    first)": best first in words, so a latency ranking does not read as "greater latency"."""
-    order = " = ".join(tiers[0]) if len(tiers) == 1 else ", then ".join(" = ".join(tier) for tier in tiers)
-    return f"{order} ({BEST_FIRST.get(metric, 'best first')})"
+def lettered(order, letters):
+    """"iocp (a), overlapped (ab), select (b)": names best first, each with its letters
+    (stats.letter_display: sharing a letter, not told apart; none in common, told apart)."""
+    return ", ".join(f"{name} ({letters[name]})" for name in order)
 
 
-def format_family_tiers(tiers):
-    """The tiers within each family of two or more ranked models:
-    "completion: iocp > overlapped; readiness: select = wsapoll" ("–" when no family has two)."""
-    grouped = models.by_family([name for tier in tiers for name in tier])
-    parts = []
-    for family, members in grouped.items():
-        if len(members) >= 2:
-            within = [[name for name in tier if name in members] for tier in tiers]
-            parts.append(f"{family}: {' > '.join(' = '.join(tier) for tier in within if tier)}")
+def ranking_text(order, letters, metric):
+    """"iocp (a), overlapped (ab), select (b); lowest p99 latency first": best first in words, so a
+    latency ranking does not read as "greater latency"."""
+    return f"{lettered(order, letters)}; {BEST_FIRST.get(metric, 'best first')}"
+
+
+def format_family(order, letters):
+    """The ranking within each family of two or more ranked models, with the ranking's letters:
+    "completion: iocp (a), overlapped (b); readiness: select (a), wsapoll (a)" ("–" when no family has two)."""
+    grouped = models.by_family(order)
+    parts = [f"{family}: {lettered(members, letters)}" for family, members in grouped.items() if len(members) >= 2]
     return "; ".join(parts) or "–"
+
+
+def names_text(names, none="none"):
+    return ", ".join(names) if names else none
 
 
 def estimate_text(estimate):

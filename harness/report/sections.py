@@ -4,9 +4,8 @@ from datetime import datetime, timezone
 
 from harness import analysis, models, stats, store
 from harness.report.blocks import Badge, Badges, Bullets, Code, Details, Heading, Links, Paragraph, Table
-from harness.report.format import (date_text, estimate_text, format_factor, interval_text,
-                                   format_family_tiers, median_text, number, one_line, ranking_text, relative,
-                                   too_few_text)
+from harness.report.format import (date_text, estimate_text, format_factor, format_family, interval_text,
+                                   median_text, names_text, number, one_line, ranking_text, relative, too_few_text)
 
 WORKLOAD_UNITS = {"churn": "connections/s"}
 CI_NOTE = ("Bands and whiskers: the 95% confidence interval of the median over repetitions; none is drawn "
@@ -154,17 +153,23 @@ def how_to_read_blocks():
         "repetition's own percentile (nearest rank on its histogram), then the median over repetitions, with "
         "its interval (\"p99 95% CI\"). Histograms of repetitions are not merged. Latency is a round trip "
         "measured by the load generator, in microseconds (µs).",
-        "Tiers come from a test, not from overlapping intervals: at each point every pair of servers is "
-        "compared by an exact Wilcoxon-Mann-Whitney rank-sum test of their repetitions, the false discovery rate "
-        "over all the pairs at that point is held at 5% (Benjamini-Hochberg), and two servers are in different "
-        "tiers only when every server above the cut is significantly better than every one below it. "
-        "\"iocp = overlapped\" means the run cannot tell them apart. A factor \"iocp 1.42× [1.31, 1.55] thread\" "
+        "Every pair of servers at a point gets a verdict from a test, not from overlapping intervals: the "
+        "larger of two p-values, the exact Wilcoxon-Mann-Whitney rank-sum test's and Brunner-Munzel's (which "
+        "allows one server's repetitions to be far noisier than the other's), with the false discovery rate "
+        "over all the pairs at that point held at 5% (Benjamini-Hochberg). A verdict says which server is "
+        "better; \"unresolved\" means the run cannot tell the two apart, not that they are equal. Letters "
+        "beside each server (a compact letter display) sum the verdicts up: servers sharing a letter are not "
+        "told apart, servers with no letter in common are. Leaders are the servers no other server beats, "
+        "laggards those beaten by one or more that beat no one. A factor \"iocp 1.42× [1.31, 1.55] thread\" "
         "is the ratio of the two medians (for latency, how many times lower) with its 95% interval, made of "
         "each median's own distribution-free interval, so a noisy server beside a steady one widens it. "
-        "A workload's ranking orders the servers by their average tier place "
-        "over its points (\"overall\": over the workloads), and cuts tiers by a test again: van Elteren's "
-        "stratified rank-sum test over the points (each point a stratum), false discovery rate 5%. Kendall's tau-b compares a ranking with Microsoft's documented "
-        f"order ({models.microsoft_order_text()}): 1 is the same order, 0 no relation, -1 the reverse.",
+        "A workload's ranking orders the servers by their "
+        "average place over its points (\"overall\": over the workloads; a place counts the servers that beat "
+        "it and half of those it is not told apart from), and gives each pair a verdict by a test again: van "
+        "Elteren's stratified rank-sum test over the points (each point a stratum), false discovery rate 5%. "
+        "Kendall's tau compares a ranking with Microsoft's documented "
+        f"order ({models.microsoft_order_text()}) over the pairs both resolve: 1 is the same order, 0 no "
+        "relation, -1 the reverse.",
         "CPU per message: the server process's own (user + kernel), the wineserver's during the same item "
         "(under Wine much of the socket work is done there; \"–\" for a native server, which has none) and "
         "their sum, the whole cost; on Windows the server's own figure is the whole. Each covers the server's "
@@ -195,7 +200,7 @@ def outcome_blocks(run):
 
 def ranked(cells):
     """The rankings that rank someone, workloads in run order, "overall" last."""
-    found = [r for r in analysis.rankings(cells) if r.tiers]
+    found = [r for r in analysis.rankings(cells) if r.order]
     scopes = list(dict.fromkeys(cell.workload for cell in cells)) + ["overall"]
     found.sort(key=lambda r: (scopes.index(r.scope) if r.scope in scopes else len(scopes), r.scope))
     return found
@@ -207,18 +212,20 @@ def ranking_blocks(cells):
     if not found:
         return blocks + [Paragraph("No ranking: no server has a successful measurement.")]
     show_variant = len({r.variant for r in found}) > 1
-    blocks.append(Paragraph("Best first; \"=\" joins servers the run cannot tell apart (no significant "
-                            "rank-sum test at the points); \"within each family\" is the same ranking among the "
+    blocks.append(Paragraph("Best first by average place; the letters sum up the verdicts of the stratified "
+                            "rank-sum test over the points: servers sharing a letter are not told apart, servers "
+                            "with no letter in common are. \"Within each family\" is the same ranking among the "
                             "models of one family (completion, readiness, thread) that has two or more; τ is "
-                            "Kendall's tau-b against Microsoft's documented order over the models it ranks that "
-                            "are present (at least 4)."))
-    header = ["scope"] + (["variant"] if show_variant else []) + ["ranking", "within each family", "τ vs Microsoft"]
+                            "Kendall's tau against Microsoft's documented order over the pairs both resolve "
+                            "(at least 4 of its models present)."))
+    header = ["scope"] + (["variant"] if show_variant else []) + ["ranking", "leaders", "laggards",
+                                                                   "within each family", "τ vs Microsoft"]
     rows = []
     for ranking in found:
-        tau = analysis.agreement_with_microsoft(ranking)
         rows.append([ranking.scope] + ([ranking.variant] if show_variant else [])
-                    + [ranking_text(ranking.tiers, ranking.metric), format_family_tiers(ranking.tiers),
-                       f"none: {analysis.no_tau_reason(ranking)}" if tau is None else f"{tau:.2f}"])
+                    + [ranking_text(ranking.order, ranking.letters, ranking.metric),
+                       names_text(ranking.leaders()), names_text(ranking.laggards()),
+                       format_family(ranking.order, ranking.letters), tau_text(ranking)])
     blocks.append(Table(header, rows, numeric={len(header) - 1}, nowrap={0}))
     blocks += _too_few_to_separate(cells)
     bounded = [f"{cell.server} at {cell.point_id}" for cell in cells if cell.lower_bound]
@@ -226,7 +233,15 @@ def ranking_blocks(cells):
         blocks.append(Paragraph(f"Not ranked, because the load generator saturated and was measured instead of "
                                 f"the server (their throughput is a lower bound): {', '.join(bounded)}.",
                                 strong=True))
-    return blocks + point_tier_blocks(cells, show_variant)
+    return blocks + point_verdict_blocks(cells, show_variant)
+
+
+def tau_text(ranking):
+    """"0.67 over 12 pairs", or "none: <why>"."""
+    tau = analysis.agreement_with_microsoft(ranking)
+    if tau is None:
+        return f"none: {analysis.no_tau_reason(ranking)}"
+    return f"{tau:.2f} over {analysis.microsoft_pairs(ranking)[1]} pairs"
 
 
 def option_blocks(cells):
@@ -238,14 +253,14 @@ def option_blocks(cells):
     show_variant = len({c.variant for c in found}) > 1
     blocks = [Heading(2, "Server options compared"),
               Paragraph("Points that differ only in the options given to the server are one server at one "
-                        "setting: its option sets are ranked there as servers are at a point (\"=\": the test "
-                        "cannot tell them apart), with the closest pair across each boundary.")]
+                        "setting: its option sets are compared there as servers are at a point (letters: "
+                        "sharing one, not told apart), with the factor of every resolved pair.")]
     rows = {}
     for comparison in found:
         key = (comparison.setting, comparison.server, comparison.variant)
-        text = ranking_text(comparison.tiers, comparison.metric)
-        if comparison.factors:
-            text += "; " + ", ".join(format_factor(factor) for factor in comparison.factors)
+        text = ranking_text(comparison.order, comparison.letters, comparison.metric)
+        factors = comparison.factors()
+        text += "; " + (", ".join(format_factor(factor) for factor in factors) if factors else "no pair resolved")
         rows.setdefault(key, {})[comparison.metric] = text
     header = ["setting", "server"] + (["variant"] if show_variant else []) + ["by throughput", "by p99 latency"]
     table = [[setting, server] + ([variant] if show_variant else []) + [by.get("throughput", "–"), by.get("p99", "–")]
@@ -255,31 +270,39 @@ def option_blocks(cells):
 
 def _too_few_to_separate(cells):
     """Said plainly when the repetitions could never have separated anyone."""
-    found = analysis.all_point_tiers(cells)
-    stuck = [tiers for tiers in found if not tiers.separable]
+    found = analysis.all_point_verdicts(cells)
+    stuck = [point for point in found if not point.separable]
     if not stuck:
         return []
-    reps = min(tiers.reps for tiers in stuck)
-    servers = max(sum(len(tier) for tier in tiers.tiers) for tiers in stuck)
+    reps = min(point.reps for point in stuck)
+    servers = max(len(point.order) for point in stuck)
     return [Paragraph(f"At {len(stuck)} of {len(found)} point rankings the repetitions were too few for the test "
-                      f"to separate any two servers (as few as {reps} per server): there every server is tied, "
-                      f"whatever the figures. Separating {servers} servers takes at least "
+                      f"to resolve any pair of servers (as few as {reps} per server): there no pair has a "
+                      f"verdict, whatever the figures. Resolving any of {servers} servers takes at least "
                       f"{stats.min_reps_to_separate(servers)} repetitions each.", strong=True)]
 
 
-def point_tier_blocks(cells, show_variant):
-    """The tiers at each point, and by how much each tier leads the next."""
-    found = analysis.all_point_tiers(cells)
+def point_verdict_blocks(cells, show_variant):
+    """The verdicts at each point: the servers best first with their letters, the leaders and
+    laggards, and by how much each resolved pair differs."""
+    found = analysis.all_point_verdicts(cells)
     if not found:
         return []
-    header = ["point"] + (["variant"] if show_variant else []) + ["tiers, best first", "factors across the tiers"]
-    rows = [[tiers.point_id] + ([tiers.variant] if show_variant else [])
-            + [ranking_text(tiers.tiers, tiers.metric), "; ".join(format_factor(f) for f in tiers.factors) or "–"]
-            for tiers in found]
-    return [Heading(3, "Tiers at each point"),
-            Paragraph("The rankings above are built from these. A factor reads \"A 1.42× [1.31, 1.55] B\": "
+    header = ["point"] + (["variant"] if show_variant else []) + ["metric", "servers best first (letters)",
+                                                                  "pairs resolved", "leaders", "laggards"]
+    rows = [[point.point_id] + ([point.variant] if show_variant else [])
+            + [point.metric, ranking_text(point.order, point.letters, point.metric),
+               f"{len(point.resolved)} of {len(point.verdicts)}", names_text(point.leaders()),
+               names_text(point.laggards())] for point in found]
+    factors = [f"{point.point_id}{f' ({point.variant})' if show_variant else ''}, {point.metric}: "
+               + ("; ".join(format_factor(f) for f in point.factors()) or "no pair resolved") for point in found]
+    return [Heading(3, "Verdicts at each point"),
+            Paragraph("The rankings above are built from these. Letters: servers sharing one are not told apart "
+                      "by the test; servers with none in common are. A factor reads \"A 1.42× [1.31, 1.55] B\": "
                       "A is 1.42 times better than B (throughput: higher; latency: lower), 95% interval."),
-            Table(header, rows, nowrap={0})]
+            Table(header, rows, nowrap={0}),
+            Details(f"Every resolved pair with its factor ({sum(len(p.resolved) for p in found)} pairs)",
+                    [Bullets(factors)])]
 
 
 def tau_verdict(tau):
@@ -302,26 +325,34 @@ def table_blocks(run, cells):
         return blocks + [Paragraph("No results.")]
     order = point_order(run)
     show_variant = len({cell.variant for cell in cells}) > 1
+    letters = point_letters(cells)
     for workload in _workload_order(run, cells):
         chosen = [cell for cell in cells if cell.workload == workload]
         chosen.sort(key=lambda c: (order.get(c.point_id, len(order)), _server_rank(c.server), c.server, c.variant))
         blocks.append(Heading(3, f"Workload: {workload}"))
-        blocks += _workload_table(workload, chosen, show_variant)
+        blocks += _workload_table(workload, chosen, show_variant, letters)
     return blocks
+
+
+def point_letters(cells):
+    """{(point, variant, metric, server): letters} where two or more servers are compared at a point."""
+    return {(point.point_id, point.variant, point.metric, server): letters
+            for point in analysis.all_point_verdicts(cells) if len(point.order) > 1
+            for server, letters in point.letters.items()}
 
 
 EXTRA_COLUMNS = {"rate": "achieved of requested msg/s", "churn": "connect p99 µs"}
 
 
-def _workload_table(workload, cells, show_variant):
+def _workload_table(workload, cells, show_variant, letters=None):
     """The figures that rank, and the flags, in a table that fits a laptop screen; what the server
     cost and how the repetitions went in a second table, folded in HTML; each flag in full below."""
     unit = WORKLOAD_UNITS.get(workload, "msg/s")
     who = ["point", "server"] + (["variant"] if show_variant else [])
-    header = who + [f"throughput {unit}, median [95% CI]", "p50 µs", "p99 µs [95% CI]", "p99.9 µs"]
+    header = who + [f"throughput {unit}, median [95% CI] letters", "p50 µs", "p99 µs [95% CI] letters", "p99.9 µs"]
     header += [EXTRA_COLUMNS[workload]] if workload in EXTRA_COLUMNS else []
     header.append("flags")
-    main = Table(header, [_cell_row(cell, show_variant) for cell in cells],
+    main = Table(header, [_cell_row(cell, show_variant, letters or {}) for cell in cells],
                  numeric=set(range(len(who), len(header) - 1)), nowrap={0, 1})
     cost_header = who + ["CV %", "server CPU µs/msg", "wineserver CPU µs/msg", "total CPU µs/msg",
                          "memory/conn KiB", "threads", "reps ok/failed"]
@@ -336,11 +367,16 @@ def _who(cell, show_variant):
     return f"{cell.server}{f' ({cell.variant})' if show_variant else ''} at {cell.point_id}"
 
 
-def _cell_row(cell, show_variant):
+def _cell_row(cell, show_variant, letters):
     percentiles = cell.percentiles_us or {}
+
+    def lettered(text, metric):
+        found = letters.get((cell.point_id, cell.variant, metric, cell.server))
+        return f"{text} {found}" if found else text
     row = [cell.point_id, cell.server] + ([cell.variant] if show_variant else []) + [
-        ("≥ " if cell.lower_bound else "") + estimate_text(cell.throughput),
-        median_text(percentiles.get("p50")), _p99_text(cell.p99_us), median_text(percentiles.get("p99_9"))]
+        lettered(("≥ " if cell.lower_bound else "") + estimate_text(cell.throughput), "throughput"),
+        median_text(percentiles.get("p50")), lettered(_p99_text(cell.p99_us), "p99"),
+        median_text(percentiles.get("p99_9"))]
     if cell.workload == "rate":
         requested = "–" if cell.requested_rate is None else number(cell.requested_rate)
         row.append(f"{median_text(cell.achieved_rate)} of {requested}")
@@ -464,11 +500,11 @@ def files_blocks():
     """Where the figures come from and the files for scripts (written by report/exports.py)."""
     return [Heading(2, "Files"),
             Paragraph("The raw data and the exports, relative to this report (summary.json follows the schema "
-                      "winsock-bench/summary/1, harness/report/summary.schema.json in the repository):"),
+                      "winsock-bench/summary/2, harness/report/summary.schema.json in the repository):"),
             Links([("the run folder (raw data)", "."), ("manifest.json: what was planned, on what machine",
                                                        "manifest.json"),
                    ("points/: one record per repetition, with the load generator's full output", "points/"),
-                   ("summary.json: every cell's estimates, intervals, flags; the rankings", "summary.json"),
+                   ("summary.json: every cell's estimates, intervals, flags; every pair's verdict; the rankings", "summary.json"),
                    ("summary.csv: one row per cell", "summary.csv"),
                    ("hgrm/: each cell's merged latency histogram as HdrHistogram percentiles", "hgrm/"),
                    ("report.md: this report in Markdown", "report.md")])]

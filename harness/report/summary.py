@@ -3,7 +3,8 @@ agreement with Microsoft's order), the platform in one line, and the warnings th
 figures may be read. The detail sections say the same at length."""
 from harness import analysis, models
 from harness.report.blocks import Bullets, Heading, Paragraph, Section, Table
-from harness.report.format import format_factor, ranking_text
+from harness import stats
+from harness.report.format import format_factor, names_text, ranking_text
 from harness.report.sections import note_label, platform_line, point_order, ranked, tau_verdict
 
 METRIC_WORDS = {"throughput": "throughput", "p99": "p99 latency"}
@@ -18,7 +19,9 @@ def summary_blocks(run, cells):
     for ranking in overall:
         variant = f" ({ranking.variant})" if show_variant else ""
         blocks.append(Paragraph(f"Overall by {METRIC_WORDS.get(ranking.metric, ranking.metric)}{variant}: "
-                                f"{ranking_text(ranking.tiers, ranking.metric)}."))
+                                f"{ranking_text(ranking.order, ranking.letters, ranking.metric)}. "
+                                f"Leaders (no server beats them): {names_text(ranking.leaders())}; laggards "
+                                f"(beaten, beating no one): {names_text(ranking.laggards())}."))
     if overall:
         blocks.append(Paragraph(agreement_sentence(overall, show_variant)))
     blocks.append(Paragraph(f"Platform: {platform_line(run)}."))
@@ -37,44 +40,48 @@ def agreement_sentence(overall, show_variant=False):
         variant = f", {ranking.variant}" if show_variant else ""
         what = f"by {METRIC_WORDS.get(ranking.metric, ranking.metric)}{variant}"
         parts.append(f"no tau {what} ({analysis.no_tau_reason(ranking)})" if tau is None
-                     else f"tau = {tau:.2f} {what} ({tau_verdict(tau)})")
+                     else f"tau = {tau:.2f} {what} over the {analysis.microsoft_pairs(ranking)[1]} pairs both "
+                          f"resolve ({tau_verdict(tau)})")
     return f"Against Microsoft's documented order ({models.microsoft_order_text()}), Kendall's {' and '.join(parts)}."
 
 
 def lead_blocks(run, cells):
-    """At each point, by how much the best tier of Winsock models leads the next, per metric: the
-    factors behind the overall ranking, with their intervals. A native calibration server
-    (reference-epoll) leading everyone says nothing about the Winsock models, so its lead is skipped."""
-    found = analysis.all_point_tiers(cells)
+    """At each point, per metric, the Winsock models no other Winsock model beats, with the closest
+    of their resolved wins (the least a leader leads by, with its interval), and the laggards. A native
+    calibration server (reference-epoll) beating everyone says nothing about the Winsock models, so
+    it is left out here."""
+    found = analysis.all_point_verdicts(cells)
     if not found:
         return []
-    metrics = list(dict.fromkeys(tiers.metric for tiers in found))
-    variants = list(dict.fromkeys(tiers.variant for tiers in found))
+    metrics = list(dict.fromkeys(point.metric for point in found))
+    variants = list(dict.fromkeys(point.variant for point in found))
     order = point_order(run)
-    keys = sorted({(t.point_id, t.variant) for t in found}, key=lambda k: (order.get(k[0], len(order)), k))
-    by_key = {(t.point_id, t.variant, t.metric): t for t in found}
+    keys = sorted({(p.point_id, p.variant) for p in found}, key=lambda k: (order.get(k[0], len(order)), k))
+    by_key = {(p.point_id, p.variant, p.metric): p for p in found}
     header = ["point"] + (["variant"] if len(variants) > 1 else []) + \
-        [f"{METRIC_WORDS.get(m, m)}: best Winsock tier vs next" for m in metrics]
+        [f"{METRIC_WORDS.get(m, m)}: Winsock leaders; laggards" for m in metrics]
     rows = [[point] + ([variant] if len(variants) > 1 else [])
             + [_lead_text(by_key.get((point, variant, metric))) for metric in metrics] for point, variant in keys]
-    return [Paragraph("How far the best tier of Winsock models leads the next at each point (\"A 1.42× [1.31, "
-                      "1.55] B\": A is 1.42 times better, higher throughput or lower latency, 95% interval):"),
+    return [Paragraph("At each point, the Winsock models no other Winsock model beats, with the closest of their "
+                      "wins (\"A 1.42× [1.31, 1.55] B\": A is 1.42 times better, higher throughput or lower "
+                      "latency, 95% interval), then the laggards (beaten, beating no one):"),
             Table(header, rows, nowrap={0})]
 
 
-def _lead_text(tiers):
-    if tiers is None:
+def _lead_text(point):
+    if point is None:
         return "–"
-    for upper, factor in zip(tiers.tiers, tiers.factors):
-        if models.is_winsock(factor.better):
-            if len(upper) == 1:
-                return format_factor(factor)
-            # the factor is the closest pair across the boundary: the least the tier leads by
-            return f"{' = '.join(upper)} (closest: {format_factor(factor)})"
-    if tiers.factors:
-        return "Winsock models tied"
-    return "all tied" if tiers.separable else "all tied (too few repetitions to separate)"
-
+    names = [name for name in point.order if models.is_winsock(name)]
+    verdicts = [v for v in point.verdicts if v.a in names and v.b in names]
+    if len(names) < 2:
+        return "–"
+    if not any(v.better for v in verdicts):
+        return "no pair of Winsock models resolved" + ("" if point.separable else " (too few repetitions)")
+    leading = stats.leaders(verdicts, names)
+    wins = [analysis.verdict_factor(v, point.higher_is_better) for v in verdicts if v.better in leading]
+    closest = min(wins, key=lambda factor: factor.ratio, default=None)
+    text = ", ".join(leading) + (f" (closest win: {format_factor(closest)})" if closest else "")
+    return f"{text}; lag: {names_text(stats.laggards(verdicts, names))}"
 
 
 def warnings(run, cells):

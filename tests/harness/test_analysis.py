@@ -253,10 +253,10 @@ def test_a_cell_whose_loadgen_saturated_is_a_lower_bound_and_never_ranked(exampl
     _, cells = example
     bounded = [(c.point_id, c.server) for c in cells if c.lower_bound]
     assert bounded == [("pingpong-c128", "reference-epoll")]
-    for tiers in analysis.all_point_tiers(cells):
-        if tiers.point_id == "pingpong-c128":
-            assert "reference-epoll" not in [name for tier in tiers.tiers for name in tier]
-            assert {"iocp", "wsapoll", "select"} <= {name for tier in tiers.tiers for name in tier}
+    for point in analysis.all_point_verdicts(cells):
+        if point.point_id == "pingpong-c128":
+            assert "reference-epoll" not in point.order
+            assert {"iocp", "wsapoll", "select"} <= set(point.order)
 
 
 def _autoscale_cell(tmp_path, autoscale, busy_reps=()):
@@ -275,7 +275,7 @@ def test_a_cell_rerun_with_more_loadgen_threads_says_so_and_is_ranked(tmp_path):
                                       "saturated": False})
     assert not cell.lower_bound
     assert cell.notes == ["re-run with 2 loadgen threads in 3 of 3 repetitions (1 thread(s) used 97% of a core each)"]
-    assert analysis.point_tiers([cell], "throughput", True) == [["iocp"]]
+    assert analysis.point_verdicts([cell], "throughput").order == ["iocp"]
 
 
 def test_a_cell_still_saturated_after_autoscaling_is_a_lower_bound(tmp_path):
@@ -283,7 +283,7 @@ def test_a_cell_still_saturated_after_autoscaling_is_a_lower_bound(tmp_path):
                                                                  {"threads": 2, "cpu_share": 0.6}],
                                       "saturated": True})
     assert cell.lower_bound
-    assert analysis.point_tiers([cell], "throughput", True) == []
+    assert analysis.point_verdicts([cell], "throughput").order == []
 
 
 def test_busy_machine_repetitions_are_flagged_on_the_cell(tmp_path):
@@ -334,6 +334,14 @@ def make_cell(point_id, server, throughput, p99=None, workload=None, variant="cu
                 peak_threads=None, requested_rate=None, achieved_rate=None, saturation=[])
 
 
+def beats(found):
+    """The resolved pairs (better, worse) of a ranking or a point's verdicts."""
+    return {(v.better, v.worse) for v in found.verdicts if v.better is not None}
+
+
+EVERY_PAIR_OF_THREE = {("iocp", "wsapoll"), ("iocp", "select"), ("wsapoll", "select")}
+
+
 def ranking_of(all_rankings, scope, metric, variant="current"):
     matches = [r for r in all_rankings if (r.scope, r.metric, r.variant) == (scope, metric, variant)]
     assert len(matches) == 1
@@ -344,17 +352,18 @@ def test_single_point_ranking_is_strict_when_the_test_separates_every_pair():
     cells = [make_cell("pingpong-c1", "iocp", 300, p99=10), make_cell("pingpong-c1", "select", 200, p99=20),
              make_cell("pingpong-c1", "wsapoll", 250, p99=15)]
     found = analysis.rankings(cells)
-    assert ranking_of(found, "pingpong", "throughput").tiers == [["iocp"], ["wsapoll"], ["select"]]
-    assert ranking_of(found, "pingpong", "p99").tiers == [["iocp"], ["wsapoll"], ["select"]]  # lower is better
+    for scope, metric in (("pingpong", "throughput"), ("pingpong", "p99"), ("overall", "throughput")):
+        ranking = ranking_of(found, scope, metric)  # p99: lower is better
+        assert ranking.order == ["iocp", "wsapoll", "select"] and beats(ranking) == EVERY_PAIR_OF_THREE
+        assert ranking.letters == {"iocp": "a", "wsapoll": "b", "select": "c"}
     assert ranking_of(found, "pingpong", "throughput").points == ["pingpong-c1"]
-    assert ranking_of(found, "overall", "throughput").tiers == [["iocp"], ["wsapoll"], ["select"]]
 
 
 def test_single_point_ranking_ties_servers_the_test_cannot_separate():
     cells = [make_cell("pingpong-c1", "iocp", 300, spread=0.1), make_cell("pingpong-c1", "select", 290, spread=0.1),
              make_cell("pingpong-c1", "thread", 100)]
     found = analysis.rankings(cells)
-    assert ranking_of(found, "pingpong", "throughput").tiers == [["iocp", "select"], ["thread"]]
+    assert beats(ranking_of(found, "pingpong", "throughput")) == {("iocp", "thread"), ("select", "thread")}
     # places 1.5, 1.5 and 3 of 3 servers, over 3 + 1
     assert ranking_of(found, "pingpong", "throughput").scores == {"iocp": 0.375, "select": 0.375, "thread": 0.75}
 
@@ -366,22 +375,23 @@ def test_a_server_missing_at_a_point_does_not_move_the_others():
         cells += [make_cell(point, server, 300, spread=0.2) for server in ("iocp", "select", "reference-epoll")]
     cells[-1].lower_bound = True
     ranking = ranking_of(analysis.rankings(cells), "pingpong", "throughput")
-    assert ranking.tiers == [["iocp", "reference-epoll", "select"]]
+    assert ranking.order == ["iocp", "reference-epoll", "select"] and beats(ranking) == set()
+    assert set(ranking.scores.values()) == {0.5}
 
 
-def test_servers_that_swap_places_along_a_sweep_are_tied():
+def test_servers_that_swap_places_along_a_sweep_are_unresolved():
     cells = [make_cell("pingpong-c1", "iocp", 300), make_cell("pingpong-c1", "select", 200),
              make_cell("pingpong-c16", "iocp", 200), make_cell("pingpong-c16", "select", 300)]
     ranking = ranking_of(analysis.rankings(cells), "pingpong", "throughput")
-    assert ranking.tiers == [["iocp", "select"]]
+    assert beats(ranking) == set() and ranking.letters == {"iocp": "a", "select": "a"}
     assert ranking.points == ["pingpong-c1", "pingpong-c16"]
 
 
-def test_a_server_ahead_at_most_points_and_tied_at_the_others_ranks_ahead():
+def test_a_server_ahead_at_most_points_and_unresolved_at_the_others_ranks_ahead():
     cells = []
     for point, (a, b) in {"pingpong-c1": (300, 200), "pingpong-c16": (300, 200), "pingpong-c128": (250, 250)}.items():
         cells += [make_cell(point, "iocp", a), make_cell(point, "select", b)]
-    assert ranking_of(analysis.rankings(cells), "pingpong", "throughput").tiers == [["iocp"], ["select"]]
+    assert beats(ranking_of(analysis.rankings(cells), "pingpong", "throughput")) == {("iocp", "select")}
 
 
 def test_ahead_at_two_points_and_as_far_behind_at_a_third_is_not_shown_better():
@@ -391,7 +401,7 @@ def test_ahead_at_two_points_and_as_far_behind_at_a_third_is_not_shown_better():
         cells += [make_cell(point, "iocp", a), make_cell(point, "select", b)]
     ranking = ranking_of(analysis.rankings(cells), "pingpong", "throughput")
     assert ranking.scores["iocp"] < ranking.scores["select"]
-    assert ranking.tiers == [["iocp", "select"]]
+    assert beats(ranking) == set()
 
 
 def test_overall_weighs_workloads_equally_however_many_points_they_have():
@@ -400,10 +410,10 @@ def test_overall_weighs_workloads_equally_however_many_points_they_have():
         cells += [make_cell(point, "iocp", 300), make_cell(point, "select", 200)]
     cells += [make_cell("churn-k1", "iocp", 100), make_cell("churn-k1", "select", 200)]  # select ahead once
     found = analysis.rankings(cells)
-    assert ranking_of(found, "pingpong", "throughput").tiers == [["iocp"], ["select"]]
-    assert ranking_of(found, "churn", "throughput").tiers == [["select"], ["iocp"]]
+    assert beats(ranking_of(found, "pingpong", "throughput")) == {("iocp", "select")}
+    assert beats(ranking_of(found, "churn", "throughput")) == {("select", "iocp")}
     overall = ranking_of(found, "overall", "throughput")
-    assert overall.tiers == [["iocp", "select"]]
+    assert beats(overall) == set()
     assert sorted(overall.points) == sorted(["pingpong-c1", "pingpong-c16", "pingpong-c128", "churn-k1"])
 
 
@@ -413,15 +423,15 @@ def test_rate_throughput_ranks_only_a_shortfall_from_the_requested_rate():
     for cell in cells:
         cell.requested_rate = 1000.0
     # iocp and select both keep up (their 0.2% difference is noise); thread falls behind
-    assert ranking_of(analysis.rankings(cells), "rate", "throughput").tiers == [["iocp", "select"], ["thread"]]
+    assert beats(ranking_of(analysis.rankings(cells), "rate", "throughput")) == {("iocp", "thread"), ("select", "thread")}
 
 def test_variants_are_ranked_separately():
     cells = [make_cell("pingpong-c1", "iocp", 300, variant="base"),
              make_cell("pingpong-c1", "select", 200, variant="base"),
              make_cell("pingpong-c1", "iocp", 100), make_cell("pingpong-c1", "select", 200)]
     found = analysis.rankings(cells)
-    assert ranking_of(found, "pingpong", "throughput", "base").tiers == [["iocp"], ["select"]]
-    assert ranking_of(found, "pingpong", "throughput", "current").tiers == [["select"], ["iocp"]]
+    assert beats(ranking_of(found, "pingpong", "throughput", "base")) == {("iocp", "select")}
+    assert beats(ranking_of(found, "pingpong", "throughput", "current")) == {("select", "iocp")}
 
 
 def test_example_run_rankings_cover_every_workload_and_metric(example):
@@ -430,14 +440,21 @@ def test_example_run_rankings_cover_every_workload_and_metric(example):
     scopes = {(r.scope, r.metric) for r in found}
     assert scopes == {(s, m) for s in ("pingpong", "rate", "churn", "idle", "overall") for m in ("throughput", "p99")}
     # the synthetic servers are built in the order reference-epoll < iocp < overlapped < wsapoll < select (latency)
-    assert ranking_of(found, "pingpong", "throughput").tiers == \
-        [["reference-epoll"], ["iocp"], ["overlapped"], ["wsapoll"], ["select"]]
+    ranking = ranking_of(found, "pingpong", "throughput")
+    assert ranking.order == ["reference-epoll", "iocp", "overlapped", "wsapoll", "select"]
+    assert len(beats(ranking)) == 10 and all(ranking.order.index(w) < ranking.order.index(l) for w, l in beats(ranking))
 
 
 # ---- agreement with Microsoft's order ----
 
 def ranking_with(tiers):
-    return analysis.Ranking(scope="overall", metric="throughput", variant="current", tiers=tiers, points=[])
+    """A Ranking whose verdicts resolve every pair in different tiers (the earlier better) and no other."""
+    order = [name for tier in tiers for name in tier]
+    place = {name: index for index, tier in enumerate(tiers) for name in tier}
+    verdicts = [stats.Verdict(a, b, a if place[a] < place[b] else None, 1.0, None, None, 0.5)
+                for i, a in enumerate(order) for b in order[i + 1:]]
+    return analysis.Ranking(scope="overall", metric="throughput", variant="current", order=order, verdicts=verdicts,
+                            letters=stats.letter_display(order, verdicts), points=[])
 
 
 def test_agreement_is_one_for_microsofts_own_order_whatever_reference_epoll_does():
@@ -465,29 +482,43 @@ def test_no_tau_below_four_winsock_models_and_the_reason_says_so(tiers):
 def test_four_winsock_models_have_a_tau_and_all_tied_have_a_reason():
     four = ranking_with([["iocp"], ["overlapped"], ["wsapoll"], ["select"]])
     assert analysis.agreement_with_microsoft(four) == 1 and analysis.no_tau_reason(four) is None
-    tied = ranking_with([["iocp", "overlapped", "wsapoll", "select"]])
-    assert analysis.agreement_with_microsoft(tied) is None
-    assert "cannot tell" in analysis.no_tau_reason(tied)
+    unresolved = ranking_with([["iocp", "overlapped", "wsapoll", "select"]])
+    assert analysis.agreement_with_microsoft(unresolved) is None
+    assert analysis.no_tau_reason(unresolved).startswith("only 0 pair(s) of Winsock models resolved by both")
+    two = ranking_with([["iocp", "overlapped", "wsapoll"], ["select"]])  # wsapoll-select only: select is
+    assert analysis.microsoft_pairs(two) == (1.0, 3)  # tied with thread, not with the others
+    assert analysis.agreement_with_microsoft(two) == 1.0
 
 
-def test_agreement_with_microsofts_tie_between_thread_and_select():
+def test_agreement_is_taken_over_the_pairs_both_resolve():
     # Microsoft ties thread and select: ranking them apart is neither agreement nor disagreement
-    tau = analysis.agreement_with_microsoft(ranking_with([["iocp"], ["wsapoll"], ["thread"], ["select"]]))
-    # 6 pairs, 5 concordant; (thread, select) tied in Microsoft's order only: (5 - 0) / sqrt(6 * 5)
-    assert tau == pytest.approx(5 / (6 * 5) ** 0.5)
+    ranking = ranking_with([["iocp"], ["wsapoll"], ["thread"], ["select"]])
+    assert analysis.microsoft_pairs(ranking) == (1.0, 5)  # 6 pairs less (thread, select), all 5 concordant
+    # iocp ahead of wsapoll unresolved, wsapoll ahead of thread and select, select above iocp:
+    # concordant wsapoll-thread, wsapoll-select, iocp-thread; discordant select-iocp
+    ranking = ranking_with([["iocp", "wsapoll"], ["thread"]])
+    ranking.verdicts.append(stats.Verdict("select", "iocp", "select", 1.0, None, None, 0.01))
+    ranking.verdicts.append(stats.Verdict("wsapoll", "select", "wsapoll", 1.0, None, None, 0.01))
+    assert analysis.microsoft_pairs(ranking) == (pytest.approx((3 - 1) / 4), 4)
 
 
-def test_point_tiers_give_the_factor_across_each_boundary():
+def test_point_verdicts_give_the_factor_of_each_resolved_pair():
     cells = [make_cell("pingpong-c1", "iocp", 300, p99=10), make_cell("pingpong-c1", "thread", 200, p99=20),
              make_cell("pingpong-c1", "select", 198, p99=20.2)]
-    found = {(t.point_id, t.metric): t for t in analysis.all_point_tiers(cells)}
+    found = {(t.point_id, t.metric): t for t in analysis.all_point_verdicts(cells)}
     throughput = found[("pingpong-c1", "throughput")]
-    assert throughput.tiers == [["iocp"], ["thread", "select"]]
-    [factor] = throughput.factors
+    assert beats(throughput) == {("iocp", "thread"), ("iocp", "select")}
+    assert throughput.letters == {"iocp": "a", "thread": "b", "select": "b"}
+    assert throughput.leaders() == ["iocp"] and throughput.laggards() == ["thread", "select"]
+    factor = throughput.factors()[0]
     assert (factor.better, factor.worse) == ("iocp", "thread")
     assert factor.ratio == pytest.approx(1.5, rel=0.01) and factor.low < 1.5 < factor.high
     latency = found[("pingpong-c1", "p99")]
-    assert latency.factors[0].better == "iocp" and latency.factors[0].ratio == pytest.approx(2.0, rel=0.01)
+    # the verdict's ratio is a over b as measured (iocp's p99 is half thread's); the factor says "2x better"
+    iocp_thread = next(v for v in latency.verdicts if {v.a, v.b} == {"iocp", "thread"})
+    assert (iocp_thread.a, iocp_thread.better) == ("iocp", "iocp") and iocp_thread.ratio == pytest.approx(0.5, rel=0.01)
+    factor = latency.factors()[0]
+    assert factor.better == "iocp" and factor.ratio == pytest.approx(2.0, rel=0.01) and factor.low < 2 < factor.high
 
 
 def test_option_sets_of_one_server_at_one_setting_are_ranked_against_each_other(tmp_path):
@@ -499,8 +530,9 @@ def test_option_sets_of_one_server_at_one_setting_are_ranked_against_each_other(
     assert (throughput.server, throughput.setting) == ("iocp", "pingpong: " + ", ".join(
         f"{k} {v}" for k, v in store.load_run(run_dir).records[0].loadgen_args.items()
         if k not in ("duration", "warmup")))
-    assert throughput.tiers == [["--batch 16"], ["--skip-on-success", "no options"]]  # equal medians: by name
-    factor = throughput.factors[0]
+    assert throughput.order == ["--batch 16", "--skip-on-success", "no options"]  # equal medians: by name
+    assert beats(throughput) == {("--batch 16", "--skip-on-success"), ("--batch 16", "no options")}
+    factor = throughput.factors()[0]
     assert factor.better == "--batch 16" and factor.ratio == pytest.approx(1.6, rel=0.02)
     assert throughput.points == {"no options": "plain-pingpong-c64", "--batch 16": "batch-pingpong-c64",
                                  "--skip-on-success": "skip-pingpong-c64"}

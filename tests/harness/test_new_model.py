@@ -24,7 +24,10 @@ DUMMY = {"name": "dummy", "title": "a dummy model", "platform": "windows", "fami
 CHECK_STYLE_AND_TAU = """
 import json
 from harness import analysis, charts
-ranking = analysis.Ranking("overall", "throughput", "current", [["iocp"], ["overlapped"], ["wsapoll"], ["dummy"]], [])
+from harness import stats
+order = ["iocp", "overlapped", "wsapoll", "dummy"]  # every pair resolved, the earlier better
+verdicts = [stats.Verdict(a, b, a, 1.0, None, None, 0.01) for i, a in enumerate(order) for b in order[i + 1:]]
+ranking = analysis.Ranking("overall", "throughput", "current", order, verdicts, {}, [])
 style = charts.style_for("dummy")
 print(json.dumps({"style": [style.colour, style.marker, style.linestyle],
                   "ranked": analysis.microsoft_models_in(ranking),

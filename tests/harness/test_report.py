@@ -97,7 +97,8 @@ def test_the_charts_cover_each_kind_of_data_in_the_run(example):
     run_dir, _, _ = example
     names = [p.name for p in (run_dir / "charts").glob("*.png")]
     # example_run: a connections sweep, a rate sweep, churn and an idle sweep.
-    for kind in ("throughput", "knee", "uncorrected", "churn", "idle", "spectrum", "cost", "timeseries"):
+    for kind in ("throughput", "knee", "uncorrected", "churn", "idle", "spectrum", "cost", "timeseries",
+                 "verdicts-throughput", "verdicts-p99"):
         assert any(name.endswith(f"-{kind}.png") for name in names), kind
 
 
@@ -114,27 +115,28 @@ def test_every_server_and_point_appears_in_both_reports(example):
 def test_rankings_and_the_tau_sentence_match_the_analysis(example):
     run_dir, html_text, md_text = example
     cells = analysis.summarize(store.load_run(run_dir))
-    overall = [r for r in analysis.rankings(cells) if r.scope == "overall" and r.tiers]
+    overall = [r for r in analysis.rankings(cells) if r.scope == "overall" and r.order]
     assert overall
     for ranking in overall:
-        tiers = report.ranking_text(ranking.tiers, ranking.metric)
-        assert html.escape(tiers) in html_text
-        assert html.escape(report.format_family_tiers(ranking.tiers)) in html_text
+        assert html.escape(report.ranking_text(ranking.order, ranking.letters, ranking.metric)) in html_text
+        assert html.escape(report.format_family(ranking.order, ranking.letters)) in html_text
     sentence = report.agreement_sentence(overall)
     assert html.escape(sentence) in html_text and report.md_escape(sentence) in md_text
-    assert re.search(r"Kendall&#x27;s tau = -?\d\.\d\d by throughput \((strong|partial|no clear|largely)",
-                     html_text)
+    assert re.search(r"Kendall&#x27;s tau = -?\d\.\d\d by throughput over the \d+ pairs both resolve "
+                     r"\((strong|partial|no clear|largely)", html_text)
     assert "within each family" in html_text and "within each family" in md_text
 
 
-def test_a_ranking_within_each_family_keeps_the_order_and_the_ties():
-    tiers = [["iocp", "select"], ["overlapped"], ["thread", "wsapoll"], ["reference-epoll", "stand-in"]]
-    assert report.format_family_tiers(tiers) == \
-        "completion: iocp > overlapped; readiness: select > wsapoll > reference-epoll"
-    assert report.format_family_tiers([["iocp", "select"], ["wsapoll", "overlapped"]]) == \
-        "completion: iocp > overlapped; readiness: select > wsapoll"
-    assert report.format_family_tiers([["select", "wsapoll"], ["thread"]]) == "readiness: select = wsapoll"
-    assert report.format_family_tiers([["iocp"], ["select"], ["thread"]]) == "–"  # no family has two
+def test_a_ranking_within_each_family_keeps_the_order_and_the_letters():
+    order = ["iocp", "select", "overlapped", "thread", "wsapoll", "reference-epoll", "stand-in"]
+    letters = {"iocp": "a", "select": "a", "overlapped": "b", "thread": "c", "wsapoll": "c", "reference-epoll": "d",
+               "stand-in": "d"}
+    assert report.format_family(order, letters) == \
+        "completion: iocp (a), overlapped (b); readiness: select (a), wsapoll (c), reference-epoll (d)"
+    assert report.format_family(["select", "wsapoll", "thread"], {"select": "a", "wsapoll": "a", "thread": "b"}) == \
+        "readiness: select (a), wsapoll (a)"
+    assert report.format_family(["iocp", "select", "thread"], dict.fromkeys(["iocp", "select", "thread"], "a")) == \
+        "–"  # no family has two
 
 
 def test_failures_are_listed_with_their_record(example):
@@ -251,14 +253,16 @@ def test_numbers_are_formatted_for_humans(value, text):
 @pytest.mark.parametrize("tau, verdict", [(1.0, "strong agreement"), (0.47, "partial agreement"),
                                           (0.0, "no clear agreement"), (-0.8, "largely the reverse order")])
 def test_the_agreement_sentence_states_the_verdict(tau, verdict, monkeypatch):
-    ranking = analysis.Ranking("overall", "throughput", "current", [["iocp"], ["select"]], ["p"])
+    ranking = analysis.Ranking("overall", "throughput", "current", ["iocp", "select"], [], {}, ["p"])
     monkeypatch.setattr(analysis, "agreement_with_microsoft", lambda r: tau)
+    monkeypatch.setattr(analysis, "microsoft_pairs", lambda r: (tau, 7))
     sentence = report.agreement_sentence([ranking])
-    assert f"tau = {tau:.2f} by throughput ({verdict})." in sentence and "\n" not in sentence
+    assert f"tau = {tau:.2f} by throughput over the 7 pairs both resolve ({verdict})." in sentence
+    assert "\n" not in sentence
 
 
 def test_the_agreement_sentence_without_a_tau_says_why(monkeypatch):
-    ranking = analysis.Ranking("overall", "p99", "current", [["iocp"], ["select"]], ["p"])
+    ranking = analysis.Ranking("overall", "p99", "current", ["iocp", "select"], [], {}, ["p"])
     monkeypatch.setattr(analysis, "agreement_with_microsoft", lambda r: None)
     monkeypatch.setattr(analysis, "no_tau_reason", lambda r: "only 2 Winsock model(s) ranked")
     assert report.agreement_sentence([ranking]).endswith(
@@ -292,11 +296,13 @@ def test_the_reproduce_command_follows_the_manifest():
         "python3 -m harness run --suite mine --seed 3 --servers iocp,thread --placement colocated"
 
 
-def test_rankings_read_best_first_in_words_with_ties():
-    assert report.ranking_text([["iocp", "overlapped"], ["select"]], "throughput") == \
-        "iocp = overlapped, then select (highest throughput first)"
-    assert report.ranking_text([["select"], ["iocp"]], "p99") == "select, then iocp (lowest p99 latency first)"
-    assert ">" not in report.ranking_text([["a"], ["b"], ["c"]], "p99")
+def test_rankings_read_best_first_in_words_with_their_letters():
+    letters = {"iocp": "a", "overlapped": "ab", "select": "b"}
+    assert report.ranking_text(["iocp", "overlapped", "select"], letters, "throughput") == \
+        "iocp (a), overlapped (ab), select (b); highest throughput first"
+    assert report.ranking_text(["select", "iocp"], {"select": "a", "iocp": "b"}, "p99") == \
+        "select (a), iocp (b); lowest p99 latency first"
+    assert ">" not in report.ranking_text(["a", "b", "c"], dict.fromkeys("abc", "a"), "p99")
 
 
 # ---------------------------------------------------------------- charts on plain data
@@ -378,11 +384,26 @@ def test_a_cell_with_too_few_repetitions_gets_no_interval_and_says_why(tmp_path)
     assert "Hettmansperger-Sheather" in text and "94-95%" in text  # the method and its coverage are stated
 
 
-def test_tiers_at_each_point_show_factors_with_intervals(example):
-    _, html_text, _ = example
-    assert "Tiers at each point" in html_text
+def test_verdicts_at_each_point_show_letters_and_factors_with_intervals(example):
+    _, html_text, md_text = example
+    assert "Verdicts at each point" in html_text
     assert re.search(r"reference-epoll \d+\.\d\d× \[\d+\.\d\d, \d+\.\d\d\] iocp", html_text)
-    assert "rank-sum test" in html_text and "false discovery rate" in html_text
+    assert "rank-sum test" in html_text and "false discovery rate" in html_text and "Brunner-Munzel" in html_text
+    assert "reference-epoll (a), iocp (b), overlapped (c), wsapoll (d), select (e); highest throughput first" in md_text
+
+
+def test_a_noisy_cell_does_not_make_the_report_call_a_separated_pair_tied(tmp_path):
+    # a's throughput straddles b's and c's; b and c do not overlap: b beats c, a is told apart from no one
+    rates = {"a": [700.0, 800, 1050, 1150, 1300, 1500], "b": [998.0, 999, 1000, 1001, 1002, 1003],
+             "c": [898.0, 899, 900, 901, 902, 903]}
+    cells = {("pingpong-c1", server): [[100.0 + rep] * 5 for rep in range(6)] for server in rates}
+    text = report.write_report(synthetic.write_run(tmp_path / "run", cells, throughput={
+        ("pingpong-c1", server): values for server, values in rates.items()}))[1].read_text(encoding="utf-8")
+    assert "a (ab), b (a), c (b); highest throughput first" in text
+    assert "tied" not in text and " = " not in text.split("## How to read this")[0]
+    row = next(line for line in text.splitlines() if line.startswith("| pingpong-c1 | c |"))
+    assert "900 \\[" in row and "\\] b |" in row  # the letter beside the median and its interval
+    assert "b 1.11× [" in text.replace("\\[", "[")  # the resolved pair's factor
 
 
 def test_the_table_shows_server_wineserver_and_total_cpu(tmp_path):
@@ -419,11 +440,11 @@ def test_the_report_says_when_too_few_repetitions_can_separate_no_one(tmp_path):
     cells = {("pingpong-c1", server): [[scale * (90.0 + rep)] * 5 for rep in range(3)]
              for server, scale in (("iocp", 1), ("select", 2), ("thread", 4))}
     text = report.write_report(synthetic.write_run(tmp_path / "run", cells))[1].read_text(encoding="utf-8")
-    assert "too few for the test to separate any two servers (as few as 3 per server)" in text
-    assert "Separating 3 servers takes at least 4 repetitions each." in text
+    assert "too few for the test to resolve any pair of servers (as few as 3 per server)" in text
+    assert "Resolving any of 3 servers takes at least 4 repetitions each." in text
     example_text = report.render_markdown(report.build_blocks(*synthetic_run_and_cells(tmp_path / "ex"), []),
                                           tmp_path / "ex")
-    assert "too few for the test to separate" not in example_text
+    assert "too few for the test to resolve" not in example_text
 
 
 def synthetic_run_and_cells(path):
@@ -556,6 +577,25 @@ def test_option_sets_get_a_section_of_their_own_and_a_run_without_them_does_not(
     section = md_text[md_text.index("## Server options compared"):]
     section = section[:section.index("\n## ", 1)]
     row = next(line for line in section.splitlines() if line.startswith("| pingpong:"))
-    assert "| iocp | --batch 16, then --skip-on-success = no options (highest throughput first); --batch 16 1.6" in row
+    assert ("| iocp | --batch 16 (a), --skip-on-success (b), no options (b); highest throughput first; "
+            "--batch 16 1.6") in row
     assert "Server options compared" in md_text[md_text.index("**Contents:**"):md_text.index("## Rankings")]
     assert "Server options compared" not in example[2]  # the example run's points all differ in their settings
+
+
+def test_a_verdict_matrix_colours_resolved_pairs_and_labels_each_win(tmp_path):
+    names = ["iocp", "select", "thread"]
+    factors = {("iocp", "thread"): 2.0, ("thread", "iocp"): 0.5}
+    path = charts.verdict_matrices([("pingpong-c1", names, factors), ("alone", ["iocp"], {})], tmp_path / "v.png",
+                                   title="verdicts")
+    assert_plausible_chart(path.read_bytes())
+    figure = charts.plt.figure()
+    axes = figure.add_subplot()
+    charts._verdict_matrix(axes, "p", names, factors, fontsize=8)
+    cells = axes.images[0].get_array()
+    assert cells[0][2] == 1.0 and cells[2][0] == -1.0  # log2 of the factor, both ways round
+    assert cells.mask[0][1] and cells.mask[1][2]  # unresolved pairs are left grey
+    assert [text.get_text() for text in axes.texts] == ["2"]  # only the win is labelled
+    charts.plt.close(figure)
+    with pytest.raises(ValueError):
+        charts.verdict_matrices([("alone", ["iocp"], {})], tmp_path / "none.png", title="none")

@@ -55,7 +55,37 @@ def test_summary_json_holds_each_cells_estimates_flags_and_the_rankings(example)
     overall = [r for r in document["rankings"] if r["scope"] == "overall"]
     assert {r["metric"] for r in overall} == {"throughput", "p99"}
     assert {r["best_first"] for r in overall} == {"highest", "lowest"}
-    assert any(t["factors"] and t["factors"][0]["low"] is not None for t in document["point_tiers"])
+    assert all(r["tau_pairs"] >= 0 and set(r["letters"]) == set(r["order"]) for r in document["rankings"])
+
+
+def test_summary_json_gives_every_pair_at_every_point_its_verdict(example):
+    run_dir, _, cells = example
+    document = json.loads((run_dir / "summary.json").read_text())
+    points = analysis.all_point_verdicts(cells)
+    assert len(document["pairs"]) == sum(len(p.order) * (len(p.order) - 1) // 2 for p in points)
+    by_key = {(p["point_id"], p["metric"], p["a"], p["b"]): p for p in document["pairs"]}
+    for point in points:
+        for verdict in point.verdicts:
+            found = by_key[(point.point_id, point.metric, verdict.a, verdict.b)]
+            assert (found["better"], found["ratio"], found["low"], found["p"]) == \
+                (verdict.better, verdict.ratio, verdict.low, verdict.p)
+    # the example's servers are far apart at pingpong-c1: reference-epoll beats iocp on both metrics,
+    # its throughput ratio above 1 and its p99 ratio below 1 (a over b as measured)
+    throughput = by_key[("pingpong-c1", "throughput", "reference-epoll", "iocp")]
+    latency = by_key[("pingpong-c1", "p99", "reference-epoll", "iocp")]
+    assert throughput["better"] == latency["better"] == "reference-epoll"
+    assert throughput["low"] > 1 and latency["high"] < 1 and throughput["p"] < 0.05
+    summaries = {(p["point_id"], p["metric"]): p for p in document["points"]}
+    assert summaries[("pingpong-c1", "throughput")]["leaders"] == ["reference-epoll"]
+
+
+def test_the_schema_refuses_a_pair_without_a_verdict_field(example):
+    run_dir, _, _ = example
+    validator = jsonschema.Draft202012Validator(json.loads(exports.SCHEMA_PATH.read_text()))
+    document = json.loads((run_dir / "summary.json").read_text())
+    del document["pairs"][0]["better"]
+    document["pairs"][1]["metric"] = "speed"
+    assert len(list(validator.iter_errors(document))) == 2
 
 
 def test_summary_csv_has_one_row_per_cell(example):
