@@ -16,9 +16,9 @@ from test_script_options import VERSION_LINE, assert_no_work_done
 tree = test_script_options.tree  # the fixture: a copy of the tree, and tools that record their calls
 
 ROOT = Path(__file__).resolve().parents[2]
-MEASURE_SCRIPTS = ("wineserver_requests.py", "iocp_vs_sample.py")
+MEASURE_SCRIPTS = ("wineserver_requests.py", "vs_sample.py")
 # Options each script needs to get as far as checking anything else.
-REQUIRED = {"wineserver_requests.py": [], "iocp_vs_sample.py": ["--sample", __file__]}
+REQUIRED = {"wineserver_requests.py": [], "vs_sample.py": ["--samples-dir", str(Path(__file__).parent)]}
 
 
 def run_measure(tree, script, *args):
@@ -56,15 +56,18 @@ def test_version_names_the_script_the_version_file_and_a_commit(tree, script):
     ("wineserver_requests.py", ["--baseline", "500", "--messages", "400"], "--baseline"),
     ("wineserver_requests.py", ["--servers", "nosuch"], "nosuch"),
     ("wineserver_requests.py", ["--servers", "reference-epoll"], "not a Winsock model"),
-    ("iocp_vs_sample.py", ["--no-such-option"], "--no-such-option"),
-    ("iocp_vs_sample.py", [], "--sample"),
-    ("iocp_vs_sample.py", ["--sample", "/no/such/iocpserver.exe"], "no such file"),
-    ("iocp_vs_sample.py", ["--connections", "1,x"], "'x'"),
-    ("iocp_vs_sample.py", ["--pairs", "0"], "--pairs"),
-    ("iocp_vs_sample.py", ["--sample-args=-e:6001"], "{port}"),
+    ("vs_sample.py", ["--no-such-option"], "--no-such-option"),
+    ("vs_sample.py", [], "--samples-dir"),
+    ("vs_sample.py", ["--samples-dir", "/no/such/samples"], "no such folder"),
+    ("vs_sample.py", ["--models", "iocp,nosuch"], "nosuch: no sample stands for it"),
+    ("vs_sample.py", ["--points", "pingpong-c1,pingpong-c2"], "pingpong-c2: not a point"),
+    ("vs_sample.py", ["--pairs", "0"], "--pairs"),
+    ("vs_sample.py", ["--duration", "x"], "--duration"),
+    ("vs_sample.py", ["--placement", "everywhere"], "--placement"),
 ])
 def test_a_bad_option_is_refused_in_one_line_before_any_work(tree, script, args, named):
-    required = [] if "--sample" in args or not args else REQUIRED[script]
+    # An option the test is about stands alone: what the script requires is added to the others.
+    required = [] if not args or "--samples-dir" in args else REQUIRED[script]
     done = run_measure(tree, script, *required, *args)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
