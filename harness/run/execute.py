@@ -19,6 +19,7 @@ from harness.run.plan import item_estimate, make_plan, missing_items, plan_label
 from harness.run.progress import Progress, format_duration
 from harness.run.registry import BuiltServers, Variant, check_commands, current_variant, relative, split_runnable
 from harness.run.remote import RemoteServers, Topology
+from harness.run import rounds
 from harness.run.rounds import next_round
 from harness.platforms.wine import run_prefix, start_wineserver
 from harness.servers import ROOT
@@ -122,7 +123,8 @@ def plan_summary(suite, servers, repetitions, variants=1, registry=None):
             f"{cells * variants * repetitions.min} runs{skipped_text}, about {format_duration(first)}")
     if repetitions.adaptive:
         most = suite.estimate_seconds(servers, variants=variants)
-        text += (f"; then rounds of the cells not settled to +-{repetitions.target:.0%}, up to {repetitions.max} "
+        text += (f"; then rounds of the cells that leave a pair {rounds.WORTH_RESOLVING:g}x apart unresolved (or, "
+                 f"compared with no one, are not within +-{repetitions.target:.0%}), up to {repetitions.max} "
                  f"reps and a budget of {format_duration(repetitions.budget_s)}: at most about {format_duration(most)}")
     return text
 
@@ -366,9 +368,10 @@ class Session:
         self.write_manifest()
         self.round_items = items
         left = format_duration(self.repetitions.budget_s - self.spent_s)
-        self.stream.write(f"round {state['rounds']}: {unsettled} cell(s) not settled to "
-                          f"+-{self.repetitions.target:.0%}, {len(items)} below {self.repetitions.max} reps; "
-                          f"{left} of the budget left\n")
+        self.stream.write(f"round {state['rounds']}: {unsettled} cell(s) not settled (a pair "
+                          f"{rounds.WORTH_RESOLVING:g}x apart or more still unresolved, or, for a cell compared with "
+                          f"no one, not within +-{self.repetitions.target:.0%}), {len(items)} below "
+                          f"{self.repetitions.max} reps; {left} of the budget left\n")
         return True
 
     def stop_rounds(self, reason, unrun=()):
