@@ -17,7 +17,8 @@ packages=(cmake make gcc clang lld libc6-dev pkg-config gcc-mingw-w64-x86-64 win
           python3-pyflakes clang-tidy clang-format  # the checks: lint.sh, analyze.sh, format.sh
           libclang-rt-dev llvm  # sanitizer runtimes, symbolizer: scripts/sanitize.sh
           iproute2 openssh-server  # the test hosts: tests/remote
-          chromium python3-jsonschema)  # the report in a real browser; summary.json against its schema
+          chromium python3-jsonschema  # the report in a real browser; summary.json against its schema
+          python3-yaml)  # the CI workflows, read by their tests
 # Node.js and npm parse the PowerShell scripts (tests/tools/powershell): Debian's,
 # unless the machine has its own already.
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)

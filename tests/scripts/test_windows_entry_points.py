@@ -191,3 +191,35 @@ def test_pwsh_runs_help_and_refuses_a_bad_option(name):
     if name != "bench.ps1":  # bench.ps1's options are the harness's: it asks the harness (with Python)
         refused = run_pwsh("-File", str(ROOT / "scripts" / name), "--no-such-option")
         assert refused.returncode == 2 and "--no-such-option" in refused.stderr
+
+
+def workflow(name):
+    import yaml
+    return yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text(encoding="utf-8"))
+
+
+def run_lines(job):
+    return "\n".join(step.get("run", "") for step in job["steps"])
+
+
+def test_the_linux_workflow_runs_the_test_command_on_push_and_the_gate_on_pull_requests():
+    linux = workflow("linux.yml")
+    triggers = linux[True] if True in linux else linux["on"]  # YAML 1.1 reads a bare `on` as true
+    assert {"push", "pull_request"} <= set(triggers)
+    test, gate = linux["jobs"]["test"], linux["jobs"]["gate"]
+    assert "bash .ci/run" in run_lines(test) and "if" not in test
+    assert (ROOT / ".ci" / "run").is_file()
+    assert gate["if"] == "github.event_name == 'pull_request'"
+    commands = run_lines(gate)
+    assert "python3 -m harness ab --base" in commands and "--suite gate" in commands
+    assert any(step.get("with", {}).get("fetch-depth") == 0 for step in gate["steps"])  # the merge base is there
+    assert any(step.get("uses", "").startswith("actions/upload-artifact") for step in gate["steps"])
+    assert (ROOT / "harness" / "suites" / "gate.toml").is_file()
+    for job in (test, gate):
+        assert job["container"] == "debian:12" and job["timeout-minutes"] <= 90
+
+
+def test_the_windows_workflow_runs_the_gate_on_pull_requests():
+    steps = workflow("windows.yml")["jobs"]["msvc"]["steps"]
+    gate = next(step for step in steps if "--suite gate" in step.get("run", ""))
+    assert gate["if"] == "github.event_name == 'pull_request'" and "harness ab --base" in gate["run"]
