@@ -150,6 +150,7 @@ class Record:
     wineserver_cpu_s: float | None = None   # None: a native server, or not measured
     machine: dict | None = None             # the machine's other CPU use etc. during the item
     loadgen_autoscale: dict | None = None   # None unless the load generator was re-run with more threads
+    placement: dict | None = None           # where its processes were allowed to run, read back (harness.run.placement)
 
     @property
     def ok(self):
@@ -245,7 +246,7 @@ def _read_record(path, manifest_points):
                   status=status, failure=failure, loadgen=document.get("loadgen"),
                   server_ready=document.get("server_ready"), server_stats=document.get("server_stats"), path=path,
                   wineserver_cpu_s=document.get("wineserver_cpu_s"), machine=document.get("machine"),
-                  loadgen_autoscale=document.get("loadgen_autoscale"))
+                  loadgen_autoscale=document.get("loadgen_autoscale"), placement=document.get("placement"))
 
 
 def _record_order(manifest):

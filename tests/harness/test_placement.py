@@ -194,3 +194,28 @@ def test_a_real_run_places_the_wineserver_and_reads_it_back_from_proc(tmp_path):
     # the run is over: the prefix's wineserver, which outlives it, is free again
     pid = wine.find_wineserver(wine.run_prefix())
     assert pid is not None and procfs.allowed_cpus(pid) == usable
+
+
+# --- what a run's analysis and its quality figures make of the records --------------
+
+def test_a_cell_whose_placement_did_not_hold_says_so_and_the_quality_figures_count_it(tmp_path):
+    from harness import analysis
+    samples = [[100.0 + rep, 110.0, 120.0] for rep in range(6)]
+
+    def place(record):
+        moved = record["server"] == "select" and record["rep"] < 2
+        record["placement"] = {"mode": "colocated", "server_cpus": [0], "wineserver_cpus": [0, 1] if moved else [0],
+                               "loadgen_cpus": [1], "held": not moved,
+                               "problems": ["wineserver on CPUs 0,1 at the start, not 0"] if moved else None}
+    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): samples,
+                                                     ("pingpong-c1", "select"): samples}, edit=place)
+    _, cells = analysis.load_cells(run_dir)
+    notes = {cell.server: cell.notes for cell in cells}
+    assert notes["iocp"] == []
+    assert notes["select"] == ["placement not held in 2 of 6 repetitions (wineserver on CPUs 0,1 at the start, not 0)"]
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "measure" / "run_quality.py"), str(run_dir),
+                           "--json", "-"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert figures["repetitions"] == {"ok_repetitions": 12, "placement_held": 10, "busy": 0}
+    assert figures["verdicts"]["all"]["pairs"] == 2  # one pair of Winsock models, two metrics

@@ -16,9 +16,10 @@ from test_script_options import VERSION_LINE, assert_no_work_done
 tree = test_script_options.tree  # the fixture: a copy of the tree, and tools that record their calls
 
 ROOT = Path(__file__).resolve().parents[2]
-MEASURE_SCRIPTS = ("wineserver_requests.py", "vs_sample.py")
+MEASURE_SCRIPTS = ("wineserver_requests.py", "vs_sample.py", "run_quality.py")
 # Options each script needs to get as far as checking anything else.
-REQUIRED = {"wineserver_requests.py": [], "vs_sample.py": ["--samples-dir", str(Path(__file__).parent)]}
+REQUIRED = {"wineserver_requests.py": [], "vs_sample.py": ["--samples-dir", str(Path(__file__).parent)],
+            "run_quality.py": ["some-run"]}
 
 
 def run_measure(tree, script, *args):
@@ -64,6 +65,8 @@ def test_version_names_the_script_the_version_file_and_a_commit(tree, script):
     ("vs_sample.py", ["--pairs", "0"], "--pairs"),
     ("vs_sample.py", ["--duration", "x"], "--duration"),
     ("vs_sample.py", ["--placement", "everywhere"], "--placement"),
+    ("run_quality.py", [], "RUN"),
+    ("run_quality.py", ["a", "--no-such-option"], "--no-such-option"),
 ])
 def test_a_bad_option_is_refused_in_one_line_before_any_work(tree, script, args, named):
     # An option the test is about stands alone: what the script requires is added to the others.
