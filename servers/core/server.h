@@ -78,7 +78,13 @@ void server_log_error(const server *s, int error, const char *format, ...);
 /* For every accepted socket: admission against --max-connections (a refused
  * socket is closed here and 0 returned) and TCP_NODELAY. */
 int server_admit(server *s, SOCKET client);
+/* A connection that was served is gone: the inverse of admission's count. */
 void server_connection_closed(server *s);
+/* The inverse of server_admit, for an admitted socket that could not be set
+ * going (no memory, thread, event or queue room): closes it and counts it
+ * out. What was lacking counts itself where it was found (a `resource`
+ * error; server_start_thread counts its own). */
+void server_drop(server *s, SOCKET client);
 
 /* The counting rules for errors, the same in every model, so that the
  * `errors` figures compare across models (servers/README.md, "Counting
