@@ -58,6 +58,8 @@ struct completion_conn {
      * one operation at a time nothing else contends for it. */
     CRITICAL_SECTION lock;
     SOCKET socket; /* INVALID_SOCKET once closed: only completions may remain */
+    /* Freed only with the context, after the last completion: until then the
+     * system may still write a receive into it or read a send from it. */
     echo_buffer buffer;
     completion_op pending;
     int holds;

@@ -5,7 +5,9 @@
  * options, Winsock start-up, the listening socket, the ready line, the stop
  * signals (end-of-file on stdin, Ctrl-C / Ctrl-Break), thread accounting and
  * the final stats line. What is left in each model's main.c is the part that
- * differs: how it waits for sockets and moves bytes. */
+ * differs: how it waits for sockets and moves bytes. (readiness.h holds what
+ * the readiness models share; lifecycle.h, acceptex.h and completion.h what
+ * the others share.) */
 #ifndef WSB_SERVER_H
 #define WSB_SERVER_H
 

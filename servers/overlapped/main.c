@@ -19,6 +19,8 @@ typedef struct connection {
     WSAOVERLAPPED sending;
     server *s;
     SOCKET socket; /* INVALID_SOCKET once closed; only completions may remain */
+    /* Freed only with the context, after the last completion: until then the
+     * system may still write a receive into it or read a send from it. */
     echo_buffer buffer;
     int receive_pending; /* at most one WSARecv and one WSASend outstanding */
     int send_pending;
