@@ -1,7 +1,7 @@
 /* The load generator's view of sockets: non-blocking TCP client sockets and
- * a readiness loop that owns them. net_epoll.c implements it with epoll; a
- * Winsock backend (WSAPoll, or IOCP emulating readiness) fits behind the
- * same calls. Errors come back as net_status values, never errno. */
+ * a readiness loop that owns them. net_epoll.c implements it with epoll,
+ * net_winsock.c with WSAPoll (loadgen.exe; it says there why not a
+ * completion port). Errors come back as net_status values, never errno. */
 #ifndef WSB_LOADGEN_NET_H
 #define WSB_LOADGEN_NET_H
 

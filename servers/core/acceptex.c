@@ -3,9 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* STATUS_PENDING as an OVERLAPPED's Internal holds it, without ntstatus.h. */
-#define OP_IN_FLIGHT ((ULONG_PTR)0x103)
-
 int acceptex_pool_open(acceptex_pool *p, server *s, int with_events, const acceptex_hooks *hooks, void *context)
 {
     GUID accept_ex_id = WSAID_ACCEPTEX;
@@ -64,12 +61,7 @@ static int post(acceptex_pool *p, acceptex_op *op)
             stats_error(&s->stats, ERROR_RESOURCE);
             return 0;
         }
-        HANDLE event = op->overlapped.hEvent;
-        memset(&op->overlapped, 0, sizeof op->overlapped);
-        op->overlapped.hEvent = event;
-        /* Set here, not left to the system: an event model polls Internal and
-         * must never take a zeroed OVERLAPPED for a finished one. */
-        op->overlapped.Internal = OP_IN_FLIGHT;
+        overlapped_prepare(&op->overlapped); /* an event model polls it */
         if (p->hooks->starting)
             p->hooks->starting(p->context, op);
         /* No receive data: an idle client is accepted at once, not when it
@@ -151,13 +143,15 @@ void acceptex_pool_poll(acceptex_pool *p)
     for (int i = 0; i < p->count; i++) {
         acceptex_op *op = &p->ops[i];
         /* A re-armed op may complete at once: take it again. */
-        while (op->pending && op->overlapped.Internal != OP_IN_FLIGHT)
+        while (op->pending && overlapped_finished(&op->overlapped))
             acceptex_completed(op, op->overlapped.Internal == 0);
     }
 }
 
 void acceptex_pool_stop(acceptex_pool *p)
 {
+    if (!p->s)
+        return; /* never opened */
     EnterCriticalSection(&p->lock);
     p->stopping = 1;
     if (p->s->listener != INVALID_SOCKET)
@@ -168,10 +162,19 @@ void acceptex_pool_stop(acceptex_pool *p)
 
 int acceptex_pool_outstanding(acceptex_pool *p)
 {
+    if (!p->s)
+        return 0; /* never opened */
     EnterCriticalSection(&p->lock);
     int outstanding = p->outstanding;
     LeaveCriticalSection(&p->lock);
     return outstanding;
+}
+
+int acceptex_pool_left(acceptex_pool *p)
+{
+    if (p->events)
+        acceptex_pool_poll(p);
+    return acceptex_pool_outstanding(p);
 }
 
 void acceptex_pool_close(acceptex_pool *p)
@@ -184,4 +187,64 @@ void acceptex_pool_close(acceptex_pool *p)
     free(p->events);
     free(p->ops);
     DeleteCriticalSection(&p->lock);
+}
+
+/* ---- The run of an AcceptEx model --------------------------------------- */
+
+static int serve_until_stopped(acceptex_server *a, const acceptex_model *m)
+{
+    if (m->worker && port_workers_start(&a->workers, a->s, a->port, m->worker, a) != 0)
+        return 1;
+    if (acceptex_pool_arm(&a->accepts) == 0) {
+        server_log(a->s, "cannot post any AcceptEx");
+        return 1;
+    }
+    if (m->serve)
+        return m->serve(a);
+    WaitForSingleObject(a->s->stop_event, INFINITE);
+    return 0;
+}
+
+int acceptex_run(acceptex_server *a, const acceptex_model *m)
+{
+    int rc = m->open(a) == 0 ? serve_until_stopped(a, m) : 1;
+    /* Closing the listener ends the pool's AcceptEx calls. */
+    acceptex_pool_stop(&a->accepts);
+    int drained = m->drain(a) == 0;
+    /* Only now, with every connection gone, may the workers go: until then
+     * a completion may still come for them to finish. */
+    port_workers_stop(&a->workers);
+    if (!drained)
+        return 1; /* the system may still write into what is left: the process exit takes it */
+    if (m->close)
+        m->close(a);
+    acceptex_pool_close(&a->accepts);
+    if (a->port)
+        CloseHandle(a->port);
+    return rc;
+}
+
+int acceptex_serve_events(acceptex_server *a, BOOL alertable)
+{
+    server *s = a->s;
+    acceptex_pool *p = &a->accepts;
+    HANDLE handles[1 + ACCEPTEX_MAX_EVENT_POOL];
+    DWORD waited = (DWORD)(1 + p->count);
+    handles[0] = s->stop_event;
+    memcpy(handles + 1, p->events, (size_t)p->count * sizeof *handles);
+    while (!server_stopping(s)) {
+        int idle = acceptex_pool_outstanding(p) < p->count;
+        DWORD woke = WaitForMultipleObjectsEx(waited, handles, FALSE, idle ? 1000 : INFINITE, alertable);
+        if (woke == WAIT_FAILED) {
+            server_log_error(s, (int)GetLastError(), "the wait failed");
+            return 1;
+        }
+        /* Every op, not only the event the wait named: several AcceptEx may
+         * have completed (and with auto-reset events, only the named one was
+         * reset). */
+        acceptex_pool_poll(p);
+        if (idle && woke == WAIT_TIMEOUT)
+            acceptex_pool_arm(p);
+    }
+    return 0;
 }

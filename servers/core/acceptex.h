@@ -1,5 +1,6 @@
 /* The AcceptEx pool shared by every model that accepts with AcceptEx
- * (overlapped, overlapped-events, iocp, threadpool).
+ * (overlapped, overlapped-events, iocp, threadpool, rio), and the run that
+ * every such model has (acceptex_run, at the end).
  *
  * A fixed number of AcceptEx calls is kept outstanding on the listener, each
  * into a socket created in advance. How a model learns that one completed
@@ -16,12 +17,15 @@
 #ifndef WSB_ACCEPTEX_H
 #define WSB_ACCEPTEX_H
 
-#include "server.h"
+#include "lifecycle.h"
 
 #include <mswsock.h>
 
 /* AcceptEx wants room for each address plus 16 bytes. */
 #define ACCEPTEX_ADDRESS_LENGTH (sizeof(struct sockaddr_in6) + 16)
+/* A pool with events: one per AcceptEx, plus the stop event, in one wait of
+ * at most 64 handles (the model's max_accept_pool; options_parse enforces it). */
+#define ACCEPTEX_MAX_EVENT_POOL (WSA_MAXIMUM_WAIT_EVENTS - 1)
 
 typedef struct acceptex_pool acceptex_pool;
 
@@ -78,7 +82,57 @@ void acceptex_pool_poll(acceptex_pool *p);
 /* Stops accepting: closes the listener, which completes every AcceptEx. */
 void acceptex_pool_stop(acceptex_pool *p);
 int acceptex_pool_outstanding(acceptex_pool *p);
+/* For the stop's drain: what is still outstanding, after handling what has
+ * completed if the pool has events (then only on the thread that arms it;
+ * a port's or thread pool's completions are handled where they arrive). */
+int acceptex_pool_left(acceptex_pool *p);
 /* Frees the ops; only once nothing is outstanding. */
 void acceptex_pool_close(acceptex_pool *p);
+
+/* ---- The run of an AcceptEx model ----------------------------------------
+ * Every AcceptEx model runs the same way: set up; start the port's workers
+ * (iocp, rio); arm the pool; serve until the stop; close the listener, which
+ * ends the accepts; drain (end every connection, wait for what the system
+ * still holds); end the workers; free. A model embeds an acceptex_server
+ * first in its own state and says what it does differently in an
+ * acceptex_model. Functions get the acceptex_server; a model casts it back
+ * to its own state, of which it is the first member. */
+typedef struct acceptex_server {
+    server *s;
+    acceptex_pool accepts;
+    HANDLE port;          /* the completion port, for models that have one; closed at the end */
+    port_workers workers; /* the threads waiting on it (model->worker) */
+} acceptex_server;
+
+typedef struct acceptex_model {
+    /* Opens the pool (acceptex_pool_open) and whatever the model waits on
+     * (port, queue, thread-pool I/O). Returns 0, or -1 after saying why. */
+    int (*open)(acceptex_server *a);
+    /* The body of each worker waiting on a->port (argument: a), or NULL for
+     * a model without port workers. */
+    unsigned(__stdcall *worker)(void *a);
+    /* Serves until the stop; returns 0, or 1 after a fatal error. NULL: the
+     * work is done on other threads, and the run waits for stop_event. */
+    int (*serve)(acceptex_server *a);
+    /* With the listener closed: ends every connection and waits until the
+     * system gives everything back (lifecycle_drain): 0, or -1 when it gave
+     * up. Must cope with a model that failed to open half-way. */
+    int (*drain)(acceptex_server *a);
+    /* Frees what open made beyond the pool and the port, once nothing is
+     * outstanding and the workers are gone; may be NULL. */
+    void (*close)(acceptex_server *a);
+} acceptex_model;
+
+/* run() of an AcceptEx model: 0, or 1 after a failure or a stop that had to
+ * leave something to the process exit. a->s is set by the caller. */
+int acceptex_run(acceptex_server *a, const acceptex_model *m);
+
+/* A serve() for an event pool: waits on the stop event and every accept's
+ * event until the stop, handling the accepts that completed, and retrying
+ * after a second without events the ops a failure took out of service.
+ * alertable: the wait also runs this thread's queued completion routines
+ * (overlapped serves its connections there). Returns 0, or 1 when the wait
+ * failed. */
+int acceptex_serve_events(acceptex_server *a, BOOL alertable);
 
 #endif

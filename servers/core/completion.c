@@ -3,15 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* STATUS_PENDING as an OVERLAPPED's Internal holds it, without ntstatus.h. */
-#define OP_IN_FLIGHT ((ULONG_PTR)0x103)
-/* A stop gives up on the outstanding operations once none has come back for
- * this long (not a fixed total: thousands of completions take Wine more than
- * a second, and they are not stuck while they keep coming)... */
-#define STOP_STALL_MS 1000
-/* ...and cancels again, at this interval, those a cancel may have missed. */
-#define CANCEL_RETRY_MS 20
-
 int completion_set_init(completion_set *set, server *s, const completion_hooks *hooks, void *context)
 {
     memset(set, 0, sizeof *set);
@@ -47,12 +38,7 @@ static void destroy(completion_conn *c)
 {
     completion_set *set = c->set;
     EnterCriticalSection(&set->lock);
-    if (c->previous)
-        c->previous->next = c->next;
-    else
-        set->connections = c->next;
-    if (c->next)
-        c->next->previous = c->previous;
+    live_list_unlink(&set->connections, &c->link);
     LeaveCriticalSection(&set->lock);
     if (set->hooks->detach)
         set->hooks->detach(c);
@@ -82,16 +68,10 @@ static void end_connection(completion_conn *c, closing how)
         CancelIoEx((HANDLE)c->socket, NULL);
 }
 
-/* Closes the socket, once. A connection ended by the stop gets a FIN only if
- * everything it received was echoed; otherwise a reset, since a FIN would
- * pass the cut-off echo off as complete. */
+/* Closes the socket, once, by the one closing rule (lifecycle.h). */
 static void close_socket(completion_conn *c)
 {
-    if (c->closed)
-        return;
-    closing how = c->how == CLOSE_GRACEFULLY && !echo_buffer_is_empty(&c->buffer) ? CLOSE_ABORTIVELY : c->how;
-    server_close(c->socket, how);
-    c->closed = 1;
+    connection_close(&c->socket, c->how, !echo_buffer_is_empty(&c->buffer));
 }
 
 /* Drops one hold, with c's lock held. Returns 1 when it was the last: the
@@ -166,12 +146,7 @@ static started start(completion_conn *c, completion_op op, DWORD *bytes)
     span.len = (ULONG)(op == COMPLETION_RECV ? echo_buffer_write_span(&c->buffer, &where)
                                              : echo_buffer_read_span(&c->buffer, &where));
     span.buf = (char *)where;
-    HANDLE event = c->overlapped.hEvent;
-    memset(&c->overlapped, 0, sizeof c->overlapped);
-    c->overlapped.hEvent = event;
-    /* Set here, not left to the system: a model that polls Internal must
-     * never take a zeroed OVERLAPPED for a finished one. */
-    c->overlapped.Internal = OP_IN_FLIGHT;
+    overlapped_prepare(&c->overlapped); /* overlapped-events polls it */
     if (hooks->starting)
         hooks->starting(c);
     c->pending = op;
@@ -235,7 +210,7 @@ static void step(completion_conn *c)
 
 int completion_has_completed(const completion_conn *c)
 {
-    return c->pending != COMPLETION_NONE && c->overlapped.Internal != OP_IN_FLIGHT;
+    return c->pending != COMPLETION_NONE && overlapped_finished(&c->overlapped);
 }
 
 void completion_done(completion_conn *c, int ok, DWORD bytes)
@@ -268,8 +243,7 @@ int completion_open(completion_set *set, SOCKET client, void *model_data)
         if (c)
             echo_buffer_free(&c->buffer);
         free(c);
-        closesocket(client);
-        server_connection_closed(s);
+        server_drop(s, client);
         return -1;
     }
     c->set = set;
@@ -282,8 +256,7 @@ int completion_open(completion_set *set, SOCKET client, void *model_data)
         DeleteCriticalSection(&c->lock);
         echo_buffer_free(&c->buffer);
         free(c);
-        closesocket(client);
-        server_connection_closed(s);
+        server_drop(s, client);
         return -1;
     }
 
@@ -293,10 +266,7 @@ int completion_open(completion_set *set, SOCKET client, void *model_data)
         c->ending = 1;
         c->how = CLOSE_GRACEFULLY;
     }
-    c->next = set->connections;
-    if (c->next)
-        c->next->previous = c;
-    set->connections = c;
+    live_list_push(&set->connections, &c->link, c);
     set->live++;
     LeaveCriticalSection(&set->lock);
 
@@ -315,29 +285,14 @@ static void end_all(completion_set *set)
 {
     EnterCriticalSection(&set->lock);
     set->stopping = 1;
-    for (completion_conn *c = set->connections; c; c = c->next) {
+    for (live_link *l = set->connections; l; l = l->next) {
+        completion_conn *c = l->item;
         EnterCriticalSection(&c->lock);
         end_for_stop(c);
         LeaveCriticalSection(&c->lock);
     }
     if (set->live == 0)
         SetEvent(set->drained);
-    LeaveCriticalSection(&set->lock);
-}
-
-/* Cancels again the operations of connections still open: a cancel misses an
- * operation that Wine is completing at that very moment and then re-queues.
- * Closed ones cannot be cancelled any more; their completions come from
- * Wine destroying the socket. */
-static void cancel_outstanding(completion_set *set)
-{
-    EnterCriticalSection(&set->lock);
-    for (completion_conn *c = set->connections; c; c = c->next) {
-        EnterCriticalSection(&c->lock);
-        if (!c->closed && c->pending != COMPLETION_NONE)
-            CancelIoEx((HANDLE)c->socket, NULL);
-        LeaveCriticalSection(&c->lock);
-    }
     LeaveCriticalSection(&set->lock);
 }
 
@@ -349,32 +304,73 @@ static int live_connections(completion_set *set)
     return live;
 }
 
-int completion_stop(completion_set *set, int (*accepts_left)(void *), void *accepts)
+typedef struct stopping_set {
+    completion_set *set;
+    acceptex_pool *accepts;
+} stopping_set;
+
+static int outstanding(void *context, int *connections, int *accepts)
 {
-    DWORD last_progress = GetTickCount();
-    int left = -1;
-    end_all(set);
-    for (;;) {
-        int connections = live_connections(set), pending_accepts = accepts_left(accepts);
-        int now = connections + pending_accepts;
-        if (now == 0)
-            return 0;
-        if (left < 0 || now < left) {
-            left = now;
-            last_progress = GetTickCount();
-        } else if (GetTickCount() - last_progress >= STOP_STALL_MS) {
-            server_log(set->s,
-                       "%d connections and %d accepts still had I/O outstanding, none completed for %d ms; "
-                       "left to the process exit",
-                       connections, pending_accepts, STOP_STALL_MS);
-            return -1;
-        }
-        /* The connections signal drained (and it stays signalled); closing
-         * the listener ends the accepts within moments. */
-        if (connections > 0)
-            WaitForSingleObject(set->drained, CANCEL_RETRY_MS);
-        else
-            Sleep(1);
-        cancel_outstanding(set);
+    stopping_set *stop = context;
+    *connections = live_connections(stop->set);
+    *accepts = acceptex_pool_left(stop->accepts);
+    return *connections + *accepts;
+}
+
+/* Waits for the connections (they signal drained, which stays signalled;
+ * closing the listener ends the accepts within moments), then cancels
+ * again the operations of connections still open: a cancel misses an
+ * operation that Wine is completing at that very moment and then
+ * re-queues. Closed ones cannot be cancelled any more; their completions
+ * come from Wine destroying the socket. */
+static int wait_and_cancel(void *context)
+{
+    completion_set *set = ((stopping_set *)context)->set;
+    if (live_connections(set) > 0)
+        WaitForSingleObject(set->drained, CANCEL_RETRY_MS);
+    else
+        Sleep(1);
+    EnterCriticalSection(&set->lock);
+    for (live_link *l = set->connections; l; l = l->next) {
+        completion_conn *c = l->item;
+        EnterCriticalSection(&c->lock);
+        if (c->socket != INVALID_SOCKET && c->pending != COMPLETION_NONE)
+            CancelIoEx((HANDLE)c->socket, NULL);
+        LeaveCriticalSection(&c->lock);
     }
+    LeaveCriticalSection(&set->lock);
+    return 0; /* an interrupted operation counts when its completion frees it */
+}
+
+int completion_stop(completion_set *set, acceptex_pool *accepts)
+{
+    static const drain_hooks hooks = {outstanding, wait_and_cancel};
+    stopping_set stop = {set, accepts};
+    if (!set->drained)
+        return 0; /* never set up, so no accept was armed either (the pool opens after it) */
+    end_all(set);
+    return lifecycle_drain(set->s, &hooks, &stop);
+}
+
+/* ---- An AcceptEx model served by this engine --------------------------- */
+
+int completion_server_open(completion_server *cs, const completion_hooks *connection_hooks,
+                           const acceptex_hooks *accept_hooks, int with_events)
+{
+    server *s = cs->base.s;
+    if (completion_set_init(&cs->connections, s, connection_hooks, cs) != 0 ||
+        acceptex_pool_open(&cs->base.accepts, s, with_events, accept_hooks, cs) != 0)
+        return -1;
+    return 0;
+}
+
+int completion_server_drain(acceptex_server *a)
+{
+    completion_server *cs = (completion_server *)a;
+    return completion_stop(&cs->connections, &a->accepts);
+}
+
+void completion_server_close(acceptex_server *a)
+{
+    completion_set_free(&((completion_server *)a)->connections);
 }

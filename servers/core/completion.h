@@ -28,7 +28,7 @@
 #ifndef WSB_COMPLETION_H
 #define WSB_COMPLETION_H
 
-#include "server.h"
+#include "acceptex.h"
 
 typedef struct completion_conn completion_conn;
 typedef struct completion_set completion_set;
@@ -57,7 +57,9 @@ struct completion_conn {
     /* Taken by the thread that handles a completion and by the stop; with
      * one operation at a time nothing else contends for it. */
     CRITICAL_SECTION lock;
-    SOCKET socket; /* open until the last hold is released */
+    SOCKET socket; /* INVALID_SOCKET once closed: only completions may remain */
+    /* Freed only with the context, after the last completion: until then the
+     * system may still write a receive into it or read a send from it. */
     echo_buffer buffer;
     completion_op pending;
     int holds;
@@ -65,9 +67,8 @@ struct completion_conn {
     int had_input;     /* a byte has arrived (see server_count_io_error) */
     int ending;        /* no new operation; closed once the holds are gone */
     closing how;       /* how it is closed, once ending */
-    int closed;        /* the socket is closed: only completions may remain */
     void *model_data;  /* for the model (its TP_IO, its group) */
-    completion_conn *previous, *next;
+    live_link link;    /* in the set's live list */
 };
 
 struct completion_set {
@@ -78,7 +79,7 @@ struct completion_set {
     CRITICAL_SECTION lock;   /* guards what follows */
     int stopping;
     int live;
-    completion_conn *connections;
+    live_link *connections;
     HANDLE drained; /* set once stopping and no connection is left */
 };
 
@@ -98,11 +99,29 @@ void completion_done(completion_conn *c, int ok, DWORD bytes);
 int completion_has_completed(const completion_conn *c);
 
 /* The stop, after the listener is closed: ends every connection (see
- * above), then waits until all are gone, cancelling again every few ms what
- * a cancel may have missed. Also waits for the accepts still outstanding
- * (accepts_left). Gives up when nothing has finished for a second: returns
- * 0 when everything is gone, -1 (said on stderr) when not; then nothing may
- * be freed. */
-int completion_stop(completion_set *set, int (*accepts_left)(void *), void *accepts);
+ * above), then drains (lifecycle_drain: cancelling again every
+ * CANCEL_RETRY_MS what a cancel may have missed, giving up after
+ * STOP_STALL_MS without progress), the accepts still outstanding
+ * (accepts_left) included. Returns 0 when everything is gone, -1 (said on
+ * stderr) when not; then nothing may be freed. */
+int completion_stop(completion_set *set, acceptex_pool *accepts);
+
+/* ---- An AcceptEx model served by this engine -----------------------------
+ * iocp, threadpool and overlapped-events: accepts from the pool, connections
+ * from a completion_set. A model embeds a completion_server first in its
+ * own state; the hooks get that state as their context. */
+typedef struct completion_server {
+    acceptex_server base; /* first: acceptex_run's functions get it */
+    completion_set connections;
+} completion_server;
+
+/* For the model's open(): the set, then the pool (with_events: see
+ * acceptex_pool_open). Returns 0, or -1 after saying why. */
+int completion_server_open(completion_server *cs, const completion_hooks *connection_hooks,
+                           const acceptex_hooks *accept_hooks, int with_events);
+/* The model's drain(): completion_stop over its connections and accepts. */
+int completion_server_drain(acceptex_server *a);
+/* For the model's close(): frees the set. */
+void completion_server_close(acceptex_server *a);
 
 #endif

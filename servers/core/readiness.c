@@ -1,4 +1,5 @@
 #include "readiness.h"
+#include "lifecycle.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -192,11 +193,12 @@ static void close_connection(loop *l, connection *c, closing how)
     release(l->e->s, c, how);
 }
 
-/* How a connection ends when the server stops: an idle one with a FIN, one
- * whose echo is cut off with an RST (a FIN would pass it off as complete). */
+/* How a connection ends when the server stops, by the one closing rule
+ * (lifecycle.h): an idle one with a FIN, one whose echo is cut off with an
+ * RST. */
 static closing closing_at_stop(const connection *c)
 {
-    return echo_buffer_is_empty(&c->echo) ? CLOSE_GRACEFULLY : CLOSE_ABORTIVELY;
+    return closing_with_echo(CLOSE_GRACEFULLY, !echo_buffer_is_empty(&c->echo));
 }
 
 typedef enum io_result {
@@ -538,8 +540,7 @@ static void admit(engine *e, SOCKET client)
         if (c)
             echo_buffer_free(&c->echo);
         free(c);
-        closesocket(client);
-        server_connection_closed(e->s);
+        server_drop(e->s, client);
         return;
     }
     c->socket = client;

@@ -21,7 +21,8 @@
  * - the stop: an atomic flag checked between waits, and the backend's own
  *   wake-up; no kernel wait per message.
  * - the close-everything rule: once every loop has stopped, idle connections
- *   get a FIN, connections with echo still pending an RST.
+ *   get a FIN, connections with echo still pending an RST (the one closing
+ *   rule, closing_with_echo in lifecycle.h).
  * - the counting rules for errors, shared with every model: a failed accept
  *   by server_count_accept_failure, a failed recv or send by
  *   server_count_io_error. */

@@ -136,6 +136,12 @@ void server_connection_closed(server *s)
     stats_connection_closed(&s->stats);
 }
 
+void server_drop(server *s, SOCKET client)
+{
+    closesocket(client);
+    server_connection_closed(s);
+}
+
 int server_is_reset(int wsa_error)
 {
     return wsa_error == WSAECONNRESET || wsa_error == WSAECONNABORTED || wsa_error == WSAENETRESET ||

@@ -5,7 +5,9 @@
  * options, Winsock start-up, the listening socket, the ready line, the stop
  * signals (end-of-file on stdin, Ctrl-C / Ctrl-Break), thread accounting and
  * the final stats line. What is left in each model's main.c is the part that
- * differs: how it waits for sockets and moves bytes. */
+ * differs: how it waits for sockets and moves bytes. (readiness.h holds what
+ * the readiness models share; lifecycle.h, acceptex.h and completion.h what
+ * the others share.) */
 #ifndef WSB_SERVER_H
 #define WSB_SERVER_H
 
@@ -78,7 +80,13 @@ void server_log_error(const server *s, int error, const char *format, ...);
 /* For every accepted socket: admission against --max-connections (a refused
  * socket is closed here and 0 returned) and TCP_NODELAY. */
 int server_admit(server *s, SOCKET client);
+/* A connection that was served is gone: the inverse of admission's count. */
 void server_connection_closed(server *s);
+/* The inverse of server_admit, for an admitted socket that could not be set
+ * going (no memory, thread, event or queue room): closes it and counts it
+ * out. What was lacking counts itself where it was found (a `resource`
+ * error; server_start_thread counts its own). */
+void server_drop(server *s, SOCKET client);
 
 /* The counting rules for errors, the same in every model, so that the
  * `errors` figures compare across models (servers/README.md, "Counting

@@ -33,27 +33,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Completion keys: what a packet belongs to. */
+/* Completion keys: what a packet belongs to (PORT_QUIT_KEY, lifecycle.h,
+ * tells a worker to return). */
 #define ACCEPT_KEY ((ULONG_PTR)1)
 #define CONNECTION_KEY ((ULONG_PTR)2)
-/* The packets that tell a worker to exit carry no OVERLAPPED. */
-#define QUIT_KEY ((ULONG_PTR)3)
-
-typedef struct iocp_server {
-    server *s;
-    HANDLE port;
-    acceptex_pool accepts;
-    completion_set connections;
-} iocp_server;
 
 static int attach(completion_conn *c)
 {
-    iocp_server *iocp = c->set->context;
-    if (CreateIoCompletionPort((HANDLE)c->socket, iocp->port, CONNECTION_KEY, 0) == NULL)
+    completion_server *iocp = c->set->context;
+    if (CreateIoCompletionPort((HANDLE)c->socket, iocp->base.port, CONNECTION_KEY, 0) == NULL)
         return -1;
     /* Checked per connection, as Microsoft advises: a layered provider may
      * refuse it, and then every call still completes through the port. */
-    if (iocp->s->options.skip_on_success &&
+    if (iocp->base.s->options.skip_on_success &&
         !SetFileCompletionNotificationModes((HANDLE)c->socket, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS))
         return -1;
     return 0;
@@ -63,7 +55,7 @@ static const completion_hooks connection_hooks = {attach, NULL, NULL, NULL};
 
 static void accepted(void *context, SOCKET client)
 {
-    iocp_server *iocp = context;
+    completion_server *iocp = context;
     completion_open(&iocp->connections, client, NULL);
 }
 
@@ -79,15 +71,15 @@ static void dispatch(ULONG_PTR key, OVERLAPPED *overlapped, int ok, DWORD bytes)
 }
 
 /* One completion per call: GetQueuedCompletionStatus. */
-static void serve_one_at_a_time(iocp_server *iocp)
+static void serve_one_at_a_time(HANDLE port)
 {
     for (;;) {
         DWORD bytes = 0;
         ULONG_PTR key = 0;
         OVERLAPPED *overlapped = NULL;
-        BOOL ok = GetQueuedCompletionStatus(iocp->port, &bytes, &key, &overlapped, INFINITE);
+        BOOL ok = GetQueuedCompletionStatus(port, &bytes, &key, &overlapped, INFINITE);
         if (overlapped == NULL)
-            return; /* our QUIT_KEY packet, or the port itself failed */
+            return; /* a quit packet, or the port itself failed */
         dispatch(key, overlapped, ok, bytes);
     }
 }
@@ -95,18 +87,18 @@ static void serve_one_at_a_time(iocp_server *iocp)
 /* Up to --batch completions per call: GetQueuedCompletionStatusEx. It
  * reports each entry's status only in the OVERLAPPED (Internal), so success
  * is read there. */
-static void serve_in_batches(iocp_server *iocp)
+static void serve_in_batches(acceptex_server *a)
 {
-    OVERLAPPED_ENTRY *entries = calloc((size_t)iocp->s->options.batch, sizeof *entries);
+    OVERLAPPED_ENTRY *entries = calloc((size_t)a->s->options.batch, sizeof *entries);
     if (!entries) {
-        stats_error(&iocp->s->stats, ERROR_RESOURCE);
-        serve_one_at_a_time(iocp); /* the worker still serves, one at a time */
+        stats_error(&a->s->stats, ERROR_RESOURCE);
+        serve_one_at_a_time(a->port); /* the worker still serves, one at a time */
         return;
     }
     for (;;) {
         ULONG taken = 0;
         int quits = 0;
-        if (!GetQueuedCompletionStatusEx(iocp->port, entries, (ULONG)iocp->s->options.batch, &taken, INFINITE, FALSE))
+        if (!GetQueuedCompletionStatusEx(a->port, entries, (ULONG)a->s->options.batch, &taken, INFINITE, FALSE))
             break; /* the port itself failed */
         for (ULONG i = 0; i < taken; i++) {
             OVERLAPPED *overlapped = entries[i].lpOverlapped;
@@ -121,7 +113,7 @@ static void serve_in_batches(iocp_server *iocp)
             continue;
         /* One quit packet per worker: those taken for the others go back. */
         while (--quits > 0)
-            PostQueuedCompletionStatus(iocp->port, 0, QUIT_KEY, NULL);
+            port_post_quit(a->port);
         break;
     }
     free(entries);
@@ -129,33 +121,28 @@ static void serve_in_batches(iocp_server *iocp)
 
 static unsigned __stdcall worker(void *arg)
 {
-    iocp_server *iocp = arg;
-    if (iocp->s->options.batch > 0)
-        serve_in_batches(iocp);
+    acceptex_server *a = arg;
+    if (a->s->options.batch > 0)
+        serve_in_batches(a);
     else
-        serve_one_at_a_time(iocp);
+        serve_one_at_a_time(a->port);
     return 0;
 }
 
-static int accepts_left(void *arg)
+static int open_port(acceptex_server *a)
 {
-    return acceptex_pool_outstanding(arg);
-}
-
-static int set_up(iocp_server *iocp)
-{
-    server *s = iocp->s;
-    iocp->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
-    if (!iocp->port) {
+    completion_server *iocp = (completion_server *)a;
+    server *s = a->s;
+    a->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
+    if (!a->port) {
         server_log_error(s, (int)GetLastError(), "cannot create the completion port");
         return -1;
     }
-    if (completion_set_init(&iocp->connections, s, &connection_hooks, iocp) != 0 ||
-        acceptex_pool_open(&iocp->accepts, s, 0, &accept_hooks, iocp) != 0)
+    if (completion_server_open(iocp, &connection_hooks, &accept_hooks, 0) != 0)
         return -1;
     iocp->connections.skip_inline_success = s->options.skip_on_success;
     /* Accepts complete on the listener, so it belongs to the port as well. */
-    if (CreateIoCompletionPort((HANDLE)s->listener, iocp->port, ACCEPT_KEY, 0) == NULL) {
+    if (CreateIoCompletionPort((HANDLE)s->listener, a->port, ACCEPT_KEY, 0) == NULL) {
         server_log_error(s, (int)GetLastError(), "cannot associate the listener with the port");
         return -1;
     }
@@ -164,53 +151,10 @@ static int set_up(iocp_server *iocp)
 
 static int run(server *s)
 {
-    iocp_server iocp;
-    int workers = server_worker_count(s), started = 0, rc = 0, stopped = 0;
-    HANDLE *threads = calloc((size_t)workers, sizeof *threads);
-    memset(&iocp, 0, sizeof iocp);
-    iocp.s = s;
-    if (!threads) {
-        server_log(s, "out of memory");
-        rc = 1;
-    } else if (set_up(&iocp) != 0) {
-        rc = 1;
-    }
-    for (int i = 0; rc == 0 && i < workers; i++)
-        if ((threads[started] = server_start_thread(s, worker, &iocp, 0)) != NULL)
-            started++;
-    if (rc == 0 && started == 0) {
-        server_log(s, "cannot start any worker thread");
-        rc = 1;
-    }
-    if (rc == 0 && acceptex_pool_arm(&iocp.accepts) == 0) {
-        server_log(s, "cannot post any AcceptEx");
-        rc = 1;
-    }
-    if (rc == 0)
-        WaitForSingleObject(s->stop_event, INFINITE);
-
-    if (iocp.accepts.ops && iocp.connections.drained) {
-        acceptex_pool_stop(&iocp.accepts);
-        if (started > 0 && completion_stop(&iocp.connections, accepts_left, &iocp.accepts) != 0)
-            rc = 1; /* the contexts the system may still write into are kept */
-        else
-            stopped = 1;
-    }
-    /* Only now, with every context freed, may the workers go. */
-    for (int i = 0; i < started; i++)
-        PostQueuedCompletionStatus(iocp.port, 0, QUIT_KEY, NULL);
-    for (int i = 0; i < started; i++) {
-        WaitForSingleObject(threads[i], INFINITE);
-        CloseHandle(threads[i]);
-    }
-    if (stopped || started == 0) { /* else the system may still write into them */
-        acceptex_pool_close(&iocp.accepts);
-        completion_set_free(&iocp.connections);
-    }
-    if (iocp.port)
-        CloseHandle(iocp.port);
-    free(threads);
-    return rc;
+    static const acceptex_model lifecycle = {open_port, worker, NULL, completion_server_drain, completion_server_close};
+    static completion_server iocp;
+    iocp.base.s = s;
+    return acceptex_run(&iocp.base, &lifecycle);
 }
 
 static const server_model model = {

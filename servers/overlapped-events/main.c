@@ -29,8 +29,6 @@
 
 /* Connections per group: one handle of the wait is the wake event. */
 #define GROUP_SIZE (WSA_MAXIMUM_WAIT_EVENTS - 1)
-/* One event per AcceptEx, plus the stop event, in the main thread's wait. */
-#define MAX_ACCEPT_POOL (WSA_MAXIMUM_WAIT_EVENTS - 1)
 /* A group thread's stack: it only runs the step. */
 #define GROUP_STACK (256 * 1024)
 
@@ -53,10 +51,8 @@ typedef struct group {
 } group;
 
 struct events_server {
-    server *s;
-    acceptex_pool accepts;
-    completion_set connections;
-    group *groups; /* the main thread's */
+    completion_server base; /* first: the run's functions get it */
+    group *groups;          /* the main thread's */
 };
 
 /* ---- A group's members ------------------------------------------------- */
@@ -122,7 +118,7 @@ static int take_inbox(group *g)
     g->inbox_count = 0;
     LeaveCriticalSection(&g->lock);
     for (int i = 0; i < n; i++) {
-        if (completion_open(&g->owner->connections, taken[i], g) == 0)
+        if (completion_open(&g->owner->base.connections, taken[i], g) == 0)
             continue;
         EnterCriticalSection(&g->lock); /* it never became a member: its place is free again */
         g->assigned--;
@@ -137,8 +133,8 @@ static unsigned __stdcall serve_group(void *arg)
     for (;;) {
         DWORD woke = WSAWaitForMultipleEvents((DWORD)(1 + g->count), g->handles, FALSE, WSA_INFINITE, FALSE);
         if (woke == WSA_WAIT_FAILED) {
-            server_log_error(g->owner->s, WSAGetLastError(), "a group's wait failed");
-            server_request_stop(g->owner->s);
+            server_log_error(g->owner->base.base.s, WSAGetLastError(), "a group's wait failed");
+            server_request_stop(g->owner->base.base.s);
             Sleep(10); /* the stop's sweep ends the members; their completions come here */
         }
         if (woke == WSA_WAIT_EVENT_0 && take_inbox(g))
@@ -149,17 +145,23 @@ static unsigned __stdcall serve_group(void *arg)
 
 /* ---- Groups (the main thread's) ----------------------------------------- */
 
+/* A new group, or NULL (counted as a `resource` error) when it lacks
+ * memory, an event or a thread. */
 static group *start_group(events_server *es)
 {
     group *g = calloc(1, sizeof *g);
-    if (!g)
+    if (!g) {
+        stats_error(&es->base.base.s->stats, ERROR_RESOURCE);
         return NULL;
+    }
     g->owner = es;
     g->wake = CreateEventW(NULL, FALSE, FALSE, NULL);
     InitializeCriticalSection(&g->lock);
     g->handles[0] = g->wake;
-    if (g->wake)
-        g->thread = server_start_thread(es->s, serve_group, g, GROUP_STACK);
+    if (!g->wake)
+        stats_error(&es->base.base.s->stats, ERROR_RESOURCE);
+    else
+        g->thread = server_start_thread(es->base.base.s, serve_group, g, GROUP_STACK); /* counts its own failure */
     if (!g->thread) {
         if (g->wake)
             CloseHandle(g->wake);
@@ -196,21 +198,10 @@ static void accepted(void *context, SOCKET client)
     group *fresh = start_group(es);
     if (fresh && hand_to(fresh, client))
         return;
-    stats_error(&es->s->stats, ERROR_RESOURCE); /* no thread for a new group */
-    closesocket(client);
-    server_connection_closed(es->s);
+    server_drop(es->base.base.s, client); /* no group for it: start_group counted why */
 }
 
 static const acceptex_hooks accept_hooks = {accepted, NULL, NULL};
-
-/* Called by the stop while it waits: the accepts complete on this thread's
- * events, so this is where they are collected. */
-static int accepts_left(void *arg)
-{
-    acceptex_pool *pool = arg;
-    acceptex_pool_poll(pool);
-    return acceptex_pool_outstanding(pool);
-}
 
 static void end_groups(events_server *es)
 {
@@ -231,53 +222,32 @@ static void end_groups(events_server *es)
 
 /* ---- Life cycle -------------------------------------------------------- */
 
-static int accept_until_stopped(events_server *es)
+static int open_events(acceptex_server *a)
 {
-    server *s = es->s;
-    HANDLE handles[1 + MAX_ACCEPT_POOL];
-    /* At most MAX_ACCEPT_POOL accepts (options_parse enforces it), so the
-     * stop event and every accept event fit one wait. */
-    DWORD waited = (DWORD)(1 + es->accepts.count);
-    handles[0] = s->stop_event;
-    memcpy(handles + 1, es->accepts.events, (size_t)es->accepts.count * sizeof *handles);
-    if (acceptex_pool_arm(&es->accepts) == 0) {
-        server_log(s, "cannot post any AcceptEx");
-        return 1;
-    }
-    while (!server_stopping(s)) {
-        /* An AcceptEx that failed is retried after a second without events. */
-        int idle = acceptex_pool_outstanding(&es->accepts) < es->accepts.count;
-        DWORD woke = WSAWaitForMultipleEvents(waited, handles, FALSE, idle ? 1000 : WSA_INFINITE, FALSE);
-        if (woke == WSA_WAIT_FAILED) {
-            server_log_error(s, WSAGetLastError(), "the wait failed");
-            return 1;
-        }
-        acceptex_pool_poll(&es->accepts); /* every op: several may have completed */
-        if (idle && woke == WSA_WAIT_TIMEOUT)
-            acceptex_pool_arm(&es->accepts);
-    }
-    return 0;
+    return completion_server_open((completion_server *)a, &connection_hooks, &accept_hooks, 1);
+}
+
+/* This thread waits for the accepts, which signal their events here; the
+ * groups serve the connections. */
+static int accept_until_stopped(acceptex_server *a)
+{
+    return acceptex_serve_events(a, FALSE);
+}
+
+/* Once every connection is gone the groups have nothing left to wait for. */
+static void close_groups(acceptex_server *a)
+{
+    end_groups((events_server *)a);
+    completion_server_close(a);
 }
 
 static int run(server *s)
 {
-    events_server es;
-    int rc = 0;
-    memset(&es, 0, sizeof es);
-    es.s = s;
-    if (completion_set_init(&es.connections, s, &connection_hooks, &es) != 0 ||
-        acceptex_pool_open(&es.accepts, s, 1, &accept_hooks, &es) != 0)
-        rc = 1;
-    else
-        rc = accept_until_stopped(&es);
-
-    acceptex_pool_stop(&es.accepts);
-    if (es.connections.drained && completion_stop(&es.connections, accepts_left, &es.accepts) != 0)
-        return 1; /* the system may still write into what is left: the process exit takes it */
-    end_groups(&es);
-    acceptex_pool_close(&es.accepts);
-    completion_set_free(&es.connections);
-    return rc;
+    static const acceptex_model lifecycle = {open_events, NULL, accept_until_stopped, completion_server_drain,
+                                             close_groups};
+    static events_server es;
+    es.base.base.s = s;
+    return acceptex_run(&es.base.base, &lifecycle);
 }
 
 static const server_model model = {
@@ -285,7 +255,7 @@ static const server_model model = {
      .summary = "overlapped I/O with event notification: groups of 63 connections per thread, a pool of AcceptEx",
      .has_accept_pool = 1,
      .default_accept_pool = 16,
-     .max_accept_pool = MAX_ACCEPT_POOL},
+     .max_accept_pool = ACCEPTEX_MAX_EVENT_POOL},
     run,
     NULL, /* run() waits on stop_event itself */
 };

@@ -12,15 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One event per AcceptEx, plus the stop event, in one wait of at most 64. */
-#define MAX_ACCEPT_POOL (WSA_MAXIMUM_WAIT_EVENTS - 1)
-/* A stop gives up on the outstanding operations once none has come back for
- * this long (not a fixed total: thousands of completions take Wine more than
- * a second, and they are not stuck while they keep coming)... */
-#define STOP_STALL_MS 1000
-/* ...and cancels again, at this interval, those a cancel may have missed. */
-#define CANCEL_RETRY_MS 20
-
 typedef struct connection {
     /* Both OVERLAPPEDs carry the connection in hEvent, which Winsock leaves
      * to the caller when a completion routine is given. */
@@ -28,6 +19,8 @@ typedef struct connection {
     WSAOVERLAPPED sending;
     server *s;
     SOCKET socket; /* INVALID_SOCKET once closed; only completions may remain */
+    /* Freed only with the context, after the last completion: until then the
+     * system may still write a receive into it or read a send from it. */
     echo_buffer buffer;
     int receive_pending; /* at most one WSARecv and one WSASend outstanding */
     int send_pending;
@@ -36,7 +29,7 @@ typedef struct connection {
     int ending;                   /* no new I/O; closed and freed once none is pending */
     closing how;                  /* how it is closed, once ending */
     struct idle_close *closed_by; /* its socket went to the stop's closer (see close_idle_aside) */
-    struct connection *previous, *next;
+    live_link link;               /* in the_state.connections */
 } connection;
 
 /* A socket the stop's closer thread closes, and whether the connection's
@@ -53,15 +46,14 @@ typedef struct closer {
 } closer;
 
 typedef struct overlapped_server {
-    server *s;
-    acceptex_pool accepts;   /* each AcceptEx signals its own event */
-    connection *connections; /* every context not yet freed, for the stop */
-    closer idle;             /* the stop's closes of idle connections */
+    acceptex_server base;   /* first: the run's functions get it; each AcceptEx signals its own event */
+    live_link *connections; /* every context not yet freed, for the stop */
+    closer idle;            /* the stop's closes of idle connections */
 } overlapped_server;
 
 /* The completion routines get no argument of their own; there is only one
  * server per process and everything runs on the one thread. */
-static overlapped_server *the_state;
+static overlapped_server the_state;
 
 /* ---- Connections ---------------------------------------------------------- */
 
@@ -78,7 +70,7 @@ static int io_pending(const connection *c)
  * The socket stays open until then on purpose: in Wine 8 a send that Wine is
  * partway through when its socket is closed goes back to waiting on a socket
  * that is gone, and never completes, while a cancel on an open handle can be
- * repeated until it takes (the stop does, see shut_down). */
+ * repeated until it takes (the stop does, see drain). */
 static void end_connection(connection *c, closing how)
 {
     if (c->ending)
@@ -141,32 +133,22 @@ static void start_send(connection *c)
         fail_connection(c, WSAGetLastError(), ERROR_SEND);
 }
 
-/* Closes the socket, once. A connection ended by the stop says goodbye with a
- * FIN only if every byte it received was echoed; otherwise a FIN would pass
- * the cut-off echo off as complete, so it gets a reset. */
+/* Closes the socket, once, by the one closing rule (lifecycle.h); a socket
+ * handed to the closer thread learns the same way whether its echo was cut. */
 static void close_socket(connection *c)
 {
-    if (c->closed_by && !echo_buffer_is_empty(&c->buffer))
+    int echo_pending = !echo_buffer_is_empty(&c->buffer);
+    if (c->closed_by && echo_pending)
         counter_add(&c->closed_by->cut, 1); /* input arrived before the closer got to it */
-    if (c->socket == INVALID_SOCKET)
-        return;
-    closing how = c->how == CLOSE_GRACEFULLY && !echo_buffer_is_empty(&c->buffer) ? CLOSE_ABORTIVELY : c->how;
-    server_close(c->socket, how);
-    c->socket = INVALID_SOCKET;
+    connection_close(&c->socket, c->how, echo_pending);
 }
 
 /* Frees the context, now that the system holds none of its buffers: the one
  * place that happens. */
 static void finish_connection(connection *c)
 {
-    overlapped_server *state = the_state;
     close_socket(c);
-    if (c->previous)
-        c->previous->next = c->next;
-    else
-        state->connections = c->next;
-    if (c->next)
-        c->next->previous = c->previous;
+    live_list_unlink(&the_state.connections, &c->link);
     echo_buffer_free(&c->buffer);
     server_connection_closed(c->s);
     free(c);
@@ -251,22 +233,19 @@ static void CALLBACK on_sent(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlappe
 
 static void open_connection(overlapped_server *state, SOCKET socket)
 {
+    server *s = state->base.s;
     connection *c = calloc(1, sizeof *c);
-    if (!c || echo_buffer_init(&c->buffer, state->s->options.buffer_size) != 0) {
+    if (!c || echo_buffer_init(&c->buffer, s->options.buffer_size) != 0) {
         free(c);
-        stats_error(&state->s->stats, ERROR_RESOURCE);
-        closesocket(socket);
-        server_connection_closed(state->s);
+        stats_error(&s->stats, ERROR_RESOURCE);
+        server_drop(s, socket);
         return;
     }
-    c->s = state->s;
+    c->s = s;
     c->socket = socket;
     c->receiving.hEvent = c;
     c->sending.hEvent = c;
-    c->next = state->connections;
-    if (c->next)
-        c->next->previous = c;
-    state->connections = c;
+    live_list_push(&state->connections, &c->link, c);
     advance(c);
 }
 
@@ -285,8 +264,14 @@ static unsigned __stdcall close_sockets(void *argument)
 {
     closer *idle = argument;
     for (int i = 0; i < idle->count; i++)
-        server_close(idle->sockets[i].socket, counter_get(&idle->sockets[i].cut) ? CLOSE_ABORTIVELY : CLOSE_GRACEFULLY);
+        server_close(idle->sockets[i].socket,
+                     closing_with_echo(CLOSE_GRACEFULLY, counter_get(&idle->sockets[i].cut) != 0));
     return 0;
+}
+
+static int is_idle(const connection *c)
+{
+    return !c->ending && !c->send_pending && c->receive_pending;
 }
 
 /* Hands the sockets of the connections with only a receive outstanding (the
@@ -302,12 +287,13 @@ static void close_idle_aside(overlapped_server *state)
 {
     closer *idle = &state->idle;
     int count = 0;
-    for (connection *c = state->connections; c; c = c->next)
-        count += !c->ending && !c->send_pending && c->receive_pending;
+    for (live_link *l = state->connections; l; l = l->next)
+        count += is_idle(l->item);
     if (count == 0 || !(idle->sockets = calloc((size_t)count, sizeof *idle->sockets)))
         return;
-    for (connection *c = state->connections; c; c = c->next) {
-        if (c->ending || c->send_pending || !c->receive_pending)
+    for (live_link *l = state->connections; l; l = l->next) {
+        connection *c = l->item;
+        if (!is_idle(c))
             continue;
         idle_close *slot = &idle->sockets[idle->count++];
         slot->socket = c->socket;
@@ -316,127 +302,87 @@ static void close_idle_aside(overlapped_server *state)
         c->ending = 1;
         c->how = CLOSE_GRACEFULLY;
     }
-    idle->thread = server_start_thread(state->s, close_sockets, idle, 64 * 1024);
+    idle->thread = server_start_thread(state->base.s, close_sockets, idle, 64 * 1024);
     if (!idle->thread)
         close_sockets(idle);
-}
-
-/* 1 while the closer thread is still at work. */
-static int closer_running(const closer *idle)
-{
-    return idle->thread && WaitForSingleObject(idle->thread, 0) == WAIT_TIMEOUT;
 }
 
 static int count_connections(const overlapped_server *state)
 {
     int n = 0;
-    /* finish_connection unlinks a context before freeing it; the analyzer
-     * cannot see that the_state, which it unlinks from, is this state. */
-    /* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
-    for (const connection *c = state->connections; c; c = c->next)
+    for (const live_link *l = state->connections; l; l = l->next)
         n++;
     return n;
 }
 
-/* Ends everything and waits until the system gives back what it still
- * holds: the accept slots' buffers and every connection's buffers. Gives up
- * when nothing has come back for STOP_STALL_MS; returns 0 when all came
- * back, -1 when something is still outstanding (then nothing of it may be
- * freed; the process exit takes it).
- *
- * Every connection is ended first (advance sees the stop, see end_for_stop),
- * and is freed by the routine of its last completion. A cancel can miss an
- * operation that Wine is completing at that very moment and then re-queues,
- * so the cancel is repeated on connections still open. */
-static int shut_down(overlapped_server *state)
+/* What the system still holds: the accept slots' buffers, every
+ * connection's buffers, and the closer thread while it is at work. The
+ * accepts complete on this thread's events, so this is where they are
+ * collected. */
+static int outstanding(void *context, int *connections, int *accepts)
 {
-    server *s = state->s;
-    DWORD last_progress = GetTickCount();
-    int accepts, outstanding = -1;
-    /* Closing the listener ends its AcceptEx calls in Wine and on Windows. */
-    acceptex_pool_stop(&state->accepts);
+    overlapped_server *state = context;
+    *accepts = acceptex_pool_left(&state->base.accepts);
+    *connections = count_connections(state);
+    int closer_busy = state->idle.thread && WaitForSingleObject(state->idle.thread, 0) == WAIT_TIMEOUT;
+    return *accepts + *connections + closer_busy;
+}
+
+/* Alertable: this is where the outstanding operations' routines run and
+ * free their connections. Then cancels again on the sockets still open. */
+static int wait_and_cancel(void *context)
+{
+    overlapped_server *state = context;
+    SleepEx(CANCEL_RETRY_MS, TRUE);
+    for (live_link *l = state->connections; l; l = l->next) {
+        connection *c = l->item;
+        if (c->socket != INVALID_SOCKET)
+            CancelIoEx((HANDLE)c->socket, NULL);
+    }
+    return 0; /* an interrupted operation counts when its routine frees it */
+}
+
+/* With the listener closed: ends every connection (advance sees the stop,
+ * see end_for_stop; each is freed by the routine of its last completion)
+ * and waits for them and the accepts. */
+static int drain(acceptex_server *a)
+{
+    static const drain_hooks hooks = {outstanding, wait_and_cancel};
+    overlapped_server *state = (overlapped_server *)a;
     close_idle_aside(state);
-    for (connection *c = state->connections, *next; c; c = next) {
-        next = c->next;
-        advance(c);
+    for (live_link *l = state->connections, *next; l; l = next) {
+        next = l->next;
+        advance(l->item); /* may free it */
     }
-    for (;;) {
-        acceptex_pool_poll(&state->accepts);
-        accepts = acceptex_pool_outstanding(&state->accepts);
-        int now = accepts + count_connections(state) + closer_running(&state->idle);
-        if (now == 0)
-            break;
-        if (outstanding < 0 || now < outstanding) {
-            outstanding = now;
-            last_progress = GetTickCount();
-        } else if (GetTickCount() - last_progress >= STOP_STALL_MS) {
-            server_log(s,
-                       "%d connections and %d accepts still had I/O outstanding, none completed for %d ms; left "
-                       "to the process exit",
-                       count_connections(state), accepts, STOP_STALL_MS);
-            return -1;
-        }
-        /* Alertable: this is where the outstanding operations' routines run
-         * and free their connections. */
-        SleepEx(CANCEL_RETRY_MS, TRUE);
-        for (connection *c = state->connections; c; c = c->next)
-            if (c->socket != INVALID_SOCKET)
-                CancelIoEx((HANDLE)c->socket, NULL);
-    }
-    acceptex_pool_close(&state->accepts);
+    return lifecycle_drain(a->s, &hooks, state);
+}
+
+static void close_idle(acceptex_server *a)
+{
+    overlapped_server *state = (overlapped_server *)a;
     if (state->idle.thread)
         CloseHandle(state->idle.thread);
     free(state->idle.sockets);
-    return 0;
+}
+
+static int open_accepts(acceptex_server *a)
+{
+    return acceptex_pool_open(&a->accepts, a->s, 1, &accept_hooks, a);
+}
+
+/* The one thread's wait, for the accept events and, being alertable, for
+ * every connection's completion routines: this is where connections are
+ * served. */
+static int serve(acceptex_server *a)
+{
+    return acceptex_serve_events(a, TRUE);
 }
 
 static int run(server *s)
 {
-    overlapped_server *state = calloc(1, sizeof *state);
-    HANDLE handles[1 + MAX_ACCEPT_POOL];
-    int rc = 0;
-    if (!state) {
-        server_log(s, "out of memory");
-        return 1;
-    }
-    state->s = s;
-    the_state = state;
-    if (acceptex_pool_open(&state->accepts, s, 1, &accept_hooks, state) != 0) {
-        if (shut_down(state) == 0)
-            free(state);
-        return 1;
-    }
-    /* At most MAX_ACCEPT_POOL accepts (options_parse enforces it), so the
-     * stop event and every accept event fit one wait. */
-    int waited = 1 + state->accepts.count;
-    handles[0] = s->stop_event;
-    memcpy(handles + 1, state->accepts.events, (size_t)state->accepts.count * sizeof *handles);
-    acceptex_pool_arm(&state->accepts);
-    while (!server_stopping(s)) {
-        /* An AcceptEx that failed is retried after a second without events. */
-        int idle = acceptex_pool_outstanding(&state->accepts) < state->accepts.count;
-        /* Alertable: besides returning for the events, the wait runs every
-         * queued completion routine, which is where connections are served. */
-        DWORD woke = WaitForMultipleObjectsEx((DWORD)waited, handles, FALSE, idle ? 1000 : INFINITE, TRUE);
-        if (woke == WAIT_FAILED) {
-            server_log_error(s, (int)GetLastError(), "the wait failed");
-            rc = 1;
-            break;
-        }
-        /* Every op, not only the event the wait named: several AcceptEx may
-         * have completed (and with auto-reset events, only the named one was
-         * reset). */
-        acceptex_pool_poll(&state->accepts);
-        if (idle && woke == WAIT_TIMEOUT)
-            acceptex_pool_arm(&state->accepts);
-    }
-    if (shut_down(state) == 0) {
-        free(state);
-        the_state = NULL;
-    } else {
-        rc = 1;
-    }
-    return rc;
+    static const acceptex_model lifecycle = {open_accepts, NULL, serve, drain, close_idle};
+    the_state.base.s = s;
+    return acceptex_run(&the_state.base, &lifecycle);
 }
 
 static const server_model model = {
@@ -444,7 +390,7 @@ static const server_model model = {
      .summary = "one thread: AcceptEx pool and overlapped I/O with completion routines",
      .has_accept_pool = 1,
      .default_accept_pool = 16,
-     .max_accept_pool = MAX_ACCEPT_POOL},
+     .max_accept_pool = ACCEPTEX_MAX_EVENT_POOL},
     run,
     NULL,
 };

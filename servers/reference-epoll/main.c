@@ -1,5 +1,5 @@
 /* reference-epoll: the Linux-native echo server, the calibration point of the
- * benchmark. Same contract, options, ready line and stats line as the six
+ * benchmark. Same contract, options, ready line and stats line as the ten
  * Winsock servers, but no Wine: it shows what the same workload costs on the
  * host itself.
  *

@@ -92,17 +92,16 @@ typedef struct rio_table {
 
 /* ---- The server ------------------------------------------------------------ */
 
+/* Completion keys: what a packet belongs to (PORT_QUIT_KEY, lifecycle.h,
+ * tells a worker to return). */
 #define ACCEPT_KEY ((ULONG_PTR)1)
 #define RIO_KEY ((ULONG_PTR)2)
-#define QUIT_KEY ((ULONG_PTR)3)
 /* Results taken per RIODequeueCompletion. */
 #define DEQUEUE_BATCH 64
 /* The completion queue holds one entry per connection (one request at a
  * time each), so it caps the connections; beyond it a client is refused as
  * a `resource` error. */
 #define MAX_RIO_CONNECTIONS 65536
-#define STOP_STALL_MS 1000
-#define STOP_POLL_MS 20
 
 typedef enum rio_op { RIO_NONE, RIO_RECV, RIO_SEND } rio_op;
 
@@ -111,27 +110,28 @@ typedef struct rio_server rio_server;
 typedef struct rio_conn {
     rio_server *owner;
     CRITICAL_SECTION lock; /* the stop takes it too; a request queue wants one caller at a time */
-    SOCKET socket;
-    rio_rq queue;
+    SOCKET socket;         /* INVALID_SOCKET once closed: only a completion may remain */
+    rio_rq queue;          /* freed with the socket */
+    /* Registered once and owned until the context is freed: the system
+     * reads and writes it directly for every request, so it must stay put
+     * (and registered) until the last request's completion has come. */
     rio_buffer_id buffer_id;
     char *buffer;
     ULONG received, sent; /* the echo: buffer[sent, received) is still to go */
     rio_op pending;
-    int peer_finished, had_input, ending, closed;
+    int peer_finished, had_input, ending;
     closing how;
-    struct rio_conn *previous, *next;
+    live_link link; /* in the server's live list */
 } rio_conn;
 
 struct rio_server {
-    server *s;
-    HANDLE port;
+    acceptex_server base; /* first: the run's functions get it */
     rio_cq queue;
     OVERLAPPED queue_notified; /* what the port hands back for the queue */
-    acceptex_pool accepts;
-    CRITICAL_SECTION lock; /* guards what follows */
+    CRITICAL_SECTION lock;     /* guards what follows */
     int stopping;
-    int live;
-    rio_conn *connections;
+    int live; /* contexts, and those being made: each takes a completion queue entry */
+    live_link *connections;
 };
 
 static rio_table rio;
@@ -154,30 +154,25 @@ static int check_platform(server *s)
 
 /* ---- Connections ------------------------------------------------------------ */
 
+/* Closes the socket, once, by the one closing rule (lifecycle.h); closing
+ * it also frees its request queue. */
 static void close_socket(rio_conn *c)
 {
-    if (c->closed)
-        return;
-    closing how = c->how == CLOSE_GRACEFULLY && c->sent < c->received ? CLOSE_ABORTIVELY : c->how;
-    server_close(c->socket, how); /* also frees its request queue */
-    c->closed = 1;
+    connection_close(&c->socket, c->how, c->sent < c->received);
 }
 
+/* Frees a context whose socket is closed and whose last request has
+ * completed: the one place that happens. */
 static void destroy(rio_conn *c)
 {
     rio_server *r = c->owner;
     EnterCriticalSection(&r->lock);
-    if (c->previous)
-        c->previous->next = c->next;
-    else
-        r->connections = c->next;
-    if (c->next)
-        c->next->previous = c->previous;
+    live_list_unlink(&r->connections, &c->link);
     r->live--;
     LeaveCriticalSection(&r->lock);
     if (c->buffer_id != RIO_NO_BUFFER)
         rio.deregister_buffer(c->buffer_id);
-    server_connection_closed(r->s);
+    server_connection_closed(r->base.s);
     DeleteCriticalSection(&c->lock);
     free(c->buffer);
     free(c);
@@ -204,7 +199,7 @@ static void issue(rio_conn *c, rio_op op)
     if (op == RIO_RECV) {
         c->received = c->sent = 0;
         slice.offset = 0;
-        slice.length = (ULONG)c->owner->s->options.buffer_size;
+        slice.length = (ULONG)c->owner->base.s->options.buffer_size;
         ok = rio.receive(c->queue, &slice, 1, 0, c);
     } else {
         slice.offset = c->sent;
@@ -213,7 +208,8 @@ static void issue(rio_conn *c, rio_op op)
     }
     if (!ok) {
         c->pending = RIO_NONE;
-        server_count_io_error(c->owner->s, WSAGetLastError(), op == RIO_RECV ? ERROR_RECV : ERROR_SEND, c->had_input);
+        server_count_io_error(c->owner->base.s, WSAGetLastError(), op == RIO_RECV ? ERROR_RECV : ERROR_SEND,
+                              c->had_input);
         end_connection(c, CLOSE_FAILED);
     }
 }
@@ -223,7 +219,7 @@ static void issue(rio_conn *c, rio_op op)
  * caller destroys it after leaving the lock). */
 static int step(rio_conn *c)
 {
-    if (!c->ending && server_stopping(c->owner->s))
+    if (!c->ending && server_stopping(c->owner->base.s))
         end_connection(c, CLOSE_GRACEFULLY); /* or a reset: see close_socket */
     if (!c->ending && c->pending == RIO_NONE) {
         if (c->sent < c->received)
@@ -242,7 +238,7 @@ static int step(rio_conn *c)
 
 static void on_result(rio_conn *c, const rio_result *result)
 {
-    server *s = c->owner->s;
+    server *s = c->owner->base.s;
     EnterCriticalSection(&c->lock);
     rio_op op = c->pending;
     c->pending = RIO_NONE;
@@ -269,7 +265,7 @@ static void on_result(rio_conn *c, const rio_result *result)
 
 static rio_conn *new_connection(rio_server *r, SOCKET client)
 {
-    size_t size = r->s->options.buffer_size;
+    size_t size = r->base.s->options.buffer_size;
     rio_conn *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
@@ -304,9 +300,8 @@ static void accepted(void *context, SOCKET client)
     if (room)
         c = new_connection(r, client);
     if (!c) {
-        stats_error(&r->s->stats, ERROR_RESOURCE);
-        closesocket(client);
-        server_connection_closed(r->s);
+        stats_error(&r->base.s->stats, ERROR_RESOURCE);
+        server_drop(r->base.s, client);
         if (room) {
             EnterCriticalSection(&r->lock);
             r->live--;
@@ -319,10 +314,7 @@ static void accepted(void *context, SOCKET client)
         c->ending = 1;
         c->how = CLOSE_GRACEFULLY;
     }
-    c->next = r->connections;
-    if (c->next)
-        c->next->previous = c;
-    r->connections = c;
+    live_list_push(&r->connections, &c->link, c);
     LeaveCriticalSection(&r->lock);
     EnterCriticalSection(&c->lock);
     int done = step(c);
@@ -342,8 +334,8 @@ static void drain_queue(rio_server *r)
     rio_result results[DEQUEUE_BATCH];
     ULONG taken = rio.dequeue(r->queue, results, DEQUEUE_BATCH);
     if (taken == WSB_RIO_CORRUPT_CQ) {
-        server_log(r->s, "the RIO completion queue is corrupt");
-        server_request_stop(r->s);
+        server_log(r->base.s, "the RIO completion queue is corrupt");
+        server_request_stop(r->base.s);
         return;
     }
     for (ULONG i = 0; i < taken; i++)
@@ -358,9 +350,9 @@ static unsigned __stdcall worker(void *arg)
         DWORD bytes = 0;
         ULONG_PTR key = 0;
         OVERLAPPED *overlapped = NULL;
-        BOOL ok = GetQueuedCompletionStatus(r->port, &bytes, &key, &overlapped, INFINITE);
+        BOOL ok = GetQueuedCompletionStatus(r->base.port, &bytes, &key, &overlapped, INFINITE);
         if (overlapped == NULL)
-            return 0; /* our QUIT_KEY packet, or the port itself failed */
+            return 0; /* a quit packet, or the port itself failed */
         if (key == RIO_KEY)
             drain_queue(r);
         else
@@ -370,56 +362,58 @@ static unsigned __stdcall worker(void *arg)
 
 /* ---- Life cycle ------------------------------------------------------------- */
 
-static int live_count(rio_server *r)
+static int outstanding(void *context, int *connections, int *accepts)
 {
+    rio_server *r = context;
     EnterCriticalSection(&r->lock);
-    int live = r->live;
+    *connections = r->live;
     LeaveCriticalSection(&r->lock);
-    return live + acceptex_pool_outstanding(&r->accepts);
+    *accepts = acceptex_pool_outstanding(&r->base.accepts);
+    return *connections + *accepts;
 }
 
-/* Ends every connection and waits until all are gone, or nothing has gone
- * for STOP_STALL_MS. */
-static int stop_all(rio_server *r)
+/* RIO has nothing to cancel: the stop closed what could be closed, and the
+ * sends still out end by themselves (completed, or failed by the peer). */
+static int wait_only(void *context)
 {
-    DWORD last_progress = GetTickCount();
-    acceptex_pool_stop(&r->accepts);
+    (void)context;
+    Sleep(CANCEL_RETRY_MS);
+    return 0;
+}
+
+/* With the listener closed: ends every connection (see end_connection: a
+ * socket with a send outstanding is closed after that send's completion),
+ * then waits for them and the accepts. */
+static int drain(acceptex_server *a)
+{
+    static const drain_hooks hooks = {outstanding, wait_only};
+    rio_server *r = (rio_server *)a;
     EnterCriticalSection(&r->lock);
     r->stopping = 1;
-    for (rio_conn *c = r->connections; c; c = c->next) {
+    for (live_link *l = r->connections; l; l = l->next) {
+        rio_conn *c = l->item;
         EnterCriticalSection(&c->lock);
         end_connection(c, CLOSE_GRACEFULLY);
         LeaveCriticalSection(&c->lock);
     }
     LeaveCriticalSection(&r->lock);
-    for (int left = live_count(r), now; left > 0; left = now) {
-        Sleep(STOP_POLL_MS);
-        now = live_count(r);
-        if (now < left)
-            last_progress = GetTickCount();
-        else if (GetTickCount() - last_progress >= STOP_STALL_MS) {
-            server_log(r->s,
-                       "%d connections and accepts still had I/O outstanding, none completed for %d ms; left "
-                       "to the process exit",
-                       now, STOP_STALL_MS);
-            return -1;
-        }
-    }
-    return 0;
+    return lifecycle_drain(a->s, &hooks, r);
 }
 
-static int set_up(rio_server *r)
+static int open_queue(acceptex_server *a)
 {
-    server *s = r->s;
+    rio_server *r = (rio_server *)a;
+    server *s = a->s;
     rio_notification notification;
-    r->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
-    if (!r->port) {
+    InitializeCriticalSection(&r->lock); /* first: drain takes it whatever fails below */
+    a->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
+    if (!a->port) {
         server_log_error(s, (int)GetLastError(), "cannot create the completion port");
         return -1;
     }
     memset(&notification, 0, sizeof notification);
     notification.type = WSB_RIO_IOCP_COMPLETION;
-    notification.u.iocp.port = r->port;
+    notification.u.iocp.port = a->port;
     notification.u.iocp.key = (PVOID)RIO_KEY;
     notification.u.iocp.overlapped = &r->queue_notified;
     r->queue = rio.create_cq(MAX_RIO_CONNECTIONS, &notification);
@@ -427,10 +421,10 @@ static int set_up(rio_server *r)
         server_log_error(s, WSAGetLastError(), "cannot create the RIO completion queue");
         return -1;
     }
-    if (acceptex_pool_open(&r->accepts, s, 0, &accept_hooks, r) != 0)
+    if (acceptex_pool_open(&a->accepts, s, 0, &accept_hooks, r) != 0)
         return -1;
-    r->accepts.socket_flags |= WSB_WSA_FLAG_REGISTERED_IO;
-    if (CreateIoCompletionPort((HANDLE)s->listener, r->port, ACCEPT_KEY, 0) == NULL) {
+    a->accepts.socket_flags |= WSB_WSA_FLAG_REGISTERED_IO;
+    if (CreateIoCompletionPort((HANDLE)s->listener, a->port, ACCEPT_KEY, 0) == NULL) {
         server_log_error(s, (int)GetLastError(), "cannot associate the listener with the port");
         return -1;
     }
@@ -438,50 +432,20 @@ static int set_up(rio_server *r)
     return 0;
 }
 
+static void close_queue(acceptex_server *a)
+{
+    rio_server *r = (rio_server *)a;
+    if (r->queue)
+        rio.close_cq(r->queue);
+    DeleteCriticalSection(&r->lock);
+}
+
 static int run(server *s)
 {
-    rio_server r;
-    int workers = server_worker_count(s), started = 0, rc = 0;
-    HANDLE *threads = calloc((size_t)workers, sizeof *threads);
-    memset(&r, 0, sizeof r);
-    r.s = s;
-    InitializeCriticalSection(&r.lock);
-    if (!threads) {
-        server_log(s, "out of memory");
-        rc = 1;
-    } else if (set_up(&r) != 0) {
-        rc = 1;
-    }
-    for (int i = 0; rc == 0 && i < workers; i++)
-        if ((threads[started] = server_start_thread(s, worker, &r, 0)) != NULL)
-            started++;
-    if (rc == 0 && started == 0) {
-        server_log(s, "cannot start any worker thread");
-        rc = 1;
-    }
-    if (rc == 0 && acceptex_pool_arm(&r.accepts) == 0) {
-        server_log(s, "cannot post any AcceptEx");
-        rc = 1;
-    }
-    if (rc == 0)
-        WaitForSingleObject(s->stop_event, INFINITE);
-    int stopped = started > 0 ? stop_all(&r) == 0 : 1;
-    for (int i = 0; i < started; i++)
-        PostQueuedCompletionStatus(r.port, 0, QUIT_KEY, NULL);
-    for (int i = 0; i < started; i++) {
-        WaitForSingleObject(threads[i], INFINITE);
-        CloseHandle(threads[i]);
-    }
-    free(threads);
-    if (!stopped)
-        return 1; /* the system may still write into what is left: the process exit takes it */
-    acceptex_pool_close(&r.accepts);
-    if (r.queue)
-        rio.close_cq(r.queue);
-    if (r.port)
-        CloseHandle(r.port);
-    DeleteCriticalSection(&r.lock);
-    return rc;
+    static const acceptex_model lifecycle = {open_queue, worker, NULL, drain, close_queue};
+    static rio_server r;
+    r.base.s = s;
+    return acceptex_run(&r.base, &lifecycle);
 }
 
 static const server_model model = {

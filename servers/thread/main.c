@@ -18,7 +18,7 @@
  * connections, where the accept thread joins the thread and frees the
  * context; once a stop has come, it closes its connection and parks instead,
  * and the process exit ends it (see park()). */
-#include "server.h"
+#include "lifecycle.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -29,13 +29,9 @@
 enum { CONNECTION_STACK_RESERVE = 64 * 1024 };
 
 /* The stop cancels blocking calls again at this interval, to catch a thread
- * that was between two calls when the previous round went by... */
-enum { CANCEL_RETRY_MS = 10 };
-/* ...and gives up on the threads once no call was interrupted and no
- * connection closed for this long. Not a fixed total: thousands of
- * connections take Wine more than a second to end, and they are not stuck
- * as long as they keep ending. */
-enum { STOP_STALL_MS = 1000 };
+ * that was between two calls when the previous round went by; wake() retries
+ * the accept thread's cancel at the same interval. */
+enum { INTERRUPT_RETRY_MS = 10 };
 /* The accept thread is never busy for long between two looks at the stop;
  * wake() cancels its accept() until it has stopped, within this sanity bound. */
 enum { ACCEPT_STOP_BOUND_MS = 10000 };
@@ -46,37 +42,18 @@ typedef struct connection {
     HANDLE thread;         /* joined once finished, unless it parked at a stop */
     unsigned char *buffer; /* s->options.buffer_size bytes, just after this struct */
     int interrupted;       /* the stop cancelled a call of its thread (registry lock) */
-    struct connection *prev, *next;
+    live_link link;        /* in the registry's live list, then its finished list */
 } connection;
 
 /* What the accept thread, the connection threads and wake() share. */
 typedef struct registry {
     SRWLOCK lock;          /* static initialiser: usable by wake() at any time */
-    connection *live;      /* threads still serving their client */
-    connection *finished;  /* threads done with their client, not yet joined */
+    live_link *live;       /* threads still serving their client */
+    live_link *finished;   /* threads done with their client, not yet joined */
     int accepting_stopped; /* the accept loop has ended and closed the listener */
 } registry;
 
 static registry connections = {SRWLOCK_INIT, NULL, NULL, 0};
-
-static void list_push(connection **list, connection *c)
-{
-    c->prev = NULL;
-    c->next = *list;
-    if (*list)
-        (*list)->prev = c;
-    *list = c;
-}
-
-static void list_remove(connection **list, connection *c)
-{
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        *list = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-}
 
 /* How a connection thread's echo loop ended. */
 typedef enum echo_end {
@@ -135,21 +112,12 @@ static echo_end echo_until_done(server *s, SOCKET socket, unsigned char *buffer)
     return ECHO_STOPPED;
 }
 
-/* A FIN when everything received was echoed (the client finished, or the
- * stop found nothing pending); a reset when the stop cut an echo off, since
- * a FIN would pass it off as complete; a plain close after a failure. */
+/* The one closing rule (lifecycle.h): a FIN when everything received was
+ * echoed (the client finished, or the stop found nothing pending), a reset
+ * when the stop cut a send off; a plain close after a failure. */
 static closing closing_for(echo_end end)
 {
-    switch (end) {
-    case ECHO_PEER_FINISHED:
-    case ECHO_STOPPED:
-        return CLOSE_GRACEFULLY;
-    case ECHO_CUT:
-        return CLOSE_ABORTIVELY;
-    case ECHO_FAILED:
-        break;
-    }
-    return CLOSE_FAILED;
+    return closing_with_echo(end == ECHO_FAILED ? CLOSE_FAILED : CLOSE_GRACEFULLY, end == ECHO_CUT);
 }
 
 /* Takes a connection whose thread is done with its client out of the
@@ -160,10 +128,10 @@ static closing closing_for(echo_end end)
 static int leave_registry(connection *c)
 {
     AcquireSRWLockExclusive(&connections.lock);
-    list_remove(&connections.live, c);
+    live_list_unlink(&connections.live, &c->link);
     int parks = server_stopping(c->s);
     if (!parks)
-        list_push(&connections.finished, c);
+        live_list_push(&connections.finished, &c->link, c);
     ReleaseSRWLockExclusive(&connections.lock);
     return parks;
 }
@@ -201,16 +169,16 @@ static unsigned __stdcall serve_connection(void *arg)
 static void reap_finished(void)
 {
     AcquireSRWLockExclusive(&connections.lock);
-    connection *done = connections.finished;
+    live_link *done = connections.finished;
     connections.finished = NULL;
     ReleaseSRWLockExclusive(&connections.lock);
     while (done) {
-        connection *next = done->next;
+        connection *c = done->item;
+        done = done->next;
         /* The thread has left the registry; it is at most closing its socket. */
-        WaitForSingleObject(done->thread, INFINITE);
-        CloseHandle(done->thread);
-        free(done);
-        done = next;
+        WaitForSingleObject(c->thread, INFINITE);
+        CloseHandle(c->thread);
+        free(c);
     }
 }
 
@@ -224,8 +192,7 @@ static void start_connection(server *s, SOCKET client)
     connection *c = malloc(sizeof *c + s->options.buffer_size);
     if (!c) {
         stats_error(&s->stats, ERROR_RESOURCE);
-        closesocket(client);
-        server_connection_closed(s);
+        server_drop(s, client);
         return;
     }
     c->s = s;
@@ -236,7 +203,7 @@ static void start_connection(server *s, SOCKET client)
 
     /* Registered before the thread starts, so that a stop always finds it. */
     AcquireSRWLockExclusive(&connections.lock);
-    list_push(&connections.live, c);
+    live_list_push(&connections.live, &c->link, c);
     ReleaseSRWLockExclusive(&connections.lock);
 
     c->thread = server_start_thread(s, serve_connection, c, CONNECTION_STACK_RESERVE);
@@ -254,10 +221,9 @@ static void start_connection(server *s, SOCKET client)
                          "errors) and serving the others");
     }
     AcquireSRWLockExclusive(&connections.lock);
-    list_remove(&connections.live, c);
+    live_list_unlink(&connections.live, &c->link);
     ReleaseSRWLockExclusive(&connections.lock);
-    closesocket(client);
-    server_connection_closed(s);
+    server_drop(s, client);
     free(c);
 }
 
@@ -306,7 +272,7 @@ static void accept_until_stopped(server *s)
  * signal FD_ACCEPT again under load, stalling every new client.) */
 static void wake(server *s)
 {
-    for (DWORD waited = 0; waited < ACCEPT_STOP_BOUND_MS; waited += CANCEL_RETRY_MS) {
+    for (DWORD waited = 0; waited < ACCEPT_STOP_BOUND_MS; waited += INTERRUPT_RETRY_MS) {
         AcquireSRWLockExclusive(&connections.lock);
         int stopped = connections.accepting_stopped;
         if (!stopped)
@@ -314,7 +280,7 @@ static void wake(server *s)
         ReleaseSRWLockExclusive(&connections.lock);
         if (stopped)
             return;
-        Sleep(CANCEL_RETRY_MS);
+        Sleep(INTERRUPT_RETRY_MS);
     }
 }
 
@@ -335,37 +301,45 @@ static int interrupt_live_connections(void)
 {
     int interrupted = 0;
     AcquireSRWLockExclusive(&connections.lock);
-    for (connection *c = connections.live; c; c = c->next)
+    for (live_link *l = connections.live; l; l = l->next) {
+        connection *c = l->item;
         if (!c->interrupted) {
             c->interrupted = CancelIoEx((HANDLE)c->socket, NULL) != 0;
             interrupted += c->interrupted;
         }
+    }
     ReleaseSRWLockExclusive(&connections.lock);
     return interrupted;
 }
 
-/* Interrupts the connection threads until every connection is closed (the
- * stats count those still open), then joins the threads that had finished
- * before the stop: those that finish after it park. Returns -1 when
- * connections stop closing before all have (their threads and contexts are
- * then left alone: they may still use them). */
+/* The stats count the connections still open: a thread counts its own out
+ * once it has closed its socket. */
+static int still_open(void *context, int *open, int *accepts)
+{
+    server *s = context;
+    *open = (int)counter_get(&s->stats.connections_active);
+    *accepts = 0; /* the accept loop has ended before the drain */
+    return *open;
+}
+
+static int wait_and_interrupt(void *context)
+{
+    (void)context;
+    Sleep(INTERRUPT_RETRY_MS);
+    return interrupt_live_connections();
+}
+
+/* Interrupts the connection threads until every connection is closed (one
+ * round, then again each INTERRUPT_RETRY_MS), then joins the threads that
+ * had finished before the stop: those that finish after it park. Returns -1
+ * when connections stop closing before all have (their threads and
+ * contexts are then left alone: they may still use them). */
 static int close_every_connection(server *s)
 {
-    DWORD last_progress = GetTickCount();
-    int64_t open = counter_get(&s->stats.connections_active);
-    while (open > 0) {
-        /* An interrupted call is progress too: one round over thousands of
-         * connections may take Wine longer than STOP_STALL_MS by itself. */
-        int interrupted = interrupt_live_connections();
-        int64_t still_open = counter_get(&s->stats.connections_active);
-        if (interrupted > 0 || still_open < open)
-            last_progress = GetTickCount();
-        else if (GetTickCount() - last_progress >= STOP_STALL_MS)
-            return -1;
-        open = still_open;
-        if (open > 0)
-            Sleep(CANCEL_RETRY_MS);
-    }
+    static const drain_hooks hooks = {still_open, wait_and_interrupt};
+    interrupt_live_connections();
+    if (lifecycle_drain(s, &hooks, s) != 0)
+        return -1;
     reap_finished();
     return 0;
 }
@@ -373,11 +347,7 @@ static int close_every_connection(server *s)
 static int run(server *s)
 {
     accept_until_stopped(s);
-    if (close_every_connection(s) != 0) {
-        server_log(s, "some connection threads did not finish; leaving them behind");
-        return 1;
-    }
-    return 0;
+    return close_every_connection(s) == 0 ? 0 : 1;
 }
 
 static const server_model model = {

@@ -23,10 +23,8 @@
 #include <string.h>
 
 typedef struct threadpool_server {
-    server *s;
+    completion_server base; /* first: the run's functions get it */
     PTP_IO listener_io;
-    acceptex_pool accepts;
-    completion_set connections;
 } threadpool_server;
 
 /* ---- Connections ------------------------------------------------------- */
@@ -74,7 +72,7 @@ static const completion_hooks connection_hooks = {attach, starting, not_started,
 static void accepted(void *context, SOCKET client)
 {
     threadpool_server *tp = context;
-    completion_open(&tp->connections, client, NULL);
+    completion_open(&tp->base.connections, client, NULL);
 }
 
 static void accept_starting(void *context, acceptex_op *op)
@@ -103,43 +101,39 @@ static void CALLBACK on_accept_io(PTP_CALLBACK_INSTANCE instance, PVOID context,
     acceptex_completed(overlapped, result == NO_ERROR);
 }
 
-static int accepts_left(void *arg)
-{
-    return acceptex_pool_outstanding(arg);
-}
-
 /* ---- Life cycle -------------------------------------------------------- */
 
+static int open_pool_io(acceptex_server *a)
+{
+    threadpool_server *tp = (threadpool_server *)a;
+    if (completion_server_open(&tp->base, &connection_hooks, &accept_hooks, 0) != 0)
+        return -1;
+    tp->listener_io = CreateThreadpoolIo((HANDLE)a->s->listener, on_accept_io, tp, NULL);
+    if (!tp->listener_io) {
+        server_log_error(a->s, (int)GetLastError(), "cannot create the listener's thread-pool I/O");
+        return -1;
+    }
+    return 0;
+}
+
+static void close_pool_io(acceptex_server *a)
+{
+    threadpool_server *tp = (threadpool_server *)a;
+    if (tp->listener_io) {
+        /* Every accept has completed; its callback may still be returning. */
+        WaitForThreadpoolIoCallbacks(tp->listener_io, FALSE);
+        CloseThreadpoolIo(tp->listener_io);
+    }
+    completion_server_close(a);
+}
+
+/* The pool's own threads serve: this one only waits for the stop. */
 static int run(server *s)
 {
-    threadpool_server tp;
-    int rc = 0;
-    memset(&tp, 0, sizeof tp);
-    tp.s = s;
-    if (completion_set_init(&tp.connections, s, &connection_hooks, &tp) != 0 ||
-        acceptex_pool_open(&tp.accepts, s, 0, &accept_hooks, &tp) != 0) {
-        rc = 1;
-    } else if ((tp.listener_io = CreateThreadpoolIo((HANDLE)s->listener, on_accept_io, &tp, NULL)) == NULL) {
-        server_log_error(s, (int)GetLastError(), "cannot create the listener's thread-pool I/O");
-        rc = 1;
-    } else if (acceptex_pool_arm(&tp.accepts) == 0) {
-        server_log(s, "cannot post any AcceptEx");
-        rc = 1;
-    }
-    if (rc == 0)
-        WaitForSingleObject(s->stop_event, INFINITE);
-
-    acceptex_pool_stop(&tp.accepts);
-    if (tp.connections.drained && completion_stop(&tp.connections, accepts_left, &tp.accepts) != 0)
-        return 1; /* the system may still write into what is left: the process exit takes it */
-    if (tp.listener_io) {
-        /* Every accept has completed; its callback may still be returning. */
-        WaitForThreadpoolIoCallbacks(tp.listener_io, FALSE);
-        CloseThreadpoolIo(tp.listener_io);
-    }
-    acceptex_pool_close(&tp.accepts);
-    completion_set_free(&tp.connections);
-    return rc;
+    static const acceptex_model lifecycle = {open_pool_io, NULL, NULL, completion_server_drain, close_pool_io};
+    static threadpool_server tp;
+    tp.base.base.s = s;
+    return acceptex_run(&tp.base.base, &lifecycle);
 }
 
 static const server_model model = {
