@@ -11,6 +11,7 @@ option variants (harness.servers.OPTION_VARIANTS) run as servers of their own.""
 import pytest
 
 from harness.servers import EchoServer, ServerUnsupported, selected_variants, server_command, variant_id
+from lacking import skip_if_lacking
 from test_loadgen import check_sane, load_results, run_loadgen
 
 MEASURED = ["--duration", 1, "--warmup", 0.2]
@@ -39,7 +40,7 @@ def server(request):
         try:
             running.start()
         except ServerUnsupported as unsupported:  # rio under Wine (tests/conformance/test_unsupported.py)
-            pytest.skip(f"unsupported on this platform: {unsupported.reason}")
+            skip_if_lacking(model, unsupported.reason)
         yield running
     finally:
         running.kill()
