@@ -2,6 +2,8 @@
 by how this platform runs each model), and the one place the tests turn a
 server's "unsupported" (exit code 3) into a skip: only for those. Any other
 model that says it is unsupported has regressed, and its test fails."""
+import socket
+
 import pytest
 
 from harness import models, platforms
@@ -22,3 +24,15 @@ def skip_if_lacking(model, reason):
         pytest.fail(f"{model} exited as unsupported on this platform ({reason!r}), but nothing it needs is "
                     "missing here (harness.models.LACKING): the model has regressed", pytrace=False)
     pytest.skip(f"unsupported on this platform: {reason}")
+
+
+def ipv6_loopback_available():
+    """Whether this machine has an IPv6 loopback (::1) to bind to: what the
+    IPv6 tests need from it, asked apart from the server under test, so a
+    server that fails on ::1 fails its test instead of skipping it."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False

@@ -2,7 +2,6 @@
 servers/README.md: options, ready and stats lines, back-pressure, half-close,
 resets, idle and many concurrent clients, both ways of stopping."""
 import random
-import socket
 import subprocess
 import threading
 import time
@@ -13,6 +12,7 @@ from client import (ManyClients, StreamingClients, connect, echo, echo_then_half
                     recv_exact, reset)
 from harness import models
 from harness.servers import server_command
+from lacking import ipv6_loopback_available
 
 MiB = 1 << 20
 
@@ -198,15 +198,6 @@ def test_max_connections_refuses_the_extra_client(start_server):
     stats = server.stop()
     assert stats["connections_refused"] >= 1
     assert stats["peak_connections"] == 2
-
-
-def ipv6_loopback_available():
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 @pytest.mark.skipif(not ipv6_loopback_available(), reason="this host has no ::1")
