@@ -166,12 +166,17 @@ def read_until_eof(sock):
 def echo_then_half_close(port, payload):
     """Sends payload (from a thread, so a large one cannot deadlock against the
     echo), shuts down the sending side, and returns everything the server sent
-    back until its end of stream. A reset instead of a FIN raises here."""
+    back until its end of stream. A reset instead of a FIN raises here; a
+    server that closed early (a refusal) makes the sending fail, which then
+    shows as a short echo."""
     sock = connect(port)
 
     def send_then_shut():
-        sock.sendall(payload)
-        sock.shutdown(socket.SHUT_WR)
+        try:
+            sock.sendall(payload)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the server ended the connection: what came back says how
 
     sender = threading.Thread(target=send_then_shut, daemon=True)
     sender.start()

@@ -87,20 +87,23 @@ def test_backpressure_client_writes_16mib_before_reading(start_server):
     """The server must stop reading while its echo buffer is full: a client
     that only writes is stalled by TCP flow control once the kernels'
     queues and --buffer are full. Where the queues can be read (Linux), what
-    the server holds itself at the stall - what was written, less the four
-    queues of the connection - must be at most --buffer: exactly --buffer
-    for the reference and every Winsock model under Wine, while the stall
-    itself came after 2.9-6.5 MiB (the kernels' queues grow by themselves).
-    Elsewhere only the stall before 16 MiB is checked. Then everything
-    comes back, in order."""
+    the server holds itself once the writer is held up - what was written,
+    less the four queues of the connection - must be at most --buffer:
+    exactly --buffer for the reference and every Winsock model under Wine,
+    while the stall itself came after 2.9-6.5 MiB, the kernels' queues
+    growing by themselves (the server's receive queue up to tcp_rmem's
+    maximum, so even all 16 MiB may fit on a fast run: the held bytes are
+    checked then too). Elsewhere the stall before 16 MiB is all that is
+    checked. Then everything comes back, in order."""
     server = start_server("--buffer", str(BACKPRESSURE_BUFFER))
     payload = random_payload(16 * MiB)
     sock = connect(server.port, buffers=64 * 1024)
     try:
         stalled_at = write_until_stalled(sock, payload, STALL_QUIET_S, deadline_s=120)
-        assert stalled_at < len(payload), "the server took all 16 MiB without the client reading"
         held = held_by_server(sock, stalled_at)
         print(f"writer stalled after {stalled_at / MiB:.2f} MiB; the server held {held} bytes")
+        if held is None:
+            assert stalled_at < len(payload), "the server took all 16 MiB without the client reading"
         assert held is None or held <= BACKPRESSURE_BUFFER, (
             f"the server held {held} bytes of a client that reads nothing, with --buffer {BACKPRESSURE_BUFFER}")
         assert echo(sock, payload[stalled_at:], unechoed=stalled_at) == payload
