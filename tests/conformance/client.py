@@ -154,13 +154,17 @@ def echo_once_admitted(port, message, deadline_s, retry_s=0.2):
         time.sleep(retry_s)
 
 
-def read_until_eof(sock):
-    chunks = []
-    while True:
+def read_until_eof(sock, limit):
+    """What comes until the end of stream; a server that sends more than
+    limit bytes is cut off there (just past it, so the caller sees too much)."""
+    chunks, got = [], 0
+    while got <= limit:
         chunk = sock.recv(1 << 16)
         if not chunk:
-            return b"".join(chunks)
+            break
         chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def echo_then_half_close(port, payload):
@@ -181,7 +185,7 @@ def echo_then_half_close(port, payload):
     sender = threading.Thread(target=send_then_shut, daemon=True)
     sender.start()
     try:
-        return read_until_eof(sock)
+        return read_until_eof(sock, limit=len(payload))
     finally:
         sender.join(IO_TIMEOUT)
         sock.close()
