@@ -33,6 +33,15 @@ COLOUR_PATTERN = re.compile(r"^#[0-9A-Fa-f]{6}$")
 OPTION_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
+# What a runtime lacks that a model needs, and the one line that model's
+# server then says before it exits with harness.servers.EXIT_UNSUPPORTED.
+# A runtime is how a platform runs a server (Platform.runtime_of): Wine 8
+# has no Registered I/O; Windows (8 and later) runs every Winsock model
+# natively, and Linux runs its own models natively, so neither lacks
+# anything. A model reporting itself unsupported anywhere else is broken.
+LACKING = {"wine": {"rio": "Registered I/O (RIO) is not available on this platform"}}
+
+
 class RegistryError(ValueError):
     """A model.json (or a model folder) that cannot be used; one line naming the file."""
 
@@ -273,6 +282,13 @@ def microsoft_order_text(models=None):
     """"I/O completion port > overlapped I/O > ... > WSAAsyncSelect", from the titles."""
     models = models if models is not None else registry()
     return " > ".join("/".join(models[name].title for name in tier) for tier in microsoft_order(models))
+
+
+def lacking(name, runtime):
+    """Why a model cannot run in a runtime ("wine", "native"): the line its
+    server says ("rio: Registered I/O ..."), or None when nothing is missing."""
+    reason = LACKING.get(runtime, {}).get(name)
+    return f"{name}: {reason}" if reason else None
 
 
 def by_family(names):

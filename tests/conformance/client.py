@@ -1,6 +1,7 @@
 """Small blocking and non-blocking echo clients for the conformance tests.
 Every socket has a timeout; every loop is bounded by its data."""
 import os
+from pathlib import Path
 import selectors
 import socket
 import struct
@@ -8,6 +9,7 @@ import threading
 import time
 
 IO_TIMEOUT = 60.0
+PROC_NET_TCP = Path("/proc/net/tcp")
 
 
 def connect(port, host="127.0.0.1", timeout=IO_TIMEOUT, buffers=None):
@@ -22,6 +24,77 @@ def connect(port, host="127.0.0.1", timeout=IO_TIMEOUT, buffers=None):
     sock.connect((host, port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
+
+
+def tcp_queues(proc_net_tcp=PROC_NET_TCP):
+    """{(local port, remote port): (send queue, receive queue)} of every IPv4
+    TCP socket of this machine, in bytes, from Linux's /proc/net/tcp (the
+    send queue: written, not yet acknowledged; the receive queue: arrived,
+    not yet read); None where there is no such file (Windows)."""
+    try:
+        lines = proc_net_tcp.read_text().splitlines()[1:]
+    except FileNotFoundError:
+        return None
+    queues = {}
+    for line in lines:
+        fields = line.split()
+        local, remote = (int(address.rsplit(":", 1)[1], 16) for address in fields[1:3])
+        queues[(local, remote)] = tuple(int(size, 16) for size in fields[4].split(":"))
+    return queues
+
+
+def bytes_in_kernels(sock, queues):
+    """What the two ends of a loopback connection hold in their kernels'
+    queues (both ends' send and receive queues), from tcp_queues()."""
+    here, there = sock.getsockname()[1], sock.getpeername()[1]
+    return sum(queues[(here, there)]) + sum(queues[(there, here)])
+
+
+def write_until_stalled(sock, payload, quiet_s, deadline_s=IO_TIMEOUT, chunk=64 * 1024):
+    """Writes payload without reading until the socket has taken nothing for
+    quiet_s: TCP flow control holds the writer, the server having stopped
+    reading. Returns the bytes written: exactly what send() took, so the
+    caller knows where the stream stands; len(payload) if the server took
+    it all. Bounded by the payload and deadline_s (an AssertionError then)."""
+    view, written, quiet_since = memoryview(payload), 0, None
+    deadline = time.monotonic() + deadline_s
+    sock.setblocking(False)
+    try:
+        while written < len(view):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"neither stalled nor done writing after {deadline_s:g} s: {written} bytes")
+            try:
+                written += sock.send(view[written:written + chunk])
+                quiet_since = None
+            except BlockingIOError:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since >= quiet_s:
+                    break
+                time.sleep(0.02)
+    finally:
+        sock.settimeout(IO_TIMEOUT)
+    return written
+
+
+def held_by_server(sock, written, deadline_s=10.0, interval_s=0.1):
+    """What the server holds itself (in its own buffers) of the `written`
+    bytes sent on sock, a loopback connection whose client has read
+    nothing: written less what the kernels' four queues hold. Read once two
+    readings interval_s apart agree, nothing being in flight between the
+    queues and the server; None where the queues cannot be read (not Linux).
+    Raises AssertionError if they never settle within deadline_s."""
+    deadline = time.monotonic() + deadline_s
+    previous = None
+    while time.monotonic() < deadline:
+        queues = tcp_queues()
+        if queues is None:
+            return None
+        in_kernels = bytes_in_kernels(sock, queues)
+        if in_kernels == previous:
+            return written - in_kernels
+        previous = in_kernels
+        time.sleep(interval_s)
+    raise AssertionError(f"the connection's kernel queues kept changing for {deadline_s:g} s (last: {previous})")
 
 
 def random_payload(size):
@@ -43,9 +116,11 @@ def recv_exact(sock, size):
     return b"".join(chunks)
 
 
-def echo(sock, payload):
+def echo(sock, payload, unechoed=0):
     """Sends payload while reading the echo on this thread, so a payload
-    larger than the kernel buffers cannot deadlock; returns what came back."""
+    larger than the kernel buffers cannot deadlock; returns what came back:
+    the echo of the `unechoed` bytes sent before on sock and not read yet,
+    then payload's."""
     failure = []
 
     def send_all():
@@ -56,36 +131,61 @@ def echo(sock, payload):
 
     sender = threading.Thread(target=send_all, daemon=True)
     sender.start()
-    received = recv_exact(sock, len(payload))
+    received = recv_exact(sock, unechoed + len(payload))
     sender.join(IO_TIMEOUT)
     if failure:
         raise failure[0]
     return received
 
 
-def read_until_eof(sock):
-    chunks = []
+def echo_once_admitted(port, message, deadline_s, retry_s=0.2):
+    """The echo of message from the first new client the server serves: one
+    it refuses (closed at once, --max-connections) is retried every retry_s
+    until deadline_s, then the refusal is raised. What the served client got
+    back is returned, right or wrong, for the caller to check."""
+    deadline = time.monotonic() + deadline_s
     while True:
+        try:
+            with connect(port) as sock:
+                return echo(sock, message)
+        except OSError as refused:  # refused: a reset or an end of stream (ConnectionError)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no new client was served within {deadline_s:g} s: {refused!r}") from None
+        time.sleep(retry_s)
+
+
+def read_until_eof(sock, limit):
+    """What comes until the end of stream; a server that sends more than
+    limit bytes is cut off there (just past it, so the caller sees too much)."""
+    chunks, got = [], 0
+    while got <= limit:
         chunk = sock.recv(1 << 16)
         if not chunk:
-            return b"".join(chunks)
+            break
         chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def echo_then_half_close(port, payload):
     """Sends payload (from a thread, so a large one cannot deadlock against the
     echo), shuts down the sending side, and returns everything the server sent
-    back until its end of stream. A reset instead of a FIN raises here."""
+    back until its end of stream. A reset instead of a FIN raises here; a
+    server that closed early (a refusal) makes the sending fail, which then
+    shows as a short echo."""
     sock = connect(port)
 
     def send_then_shut():
-        sock.sendall(payload)
-        sock.shutdown(socket.SHUT_WR)
+        try:
+            sock.sendall(payload)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the server ended the connection: what came back says how
 
     sender = threading.Thread(target=send_then_shut, daemon=True)
     sender.start()
     try:
-        return read_until_eof(sock)
+        return read_until_eof(sock, limit=len(payload))
     finally:
         sender.join(IO_TIMEOUT)
         sock.close()

@@ -5,6 +5,7 @@ import pytest
 from harness import platforms
 from harness.platforms.wine import describe_wineserver
 from harness.servers import EchoServer, ServerUnsupported, selected_models, selected_variants, variant_id
+from lacking import skip_if_lacking
 
 SESSION_STARTED = time.monotonic()
 
@@ -73,11 +74,12 @@ def start_server(model, variant_args):
         try:
             return server.start()
         except ServerUnsupported as unsupported:
-            # Its model cannot run here (rio under Wine): test_unsupported.py
-            # checks that it says so properly; nothing else can be checked.
+            # A model this platform lacks what it needs for (rio under Wine):
+            # test_unsupported.py checks that it says so properly, nothing
+            # else can be checked. Any other model fails here.
             started.remove(server)
             server.kill()
-            pytest.skip(f"unsupported on this platform: {unsupported.reason}")
+            skip_if_lacking(model, unsupported.reason)
 
     yield start
     try:

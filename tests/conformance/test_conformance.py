@@ -2,17 +2,16 @@
 servers/README.md: options, ready and stats lines, back-pressure, half-close,
 resets, idle and many concurrent clients, both ways of stopping."""
 import random
-import socket
 import subprocess
-import threading
 import time
 
 import pytest
 
-from client import (ManyClients, StreamingClients, connect, echo, echo_then_half_close, random_payload,
-                    recv_exact, reset)
+from client import (ManyClients, StreamingClients, connect, echo, echo_once_admitted, echo_then_half_close,
+                    held_by_server, random_payload, reset, write_until_stalled)
 from harness import models
 from harness.servers import server_command
+from lacking import ipv6_loopback_available
 
 MiB = 1 << 20
 
@@ -77,38 +76,39 @@ def test_every_byte_value_in_order(echo_server):
         assert echo(sock, payload) == payload
 
 
-def test_backpressure_client_writes_16mib_before_reading(echo_server):
+# The back-pressure test's --buffer: small beside the kernels' queues, and
+# not the default, so a server that ignores the option is caught too.
+BACKPRESSURE_BUFFER = 4096
+# How long the writer must be held up before the server counts as stalled.
+STALL_QUIET_S = 2.0
+
+
+def test_backpressure_client_writes_16mib_before_reading(start_server):
     """The server must stop reading while its echo buffer is full: a client
-    that only writes is stalled by TCP flow control after about the kernels'
-    buffers plus --buffer, never after 16 MiB. Then everything comes back."""
+    that only writes is stalled by TCP flow control once the kernels'
+    queues and --buffer are full. Where the queues can be read (Linux), what
+    the server holds itself once the writer is held up - what was written,
+    less the four queues of the connection - must be at most --buffer:
+    exactly --buffer for the reference and every Winsock model under Wine,
+    while the stall itself came after 2.9-6.5 MiB, the kernels' queues
+    growing by themselves (the server's receive queue up to tcp_rmem's
+    maximum, so even all 16 MiB may fit on a fast run: the held bytes are
+    checked then too). Elsewhere the stall before 16 MiB is all that is
+    checked. Then everything comes back, in order."""
+    server = start_server("--buffer", str(BACKPRESSURE_BUFFER))
     payload = random_payload(16 * MiB)
-    sock = connect(echo_server.port, buffers=64 * 1024)
-    written = [0]
-    failure = []
-
-    def write_everything():
-        try:
-            for offset in range(0, len(payload), 64 * 1024):
-                sock.sendall(payload[offset:offset + 64 * 1024])
-                written[0] = offset + 64 * 1024
-        except OSError as error:
-            failure.append(error)
-
-    writer = threading.Thread(target=write_everything, daemon=True)
-    writer.start()
-    last, still_since, deadline = -1, time.monotonic(), time.monotonic() + 120
-    while time.monotonic() - still_since < 2.0 and time.monotonic() < deadline and writer.is_alive():
-        time.sleep(0.1)
-        if written[0] != last:
-            last, still_since = written[0], time.monotonic()
-    stalled_at = written[0]
-    assert stalled_at < len(payload), "the server took all 16 MiB without the client reading"
-    assert writer.is_alive() and not failure
-    received = recv_exact(sock, len(payload))
-    writer.join(60)
-    sock.close()
-    assert received == payload
-    print(f"writer stalled after {stalled_at / MiB:.1f} MiB")
+    sock = connect(server.port, buffers=64 * 1024)
+    try:
+        stalled_at = write_until_stalled(sock, payload, STALL_QUIET_S, deadline_s=120)
+        held = held_by_server(sock, stalled_at)
+        print(f"writer stalled after {stalled_at / MiB:.2f} MiB; the server held {held} bytes")
+        if held is None:
+            assert stalled_at < len(payload), "the server took all 16 MiB without the client reading"
+        assert held is None or held <= BACKPRESSURE_BUFFER, (
+            f"the server held {held} bytes of a client that reads nothing, with --buffer {BACKPRESSURE_BUFFER}")
+        assert echo(sock, payload[stalled_at:], unechoed=stalled_at) == payload
+    finally:
+        sock.close()
 
 
 def test_hundreds_of_concurrent_clients_each_get_their_own_stream(echo_server):
@@ -184,29 +184,11 @@ def test_max_connections_refuses_the_extra_client(start_server):
     extra.close()
     first.close()
     # Once a slot frees up a new client is served again.
-    deadline = time.monotonic() + 30
-    while True:
-        with connect(server.port) as sock:
-            try:
-                if echo(sock, b"again") == b"again":
-                    break
-            except (ConnectionError, OSError):
-                if time.monotonic() > deadline:
-                    raise
-        time.sleep(0.2)
+    assert echo_once_admitted(server.port, b"again", deadline_s=30) == b"again"
     second.close()
     stats = server.stop()
     assert stats["connections_refused"] >= 1
     assert stats["peak_connections"] == 2
-
-
-def ipv6_loopback_available():
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 @pytest.mark.skipif(not ipv6_loopback_available(), reason="this host has no ::1")
@@ -245,11 +227,15 @@ def test_stop_with_clients_still_connected(start_server):
 
 
 # The contract: a stop ends the server within 2 s, whatever its clients are
-# doing. The test allows 1.5 s more, measured from closing stdin (or the interrupt)
-# to the process's exit: starting and ending a Wine process costs about half
-# a second of its own on this 2-core machine, more when it is shared.
+# doing; the stats line's stop_s is the server's own part, up to that line.
+# What follows it to the process's exit is the platform's (Wine ending the
+# process): measured here from closing stdin (or the interrupt) to the exit,
+# less stop_s, at most 0.032 s in 78 stops under load (every model and
+# variant, both ways, load average up to 7 from other work on 2 cores).
+# EXIT_MARGIN_S allows for a scheduler that is slow to run Wine's exit on
+# such a machine, and is still a quarter of the contract.
 STOP_LIMIT_S = 2.0
-STOP_MARGIN_S = 1.5
+EXIT_MARGIN_S = 0.5
 STREAMING_CLIENTS = 50
 
 
@@ -271,8 +257,9 @@ def test_stop_under_load_ends_every_connection_exit_0_with_stats(model, start_se
     finally:
         clients.close()
     server.allow_echo_cut_by_stop()
-    assert took <= STOP_LIMIT_S + STOP_MARGIN_S, f"{model} took {took:.2f} s to stop under load"
-    assert 0 <= stats["stop_s"] <= took  # the server's own part, up to its stats line
+    assert 0 <= stats["stop_s"] <= STOP_LIMIT_S, f"{model} took {stats['stop_s']:.2f} s to stop under load"
+    assert stats["stop_s"] <= took <= stats["stop_s"] + EXIT_MARGIN_S, (
+        f"{model} exited {took - stats['stop_s']:.2f} s after its stats line (stop_s {stats['stop_s']:.2f} s)")
     assert all_ended, f"connections left open after the stop: {clients.summary()}"
     assert set(clients.summary()) <= {"fin", "reset", "BrokenPipeError"}, clients.summary()
     assert stats["connections_accepted"] == STREAMING_CLIENTS

@@ -27,7 +27,7 @@ import pytest
 from client import ManyClients, random_payload
 from harness import models
 from harness.loadgen import find_loadgen
-from test_conformance import STOP_LIMIT_S, STOP_MARGIN_S
+from test_conformance import STOP_LIMIT_S
 
 IDLE = 5000
 # The wineserver's descriptors per thread-model connection (the socket, the
@@ -39,6 +39,10 @@ THREAD_IDLE = models.max_connections("thread") - ACTIVE
 REPLY_TIMEOUT_S = 30     # the load generator's wait for one reply
 IDLE_ECHO_DEADLINE_S = 120
 ENDS_DEADLINE_S = 10     # for every held connection to see its end once the server has exited
+# What may follow the stop to the process's exit at these counts: Wine
+# ending thread's 3,992 parked threads took 1.46 s here after the stats
+# line (0.8-1.8 s in servers/README.md), the other models 0.3 s at most.
+STOP_MARGIN_S = 1.5
 
 
 def idle_count(model):

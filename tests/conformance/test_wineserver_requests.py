@@ -38,6 +38,7 @@ import pytest
 
 from harness import models
 from harness.servers import selected_variants, variant_id
+from lacking import skip_if_lacking
 from wineserver_requests import DEFAULT_BASELINE, DEFAULT_MESSAGES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,7 +127,7 @@ def test_measured_requests_per_message_match_the_readme(variant_model, variant_a
     label = label_of(variant_model, variant_args)
     result = results[label]
     if result["unsupported"]:
-        pytest.skip(f"unsupported on this platform: {result['unsupported']}")
+        skip_if_lacking(variant_model, result["unsupported"])
     assert result["failure"] is None, f"{label}: {result['failure']}"
     _, low, high = stated_range(readme_column()[label])
     figures = [result["requests_per_message"]]
