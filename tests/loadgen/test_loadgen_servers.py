@@ -7,7 +7,7 @@ the connections it opened, every byte it received sent back, no error.
 A fresh server per test (a start costs tens of milliseconds even under Wine),
 so each server's counters belong to one workload and can be checked exactly.
 WSB_SERVERS=a,b limits the servers, as for the conformance suite; a model's
-option variants (harness.servers.OPTION_VARIANTS) run as servers of their own."""
+option variants (their model.json's "variants") run as servers of their own."""
 import pytest
 
 from harness.servers import EchoServer, ServerUnsupported, selected_variants, server_command, variant_id
