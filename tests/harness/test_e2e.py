@@ -99,7 +99,7 @@ def judged_cell(run_dir):
     of those the narrowest intervals (this machine is shared: some cells are very noisy)."""
     cells = [cell for cell in analysis.load_cells(run_dir)[1] if cell.workload in ("pingpong", "pipeline")
              and not cell.lower_bound and cell.throughput and cell.throughput.n >= stats.min_reps_for_interval()]
-    assert cells, "no cell with 6 repetitions (smoke cells have 5 only if the time budget ran out)"
+    assert cells, "no cell with 6 repetitions (the smoke suite runs 6 at least)"
     best = min(cells, key=lambda cell: max(estimate.high / estimate.low for estimate in (cell.throughput, cell.p99_us)))
     return best.point_id, best.server
 
