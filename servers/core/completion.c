@@ -318,18 +318,25 @@ static int outstanding(void *context, int *connections, int *accepts)
 }
 
 /* Waits for the connections (they signal drained, which stays signalled;
- * closing the listener ends the accepts within moments), then cancels
- * again the operations of connections still open: a cancel misses an
- * operation that Wine is completing at that very moment and then
- * re-queues. Closed ones cannot be cancelled any more; their completions
+ * closing the listener ends the accepts within moments), then, if none
+ * completed meanwhile, cancels again the operations of connections still
+ * open: a cancel misses an operation that Wine is completing at that very
+ * moment and then re-queues. Closed ones cannot be cancelled any more; their completions
  * come from Wine destroying the socket. */
 static int wait_and_cancel(void *context)
 {
     completion_set *set = ((stopping_set *)context)->set;
-    if (live_connections(set) > 0)
+    int before = live_connections(set);
+    if (before > 0)
         WaitForSingleObject(set->drained, CANCEL_RETRY_MS);
     else
         Sleep(1);
+    /* While completions still come, nothing was missed yet. The pass below
+     * holds the set's lock over every live connection, which the workers
+     * need to free each one: done every wait, with thousands held, it made
+     * a stop take 3-6 s instead of about 1. */
+    if (live_connections(set) < before)
+        return 0;
     EnterCriticalSection(&set->lock);
     for (live_link *l = set->connections; l; l = l->next) {
         completion_conn *c = l->item;
