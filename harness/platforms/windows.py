@@ -73,14 +73,19 @@ class WindowsPlatform(Platform):
         self._pin(pid, cpus)
 
     def allowed_cpus(self, pid):
-        if self.kernel32 is None:
+        return self._query(pid, self.kernel32.process_affinity if self.kernel32 else None)
+
+    def _query(self, pid, read):
+        """read(handle) of a process opened for querying, or None where it
+        cannot be opened or read (gone, not ours, no kernel32)."""
+        if read is None:
             return None
         try:
             handle = self.kernel32.open_process(pid, winapi.PROCESS_QUERY_LIMITED_INFORMATION)
         except OSError:
             return None
         try:
-            return self.kernel32.process_affinity(handle)
+            return read(handle)
         except OSError:
             return None
         finally:
@@ -140,16 +145,7 @@ class WindowsPlatform(Platform):
         return self.kernel32.system_busy_s() if self.kernel32 else None
 
     def process_cpu_s(self, pid):
-        if self.kernel32 is None:
-            return None
-        try:
-            handle = self.kernel32.open_process(pid, winapi.PROCESS_QUERY_LIMITED_INFORMATION)
-        except OSError:
-            return None
-        try:
-            return self.kernel32.process_cpu_s(handle)
-        finally:
-            self.kernel32.close(handle)
+        return self._query(pid, self.kernel32.process_cpu_s if self.kernel32 else None)
 
     def own_cpu_s(self):
         times = os.times()  # on Windows: this process only
