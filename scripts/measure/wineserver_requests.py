@@ -51,7 +51,7 @@ examples:
   scripts/measure/wineserver_requests.py                      # every Winsock model and iocp variant
   scripts/measure/wineserver_requests.py --servers iocp,select --top 5 --json requests.json
 
-The table is servers/README.md's measured column ("Calls per echoed message");
+The table is servers/MEASUREMENTS.md's measured column ("Calls per echoed message");
 tests/conformance/test_wineserver_requests.py checks it against a short run.
 Defaults: {DEFAULT_MESSAGES} messages against a baseline of {DEFAULT_BASELINE}; exit 0 when every
 model was measured (or is unsupported here), 1 when one failed, 2 on a bad option."""
@@ -65,7 +65,7 @@ class Variant:
 
     @property
     def label(self):
-        """The command-line spelling, as servers/README.md's table names it: "iocp --batch 16"."""
+        """The command-line spelling, as servers/MEASUREMENTS.md's table names it: "iocp --batch 16"."""
         return " ".join([self.model, *self.args])
 
 

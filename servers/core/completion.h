@@ -18,13 +18,13 @@
  * Back-pressure is kept: while the echo is being sent nothing is read, so
  * the unsent echo never exceeds one receive, and TCP pushes back.
  *
- * Life cycle, as README "How a server stops" says: each connection has one
- * hold per outstanding operation plus one while it is being set going;
- * whoever releases the last hold closes the socket (unless the stop did) and
- * frees the context, exactly once. A socket is closed only after its last
- * completion, except one with only a receive outstanding at the stop, which
- * has nothing to echo and is closed at once with a FIN (its completion then
- * arrives and frees it). */
+ * Life cycle (servers/core/DESIGN.md, "The completion engine"): each
+ * connection has one hold per outstanding operation plus one while it is
+ * being set going; whoever releases the last hold closes the socket (unless
+ * the stop did) and frees the context, exactly once. A socket is closed only
+ * after its last completion, except one with only a receive outstanding at
+ * the stop, which has nothing to echo and is closed at once with a FIN (its
+ * completion then arrives and frees it). */
 #ifndef WSB_COMPLETION_H
 #define WSB_COMPLETION_H
 

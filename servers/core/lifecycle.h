@@ -70,7 +70,7 @@ static inline closing closing_with_echo(closing how, int echo_pending)
  * and they are not stuck while they keep ending. Meanwhile the model cancels
  * again, about every CANCEL_RETRY_MS, what a cancel may have missed (Wine 8
  * skips an operation it is completing at that very moment, which then goes
- * back to waiting: servers/README.md, "How a server stops"). */
+ * back to waiting: servers/core/DESIGN.md, "Stopping"). */
 #define STOP_STALL_MS 1000
 #define CANCEL_RETRY_MS 20
 

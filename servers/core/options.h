@@ -1,5 +1,5 @@
 /* Command-line options shared by every echo server (the server contract in
- * servers/README.md). Portable C: unit-tested natively with cmocka. */
+ * servers/CONTRACT.md). Portable C: unit-tested natively with cmocka. */
 #ifndef WSB_OPTIONS_H
 #define WSB_OPTIONS_H
 

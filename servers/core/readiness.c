@@ -368,18 +368,18 @@ static void dispatch(loop *l);
 
 /* ---- Service delay --------------------------------------------------------
  *
- * How long a readiness waits before its loop serves it grows with the
- * sockets per wait under Wine (each wait costs O(sockets in it x sockets
- * waited on in the whole wineserver), see servers/README.md), and no single
- * message shows it. So the first loop samples it: once a second it wakes
- * every loop (itself included) that has served something since its last
- * probe, through the backend's own wake-up, exactly as a ready socket would,
- * and each loop records how long that took to come back from its wait. A
- * probe that lands while a loop is setting up a wait waits for the whole
- * set-up, as a client's readiness does. A loop with only idle connections
- * is not woken: its next wait would cost as much as any (the wake-up is what
- * is expensive), and no client is waiting on it. The cost is at most one
- * wake-up per busy loop per second, nothing per message. */
+ * How long a readiness waits before its loop serves it grows with the sockets
+ * per wait under Wine (each wait costs O(sockets in it x sockets waited on in
+ * the whole wineserver), see servers/core/DESIGN.md), and no single message
+ * shows it. So the first loop samples it: once a second it wakes every loop
+ * (itself included) that has served something since its last probe, through
+ * the backend's own wake-up, exactly as a ready socket would, and each loop
+ * records how long that took to come back from its wait. A probe that lands
+ * while a loop is setting up a wait waits for the whole set-up, as a client's
+ * readiness does. A loop with only idle connections is not woken: its next
+ * wait would cost as much as any (the wake-up is what is expensive), and no
+ * client is waiting on it. The cost is at most one wake-up per busy loop per
+ * second, nothing per message. */
 
 static void probe_loops(engine *e)
 {

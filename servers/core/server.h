@@ -89,7 +89,7 @@ void server_connection_closed(server *s);
 void server_drop(server *s, SOCKET client);
 
 /* The counting rules for errors, the same in every model, so that the
- * `errors` figures compare across models (servers/README.md, "Counting
+ * `errors` figures compare across models (servers/CONTRACT.md, "Counting
  * errors"). A failed receive or send is a `reset` when the peer reset, else
  * `kind` (recv or send) - except that a client that resets before its first
  * byte arrived is no error at all: it sent nothing and lost nothing. The

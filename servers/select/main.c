@@ -16,7 +16,8 @@
  * before the first include of winsock2.h. A group is one set: 256, not the
  * 1,024 it once was, because under Wine a select() costs O(sockets in it x
  * sockets waited on in the whole wineserver) - smaller groups make each
- * wake-up cheaper for more threads (servers/README.md gives the figures). */
+ * wake-up cheaper for more threads (servers/MEASUREMENTS.md gives the
+ * figures). */
 #ifndef FD_SETSIZE
 #define FD_SETSIZE 256
 #endif

@@ -141,7 +141,8 @@ static int leave_registry(connection *c)
  * one by one is what made this model slow to stop under Wine: each exit costs
  * two wineserver round trips and the loader lock, Wine 8 frees each exiting
  * thread's stack from the next one to exit, and each join is one more round
- * trip on the thread that joins (servers/README.md, "How a server stops").
+ * trip on the thread that joins (servers/MEASUREMENTS.md, "`thread` at
+ * thousands of connections").
  * A parked thread holds no socket, lock or I/O, and the process exit ends
  * all of them at once, on Windows as under Wine. A non-alertable infinite
  * Sleep costs Wine no wineserver request. */

@@ -12,7 +12,7 @@
  * a flat list of every socket) and O(entries x sockets waited on anywhere)
  * in the wineserver, so one array over 9,000 connections took 80-150 ms per
  * call. Arrays of SOCKETS_PER_LOOP, each with its own thread, keep the
- * entries per call bounded; see servers/README.md for what remains.
+ * entries per call bounded; see servers/core/DESIGN.md for what remains.
  *
  * Readiness is level-triggered: an entry reports on every call for as long
  * as its condition holds, so before each call every entry asks only for

@@ -1,5 +1,5 @@
 """RFC 862 conformance of every echo server, and the server contract of
-servers/README.md: options, ready and stats lines, back-pressure, half-close,
+servers/CONTRACT.md: options, ready and stats lines, back-pressure, half-close,
 resets, idle and many concurrent clients, both ways of stopping."""
 import random
 import subprocess

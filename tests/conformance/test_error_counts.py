@@ -1,6 +1,6 @@
 """The same scripted faults, counted the same way by every model, so that the
 servers' `errors` figures can be compared across models. The rules
-(servers/README.md, "Counting errors"): a client that resets while waiting
+(servers/CONTRACT.md, "Counting errors"): a client that resets while waiting
 in the backlog is no error (the server never had it); a client that resets
 in the middle of its stream is one `reset`; a client that half-closes is no
 error at all.

@@ -8,8 +8,8 @@ line, and every connection sees its end.
 The models hold 5,000, thread its max_connections (4,000, model.json) less
 the active clients: under Wine each of its connections costs the wineserver
 about four descriptors (the socket's and its thread's), and about 4,950
-exhaust the 20,000 it may open here (servers/README.md, "How a server
-stops"); 4,000 keeps it clear of that edge.
+exhaust the 20,000 it may open here (servers/thread/DESIGN.md, "At its
+ceiling"); 4,000 keeps it clear of that edge.
 
 Marked `scale` (pyproject.toml): under Wine about half a minute per model
 (thread's case too); `-m "not scale"` leaves it out of a quick run. How
@@ -41,7 +41,7 @@ IDLE_ECHO_DEADLINE_S = 120
 ENDS_DEADLINE_S = 10     # for every held connection to see its end once the server has exited
 # What may follow the stop to the process's exit at these counts: Wine
 # ending thread's 3,992 parked threads took 1.46 s here after the stats
-# line (0.8-1.8 s in servers/README.md), the other models 0.3 s at most.
+# line (0.8-1.8 s in servers/MEASUREMENTS.md), the other models 0.3 s at most.
 STOP_MARGIN_S = 1.5
 
 

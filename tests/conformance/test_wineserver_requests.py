@@ -1,4 +1,4 @@
-"""servers/README.md's measured column, "wineserver requests per message", is
+"""servers/MEASUREMENTS.md's measured column, "wineserver requests per message", is
 checked, not claimed: scripts/measure/wineserver_requests.py measures every
 selected Winsock model and iocp variant, with its default run (the one the
 table reports), and each figure must fall within the range the table states
@@ -43,7 +43,7 @@ from wineserver_requests import DEFAULT_BASELINE, DEFAULT_MESSAGES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "measure" / "wineserver_requests.py"
-README = ROOT / "servers" / "README.md"
+MEASUREMENTS = ROOT / "servers" / "MEASUREMENTS.md"
 MEASURED_COLUMN = "wineserver requests per message"
 MARGIN = 0.5
 NUMBER = r"(\d+(?:\.\d+)?)"
@@ -58,13 +58,13 @@ def label_of(model, args):
     return " ".join([model, *args])
 
 
-def readme_column():
-    """{label: the measured column's cell} of the README's calls table, the
+def stated_column():
+    """{label: the measured column's cell} of MEASUREMENTS.md's calls table, the
     label being the first cell without its backquotes (`iocp --batch 16`)."""
-    lines = README.read_text(encoding="utf-8").splitlines()
+    lines = MEASUREMENTS.read_text(encoding="utf-8").splitlines()
     header_at = next((i for i, line in enumerate(lines)
                       if line.startswith("|") and MEASURED_COLUMN in line), None)
-    assert header_at is not None, f"{README}: no table with a '{MEASURED_COLUMN}' column"
+    assert header_at is not None, f"{MEASUREMENTS}: no table with a '{MEASURED_COLUMN}' column"
     header = table_cells(lines[header_at])
     column = next(i for i, cell in enumerate(header) if MEASURED_COLUMN in cell)
     cells = {}
@@ -108,11 +108,11 @@ def measured(tmp_path_factory):
     return run_script(chosen, tmp_path_factory.mktemp("wineserver-requests"))
 
 
-def test_the_readme_table_names_every_variant_and_states_each_figure():
-    cells = readme_column()
+def test_the_measurements_table_names_every_variant_and_states_each_figure():
+    cells = stated_column()
     for model, args in winsock_variants():
         label = label_of(model, args)
-        assert label in cells, f"servers/README.md's table has no row `{label}`"
+        assert label in cells, f"servers/MEASUREMENTS.md's table has no row `{label}`"
         if model != "rio":
             stated = stated_range(cells[label])
             assert stated, f"`{label}`: {cells[label]!r} is not 'median (low–high)'"
@@ -122,14 +122,14 @@ def test_the_readme_table_names_every_variant_and_states_each_figure():
 # Not "model": the conformance conftest parametrizes that name itself.
 @pytest.mark.parametrize(("variant_model", "variant_args"), winsock_variants(),
                          ids=[variant_id(*v) for v in winsock_variants()])
-def test_measured_requests_per_message_match_the_readme(variant_model, variant_args, measured, tmp_path):
+def test_measured_requests_per_message_match_the_stated_range(variant_model, variant_args, measured, tmp_path):
     results, table = measured
     label = label_of(variant_model, variant_args)
     result = results[label]
     if result["unsupported"]:
         skip_if_lacking(variant_model, result["unsupported"])
     assert result["failure"] is None, f"{label}: {result['failure']}"
-    _, low, high = stated_range(readme_column()[label])
+    _, low, high = stated_range(stated_column()[label])
     figures = [result["requests_per_message"]]
     if not low - MARGIN <= figures[0] <= high + MARGIN:
         for again in (1, 2):
@@ -140,5 +140,5 @@ def test_measured_requests_per_message_match_the_readme(variant_model, variant_a
             figures.append(rerun[label]["requests_per_message"])
     got = statistics.median(figures)
     assert low - MARGIN <= got <= high + MARGIN, (
-        f"{label}: measured {figures} wineserver requests per message (median {got}), servers/README.md says "
+        f"{label}: measured {figures} wineserver requests per message (median {got}), servers/MEASUREMENTS.md says "
         f"{low}–{high} (margin {MARGIN}); the last run:\n{table}")
