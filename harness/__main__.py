@@ -164,15 +164,16 @@ def build_parser():
         "sensitivity", help="what a benchmark gate catches here: false alarms, smallest slowdown caught",
         description="Calibrates each server's throughput at the suite's points, then runs them again beside "
                     "copies slowed by the calibration knob (--spin-us) by each DELTA of the server's time per "
-                    "message, interleaved; resampled gates of 6 repetitions a side then give the false-alarm "
-                    "rate (A/A), the detection rate at each slowdown and the repetitions a target needs. "
+                    "message, interleaved; resampled gates of the suite's repetitions a side (as ab runs it) "
+                    "then give the false-alarm rate (A/A), the detection rate at each slowdown and the repetitions a target needs. "
                     "Writes OUT/sensitivity.json, which compare and ab take with --sensitivity.")
     sensitivity.add_argument("--suite", default="gate", metavar="NAME", help="suite name or .toml path (default gate)")
     sensitivity.add_argument("--servers", metavar="A,B", help="comma-separated servers (default: the suite's)")
     sensitivity.add_argument("--reps", type=positive_int, metavar="N",
-                             help="repetitions of each cell in the measurement (default 12: two disjoint gates)")
+                             help="repetitions of each cell in the measurement (default: twice the suite's, two "
+                                  "disjoint gates)")
     sensitivity.add_argument("--deltas", type=deltas_value, metavar="D,D",
-                             help="slowdowns to inject, in percent of the time per message (default 2,5,10,20)")
+                             help="slowdowns to inject, in percent of the time per message (default 5,10,20)")
     sensitivity.add_argument("--threshold", type=percentage, default=DEFAULT_THRESHOLD, metavar="PCT",
                              help=f"the gate's threshold, in percent (default {DEFAULT_THRESHOLD:g})")
     sensitivity.add_argument("--seed", type=seed_value, metavar="S", help="order and resampling seed (default 1)")
@@ -417,7 +418,7 @@ def command_sensitivity(args):
     suite = load_suite(args.suite)
     servers = parse_servers(args.servers, suite, models.all_models())
     out = Path(args.out) if args.out else RUNS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-sensitivity"
-    return sensitivity.main(suite, servers, out, reps=args.reps or sensitivity.DEFAULT_REPS,
+    return sensitivity.main(suite, servers, out, reps=args.reps,
                             deltas=args.deltas or sensitivity.DEFAULT_DELTAS, threshold_pct=args.threshold,
                             seed=DEFAULT_SEED if args.seed is None else args.seed,
                             placement=placement_mode(args, args.parser))

@@ -7,27 +7,40 @@ combines each side's own distribution-free interval of its median: a noisy side
 beside a tight one, or unequal repetition counts, widen it as they should.
 
 When is it a regression? Two conditions, both needed:
-  - significant: the whole interval is on the bad side of 1 (throughput: high < 1;
-    p99: low > 1), so noise between repetitions does not explain it;
+  - significant, over the whole family: each comparison has a one-sided
+    p-value that new is worse (stats.worse_p_value: the larger of the exact
+    rank-sum and Brunner-Munzel p-values, so unequal spreads do not fake a
+    change), and the Benjamini-Hochberg step is taken over every judged
+    comparison of the run at FAMILY_ALPHA. A gate fails when any comparison is
+    flagged, so what matters is the chance that an unchanged build flags any
+    of them: per-comparison 95% intervals flagged 20% of A/A gates of 12
+    cells on a 2-CPU machine (`sensitivity`). When nothing changed, the step
+    holds that chance at FAMILY_ALPHA; when something did, at most that share
+    of the flagged comparisons is expected to be wrong;
   - material: the ratio is worse than the threshold (throughput: ratio <
     1 - threshold/100; p99: ratio > 1 + threshold/100), so a real but tiny change
     is not reported.
-Requiring the whole interval to lie beyond the threshold instead would miss real
-drops measured with a few repetitions. An improvement is the mirror image.
-Identical inputs give a ratio of exactly 1 and are never flagged. With too few
-repetitions for a 95% interval of a median (fewer than 6 on either side) there
-is no interval and nothing is flagged (the ratio is still shown). Nor is a cell
-whose load generator saturated on either side (analysis.Cell.lower_bound): it
-measured the load generator, not the server.
+An improvement is the mirror image (its own family). Identical inputs give a
+ratio of exactly 1 and are never flagged. The 95% interval shown is each
+comparison's own (stats.ratio_interval: the ratio of the medians, combining
+each side's distribution-free interval of its median); with too few
+repetitions for it (fewer than 6 on either side) nothing is judged (the ratio
+is still shown). Nor is a cell whose load generator saturated on either side
+(analysis.Cell.lower_bound): it measured the load generator, not the server.
+
+The price of judging a family: the smallest p-value R repetitions against R
+can give is 1 / C(2R, R) (1/924 at 6), and the first step needs it below
+FAMILY_ALPHA / (number of comparisons), so a lone cell among more than 46
+comparisons cannot be flagged at 6 repetitions, however large its change
+(several cells moving together can). main() says so when it happens; the
+gate suite runs enough repetitions for its size (harness/suites/gate.toml).
 
 Simulated (tests/harness/test_compare.py, independent lognormal noise on each
 side, one side CV 0.05 and the other up to 0.75, 6 to 12 repetitions a side in
-any mix, 2,000 trials a setting): equal cells are flagged in at most 3.1% of
-comparisons at a 5% threshold (one tail of the interval, 2.5% nominal); a
-1.3x slowdown (throughput / 1.3, p99 x 1.3) is flagged in 61-89% of trials
-with CV 0.2 on one side or 0.15 on both. A noisy cell needs many more
-repetitions: at CV 0.75 on one side the same slowdown is flagged in 11-17% of
-trials with 6 to 10 repetitions.
+any mix, 2,000 trials a setting): equal cells are flagged in at most 2.5% of
+comparisons at a 5% threshold, and a gate of 24 equal cells flags any in at
+most 5%; a 1.3x slowdown (throughput / 1.3, p99 x 1.3) of a lone cell is
+flagged in most trials with CV 0.2 on one side or 0.15 on both.
 
 A cell that had results in base but none in new (every repetition failed) is a
 regression too: main() reports it and exits 1."""
@@ -39,6 +52,7 @@ from pathlib import Path
 from . import analysis, stats, store
 
 COMPARE_SCHEMA_ID = "winsock-bench/compare/1"
+FAMILY_ALPHA = 0.05  # the chance that an unchanged build fails the gate at all
 
 
 @dataclass
@@ -54,6 +68,9 @@ class Comparison:
     regression: bool
     improvement: bool
     lower_bound: bool = False  # a side's load generator saturated: measured, never flagged
+    p_worse: float | None = None  # one-sided p-value that new is worse (None: not judged)
+    p_better: float | None = None
+    p_floor: float | None = None  # the smallest p-value these repetition counts can give
 
 
 def _check_threshold(threshold_pct):
@@ -71,31 +88,65 @@ def _by_key(cells, side):
     return indexed
 
 
-def verdicts(ratio, low, high, higher_is_better, threshold_pct):
-    """(regression, improvement) by the rule in the module docstring."""
+def material(ratio, higher_is_better, threshold_pct):
+    """(worse, better): the ratio new/base lies beyond the threshold on that side."""
     margin = threshold_pct / 100
-    got_lower = high < 1 and ratio < 1 - margin
-    got_higher = low > 1 and ratio > 1 + margin
-    return (got_lower, got_higher) if higher_is_better else (got_higher, got_lower)
+    lower, higher = ratio < 1 - margin, ratio > 1 + margin
+    return (lower, higher) if higher_is_better else (higher, lower)
 
 
-def compare_estimates(point_id, server, metric, base, new, threshold_pct, lower_bound=False):
-    """One Comparison of two analysis.Estimate (the per-repetition values are in .values).
-    lower_bound: a side measured its load generator, not the server (analysis.Cell.lower_bound),
-    so whatever changed is not the server's doing and nothing is flagged."""
+def compare_values(point_id, server, metric, base_values, new_values, lower_bound=False):
+    """One Comparison of two lists of per-repetition values, not yet judged
+    (judge() decides over the whole family). lower_bound: a side measured its
+    load generator, not the server (analysis.Cell.lower_bound), so whatever
+    changed is not the server's doing and nothing is flagged."""
     higher_is_better = dict(analysis.METRICS)[metric]
-    ratio = stats.ratio_interval(new.values, base.values)
-    if ratio.low is not None and not lower_bound:
-        regression, improvement = verdicts(ratio.estimate, ratio.low, ratio.high, higher_is_better, threshold_pct)
-    else:
-        regression = improvement = False
-    return Comparison(point_id=point_id, server=server, metric=metric, base=base.median, new=new.median,
-                      ratio=ratio.estimate, low=ratio.low, high=ratio.high, regression=regression,
-                      improvement=improvement, lower_bound=lower_bound)
+    ratio = stats.ratio_interval(new_values, base_values)
+    judged = ratio.low is not None and not lower_bound
+    got_lower = stats.worse_p_value(base_values, new_values) if judged else None
+    got_higher = stats.worse_p_value(new_values, base_values) if judged else None
+    p_worse, p_better = (got_lower, got_higher) if higher_is_better else (got_higher, got_lower)
+    return Comparison(point_id=point_id, server=server, metric=metric, base=stats.median(base_values),
+                      new=stats.median(new_values), ratio=ratio.estimate, low=ratio.low, high=ratio.high,
+                      regression=False, improvement=False, lower_bound=lower_bound, p_worse=p_worse,
+                      p_better=p_better, p_floor=stats.rank_sum_floor(len(base_values), len(new_values)))
+
+
+def flagged(tests, threshold_pct, alpha=FAMILY_ALPHA) -> set:
+    """The indexes of tests [(p-value that it got worse, ratio new/base,
+    higher_is_better)] flagged by the rule in the module docstring: the false
+    discovery rate step over all of them, and the ratio worse than the threshold."""
+    significant = stats.fdr_rejections({i: p for i, (p, _, _) in enumerate(tests)}, alpha)
+    return {i for i in significant if material(tests[i][1], tests[i][2], threshold_pct)[0]}
+
+
+def judge(comparisons, threshold_pct, alpha=FAMILY_ALPHA):
+    """Sets each comparison's regression and improvement: flagged() over the
+    family of judged comparisons, one direction at a time. Returns them."""
+    judged = [c for c in comparisons if c.p_worse is not None]
+    directions = [dict(analysis.METRICS)[c.metric] for c in judged]
+    worse = flagged([(c.p_worse, c.ratio, up) for c, up in zip(judged, directions)], threshold_pct, alpha)
+    better = flagged([(c.p_better, c.ratio, not up) for c, up in zip(judged, directions)], threshold_pct, alpha)
+    for i, c in enumerate(judged):
+        c.regression, c.improvement = i in worse, i in better
+    return comparisons
+
+
+def reach_note(comparisons, alpha=FAMILY_ALPHA):
+    """A line when no comparison could be flagged on its own: the smallest
+    p-value its repetitions allow is above the first step of the family's
+    false discovery rate (alpha / number judged). None otherwise."""
+    judged = [c for c in comparisons if c.p_worse is not None]
+    if not judged or min(c.p_floor for c in judged) <= alpha / len(judged):
+        return None
+    fewest = min(judged, key=lambda c: -c.p_floor)
+    return (f"note: with {len(judged)} comparisons, a cell that changed alone cannot be flagged: its "
+            f"repetitions can give p >= {fewest.p_floor:.2g}, above the first step {alpha / len(judged):.2g}; "
+            "several cells that moved together can be (more repetitions, or fewer cells, as the gate suite has)")
 
 
 def compare_cells(base: list, new: list, threshold_pct: float) -> list[Comparison]:
-    """Comparisons of the cells present in both lists (each list: one variant), in base's order."""
+    """Comparisons of the cells present in both lists (each list: one variant), in base's order, judged."""
     _check_threshold(threshold_pct)
     base_cells, new_cells = _by_key(base, "base"), _by_key(new, "new")
     comparisons = []
@@ -108,8 +159,8 @@ def compare_cells(base: list, new: list, threshold_pct: float) -> list[Compariso
             new_value = analysis.metric_estimate(new_cell, metric)
             if base_value is not None and new_value is not None:
                 bounded = base_cell.lower_bound or new_cell.lower_bound
-                comparisons.append(compare_estimates(*key, metric, base_value, new_value, threshold_pct, bounded))
-    return comparisons
+                comparisons.append(compare_values(*key, metric, base_value.values, new_value.values, bounded))
+    return judge(comparisons, threshold_pct)
 
 
 def lost_cells(base: list, new: list) -> list[tuple[str, str]]:
@@ -334,6 +385,9 @@ def _report(comparisons, lost, threshold_pct, out):
     regressions, improvements = _counts(comparisons, lost)
     print(f"{len(comparisons)} comparisons at a {threshold_pct:g}% threshold: "
           f"{regressions} regression(s), {improvements} improvement(s)", file=out)
+    note = reach_note(comparisons)
+    if note:
+        print(note, file=out)
     return 1 if regressions else 0
 
 

@@ -1,29 +1,32 @@
 """`sensitivity`: what a benchmark gate catches on this machine, and how
 often it cries wolf.
 
-A gate is `ab --suite gate` (or `compare` of two runs): each cell is judged
-by compare's rule (a ratio beyond the threshold whose 95% interval excludes
-1), and the gate fails when any cell regresses. How small a slowdown that
-catches depends on the machine's noise, so it is measured here, in two runs:
+A gate is `ab --suite gate` (or `compare` of two runs): every cell and
+metric is judged by compare's rule, as one family (the false discovery rate
+step over all of them, so an unchanged build fails with a bounded chance
+however many cells the gate has), and the gate fails when any is flagged.
+How small a slowdown that catches depends on the machine's noise, so it is
+measured here, in two runs:
 
 1. calibration: the suite's points, a few repetitions, for each server's
    throughput at each point;
 2. measurement: the same points, and each point again with a known slowdown
    injected into the server by the calibration knob every server takes
    (`--spin-us N`: a busy-wait of N us per receive), for each of a few
-   slowdowns (2%, 5%, 10%, 20% of the server's time per message, from the
-   calibration: N = delta x 1e6 / throughput), all in one interleaved run.
+   slowdowns (5%, 10%, 20% of the server's time per message, from the
+   calibration: N = delta x 1e6 / throughput), all in one interleaved run,
+   twice the gate's repetitions of every cell.
 
-Then, by resampling the measured repetitions: A/A gates (two disjoint draws
-of the gate's size from the unslowed repetitions, compared) give the false
-alarm rate; A/A+delta gates (a draw of unslowed against a draw of slowed
-repetitions of one server, all of its points) give the detection rate at
+Then, by resampling the measured repetitions: A/A gates (every cell, two
+disjoint draws of the gate's size from its unslowed repetitions, judged
+together) give the false alarm rate; A/A+delta gates (the same, except that
+one server's points are unslowed against slowed) give the detection rate at
 each slowdown. The repetitions were taken in one seeded shuffled order, so
 any subset of a cell's repetitions is as exchangeable as a separate run of
 that size would be; the draws reuse repetitions, so the rates are averages
 over correlated trials, not independent runs (their number is reported).
-The slowdown reported for each delta is the one measured (the ratio of
-medians), not the one asked for."""
+The slowdown reported for each delta is the one measured (the median over
+the slowed cells of the ratio of medians), not the one asked for."""
 import json
 import random
 import sys
@@ -34,11 +37,10 @@ from harness import analysis, compare, stats, store
 from harness.suites import Repetitions
 
 SCHEMA = "winsock-bench/sensitivity/1"
-DEFAULT_DELTAS = (0.02, 0.05, 0.10, 0.20)
+DEFAULT_DELTAS = (0.05, 0.10, 0.20)
 CALIBRATION_REPS = 3
-DEFAULT_REPS = 12           # unslowed repetitions a cell: two disjoint gates of 6
-GATE_REPS = stats.min_reps_for_interval()  # what ab runs (6): fewer give no interval
-DEFAULT_DRAWS = 400
+FEWEST_REPS = stats.min_reps_for_interval()  # fewer give compare no interval (6)
+DEFAULT_DRAWS = 200
 DETECTED = 0.90             # "caught": in at least this share of gates
 MAX_SPIN_US = 1000000       # servers/core/options.h OPTIONS_MAX_SPIN_US
 
@@ -102,17 +104,20 @@ class CellValues:
         return min(len(self.throughput), len(self.p99)) if self.p99 else len(self.throughput)
 
 
-def regressed(base, new, threshold_pct):
-    """compare's verdict on one cell: a regression of either metric."""
-    for metric, higher_is_better in analysis.METRICS:
-        before, after = getattr(base, metric), getattr(new, metric)
-        if len(before) < GATE_REPS or len(after) < GATE_REPS:
-            continue
-        ratio = stats.ratio_interval(after, before)
-        if ratio.low is not None and compare.verdicts(ratio.estimate, ratio.low, ratio.high, higher_is_better,
-                                                       threshold_pct)[0]:
-            return True
-    return False
+def gate_regressions(pairs, threshold_pct):
+    """The keys of `pairs` ({key: (base CellValues, new CellValues)}) that
+    compare's gate flags, judged as one family as compare judges a run (its
+    flagged(); only what a regression needs is computed: no intervals)."""
+    keys, tests = [], []
+    for key, (base, new) in pairs.items():
+        for metric, higher_is_better in analysis.METRICS:
+            before, after = getattr(base, metric), getattr(new, metric)
+            if len(before) >= FEWEST_REPS and len(after) >= FEWEST_REPS:
+                worse = (before, after) if higher_is_better else (after, before)
+                keys.append(key)
+                tests.append((stats.worse_p_value(*worse), stats.median(after) / stats.median(before),
+                              higher_is_better))
+    return {keys[i] for i in compare.flagged(tests, threshold_pct)}
 
 
 def draw(values, indexes):
@@ -120,36 +125,50 @@ def draw(values, indexes):
                       [values.p99[i] for i in indexes] if values.p99 else [])
 
 
+def unchanged_pair(values, size, rng):
+    """Two draws of `size` of one cell's unslowed repetitions: disjoint when
+    there are enough (an A/A comparison as two separate gates would make), else
+    independent (they may share repetitions, which can only make them look
+    more alike: such cells keep the family its size, and their own false
+    alarms are counted by false_alarm_rate, which always draws disjoint)."""
+    count = values.count()
+    if count >= 2 * size:
+        picked = rng.sample(range(count), 2 * size)
+        return draw(values, picked[:size]), draw(values, picked[size:])
+    return draw(values, rng.sample(range(count), size)), draw(values, rng.sample(range(count), size))
+
+
 def false_alarm_rate(base_cells, size, draws, threshold_pct, rng):
     """The share of A/A gates (every cell, two disjoint draws of `size` of its
-    unslowed repetitions) that flag a regression; None with too few repetitions."""
+    unslowed repetitions, judged as one family) that flag any regression;
+    None with too few repetitions."""
     if any(values.count() < 2 * size for values in base_cells.values()):
         return None
     alarms = 0
     for _ in range(draws):
-        flagged = False
-        for values in base_cells.values():
-            picked = rng.sample(range(values.count()), 2 * size)
-            flagged |= regressed(draw(values, picked[:size]), draw(values, picked[size:]), threshold_pct)
-        alarms += flagged
+        pairs = {key: unchanged_pair(values, size, rng) for key, values in base_cells.items()}
+        alarms += bool(gate_regressions(pairs, threshold_pct))
     return alarms / draws
 
 
 def detection_rate(base_cells, slow_cells, delta, size, draws, threshold_pct, rng):
-    """The share of A/A+delta gates that flag a regression: for each server,
-    its points unslowed against slowed by delta (`size` repetitions each);
-    None with too few repetitions."""
+    """The share of A/A+delta gates that flag the slowed server: the whole
+    gate (every cell, judged as one family), one server's points unslowed
+    against slowed by delta, every other cell unchanged (`size` repetitions a
+    side); None with too few repetitions."""
     servers = sorted({server for (_, server, d) in slow_cells if d == delta})
-    pairs = {server: [(base_cells[(point_id, server)], slow_cells[(point_id, server, delta)])
-                      for (point_id, s, d) in slow_cells if s == server and d == delta
-                      and (point_id, server) in base_cells] for server in servers}
-    if not servers or any(b.count() < size or s.count() < size for cells in pairs.values() for b, s in cells):
+    if not servers or any(values.count() < size for values in (*base_cells.values(), *slow_cells.values())):
         return None
     caught = 0
     for _ in range(draws):
-        for cells in pairs.values():
-            caught += any(regressed(draw(b, rng.sample(range(b.count()), size)),
-                                    draw(s, rng.sample(range(s.count()), size)), threshold_pct) for b, s in cells)
+        for server in servers:
+            pairs = {}
+            for key, values in base_cells.items():
+                slowed = slow_cells.get((*key, delta)) if key[1] == server else None
+                pairs[key] = (unchanged_pair(values, size, rng) if slowed is None else
+                              (draw(values, rng.sample(range(values.count()), size)),
+                               draw(slowed, rng.sample(range(slowed.count()), size))))
+            caught += any(key[1] == server for key in gate_regressions(pairs, threshold_pct))
     return caught / (draws * len(servers))
 
 
@@ -161,12 +180,25 @@ def measured_slowdown(base_cells, slow_cells, delta):
     return stats.median(ratios) if ratios else None
 
 
-def evaluate(base_cells, slow_cells, deltas, threshold_pct, draws=DEFAULT_DRAWS, seed=1, sizes=None):
+def gate_size(suite):
+    """The repetitions a side `ab --suite` runs (ab.MIN_REPS at least)."""
+    return max(suite.repetitions.min, FEWEST_REPS)
+
+
+def sizes_to_try(gate_reps, most):
+    """The gate's own size and a few others up to what the measurement allows,
+    for the repetitions a target needs."""
+    ladder = {FEWEST_REPS, gate_reps, *range(FEWEST_REPS, most + 1, max(2, most // 6))}
+    return sorted(size for size in ladder if size <= most) or [FEWEST_REPS]
+
+
+def evaluate(base_cells, slow_cells, deltas, threshold_pct, draws=DEFAULT_DRAWS, seed=1, sizes=None,
+             gate_reps=FEWEST_REPS):
     """The sensitivity document's figures from (point, server) -> CellValues
-    and (point, server, delta) -> CellValues."""
+    and (point, server, delta) -> CellValues, for gates of gate_reps a side."""
     rng = random.Random(seed)
     most = min([v.count() for v in (*base_cells.values(), *slow_cells.values())] or [0])
-    sizes = sizes or [size for size in range(GATE_REPS, most + 1, 2)] or [GATE_REPS]
+    sizes = sizes or sizes_to_try(gate_reps, most)
     by_size = []
     for size in sizes:
         by_size.append({
@@ -174,7 +206,7 @@ def evaluate(base_cells, slow_cells, deltas, threshold_pct, draws=DEFAULT_DRAWS,
             "detection": [{"delta": delta, "slowdown": measured_slowdown(base_cells, slow_cells, delta),
                            "rate": detection_rate(base_cells, slow_cells, delta, size, draws, threshold_pct, rng)}
                           for delta in deltas]})
-    gate = next((entry for entry in by_size if entry["reps"] == GATE_REPS), by_size[0])
+    gate = next((entry for entry in by_size if entry["reps"] == gate_reps), by_size[0])
     return {"threshold_pct": threshold_pct, "draws": draws, "gate_reps": gate["reps"],
             "false_alarm_rate": gate["false_alarm_rate"], "detection": gate["detection"],
             "smallest_caught": smallest_caught(gate["detection"]), "by_reps": by_size,
@@ -265,11 +297,13 @@ def _rate(rate):
     return "n/a" if rate is None else f"{rate:.0%}"
 
 
-def main(suite, servers, out, reps=DEFAULT_REPS, deltas=DEFAULT_DELTAS, threshold_pct=5.0, draws=DEFAULT_DRAWS,
+def main(suite, servers, out, reps=None, deltas=DEFAULT_DELTAS, threshold_pct=5.0, draws=DEFAULT_DRAWS,
          seed=1, placement=None, stream=None):
     """Calibrates, measures, evaluates; writes OUT/sensitivity.json. Exit code."""
     from harness import run as runner
     stream = stream or sys.stderr
+    gate_reps = gate_size(suite)
+    reps = reps or 2 * gate_reps  # two disjoint gates of every unslowed cell for the A/A rate
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     calibration, measurement = out / "calibration", out / "measurement"
@@ -289,7 +323,8 @@ def main(suite, servers, out, reps=DEFAULT_REPS, deltas=DEFAULT_DELTAS, threshol
     run, cells = analysis.load_cells(measurement)
     entries = [(p.id, b, s, d, spin) for p, b, s, d, spin in slowed]
     base, slow = cells_of(cells, entries)
-    data = document(evaluate(base, slow, deltas, threshold_pct, draws, seed), run.manifest, entries)
+    data = document(evaluate(base, slow, deltas, threshold_pct, draws, seed, gate_reps=gate_reps), run.manifest,
+                    entries)
     store.write_json_atomic(out / "sensitivity.json", data)
     stream.write(format_table(data) + f"\nwritten: {out / 'sensitivity.json'}\n")
     return 0

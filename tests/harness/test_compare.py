@@ -220,6 +220,42 @@ def test_a_30_percent_regression_under_modest_noise_is_caught_most_of_the_time(n
     assert all(share >= 0.6 - _binomial_bound(0.6, trials) for share in shares.values()), shares
 
 
+def gate_alarm_share(seed, trials, cells, reps, cv):
+    """The share of simulated A/A gates (cells equal cells a side, reps
+    repetitions each, lognormal noise cv) that flag any regression."""
+    rng = random.Random(seed)
+    alarms = 0
+    for _ in range(trials):
+        base = [simulated_cell(rng, reps, cv) for _ in range(cells)]
+        new = [simulated_cell(rng, reps, cv) for _ in range(cells)]
+        for index, (before, after) in enumerate(zip(base, new)):
+            before.point_id = after.point_id = f"point-{index}"
+        alarms += any(c.regression for c in compare.compare_cells(base, new, 5.0))
+    return alarms / trials
+
+
+def test_an_unchanged_gate_of_twelve_cells_fails_in_at_most_5_percent_of_runs():
+    # 24 comparisons: judged one by one at 2.5% a tail, some 20-40% of such
+    # gates would flag something; the false discovery step holds the family
+    trials = 300
+    share = gate_alarm_share("gate-null", trials, cells=12, reps=6, cv=0.15)
+    assert share <= compare.FAMILY_ALPHA + _binomial_bound(compare.FAMILY_ALPHA, trials), share
+
+
+def test_a_lone_cell_slowed_10x_is_flagged_among_few_cells_and_said_unreachable_among_many(tmp_path):
+    rng = random.Random("lone")
+    base = [simulated_cell(rng, 6, 0.05) for _ in range(50)]
+    new = [simulated_cell(rng, 6, 0.05, slower=10.0 if index == 0 else 1.0) for index in range(50)]
+    for index, (before, after) in enumerate(zip(base, new)):
+        before.point_id = after.point_id = f"point-{index}"
+    few = compare.compare_cells(base[:10], new[:10], 5.0)
+    assert {(c.point_id, c.metric) for c in few if c.regression} == {("point-0", "throughput"), ("point-0", "p99")}
+    many = compare.compare_cells(base, new, 5.0)  # 100 comparisons: 1/924 is above 2 steps' 0.001
+    assert not any(c.regression for c in many)
+    assert "cannot be flagged" in compare.reach_note(many)
+    assert compare.reach_note(few) is None
+
+
 def test_main_exits_2_with_one_line_on_a_folder_that_is_not_a_run(tmp_path):
     base = write(tmp_path / "base")
     (tmp_path / "empty").mkdir()

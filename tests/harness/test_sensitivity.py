@@ -1,5 +1,5 @@
 """harness.sensitivity on synthetic repetitions: the resampled gates' false
-alarm rate stays near compare's one-tailed 2.5% when nothing changed, a large
+alarm rate stays within compare's family rate (5%) when nothing changed, a large
 slowdown is caught and a null "slowdown" is not, the spins asked for follow
 the calibration, and the file compare and ab read is checked."""
 import json
@@ -29,8 +29,8 @@ def gate_cells(seed, slowdown, cv=0.05, count=12, points=("p1", "p2"), servers=(
 def test_nothing_changed_is_flagged_rarely_and_a_large_slowdown_nearly_always():
     base, slow = gate_cells(seed=3, slowdown=0.30)
     figures = sensitivity.evaluate(base, slow, [0.1], threshold_pct=5.0, draws=300, seed=5, sizes=[6])
-    # 4 cells x 2 metrics, each flagged at most ~2.5% of the time when nothing changed
-    assert figures["false_alarm_rate"] <= 0.12
+    # 4 cells x 2 metrics judged as one family: any flag in at most 5% of gates (3 sigma over 300)
+    assert figures["false_alarm_rate"] <= 0.05 + 3 * (0.05 * 0.95 / 300) ** 0.5
     [detected] = figures["detection"]
     assert detected["rate"] >= 0.95 and abs(detected["slowdown"] - 0.30) < 0.06
     assert figures["smallest_caught"] == detected["slowdown"]

@@ -148,6 +148,38 @@ def test_rank_sum_p_value_equals_full_enumeration_with_and_without_ties():
         assert stats.rank_sum_p_value(first, second) == pytest.approx(_brute_force_p_value(first, second))
 
 
+def _brute_force_greater_p_value(first, second):
+    """The one-sided p-value by enumeration: the share of splits whose rank sum is at least first's."""
+    pooled = first + second
+    ordered = sorted(pooled)
+    rank = {v: (ordered.index(v) + 1 + len(ordered) - ordered[::-1].index(v)) / 2 for v in pooled}
+    observed = sum(rank[v] for v in first)
+    splits = list(itertools.combinations(range(len(pooled)), len(first)))
+    return sum(sum(rank[pooled[i]] for i in split) >= observed - 1e-9 for split in splits) / len(splits)
+
+
+def test_one_sided_rank_sum_p_value_equals_full_enumeration():
+    rng = random.Random(12)
+    for _ in range(40):
+        m, n = rng.randint(1, 6), rng.randint(1, 6)
+        first = [float(rng.randint(0, 6)) for _ in range(m)]
+        second = [float(rng.randint(0, 6)) for _ in range(n)]
+        assert stats.rank_sum_p_value_greater(first, second) == pytest.approx(
+            _brute_force_greater_p_value(first, second))
+    assert stats.rank_sum_p_value_greater(range(7, 13), range(1, 7)) == pytest.approx(1 / 924)
+    assert stats.rank_sum_p_value_greater(range(1, 7), range(7, 13)) == 1.0
+
+
+def test_worse_p_value_looks_one_way_and_keeps_the_larger_of_its_two_tests():
+    low, high = [1.0, 2, 3, 4, 5, 6], [10.0, 11, 12, 13, 14, 15]
+    assert stats.worse_p_value(high, low) == pytest.approx(1 / 924)  # apart: the exact test's floor
+    assert stats.worse_p_value(low, high) == 1.0
+    noisy, tight = [1.0, 5, 9, 50, 60, 70], [20.0, 21, 22, 23, 24, 25]
+    p_unequal, _ = stats.brunner_munzel(noisy, tight)
+    assert stats.worse_p_value(noisy, tight) == pytest.approx(
+        max(stats.rank_sum_p_value_greater(noisy, tight), 1 - p_unequal / 2))
+
+
 def test_fdr_rejects_up_to_the_largest_p_value_under_its_step():
     # steps 0.05 * k / 3: 0.0167, 0.0333, 0.05; c = 0.04 passes the third, so all three go
     assert stats.fdr_rejections({"a": 0.01, "b": 0.03, "c": 0.04}) == {"a", "b", "c"}
