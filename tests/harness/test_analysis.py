@@ -153,6 +153,24 @@ def test_a_service_delay_over_a_second_flags_the_cell_and_one_under_it_does_not(
     assert not [n for n in cell_with([10, 1000, 900]).notes if n.startswith("slow service")]
 
 
+def test_a_service_delay_is_judged_by_the_threshold_its_server_reported(tmp_path):
+    """The stats line carries the server's own slow_service_ms (servers/core/stats.h):
+    the harness keeps no copy of it; a record without it (an older server) is judged
+    by the 1 s the servers used then."""
+    def slow_notes(delay, threshold):
+        def edit(record):
+            record["server_stats"]["worst_service_delay_ms"] = delay
+            if threshold is not None:
+                record["server_stats"]["slow_service_ms"] = threshold
+        run_dir = synthetic.write_run(tmp_path / f"run{delay}-{threshold}", {("idle-i199", "select"): [[50.0] * 20] * 3},
+                                      edit=edit)
+        return [n for n in summarize(store.load_run(run_dir))[0].notes if n.startswith("slow service")]
+    assert slow_notes(800, 500) == ["slow service: in 3 of 3 repetitions a readiness waited up to 0.8 s for the "
+                                    "server's loop (over 0.5 s: unusable at this scale)"]
+    assert slow_notes(1500, 2000) == []
+    assert slow_notes(800, None) == [] and len(slow_notes(1500, None)) == 1
+
+
 def test_a_stop_over_the_contracts_2_s_flags_the_cell_and_one_within_it_does_not(tmp_path):
     def cell_with(stops):
         def edit(record):
