@@ -1,8 +1,8 @@
 """`agree`: do two runs rank the servers the same way?
 
 For every ranking present in both runs (each point's verdicts, each workload's
-ranking and the overall one, per metric and variant; analysis.all_point_verdicts
-and analysis.rankings) every pair of servers compared in both is classified by
+ranking and the overall one, per metric and variant; harness.analysis.rankings'
+all_point_verdicts and rankings) every pair of servers compared in both is classified by
 its verdict in each run:
 
   agree       both runs resolve the pair, the same way;
@@ -21,7 +21,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import analysis, compare
+from harness import compare
+from harness.analysis.cells import load_cells
+from harness.analysis.rankings import all_point_verdicts, rankings
 
 OUTCOMES = ("agree", "contradict", "only A", "only B", "neither")
 
@@ -39,9 +41,9 @@ def ranked_verdicts(cells) -> dict:
     """(scope, metric, variant) -> {frozenset pair: the better one, or None}, for
     every ranking the cells give."""
     found = {}
-    for point in analysis.all_point_verdicts(cells):
+    for point in all_point_verdicts(cells):
         found[(f"point {point.point_id}", point.metric, point.variant)] = _by_pair(point.verdicts)
-    for ranking in analysis.rankings(cells):
+    for ranking in rankings(cells):
         found[(ranking.scope, ranking.metric, ranking.variant)] = _by_pair(ranking.verdicts)
     return found
 
@@ -105,7 +107,7 @@ def main(run_a, run_b, out=None, err=None) -> int:
     otherwise, 2 with a one-line reason for unusable input."""
     out, err = out or sys.stdout, err or sys.stderr
     try:
-        (first, cells_a), (second, cells_b) = analysis.load_cells(Path(run_a)), analysis.load_cells(Path(run_b))
+        (first, cells_a), (second, cells_b) = load_cells(Path(run_a)), load_cells(Path(run_b))
     except ValueError as error:
         print(f"agree: {error}", file=err)
         return 2

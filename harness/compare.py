@@ -26,7 +26,7 @@ comparison's own (stats.ratio_interval: the ratio of the medians, combining
 each side's distribution-free interval of its median); with too few
 repetitions for it (fewer than 6 on either side) nothing is judged (the ratio
 is still shown). Nor is a cell whose load generator saturated on either side
-(analysis.Cell.lower_bound): it measured the load generator, not the server.
+(analysis.cells.Cell.lower_bound): it measured the load generator, not the server.
 
 The price of judging a family: the smallest p-value R repetitions against R
 can give is 1 / C(2R, R) (1/924 at 6), and the first step needs it below
@@ -49,7 +49,8 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import analysis, stats, store
+from . import stats, store, verdicts
+from .analysis.cells import load_cells, metric_estimate
 
 COMPARE_SCHEMA_ID = "winsock-bench/compare/1"
 FAMILY_ALPHA = 0.05  # the chance that an unchanged build fails the gate at all
@@ -98,9 +99,9 @@ def material(ratio, higher_is_better, threshold_pct):
 def compare_values(point_id, server, metric, base_values, new_values, lower_bound=False):
     """One Comparison of two lists of per-repetition values, not yet judged
     (judge() decides over the whole family). lower_bound: a side measured its
-    load generator, not the server (analysis.Cell.lower_bound), so whatever
+    load generator, not the server (analysis.cells.Cell.lower_bound), so whatever
     changed is not the server's doing and nothing is flagged."""
-    higher_is_better = dict(analysis.METRICS)[metric]
+    higher_is_better = dict(verdicts.METRICS)[metric]
     ratio = stats.ratio_interval(new_values, base_values)
     judged = ratio.low is not None and not lower_bound
     got_lower = stats.worse_p_value(base_values, new_values) if judged else None
@@ -124,7 +125,7 @@ def judge(comparisons, threshold_pct, alpha=FAMILY_ALPHA):
     """Sets each comparison's regression and improvement: flagged() over the
     family of judged comparisons, one direction at a time. Returns them."""
     judged = [c for c in comparisons if c.p_worse is not None]
-    directions = [dict(analysis.METRICS)[c.metric] for c in judged]
+    directions = [dict(verdicts.METRICS)[c.metric] for c in judged]
     worse = flagged([(c.p_worse, c.ratio, up) for c, up in zip(judged, directions)], threshold_pct, alpha)
     better = flagged([(c.p_better, c.ratio, not up) for c, up in zip(judged, directions)], threshold_pct, alpha)
     for i, c in enumerate(judged):
@@ -154,9 +155,9 @@ def compare_cells(base: list, new: list, threshold_pct: float) -> list[Compariso
         new_cell = new_cells.get(key)
         if new_cell is None:
             continue
-        for metric, _ in analysis.METRICS:
-            base_value = analysis.metric_estimate(base_cell, metric)
-            new_value = analysis.metric_estimate(new_cell, metric)
+        for metric, _ in verdicts.METRICS:
+            base_value = metric_estimate(base_cell, metric)
+            new_value = metric_estimate(new_cell, metric)
             if base_value is not None and new_value is not None:
                 bounded = base_cell.lower_bound or new_cell.lower_bound
                 comparisons.append(compare_values(*key, metric, base_value.values, new_value.values, bounded))
@@ -188,7 +189,7 @@ def _variant_side(run, cells, variant, where):
 def _run_side(run_dir):
     """A run's side: its "current" variant when there is one (an `ab` run also has
     "base"), else its only variant."""
-    run, cells = analysis.load_cells(run_dir)
+    run, cells = load_cells(run_dir)
     variants = list(dict.fromkeys(cell.variant for cell in cells))
     if not variants:
         raise ValueError(f"{run_dir}: the run has no results")
@@ -198,7 +199,7 @@ def _run_side(run_dir):
 
 
 def _variant_sides(run_dir, base, new):
-    run, cells = analysis.load_cells(run_dir)
+    run, cells = load_cells(run_dir)
     return _variant_side(run, cells, base, run_dir), _variant_side(run, cells, new, run_dir)
 
 

@@ -33,7 +33,8 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harness import analysis, compare, stats, store
+from harness import compare, stats, store, verdicts
+from harness.analysis.cells import load_cells
 from harness.suites import Repetitions
 
 SCHEMA = "winsock-bench/sensitivity/1"
@@ -110,7 +111,7 @@ def gate_regressions(pairs, threshold_pct):
     flagged(); only what a regression needs is computed: no intervals)."""
     keys, tests = [], []
     for key, (base, new) in pairs.items():
-        for metric, higher_is_better in analysis.METRICS:
+        for metric, higher_is_better in verdicts.METRICS:
             before, after = getattr(base, metric), getattr(new, metric)
             if len(before) >= FEWEST_REPS and len(after) >= FEWEST_REPS:
                 worse = (before, after) if higher_is_better else (after, before)
@@ -312,7 +313,7 @@ def main(suite, servers, out, reps=None, deltas=DEFAULT_DELTAS, threshold_pct=5.
                             calibration, seed, placement, stream)
     if code == 130:
         return code
-    _, cells = analysis.load_cells(calibration)
+    _, cells = load_cells(calibration)
     slowed = slowed_points(suite.points, base_throughputs(cells), deltas)
     (out / "slowed.json").write_text(json.dumps([[p.id, b, s, d, spin] for p, b, s, d, spin in slowed]))
     stream.write(f"sensitivity 2/2: {len(slowed)} slowed cells beside the suite's, {reps} repetitions each\n")
@@ -320,7 +321,7 @@ def main(suite, servers, out, reps=None, deltas=DEFAULT_DELTAS, threshold_pct=5.
                             placement, stream)
     if code == 130:
         return code
-    run, cells = analysis.load_cells(measurement)
+    run, cells = load_cells(measurement)
     entries = [(p.id, b, s, d, spin) for p, b, s, d, spin in slowed]
     base, slow = cells_of(cells, entries)
     data = document(evaluate(base, slow, deltas, threshold_pct, draws, seed, gate_reps=gate_reps), run.manifest,

@@ -9,7 +9,8 @@ is escaped by the renderer, never by the code that builds the blocks. format.py
 writes numbers, estimates and rankings as text, the same way everywhere."""
 from pathlib import Path
 
-from harness import analysis, store
+from harness import store
+from harness.analysis.cells import load_cells
 from harness.report.blocks import Contents, Heading, Paragraph
 from harness.report.chartplan import chart_blocks
 from harness.report.exports import write_exports
@@ -29,7 +30,7 @@ def write_report(run_dir):
     """Load the run at run_dir, write its exports (summary.json, summary.csv, hgrm/), draw its charts
     into run_dir/charts and write report.html and report.md; return (html_path, md_path). ValueError if run_dir is not a run folder."""
     run_dir = Path(run_dir)
-    run, cells = analysis.load_cells(run_dir)
+    run, cells = load_cells(run_dir)
     write_exports(run, cells, run_dir)
     blocks = build_blocks(run, cells, chart_blocks(run_dir / "charts", cells, run))
     html_path, md_path = run_dir / "report.html", run_dir / "report.md"

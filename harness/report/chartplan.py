@@ -1,10 +1,13 @@
 """Chart planning: which charts the cells support, their data shapes, titles and captions.
-The drawing itself is harness/charts.py."""
+The drawing itself is harness/report/charts.py."""
 import math
 import re
 from dataclasses import dataclass
 
-from harness import analysis, charts, stats
+from harness import stats
+from harness.analysis.cells import estimate
+from harness.analysis.rankings import all_point_verdicts
+from harness.report import charts
 from harness.report.blocks import Details, Figure, Heading
 from harness.report.format import finite, number
 
@@ -77,7 +80,7 @@ class _Keyed:
     def median_of(self, cell, figure_of):
         """(median, low, high) over the repetitions of a figure only the records hold, or None."""
         values = [figure_of(doc) for doc in self.documents_of(cell)]
-        return _triple(analysis.estimate(v for v in values if isinstance(v, (int, float))))
+        return _triple(estimate(v for v in values if isinstance(v, (int, float))))
 
     def key(self, cell):
         return (cell.server, cell.variant) if self.many_variants else cell.server
@@ -194,7 +197,7 @@ def _time_series_figures(group, keyed, charts_dir, stem):
 def _verdict_figures(group, charts_dir, stem, many_variants):
     """Per metric, one matrix per point of the group: each resolved pair's factor (charts.verdict_matrices)."""
     figures = []
-    found = [point for point in analysis.all_point_verdicts(group.cells) if len(point.order) > 1]
+    found = [point for point in all_point_verdicts(group.cells) if len(point.order) > 1]
     for metric, words in (("throughput", "higher throughput"), ("p99", "lower p99 latency")):
         panels = []
         for point in (p for p in found if p.metric == metric):

@@ -11,7 +11,9 @@ import re
 from fractions import Fraction
 from pathlib import Path
 
-from harness import analysis, stats, store
+from harness import stats, store
+from harness.analysis import microsoft
+from harness.analysis.rankings import all_point_verdicts
 from harness.report.sections import badges, ranked
 
 SCHEMA_ID = "winsock-bench/summary/2"
@@ -65,7 +67,7 @@ def hgrm_name(point_id, server, variant):
 
 def summary_document(run, cells, hgrm_files):
     manifest = run.manifest
-    points = analysis.all_point_verdicts(cells)
+    points = all_point_verdicts(cells)
     return {
         "schema": SCHEMA_ID,
         "run": {"suite": manifest.get("suite"), "seed": manifest.get("seed"),
@@ -116,13 +118,13 @@ def _estimate_document(estimate):
 
 
 def _ranking_document(ranking):
-    tau = analysis.agreement_with_microsoft(ranking)
+    tau = microsoft.agreement_with_microsoft(ranking)
     return {"scope": ranking.scope, "metric": ranking.metric, "variant": ranking.variant, "order": ranking.order,
             "letters": ranking.letters, "leaders": ranking.leaders(), "laggards": ranking.laggards(),
             "pairs": [_verdict_document(v) for v in ranking.verdicts],
             "best_first": "highest" if ranking.metric == "throughput" else "lowest", "points": ranking.points,
-            "kendall_tau_vs_microsoft": tau, "tau_pairs": analysis.microsoft_pairs(ranking)[1],
-            "no_tau_reason": analysis.no_tau_reason(ranking) if tau is None else None}
+            "kendall_tau_vs_microsoft": tau, "tau_pairs": microsoft.microsoft_pairs(ranking)[1],
+            "no_tau_reason": microsoft.no_tau_reason(ranking) if tau is None else None}
 
 
 # ---------------------------------------------------------------- summary.csv

@@ -2,7 +2,11 @@
 import shlex
 from datetime import datetime, timezone
 
-from harness import analysis, models, stats, store
+from harness import models, stats, store
+from harness.analysis import microsoft
+from harness.analysis.cells import unsupported_servers
+from harness.analysis.options import option_comparisons
+from harness.analysis.rankings import all_point_verdicts, rankings
 from harness.report.blocks import Badge, Badges, Bullets, Code, Details, Heading, Links, Paragraph, Table
 from harness.report.format import (date_text, estimate_text, format_factor, format_family, interval_text,
                                    median_text, names_text, number, one_line, ranking_text, relative, too_few_text)
@@ -200,7 +204,7 @@ def outcome_blocks(run):
 
 def ranked(cells):
     """The rankings that rank someone, workloads in run order, "overall" last."""
-    found = [r for r in analysis.rankings(cells) if r.order]
+    found = [r for r in rankings(cells) if r.order]
     scopes = list(dict.fromkeys(cell.workload for cell in cells)) + ["overall"]
     found.sort(key=lambda r: (scopes.index(r.scope) if r.scope in scopes else len(scopes), r.scope))
     return found
@@ -238,16 +242,16 @@ def ranking_blocks(cells):
 
 def tau_text(ranking):
     """"0.67 over 12 pairs", or "none: <why>"."""
-    tau = analysis.agreement_with_microsoft(ranking)
+    tau = microsoft.agreement_with_microsoft(ranking)
     if tau is None:
-        return f"none: {analysis.no_tau_reason(ranking)}"
-    return f"{tau:.2f} over {analysis.microsoft_pairs(ranking)[1]} pairs"
+        return f"none: {microsoft.no_tau_reason(ranking)}"
+    return f"{tau:.2f} over {microsoft.microsoft_pairs(ranking)[1]} pairs"
 
 
 def option_blocks(cells):
     """The option sets one server ran with at the same setting, ranked (nothing
     when no suite point differs from another only in its server_args)."""
-    found = analysis.option_comparisons(cells)
+    found = option_comparisons(cells)
     if not found:
         return []
     show_variant = len({c.variant for c in found}) > 1
@@ -270,7 +274,7 @@ def option_blocks(cells):
 
 def _too_few_to_separate(cells):
     """Said plainly when the repetitions could never have separated anyone."""
-    found = analysis.all_point_verdicts(cells)
+    found = all_point_verdicts(cells)
     stuck = [point for point in found if not point.separable]
     if not stuck:
         return []
@@ -285,7 +289,7 @@ def _too_few_to_separate(cells):
 def point_verdict_blocks(cells, show_variant):
     """The verdicts at each point: the servers best first with their letters, the leaders and
     laggards, and by how much each resolved pair differs."""
-    found = analysis.all_point_verdicts(cells)
+    found = all_point_verdicts(cells)
     if not found:
         return []
     header = ["point"] + (["variant"] if show_variant else []) + ["metric", "servers best first (letters)",
@@ -337,7 +341,7 @@ def table_blocks(run, cells):
 def point_letters(cells):
     """{(point, variant, metric, server): letters} where two or more servers are compared at a point."""
     return {(point.point_id, point.variant, point.metric, server): letters
-            for point in analysis.all_point_verdicts(cells) if len(point.order) > 1
+            for point in all_point_verdicts(cells) if len(point.order) > 1
             for server, letters in point.letters.items()}
 
 
@@ -464,7 +468,7 @@ def _server_rank(server):
 def failure_blocks(run):
     failed = [record for record in run.records if record.status == "failed"]
     blocks = [Heading(2, "Failures")]
-    unsupported = analysis.unsupported_servers(run)
+    unsupported = unsupported_servers(run)
     if unsupported:
         blocks.append(Paragraph("Unsupported on this platform (not failures; no figures): " + "; ".join(
             f"{server} ({one_line(reason)})" for server, reason in sorted(unsupported.items())) + "."))

@@ -1,7 +1,11 @@
 """The summary the report opens with: the answer (overall ranking, by how much the leaders lead, the
 agreement with Microsoft's order), the platform in one line, and the warnings that change how the
 figures may be read. The detail sections say the same at length."""
-from harness import analysis, models
+from harness import models
+from harness.analysis import microsoft
+from harness.analysis.cells import unsupported_servers
+from harness.analysis.rankings import all_point_verdicts
+from harness.verdicts import verdict_factor
 from harness.report.blocks import Bullets, Heading, Paragraph, Section, Table
 from harness import stats
 from harness.report.format import format_factor, names_text, ranking_text
@@ -36,11 +40,11 @@ def agreement_sentence(overall, show_variant=False):
     """Kendall's tau of each overall ranking against Microsoft's order, in one sentence."""
     parts = []
     for ranking in overall:
-        tau = analysis.agreement_with_microsoft(ranking)
+        tau = microsoft.agreement_with_microsoft(ranking)
         variant = f", {ranking.variant}" if show_variant else ""
         what = f"by {METRIC_WORDS.get(ranking.metric, ranking.metric)}{variant}"
-        parts.append(f"no tau {what} ({analysis.no_tau_reason(ranking)})" if tau is None
-                     else f"tau = {tau:.2f} {what} over the {analysis.microsoft_pairs(ranking)[1]} pairs both "
+        parts.append(f"no tau {what} ({microsoft.no_tau_reason(ranking)})" if tau is None
+                     else f"tau = {tau:.2f} {what} over the {microsoft.microsoft_pairs(ranking)[1]} pairs both "
                           f"resolve ({tau_verdict(tau)})")
     return f"Against Microsoft's documented order ({models.microsoft_order_text()}), Kendall's {' and '.join(parts)}."
 
@@ -50,7 +54,7 @@ def lead_blocks(run, cells):
     of their resolved wins (the least a leader leads by, with its interval), and the laggards. A native
     calibration server (reference-epoll) beating everyone says nothing about the Winsock models, so
     it is left out here."""
-    found = analysis.all_point_verdicts(cells)
+    found = all_point_verdicts(cells)
     if not found:
         return []
     metrics = list(dict.fromkeys(point.metric for point in found))
@@ -78,7 +82,7 @@ def _lead_text(point):
     if not any(v.better for v in verdicts):
         return "no pair of Winsock models resolved" + ("" if point.separable else " (too few repetitions)")
     leading = stats.leaders(verdicts, names)
-    wins = [analysis.verdict_factor(v, point.higher_is_better) for v in verdicts if v.better in leading]
+    wins = [verdict_factor(v, point.higher_is_better) for v in verdicts if v.better in leading]
     closest = min(wins, key=lambda factor: factor.ratio, default=None)
     text = ", ".join(leading) + (f" (closest win: {format_factor(closest)})" if closest else "")
     return f"{text}; lag: {names_text(stats.laggards(verdicts, names))}"
@@ -101,7 +105,7 @@ def warnings(run, cells):
     failed = sum(1 for record in run.records if record.failed)
     if failed:
         found.append(f"{failed} of {len(run.records)} records failed (see Failures).")
-    unsupported = analysis.unsupported_servers(run)
+    unsupported = unsupported_servers(run)
     if unsupported:
         found.append(f"Not measured, unsupported on this platform: {', '.join(sorted(unsupported))} (see Failures).")
     if not run.manifest.get("finished_at"):

@@ -1,10 +1,10 @@
 """Never measure the load generator: when its CPU nears one core per thread
-during an item (analysis.LOADGEN_CPU_LIMIT, the share the report flags),
+during an item (records.LOADGEN_CPU_LIMIT, the share the report flags),
 the item is run again with more load generator threads, up to the cores
 it may use and the connections it holds, and the record says so in
 `loadgen_autoscale`. Later repetitions of the cell start at the raised
 count (taken from its records, so a resumed run keeps it too)."""
-from harness import analysis, platforms
+from harness import platforms, records
 from harness.suites import LOADGEN_DEFAULTS
 
 
@@ -42,10 +42,10 @@ def run_scaled(run_once, start_threads, cap):
     attempts, threads = [], start_threads
     while True:
         record = run_once(threads)
-        share = analysis.loadgen_cpu_share_of(record["loadgen"]) if record["status"] == "ok" else None
+        share = records.loadgen_cpu_share_of(record["loadgen"]) if record["status"] == "ok" else None
         attempts.append({"threads": threads, "cpu_share": None if share is None else round(share, 3),
                          "elapsed_s": record["elapsed_s"]})
-        saturated = share is not None and share >= analysis.LOADGEN_CPU_LIMIT
+        saturated = share is not None and share >= records.LOADGEN_CPU_LIMIT
         if not saturated or threads >= cap:
             break
         threads = min(cap, threads * 2)

@@ -9,7 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from harness import loadgen as loadgen_module
-from harness import analysis, platforms, store
+from harness import platforms, store
+from harness.records import p99_us_of, throughput_of
 from harness.run import autoscale, noise, orphans
 from harness.run import placement as placement_module
 from harness.run.errors import RunError
@@ -395,7 +396,7 @@ def live_figures(record):
     loadgen = record.get("loadgen")
     if record.get("status") != "ok" or not isinstance(loadgen, dict):
         return None
-    return analysis.throughput_of(loadgen), analysis.p99_us_of(loadgen)
+    return throughput_of(loadgen), p99_us_of(loadgen)
 
 
 def wait_if_busy(limit_s, last_machine, settings, progress):

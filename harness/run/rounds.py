@@ -7,19 +7,22 @@ The budget goes where a verdict is missing and worth having. A cell
 (point, server, variant) compared with others (the servers of its point, or
 the option sets of its server at its setting) is settled when none of its
 pairs is unresolved while their medians are WORTH_RESOLVING apart or more,
-by the report's own verdicts (analysis.all_point_verdicts,
-analysis.option_comparisons: throughput and p99). Pairs already resolved,
+by the report's own verdicts (harness.verdicts on the records' figures, the
+way harness.analysis compares cells: throughput and p99). Pairs already resolved,
 and pairs so close that a verdict would say little, take no more rounds. A
 cell compared with no one (a suite of one server) is settled when the 95%
 interval of the median (stats.median_ci: none below 6 values) of both its
 throughput and its p99 is within +-target of the median."""
 import random
 from collections import Counter
-from types import SimpleNamespace
+from dataclasses import dataclass
 
-from harness import analysis, stats
+from harness import stats
+from harness.records import is_ok_record, loadgen_bound, p99_us_of, requested_rate_of_cell, throughput_of
+from harness.verdicts import METRICS, capped_for_ranking, compare_samples, options_label, setting_key
 
-FIGURES = (analysis.throughput_of, analysis.p99_us_of)
+READERS = {"throughput": throughput_of, "p99": p99_us_of}  # a record's figure of each METRICS name
+FIGURES = tuple(READERS[metric] for metric, _ in METRICS)
 WORTH_RESOLVING = 1.10  # medians this many times apart: an unresolved pair worth more repetitions
 
 
@@ -67,38 +70,88 @@ def far_apart(first, second):
     return low > 0 and high / low >= WORTH_RESOLVING
 
 
-def comparisons(cells):
-    """(verdicts, {name: its cell}) for every comparison the report makes:
-    the servers at each point, the option sets of a server at a setting."""
-    for point in analysis.all_point_verdicts(cells):
-        yield point, {name: (point.point_id, name, point.variant) for name in point.order}
-    for options in analysis.option_comparisons(cells):
-        yield options, {label: (point, options.server, options.variant) for label, point in options.points.items()}
+@dataclass
+class Compared:
+    """What a cell's records bring to a comparison, as harness.analysis.cells
+    summarizes them: its place, its ok figures of each metric, whether its load
+    generator saturated (then it is never compared)."""
+    point_id: str
+    server: str
+    variant: str
+    workload: str
+    loadgen_args: dict
+    server_args: list
+    lower_bound: bool
+    samples: dict  # METRICS name -> the values it is ranked on (capped_for_ranking), or None
+
+    @property
+    def key(self):
+        return self.point_id, self.server, self.variant
+
+
+def compared_of(records):
+    """The Compared of one cell's records (all of one point, server and variant)."""
+    first = records[0]
+    ok = [record for record in records if is_ok_record(record)]
+    loadgens = [record.loadgen for record in ok]
+    requested = requested_rate_of_cell(first.workload, loadgens, first.loadgen_args)
+    samples = {}
+    for metric, _ in METRICS:
+        values = [float(v) for v in map(READERS[metric], loadgens) if v is not None]
+        samples[metric] = capped_for_ranking(values, metric, first.workload, requested) if values else None
+    return Compared(first.point_id, first.server, first.variant, first.workload, first.loadgen_args,
+                    first.server_args, loadgen_bound(ok), samples)
+
+
+def cells_of(records):
+    """One Compared per (point, server, variant), in the records' order; a model this
+    platform cannot run has no figures and is no cell."""
+    by_cell = {}
+    for record in records:
+        if not record.unsupported:
+            by_cell.setdefault((record.point_id, record.server, record.variant), []).append(record)
+    return [compared_of(cell_records) for cell_records in by_cell.values()]
+
+
+def comparison_groups(cells):
+    """{name: its cell} for every comparison the report makes: the servers at each
+    point (per variant), the option sets of a server at a setting."""
+    by_point, by_setting = {}, {}
+    for cell in cells:
+        by_point.setdefault((cell.point_id, cell.variant), {})[cell.server] = cell
+        by_setting.setdefault(setting_key(cell.server, cell.variant, cell.workload, cell.loadgen_args), {})[
+            options_label(cell.server_args)] = cell
+    return list(by_point.values()) + list(by_setting.values())
+
+
+def group_verdicts(group):
+    """The Verdicts of a group ({name: its cell}) per metric, as the report gives them:
+    a cell whose load generator saturated, or without figures, is left out."""
+    for metric, _ in METRICS:
+        samples = {name: cell.samples[metric] for name, cell in group.items()
+                   if not cell.lower_bound and cell.samples[metric]}
+        yield compare_samples(samples, metric)
+
+
+def unresolved_pairs(group):
+    """The (name, name) pairs of a group left unresolved while their medians are
+    far apart, whichever the metric."""
+    for found in group_verdicts(group):
+        for verdict in found.verdicts:
+            if verdict.better is None and far_apart(found.medians[verdict.a], found.medians[verdict.b]):
+                yield verdict.a, verdict.b
 
 
 def unresolved_cells(records):
     """(the cells in an unresolved pair whose medians are far apart, the cells
     compared with another), from the records so far."""
-    cells = analysis.summarize(SimpleNamespace(records=records, manifest={}))
-    wanted = set()
-    for found, cell_of_name in comparisons(cells):
-        for verdict in found.verdicts:
-            if verdict.better is None and far_apart(found.medians[verdict.a], found.medians[verdict.b]):
-                wanted |= {cell_of_name[verdict.a], cell_of_name[verdict.b]}
-    return wanted, compared_cells(cells)
-
-
-def compared_cells(cells):
-    """The cells that have another to be compared with: a server at the same point, or the same
-    server at the same setting with other options."""
-    by_point, found = {}, set()
-    for cell in cells:
-        by_point.setdefault((cell.point_id, cell.variant), []).append(cell)
-    groups = list(by_point.values()) + [list(group.values()) for group in analysis.setting_groups(cells).values()]
-    for group in groups:
+    wanted, compared = set(), set()
+    for group in comparison_groups(cells_of(records)):
         if len(group) > 1:
-            found |= {(cell.point_id, cell.server, cell.variant) for cell in group}
-    return found
+            compared |= {cell.key for cell in group.values()}
+        for first, second in unresolved_pairs(group):
+            wanted |= {group[first].key, group[second].key}
+    return wanted, compared
 
 
 def next_round(plan, records, repetitions, seed, round_number):

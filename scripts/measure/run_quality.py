@@ -11,7 +11,9 @@ verdict work is judged by (two default runs back to back: CV median <=
 1.25x pairs resolved)."""
 import measure_cli  # first: puts the project's harness on the import path
 
-from harness import analysis, models, stats
+from harness import models, stats
+from harness.analysis.cells import load_cells
+from harness.analysis.rankings import all_point_verdicts, point_samples
 from measure_cli import MeasureError
 
 APART = 1.25
@@ -42,9 +44,9 @@ def verdict_coverage(cells):
     """Of the Winsock pairs at each point and metric: (with a verdict, of them) for
     all pairs, the non-overlapping ones and those APART or more apart."""
     counts = {"all": [0, 0], "non_overlapping": [0, 0], "apart": [0, 0]}
-    for found in analysis.all_point_verdicts(cells):
+    for found in all_point_verdicts(cells):
         point_cells = [c for c in cells if c.point_id == found.point_id and c.variant == found.variant]
-        samples = analysis._point_samples(point_cells, found.metric)
+        samples = point_samples(point_cells, found.metric)
         for verdict in found.verdicts:
             if not (models.is_winsock(verdict.a) and models.is_winsock(verdict.b)):
                 continue
@@ -73,7 +75,7 @@ def main():
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON ('-': stdout)")
     args = parser.parse_args()
     try:
-        run, cells = analysis.load_cells(args.run_dir)
+        run, cells = load_cells(args.run_dir)
     except ValueError as error:
         raise MeasureError(str(error)) from None
     figures = {"run": str(args.run_dir), "placement": (run.manifest.get("placement") or {}).get("mode"),

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import platforms, stats
-from harness.analysis import p99_us_of, throughput_of
+from harness.records import p99_us_of, throughput_of
 from harness.loadgen import loadgen_argv, run_loadgen
 from harness.platforms.wine import find_wineserver, run_prefix
 from harness.run import placement as placement_module

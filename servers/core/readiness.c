@@ -13,8 +13,8 @@ enum { ACCEPTS_PER_READINESS = 64 };
 enum { ACCEPT_BACKOFF_MS = 10 };
 enum { INITIAL_TABLE_SIZE = 64 };
 /* Every this often the first loop probes every loop's service delay (see
- * probe_loops); a delay past SLOW_SERVICE_MS is logged once. */
-enum { PROBE_INTERVAL_MS = 1000, SLOW_SERVICE_MS = 1000 };
+ * probe_loops); a delay past SLOW_SERVICE_MS (stats.h) is logged once. */
+enum { PROBE_INTERVAL_MS = 1000 };
 
 typedef struct engine engine;
 

@@ -124,7 +124,7 @@ int stats_format_json(char *out, size_t size, const char *model, server_stats *s
     put(&j, ",\"peak_threads\":%lld", (long long)counter_get(&s->peak_threads));
     int64_t delay = counter_get(&s->worst_service_delay_ms);
     if (delay >= 0)
-        put(&j, ",\"worst_service_delay_ms\":%lld", (long long)delay);
+        put(&j, ",\"worst_service_delay_ms\":%lld,\"slow_service_ms\":%d", (long long)delay, SLOW_SERVICE_MS);
     if (p->stop_requested)
         put(&j, ",\"stop_s\":%.6f", p->stop_s);
     if (s->spin_us > 0)

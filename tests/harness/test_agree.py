@@ -6,6 +6,7 @@ import pytest
 
 import synthetic
 from harness import agree
+from harness.analysis.cells import load_cells
 
 SERVERS = ("iocp", "overlapped", "wsapoll", "select")
 POINTS = ("pingpong-c1", "pingpong-c16")
@@ -41,7 +42,7 @@ def test_two_copies_of_one_run_agree(tmp_path):
     assert (code, err) == (0, "")
     assert "CONTRADICTION" not in out
     assert " 0 contradict" in out.splitlines()[-1]
-    agreements = agree.agree_cells(*(agree.analysis.load_cells(run)[1] for _ in range(2)))
+    agreements = agree.agree_cells(*(load_cells(run)[1] for _ in range(2)))
     assert agreements and all(a.counts["contradict"] == a.counts["only A"] == a.counts["only B"] == 0
                               for a in agreements)
     overall = next(a for a in agreements if (a.scope, a.metric) == ("overall", "throughput"))
@@ -71,7 +72,7 @@ def test_a_pair_only_one_run_resolves_is_counted_as_such(tmp_path):
     for point in POINTS:  # in B, iocp and overlapped are the same server
         tied[(point, "overlapped")] = ORDERED[(point, "iocp")]
     run_a, run_b = write(tmp_path / "a", ORDERED), write(tmp_path / "b", tied, seed=2)
-    cells = [agree.analysis.load_cells(run)[1] for run in (run_a, run_b)]
+    cells = [load_cells(run)[1] for run in (run_a, run_b)]
     point = next(a for a in agree.agree_cells(*cells) if (a.scope, a.metric) == ("point pingpong-c1", "throughput"))
     assert point.counts == {"agree": 5, "contradict": 0, "only A": 1, "only B": 0, "neither": 0}
     assert run_main(run_a, run_b)[0] == 0

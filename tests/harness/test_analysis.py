@@ -1,17 +1,21 @@
-"""harness/store.py and harness/analysis.py on synthetic run folders (no network)."""
+"""harness/store.py and harness/analysis/ on synthetic run folders (no network)."""
 import json
 
 import pytest
 
 import synthetic
-from harness import analysis, stats, store
-from harness.analysis import Cell
+from harness import stats, store
+from harness.analysis import microsoft
+from harness.analysis.cells import Cell, estimate, SPECTRUM_PERCENTILES, summarize
+from harness.analysis.options import option_comparisons
+from harness.analysis.rankings import all_point_verdicts, point_verdicts, Ranking, rankings
+from harness.records import p99_us_of, percentile_us_of, PERCENTILES
 
 
 @pytest.fixture(scope="module")
 def example(tmp_path_factory):
     run = store.load_run(synthetic.example_run(tmp_path_factory.mktemp("example") / "run"))
-    return run, analysis.summarize(run)
+    return run, summarize(run)
 
 
 def find(cells, point_id, server, variant="current"):
@@ -84,14 +88,14 @@ def test_throughput_and_p99_estimates_come_from_the_repetitions(example):
 @pytest.mark.parametrize("reps", [3, 5, 6, 9])
 def test_an_estimate_has_an_interval_only_from_six_repetitions(reps):
     values = [1000.0 + 10 * rep for rep in range(reps)]
-    estimate = analysis.estimate(values)
-    assert estimate.n == reps and estimate.median == stats.median(values)
+    found = estimate(values)
+    assert found.n == reps and found.median == stats.median(values)
     if reps < 6:
-        assert not estimate.has_interval and estimate.low is None and estimate.high is None
+        assert not found.has_interval and found.low is None and found.high is None
     else:
-        assert estimate.has_interval
-        assert (estimate.low, estimate.high) == stats.median_ci(values)
-        assert min(values) <= estimate.low <= estimate.median <= estimate.high <= max(values)
+        assert found.has_interval
+        assert (found.low, found.high) == stats.median_ci(values)
+        assert min(values) <= found.low <= found.median <= found.high <= max(values)
 
 
 def test_every_percentile_is_the_median_of_the_repetitions_own_percentiles(tmp_path):
@@ -99,15 +103,15 @@ def test_every_percentile_is_the_median_of_the_repetitions_own_percentiles(tmp_p
     # histograms would give a p99 of 375 ms, the repetitions' own p99s are 50 us, 100 us and 375 ms
     reps = [[float(v) for v in range(1, 51)], [float(v) for v in range(51, 101)], [375_000.0] * 50]
     run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): reps})
-    cell = analysis.summarize(store.load_run(run_dir))[0]
-    for name, percent in analysis.PERCENTILES:
-        own = [analysis.percentile_us_of(r.loadgen, name) for r in store.load_run(run_dir).records]
+    cell = summarize(store.load_run(run_dir))[0]
+    for name, percent in PERCENTILES:
+        own = [percentile_us_of(r.loadgen, name) for r in store.load_run(run_dir).records]
         assert own == [r.loadgen["latency_us"][name] for r in store.load_run(run_dir).records]
         assert cell.percentiles_us[name].median == stats.median(own)
     assert cell.p99_us is cell.percentiles_us["p99"]  # the table's p99 is the ranking's and compare's
     assert cell.percentiles_us["p99"].median == 100.0  # not the 375 ms of the one bad repetition
     assert cell.percentiles_us["max"].median == 100.0
-    assert [p for p, _ in cell.spectrum] == list(analysis.SPECTRUM_PERCENTILES)
+    assert [p for p, _ in cell.spectrum] == list(SPECTRUM_PERCENTILES)
     spectrum = dict(cell.spectrum)
     assert spectrum[99.0] == pytest.approx(cell.percentiles_us["p99"].median, rel=1 / 128)
     assert [v for _, v in cell.spectrum] == sorted(v for _, v in cell.spectrum)
@@ -120,7 +124,7 @@ def test_a_percentile_is_computed_from_the_histogram_when_the_load_generator_did
     run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): [samples]}, edit=drop_summary)
     loadgen = store.load_run(run_dir).records[0].loadgen
     expected = synthetic.latency_summary_us(synthetic._to_ns(samples))["p99"]
-    assert analysis.percentile_us_of(loadgen, "p99") == expected == analysis.p99_us_of(loadgen)
+    assert percentile_us_of(loadgen, "p99") == expected == p99_us_of(loadgen)
 
 
 def test_cpu_per_message_and_memory_per_connection(tmp_path):
@@ -129,7 +133,7 @@ def test_cpu_per_message_and_memory_per_connection(tmp_path):
         record["server_stats"].update({"cpu_user_s": 0.5, "cpu_kernel_s": 1.5, "peak_connections": 200,
                                        "peak_working_set_bytes": 20_000_000, "peak_threads": 7})
     run_dir = synthetic.write_run(tmp_path / "run", {("idle-i199", "iocp"): [[50.0] * 20]}, edit=edit)
-    cell = analysis.summarize(store.load_run(run_dir))[0]
+    cell = summarize(store.load_run(run_dir))[0]
     assert cell.cpu_us_per_message.median == pytest.approx(2000.0)
     assert cell.working_set_per_connection.median == pytest.approx(100_000.0)
     assert cell.peak_threads == 7
@@ -141,13 +145,30 @@ def test_a_service_delay_over_a_second_flags_the_cell_and_one_under_it_does_not(
             record["server_stats"]["worst_service_delay_ms"] = delays[record["rep"]]
         run_dir = synthetic.write_run(tmp_path / f"run{delays[0]}", {("idle-i199", "select"): [[50.0] * 20] * 3},
                                       edit=edit)
-        return analysis.summarize(store.load_run(run_dir))[0]
+        return summarize(store.load_run(run_dir))[0]
     flagged = cell_with([20, 1500, 2600])
     assert [n for n in flagged.notes if n.startswith("slow service")] == [
         "slow service: in 2 of 3 repetitions a readiness waited up to 2.6 s for the server's loop "
         "(over 1 s: unusable at this scale)"]
     assert not [n for n in cell_with([10, 1000, 900]).notes if n.startswith("slow service")]
 
+
+def test_a_service_delay_is_judged_by_the_threshold_its_server_reported(tmp_path):
+    """The stats line carries the server's own slow_service_ms (servers/core/stats.h):
+    the harness keeps no copy of it; a record without it (an older server) is judged
+    by the 1 s the servers used then."""
+    def slow_notes(delay, threshold):
+        def edit(record):
+            record["server_stats"]["worst_service_delay_ms"] = delay
+            if threshold is not None:
+                record["server_stats"]["slow_service_ms"] = threshold
+        run_dir = synthetic.write_run(tmp_path / f"run{delay}-{threshold}", {("idle-i199", "select"): [[50.0] * 20] * 3},
+                                      edit=edit)
+        return [n for n in summarize(store.load_run(run_dir))[0].notes if n.startswith("slow service")]
+    assert slow_notes(800, 500) == ["slow service: in 3 of 3 repetitions a readiness waited up to 0.8 s for the "
+                                    "server's loop (over 0.5 s: unusable at this scale)"]
+    assert slow_notes(1500, 2000) == []
+    assert slow_notes(800, None) == [] and len(slow_notes(1500, None)) == 1
 
 
 def test_a_stop_over_the_contracts_2_s_flags_the_cell_and_one_within_it_does_not(tmp_path):
@@ -157,7 +178,7 @@ def test_a_stop_over_the_contracts_2_s_flags_the_cell_and_one_within_it_does_not
                 record["server_stats"]["stop_s"] = stops[record["rep"]]
         run_dir = synthetic.write_run(tmp_path / f"run{len(list(tmp_path.iterdir()))}",
                                       {("idle-i9000", "overlapped"): [[50.0] * 20] * 3}, edit=edit)
-        return analysis.summarize(store.load_run(run_dir))[0]
+        return summarize(store.load_run(run_dir))[0]
     flagged = cell_with([0.4, 2.04, 3.1])
     assert [n for n in flagged.notes if n.startswith("slow stop")] == [
         "slow stop: in 2 of 3 repetitions the server took up to 3.1 s from the stop request to its stats line "
@@ -173,7 +194,7 @@ def _cpu_cell(tmp_path, server, wineserver_cpu_s, platform_os="Linux"):
     run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", server): [[50.0] * 20]}, edit=edit)
     run = store.load_run(run_dir)
     run.manifest["platform"]["os"] = platform_os
-    return analysis.summarize(run)[0]
+    return summarize(run)[0]
 
 
 def test_a_wine_server_reports_server_wineserver_and_total_cpu(tmp_path):
@@ -206,7 +227,7 @@ def test_churn_throughput_is_operations_and_has_connect_latency(tmp_path):
         record["loadgen"]["connect_latency_us"]["p99"] = 77.0
     run_dir = synthetic.write_run(tmp_path / "run", {("churn-k1", "iocp"): [[40.0] * 20, [41.0] * 20]},
                                   points={"churn-k1": {"workload": "churn"}}, edit=edit)
-    cell = analysis.summarize(store.load_run(run_dir))[0]
+    cell = summarize(store.load_run(run_dir))[0]
     assert cell.throughput.median == 1234.0
     assert cell.connect_p99_us.median == 77.0
 
@@ -246,14 +267,14 @@ def _cpu_edit(share, threads=1):
 def test_loadgen_cpu_saturation_counts_warmup_and_threads(tmp_path, share, threads, expected):
     run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): [[60.0] * 10]},
                                   edit=_cpu_edit(share, threads))
-    assert analysis.summarize(store.load_run(run_dir))[0].saturation == expected
+    assert summarize(store.load_run(run_dir))[0].saturation == expected
 
 
 def test_a_cell_whose_loadgen_saturated_is_a_lower_bound_and_never_ranked(example):
     _, cells = example
     bounded = [(c.point_id, c.server) for c in cells if c.lower_bound]
     assert bounded == [("pingpong-c128", "reference-epoll")]
-    for point in analysis.all_point_verdicts(cells):
+    for point in all_point_verdicts(cells):
         if point.point_id == "pingpong-c128":
             assert "reference-epoll" not in point.order
             assert {"iocp", "wsapoll", "select"} <= set(point.order)
@@ -266,7 +287,7 @@ def _autoscale_cell(tmp_path, autoscale, busy_reps=()):
         if record["rep"] in busy_reps:
             record["machine"].update(busy=True, other_cpu_cores=0.8 + record["rep"] / 10)
     run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): [[60.0] * 10] * 3}, edit=edit)
-    return analysis.summarize(store.load_run(run_dir))[0]
+    return summarize(store.load_run(run_dir))[0]
 
 
 def test_a_cell_rerun_with_more_loadgen_threads_says_so_and_is_ranked(tmp_path):
@@ -275,7 +296,7 @@ def test_a_cell_rerun_with_more_loadgen_threads_says_so_and_is_ranked(tmp_path):
                                       "saturated": False})
     assert not cell.lower_bound
     assert cell.notes == ["re-run with 2 loadgen threads in 3 of 3 repetitions (1 thread(s) used 97% of a core each)"]
-    assert analysis.point_verdicts([cell], "throughput").order == ["iocp"]
+    assert point_verdicts([cell], "throughput").order == ["iocp"]
 
 
 def test_a_cell_still_saturated_after_autoscaling_is_a_lower_bound(tmp_path):
@@ -283,7 +304,7 @@ def test_a_cell_still_saturated_after_autoscaling_is_a_lower_bound(tmp_path):
                                                                  {"threads": 2, "cpu_share": 0.6}],
                                       "saturated": True})
     assert cell.lower_bound
-    assert analysis.point_verdicts([cell], "throughput").order == []
+    assert point_verdicts([cell], "throughput").order == []
 
 
 def test_busy_machine_repetitions_are_flagged_on_the_cell(tmp_path):
@@ -307,15 +328,15 @@ def test_rate_under_and_over_delivery_say_whether_median_or_worst(tmp_path, achi
     run_dir = synthetic.write_run(tmp_path / "run", {("rate-r10000", "iocp"): [[60.0] * 10] * len(achieved)},
                                   points={"rate-r10000": {"loadgen_args": {"rate": 10000}}},
                                   throughput={("rate-r10000", "iocp"): achieved})
-    assert analysis.summarize(store.load_run(run_dir))[0].saturation == expected
+    assert summarize(store.load_run(run_dir))[0].saturation == expected
 
 
 def test_a_cell_whose_repetitions_all_failed_has_no_estimates(tmp_path):
     run_dir = synthetic.write_run(tmp_path / "run", {}, failures=[("pingpong-c1", "iocp", "current", 0, "boom")])
-    cell = analysis.summarize(store.load_run(run_dir))[0]
+    cell = summarize(store.load_run(run_dir))[0]
     assert (cell.ok_reps, cell.failed_reps, cell.failures) == (0, 1, ["r0: boom"])
     assert cell.throughput is None and cell.p99_us is None and cell.percentiles_us == {}
-    assert analysis.rankings([cell]) == []
+    assert rankings([cell]) == []
 
 
 # ---- rankings ----
@@ -326,7 +347,7 @@ REP_OFFSETS = (-1.0, -0.6, -0.2, 0.2, 0.6, 1.0)  # six repetitions, evenly sprea
 def make_cell(point_id, server, throughput, p99=None, workload=None, variant="current", spread=0.01):
     """A Cell whose six repetitions are spread evenly over median +-spread (relative)."""
     def est(value):
-        return None if value is None else analysis.estimate(value * (1 + spread * k) for k in REP_OFFSETS)
+        return None if value is None else estimate(value * (1 + spread * k) for k in REP_OFFSETS)
     return Cell(point_id=point_id, workload=workload or point_id.split("-")[0], loadgen_args={}, sweep=None,
                 server=server, variant=variant, ok_reps=len(REP_OFFSETS), failed_reps=0, failures=[],
                 throughput=est(throughput), p99_us=est(p99), percentiles_us={}, spectrum=[],
@@ -351,7 +372,7 @@ def ranking_of(all_rankings, scope, metric, variant="current"):
 def test_single_point_ranking_is_strict_when_the_test_separates_every_pair():
     cells = [make_cell("pingpong-c1", "iocp", 300, p99=10), make_cell("pingpong-c1", "select", 200, p99=20),
              make_cell("pingpong-c1", "wsapoll", 250, p99=15)]
-    found = analysis.rankings(cells)
+    found = rankings(cells)
     for scope, metric in (("pingpong", "throughput"), ("pingpong", "p99"), ("overall", "throughput")):
         ranking = ranking_of(found, scope, metric)  # p99: lower is better
         assert ranking.order == ["iocp", "wsapoll", "select"] and beats(ranking) == EVERY_PAIR_OF_THREE
@@ -362,7 +383,7 @@ def test_single_point_ranking_is_strict_when_the_test_separates_every_pair():
 def test_single_point_ranking_ties_servers_the_test_cannot_separate():
     cells = [make_cell("pingpong-c1", "iocp", 300, spread=0.1), make_cell("pingpong-c1", "select", 290, spread=0.1),
              make_cell("pingpong-c1", "thread", 100)]
-    found = analysis.rankings(cells)
+    found = rankings(cells)
     assert beats(ranking_of(found, "pingpong", "throughput")) == {("iocp", "thread"), ("select", "thread")}
     # places 1.5, 1.5 and 3 of 3 servers, over 3 + 1
     assert ranking_of(found, "pingpong", "throughput").scores == {"iocp": 0.375, "select": 0.375, "thread": 0.75}
@@ -374,7 +395,7 @@ def test_a_server_missing_at_a_point_does_not_move_the_others():
     for point in ("pingpong-c1", "pingpong-c16"):
         cells += [make_cell(point, server, 300, spread=0.2) for server in ("iocp", "select", "reference-epoll")]
     cells[-1].lower_bound = True
-    ranking = ranking_of(analysis.rankings(cells), "pingpong", "throughput")
+    ranking = ranking_of(rankings(cells), "pingpong", "throughput")
     assert ranking.order == ["iocp", "reference-epoll", "select"] and beats(ranking) == set()
     assert set(ranking.scores.values()) == {0.5}
 
@@ -382,7 +403,7 @@ def test_a_server_missing_at_a_point_does_not_move_the_others():
 def test_servers_that_swap_places_along_a_sweep_are_unresolved():
     cells = [make_cell("pingpong-c1", "iocp", 300), make_cell("pingpong-c1", "select", 200),
              make_cell("pingpong-c16", "iocp", 200), make_cell("pingpong-c16", "select", 300)]
-    ranking = ranking_of(analysis.rankings(cells), "pingpong", "throughput")
+    ranking = ranking_of(rankings(cells), "pingpong", "throughput")
     assert beats(ranking) == set() and ranking.letters == {"iocp": "a", "select": "a"}
     assert ranking.points == ["pingpong-c1", "pingpong-c16"]
 
@@ -391,7 +412,7 @@ def test_a_server_ahead_at_most_points_and_unresolved_at_the_others_ranks_ahead(
     cells = []
     for point, (a, b) in {"pingpong-c1": (300, 200), "pingpong-c16": (300, 200), "pingpong-c128": (250, 250)}.items():
         cells += [make_cell(point, "iocp", a), make_cell(point, "select", b)]
-    assert beats(ranking_of(analysis.rankings(cells), "pingpong", "throughput")) == {("iocp", "select")}
+    assert beats(ranking_of(rankings(cells), "pingpong", "throughput")) == {("iocp", "select")}
 
 
 def test_ahead_at_two_points_and_as_far_behind_at_a_third_is_not_shown_better():
@@ -399,7 +420,7 @@ def test_ahead_at_two_points_and_as_far_behind_at_a_third_is_not_shown_better():
     cells = []
     for point, (a, b) in {"pingpong-c1": (300, 200), "pingpong-c16": (300, 200), "pingpong-c128": (200, 300)}.items():
         cells += [make_cell(point, "iocp", a), make_cell(point, "select", b)]
-    ranking = ranking_of(analysis.rankings(cells), "pingpong", "throughput")
+    ranking = ranking_of(rankings(cells), "pingpong", "throughput")
     assert ranking.scores["iocp"] < ranking.scores["select"]
     assert beats(ranking) == set()
 
@@ -409,7 +430,7 @@ def test_overall_weighs_workloads_equally_however_many_points_they_have():
     for point in ("pingpong-c1", "pingpong-c16", "pingpong-c128"):  # iocp ahead at 3 points
         cells += [make_cell(point, "iocp", 300), make_cell(point, "select", 200)]
     cells += [make_cell("churn-k1", "iocp", 100), make_cell("churn-k1", "select", 200)]  # select ahead once
-    found = analysis.rankings(cells)
+    found = rankings(cells)
     assert beats(ranking_of(found, "pingpong", "throughput")) == {("iocp", "select")}
     assert beats(ranking_of(found, "churn", "throughput")) == {("select", "iocp")}
     overall = ranking_of(found, "overall", "throughput")
@@ -423,20 +444,20 @@ def test_rate_throughput_ranks_only_a_shortfall_from_the_requested_rate():
     for cell in cells:
         cell.requested_rate = 1000.0
     # iocp and select both keep up (their 0.2% difference is noise); thread falls behind
-    assert beats(ranking_of(analysis.rankings(cells), "rate", "throughput")) == {("iocp", "thread"), ("select", "thread")}
+    assert beats(ranking_of(rankings(cells), "rate", "throughput")) == {("iocp", "thread"), ("select", "thread")}
 
 def test_variants_are_ranked_separately():
     cells = [make_cell("pingpong-c1", "iocp", 300, variant="base"),
              make_cell("pingpong-c1", "select", 200, variant="base"),
              make_cell("pingpong-c1", "iocp", 100), make_cell("pingpong-c1", "select", 200)]
-    found = analysis.rankings(cells)
+    found = rankings(cells)
     assert beats(ranking_of(found, "pingpong", "throughput", "base")) == {("iocp", "select")}
     assert beats(ranking_of(found, "pingpong", "throughput", "current")) == {("select", "iocp")}
 
 
 def test_example_run_rankings_cover_every_workload_and_metric(example):
     _, cells = example
-    found = analysis.rankings(cells)
+    found = rankings(cells)
     scopes = {(r.scope, r.metric) for r in found}
     assert scopes == {(s, m) for s in ("pingpong", "rate", "churn", "idle", "overall") for m in ("throughput", "p99")}
     # the synthetic servers are built in the order reference-epoll < iocp < overlapped < wsapoll < select (latency)
@@ -453,59 +474,59 @@ def ranking_with(tiers):
     place = {name: index for index, tier in enumerate(tiers) for name in tier}
     verdicts = [stats.Verdict(a, b, a if place[a] < place[b] else None, 1.0, None, None, 0.5)
                 for i, a in enumerate(order) for b in order[i + 1:]]
-    return analysis.Ranking(scope="overall", metric="throughput", variant="current", order=order, verdicts=verdicts,
+    return Ranking(scope="overall", metric="throughput", variant="current", order=order, verdicts=verdicts,
                             letters=stats.letter_display(order, verdicts), points=[])
 
 
 def test_agreement_is_one_for_microsofts_own_order_whatever_reference_epoll_does():
     order = [["iocp"], ["overlapped"], ["wsapoll"], ["select"], ["asyncselect"]]
-    assert analysis.agreement_with_microsoft(ranking_with(order)) == 1
-    assert analysis.agreement_with_microsoft(ranking_with([["reference-epoll"]] + order)) == 1
-    assert analysis.agreement_with_microsoft(ranking_with(order + [["reference-epoll"]])) == 1
+    assert microsoft.agreement_with_microsoft(ranking_with(order)) == 1
+    assert microsoft.agreement_with_microsoft(ranking_with([["reference-epoll"]] + order)) == 1
+    assert microsoft.agreement_with_microsoft(ranking_with(order + [["reference-epoll"]])) == 1
 
 
 def test_agreement_is_minus_one_reversed_and_none_with_one_model():
     order = [["iocp"], ["overlapped"], ["wsapoll"], ["asyncselect"]]
-    assert analysis.agreement_with_microsoft(ranking_with(list(reversed(order)))) == -1
-    assert analysis.agreement_with_microsoft(ranking_with([["iocp"], ["reference-epoll"]])) is None
+    assert microsoft.agreement_with_microsoft(ranking_with(list(reversed(order)))) == -1
+    assert microsoft.agreement_with_microsoft(ranking_with([["iocp"], ["reference-epoll"]])) is None
 
 
 @pytest.mark.parametrize("tiers", [[["iocp"], ["select"]], [["select"], ["reference-epoll"], ["iocp"]],
                                    [["iocp"], ["overlapped"], ["select"], ["reference-epoll"]]])
 def test_no_tau_below_four_winsock_models_and_the_reason_says_so(tiers):
     ranking = ranking_with(tiers)
-    assert analysis.agreement_with_microsoft(ranking) is None
+    assert microsoft.agreement_with_microsoft(ranking) is None
     count = len([name for tier in tiers for name in tier if name != "reference-epoll"])
-    assert analysis.no_tau_reason(ranking).startswith(f"only {count} Winsock model(s) ranked")
+    assert microsoft.no_tau_reason(ranking).startswith(f"only {count} Winsock model(s) ranked")
 
 
 def test_four_winsock_models_have_a_tau_and_all_tied_have_a_reason():
     four = ranking_with([["iocp"], ["overlapped"], ["wsapoll"], ["select"]])
-    assert analysis.agreement_with_microsoft(four) == 1 and analysis.no_tau_reason(four) is None
+    assert microsoft.agreement_with_microsoft(four) == 1 and microsoft.no_tau_reason(four) is None
     unresolved = ranking_with([["iocp", "overlapped", "wsapoll", "select"]])
-    assert analysis.agreement_with_microsoft(unresolved) is None
-    assert analysis.no_tau_reason(unresolved).startswith("only 0 pair(s) of Winsock models resolved by both")
+    assert microsoft.agreement_with_microsoft(unresolved) is None
+    assert microsoft.no_tau_reason(unresolved).startswith("only 0 pair(s) of Winsock models resolved by both")
     two = ranking_with([["iocp", "overlapped", "wsapoll"], ["select"]])  # wsapoll-select only: select is
-    assert analysis.microsoft_pairs(two) == (1.0, 3)  # tied with thread, not with the others
-    assert analysis.agreement_with_microsoft(two) == 1.0
+    assert microsoft.microsoft_pairs(two) == (1.0, 3)  # tied with thread, not with the others
+    assert microsoft.agreement_with_microsoft(two) == 1.0
 
 
 def test_agreement_is_taken_over_the_pairs_both_resolve():
     # Microsoft ties thread and select: ranking them apart is neither agreement nor disagreement
     ranking = ranking_with([["iocp"], ["wsapoll"], ["thread"], ["select"]])
-    assert analysis.microsoft_pairs(ranking) == (1.0, 5)  # 6 pairs less (thread, select), all 5 concordant
+    assert microsoft.microsoft_pairs(ranking) == (1.0, 5)  # 6 pairs less (thread, select), all 5 concordant
     # iocp ahead of wsapoll unresolved, wsapoll ahead of thread and select, select above iocp:
     # concordant wsapoll-thread, wsapoll-select, iocp-thread; discordant select-iocp
     ranking = ranking_with([["iocp", "wsapoll"], ["thread"]])
     ranking.verdicts.append(stats.Verdict("select", "iocp", "select", 1.0, None, None, 0.01))
     ranking.verdicts.append(stats.Verdict("wsapoll", "select", "wsapoll", 1.0, None, None, 0.01))
-    assert analysis.microsoft_pairs(ranking) == (pytest.approx((3 - 1) / 4), 4)
+    assert microsoft.microsoft_pairs(ranking) == (pytest.approx((3 - 1) / 4), 4)
 
 
 def test_point_verdicts_give_the_factor_of_each_resolved_pair():
     cells = [make_cell("pingpong-c1", "iocp", 300, p99=10), make_cell("pingpong-c1", "thread", 200, p99=20),
              make_cell("pingpong-c1", "select", 198, p99=20.2)]
-    found = {(t.point_id, t.metric): t for t in analysis.all_point_verdicts(cells)}
+    found = {(t.point_id, t.metric): t for t in all_point_verdicts(cells)}
     throughput = found[("pingpong-c1", "throughput")]
     assert beats(throughput) == {("iocp", "thread"), ("iocp", "select")}
     assert throughput.letters == {"iocp": "a", "thread": "b", "select": "b"}
@@ -523,7 +544,7 @@ def test_point_verdicts_give_the_factor_of_each_resolved_pair():
 
 def test_option_sets_of_one_server_at_one_setting_are_ranked_against_each_other(tmp_path):
     run_dir = synthetic.options_run(tmp_path / "run")
-    found = analysis.option_comparisons(analysis.summarize(store.load_run(run_dir)))
+    found = option_comparisons(summarize(store.load_run(run_dir)))
     by_metric = {c.metric: c for c in found}
     assert set(by_metric) == {"throughput", "p99"}  # one setting, one server: select's lone point is not one
     throughput = by_metric["throughput"]

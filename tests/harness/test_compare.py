@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 import synthetic
-from harness import analysis, compare
+from harness import compare
+from harness.analysis.cells import estimate
 
 POINT = "pingpong-c16"
 SERVERS = ("iocp", "select")
@@ -179,8 +180,8 @@ def simulated_cell(rng, reps, cv, slower=1.0):
     """A cell as compare_cells reads it: throughput and p99 over reps repetitions
     of noise cv, `slower` times slower than a 10,000/s, 800 us baseline."""
     return SimpleNamespace(point_id=POINT, server="iocp", lower_bound=False,
-                           throughput=analysis.estimate(_lognormal_draws(rng, 10000 / slower, cv, reps)),
-                           p99_us=analysis.estimate(_lognormal_draws(rng, 800 * slower, cv, reps)))
+                           throughput=estimate(_lognormal_draws(rng, 10000 / slower, cv, reps)),
+                           p99_us=estimate(_lognormal_draws(rng, 800 * slower, cv, reps)))
 
 
 def regression_shares(seed, trials, noise, counts, slower):

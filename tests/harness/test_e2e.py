@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-from harness import analysis, stats
+from harness import stats
+from harness.analysis.cells import load_cells
 from harness.loadgen import LoadgenNotFound, find_loadgen
 from harness.servers import server_command
 from harness.store import record_path
@@ -97,7 +98,7 @@ def judged_cell(run_dir):
     """The pingpong or pipeline cell compare can judge best: 6 repetitions or more
     (a 95% interval of each median), a load generator that did not saturate, and
     of those the narrowest intervals (this machine is shared: some cells are very noisy)."""
-    cells = [cell for cell in analysis.load_cells(run_dir)[1] if cell.workload in ("pingpong", "pipeline")
+    cells = [cell for cell in load_cells(run_dir)[1] if cell.workload in ("pingpong", "pipeline")
              and not cell.lower_bound and cell.throughput and cell.throughput.n >= stats.min_reps_for_interval()]
     assert cells, "no cell with 6 repetitions (the smoke suite runs 6 at least)"
     best = min(cells, key=lambda cell: max(estimate.high / estimate.low for estimate in (cell.throughput, cell.p99_us)))

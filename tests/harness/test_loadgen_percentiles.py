@@ -13,7 +13,7 @@ three decimals (whole ns), no interpolation (loadgen/histogram.c)."""
 import pytest
 
 from harness import clients, stats
-from harness.analysis import PERCENTILES
+from harness.records import PERCENTILES
 from harness.loadgen import LoadgenNotFound, find_loadgen, run_loadgen
 from harness.servers import EchoServer, server_command
 

@@ -23,15 +23,17 @@ DUMMY = {"name": "dummy", "title": "a dummy model", "platform": "windows", "fami
          "options": ["threads", "accept_pool", "batch", "skip_on_success"], "variants": [["--batch", "4"]]}
 CHECK_STYLE_AND_TAU = """
 import json
-from harness import analysis, charts
+from harness.analysis import microsoft
+from harness.analysis.rankings import Ranking
+from harness.report import charts
 from harness import stats
 order = ["iocp", "overlapped", "wsapoll", "dummy"]  # every pair resolved, the earlier better
 verdicts = [stats.Verdict(a, b, a, 1.0, None, None, 0.01) for i, a in enumerate(order) for b in order[i + 1:]]
-ranking = analysis.Ranking("overall", "throughput", "current", order, verdicts, {}, [])
+ranking = Ranking("overall", "throughput", "current", order, verdicts, {}, [])
 style = charts.style_for("dummy")
 print(json.dumps({"style": [style.colour, style.marker, style.linestyle],
-                  "ranked": analysis.microsoft_models_in(ranking),
-                  "tau": analysis.agreement_with_microsoft(ranking),
+                  "ranked": microsoft.microsoft_models_in(ranking),
+                  "tau": microsoft.agreement_with_microsoft(ranking),
                   "legend": charts.order_keys(["dummy", "reference-epoll", "asyncselect"])}))
 """
 

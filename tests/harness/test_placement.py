@@ -199,7 +199,7 @@ def test_a_real_run_places_the_wineserver_and_reads_it_back_from_proc(tmp_path):
 # --- what a run's analysis and its quality figures make of the records --------------
 
 def test_a_cell_whose_placement_did_not_hold_says_so_and_the_quality_figures_count_it(tmp_path):
-    from harness import analysis
+    from harness.analysis.cells import load_cells
     samples = [[100.0 + rep, 110.0, 120.0] for rep in range(6)]
 
     def place(record):
@@ -209,7 +209,7 @@ def test_a_cell_whose_placement_did_not_hold_says_so_and_the_quality_figures_cou
                                "problems": ["wineserver on CPUs 0,1 at the start, not 0"] if moved else None}
     run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): samples,
                                                      ("pingpong-c1", "select"): samples}, edit=place)
-    _, cells = analysis.load_cells(run_dir)
+    _, cells = load_cells(run_dir)
     notes = {cell.server: cell.notes for cell in cells}
     assert notes["iocp"] == []
     assert notes["select"] == ["placement not held in 2 of 6 repetitions (wineserver on CPUs 0,1 at the start, not 0)"]

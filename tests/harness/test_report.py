@@ -1,4 +1,4 @@
-"""harness/report/ and harness/charts.py on synthetic run folders (tests/harness/synthetic.py):
+"""harness/report/ (its charts.py included) on synthetic run folders (tests/harness/synthetic.py):
 no server, no load generator, no network."""
 import base64
 import html
@@ -10,7 +10,11 @@ from html.parser import HTMLParser
 import pytest
 import synthetic  # tests/harness/synthetic.py (conftest.py puts it on the path)
 
-from harness import analysis, charts, models, report, stats, store
+from harness import models, report, stats, store
+from harness.analysis import microsoft
+from harness.analysis.cells import summarize
+from harness.analysis.rankings import Ranking, rankings
+from harness.report import charts
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HOSTILE_ID = '<img src=x onerror="alert(1)">&$\\frac{'
@@ -114,8 +118,8 @@ def test_every_server_and_point_appears_in_both_reports(example):
 
 def test_rankings_and_the_tau_sentence_match_the_analysis(example):
     run_dir, html_text, md_text = example
-    cells = analysis.summarize(store.load_run(run_dir))
-    overall = [r for r in analysis.rankings(cells) if r.scope == "overall" and r.order]
+    cells = summarize(store.load_run(run_dir))
+    overall = [r for r in rankings(cells) if r.scope == "overall" and r.order]
     assert overall
     for ranking in overall:
         assert html.escape(report.ranking_text(ranking.order, ranking.letters, ranking.metric)) in html_text
@@ -156,7 +160,7 @@ def test_platform_line_says_wine_is_not_windows(example):
 
 def test_saturation_flags_reach_the_table(example):
     run_dir, html_text, _ = example
-    cells = analysis.summarize(store.load_run(run_dir))
+    cells = summarize(store.load_run(run_dir))
     flagged = [cell for cell in cells if cell.saturation]
     assert flagged
     for cell in flagged:
@@ -253,18 +257,18 @@ def test_numbers_are_formatted_for_humans(value, text):
 @pytest.mark.parametrize("tau, verdict", [(1.0, "strong agreement"), (0.47, "partial agreement"),
                                           (0.0, "no clear agreement"), (-0.8, "largely the reverse order")])
 def test_the_agreement_sentence_states_the_verdict(tau, verdict, monkeypatch):
-    ranking = analysis.Ranking("overall", "throughput", "current", ["iocp", "select"], [], {}, ["p"])
-    monkeypatch.setattr(analysis, "agreement_with_microsoft", lambda r: tau)
-    monkeypatch.setattr(analysis, "microsoft_pairs", lambda r: (tau, 7))
+    ranking = Ranking("overall", "throughput", "current", ["iocp", "select"], [], {}, ["p"])
+    monkeypatch.setattr(microsoft, "agreement_with_microsoft", lambda r: tau)
+    monkeypatch.setattr(microsoft, "microsoft_pairs", lambda r: (tau, 7))
     sentence = report.agreement_sentence([ranking])
     assert f"tau = {tau:.2f} by throughput over the 7 pairs both resolve ({verdict})." in sentence
     assert "\n" not in sentence
 
 
 def test_the_agreement_sentence_without_a_tau_says_why(monkeypatch):
-    ranking = analysis.Ranking("overall", "p99", "current", ["iocp", "select"], [], {}, ["p"])
-    monkeypatch.setattr(analysis, "agreement_with_microsoft", lambda r: None)
-    monkeypatch.setattr(analysis, "no_tau_reason", lambda r: "only 2 Winsock model(s) ranked")
+    ranking = Ranking("overall", "p99", "current", ["iocp", "select"], [], {}, ["p"])
+    monkeypatch.setattr(microsoft, "agreement_with_microsoft", lambda r: None)
+    monkeypatch.setattr(microsoft, "no_tau_reason", lambda r: "only 2 Winsock model(s) ranked")
     assert report.agreement_sentence([ranking]).endswith(
         "Kendall's no tau by p99 latency (only 2 Winsock model(s) ranked).")
 
@@ -409,7 +413,7 @@ def test_a_noisy_cell_does_not_make_the_report_call_a_separated_pair_tied(tmp_pa
 def test_the_table_shows_server_wineserver_and_total_cpu(tmp_path):
     run_dir = synthetic.example_run(tmp_path / "run")
     run = store.load_run(run_dir)
-    cells = analysis.summarize(run)
+    cells = summarize(run)
     text = report.render_markdown(report.build_blocks(run, cells, []), run_dir)
     assert "wineserver CPU µs/msg" in text and "total CPU µs/msg" in text
     iocp = next(c for c in cells if (c.point_id, c.server) == ("pingpong-c1", "iocp"))
@@ -449,7 +453,7 @@ def test_the_report_says_when_too_few_repetitions_can_separate_no_one(tmp_path):
 
 def synthetic_run_and_cells(path):
     run = store.load_run(synthetic.example_run(path))
-    return run, analysis.summarize(run)
+    return run, summarize(run)
 
 
 def test_the_report_opens_with_the_summary_then_the_contents(example):
@@ -553,7 +557,7 @@ def test_busy_repetitions_are_warned_about_apart_when_they_are_half_or_more_of_a
     run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", server): [[50.0] * 20] * 3 for server in busy},
                                   edit=edit)
     run = store.load_run(run_dir)
-    found = report.summary.warnings(run, analysis.summarize(run))
+    found = report.summary.warnings(run, summarize(run))
     assert ("Half or more of the repetitions on a busy machine (other processes used the CPUs), so the median may "
             "be a disturbed one: overlapped at pingpong-c1 (2 of 3).") in found
     assert ("1 cell had fewer than half of their repetitions on a busy machine: each median stays within the range "

@@ -9,7 +9,9 @@ import jsonschema
 import pytest
 import synthetic  # tests/harness/synthetic.py (conftest.py puts it on the path)
 
-from harness import analysis, stats, store
+from harness import stats, store
+from harness.analysis.cells import summarize
+from harness.analysis.rankings import all_point_verdicts
 from harness.report import exports, write_report
 
 
@@ -18,7 +20,7 @@ def example(tmp_path_factory):
     run_dir = synthetic.example_run(tmp_path_factory.mktemp("exports") / "run")
     write_report(run_dir)
     run = store.load_run(run_dir)
-    return run_dir, run, analysis.summarize(run)
+    return run_dir, run, summarize(run)
 
 
 def test_summary_json_follows_its_schema(example):
@@ -61,7 +63,7 @@ def test_summary_json_holds_each_cells_estimates_flags_and_the_rankings(example)
 def test_summary_json_gives_every_pair_at_every_point_its_verdict(example):
     run_dir, _, cells = example
     document = json.loads((run_dir / "summary.json").read_text())
-    points = analysis.all_point_verdicts(cells)
+    points = all_point_verdicts(cells)
     assert len(document["pairs"]) == sum(len(p.order) * (len(p.order) - 1) // 2 for p in points)
     by_key = {(p["point_id"], p["metric"], p["a"], p["b"]): p for p in document["pairs"]}
     for point in points:

@@ -3,6 +3,9 @@ synthetic run folders (no server, no load generator). The end-to-end rounds
 (budget, resume, stopping) are in test_runner.py."""
 import synthetic
 from harness import store
+from harness.analysis.cells import summarize
+from harness.analysis.options import option_comparisons
+from harness.analysis.rankings import all_point_verdicts
 from harness.run import rounds
 from harness.suites import Repetitions
 
@@ -59,3 +62,47 @@ def test_a_cell_compared_with_no_one_keeps_the_interval_target(tmp_path):
     run = run_with(tmp_path, {("pingpong-c1", "iocp"): WIDE, ("pingpong-c8", "iocp"): TIGHT})
     # WIDE's interval is far wider than +-5%, TIGHT's within it
     assert round_of(run) == ({("pingpong-c1", "iocp")}, 1)
+
+
+def report_verdicts(cells):
+    """{(metric, cell, cell): (better cell or None, p, ratio)} of every verdict the report gives."""
+    found = {}
+    for point in all_point_verdicts(cells):
+        cell_of_name = {name: (point.point_id, name, point.variant) for name in point.order}
+        found.update(verdicts_by_cell(point, cell_of_name))
+    for options in option_comparisons(cells):
+        cell_of_name = {label: (point, options.server, options.variant) for label, point in options.points.items()}
+        found.update(verdicts_by_cell(options, cell_of_name))
+    return found
+
+
+def round_verdicts(records):
+    """The same, as the adaptive rounds see them from the records."""
+    found = {}
+    for group in rounds.comparison_groups(rounds.cells_of(records)):
+        for verdicts in rounds.group_verdicts(group):
+            found.update(verdicts_by_cell(verdicts, {name: cell.key for name, cell in group.items()}))
+    return found
+
+
+def verdicts_by_cell(verdicts, cell_of_name):
+    return {(verdicts.metric, cell_of_name[v.a], cell_of_name[v.b]):
+            (v.better and cell_of_name[v.better], v.p, v.ratio) for v in verdicts.verdicts}
+
+
+def test_rounds_judge_every_pair_as_the_report_does(tmp_path):
+    """run/ may not import the analysis (tests/harness/test_layering.py), so the rounds
+    build their own view of the cells: it must give the report's verdicts, pair for
+    pair, with the rate workload's cap, a saturated load generator, a failed repetition
+    and option sets in play."""
+    example = store.load_run(synthetic.example_run(tmp_path / "example"))
+    points = {"plain": {"workload": "pingpong", "loadgen_args": {"connections": 64}},
+              "batch": {"workload": "pingpong", "loadgen_args": {"connections": 64}, "server_args": ["--batch", "16"]}}
+    options = store.load_run(synthetic.write_run(tmp_path / "options", {("plain", "iocp"): [[100.0] * 5] * REPS,
+                                                                         ("batch", "iocp"): [[90.0] * 5] * REPS},
+                                                 points=points, throughput={("plain", "iocp"): TIGHT,
+                                                                            ("batch", "iocp"): WIDE}))
+    for run in (example, options):
+        expected = report_verdicts(summarize(run))
+        assert expected and round_verdicts(run.records) == expected
+    assert any(cells[0][0] == "rate-r40000" for _, *cells in report_verdicts(summarize(example)))

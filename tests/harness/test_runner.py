@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-from harness import analysis, loadgen, models, report, store, suites
+from harness import loadgen, models, report, store, suites
+from harness.analysis.cells import load_cells, unsupported_servers
 from harness import run as runner
 from harness.run import autoscale, placement
 from harness.run.plan import make_plan
@@ -206,10 +207,10 @@ def test_a_model_the_platform_lacks_is_recorded_unsupported_not_failed(tmp_path)
     assert log.count("cannot run on this platform") == 1 and "failed:" not in log, log
     assert sum(r["elapsed_s"] == 0.0 for r in unsupported) == 3
 
-    run, cells = analysis.load_cells(run_dir)
+    run, cells = load_cells(run_dir)
     assert sorted({cell.server for cell in cells}) == ["echo"]  # no cell, so in no statistic
     assert all(cell.failed_reps == 0 for cell in cells)
-    assert analysis.unsupported_servers(run) == {
+    assert unsupported_servers(run) == {
         "unsupported": "unsupported: Registered I/O (RIO) is not available on this platform (fake)"}
     text = "\n".join(str(block) for block in report.failure_blocks(run))
     assert "Unsupported on this platform" in text and "unsupported (unsupported: Registered I/O" in text

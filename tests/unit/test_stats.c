@@ -216,7 +216,8 @@ static void test_json_of_a_fresh_server(void **state)
 }
 
 /* A model that measures its service delay reports the worst one, after
- * peak_threads; one that does not leaves the field out (see the fresh server). */
+ * peak_threads, and the threshold it holds it against; one that does not
+ * leaves both out (see the fresh server). */
 static void test_json_keeps_the_worst_service_delay(void **state)
 {
     (void)state;
@@ -228,7 +229,7 @@ static void test_json_keeps_the_worst_service_delay(void **state)
     stats_service_delay(&s, 1500);
     stats_service_delay(&s, 3);
     assert_true(stats_format_json(line, sizeof line, "select", &s, &p) > 0);
-    assert_non_null(strstr(line, "\"peak_threads\":0,\"worst_service_delay_ms\":1500,\"run_time_s\""));
+    assert_non_null(strstr(line, "\"peak_threads\":0,\"worst_service_delay_ms\":1500,\"slow_service_ms\":1000,\"run_time_s\""));
 }
 
 /* --spin-us: the stats line says it was on (after peak_threads or stop_s),
