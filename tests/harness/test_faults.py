@@ -77,8 +77,9 @@ def test_kill_9_mid_run_then_resume_keeps_every_record_and_kills_the_orphans(tmp
                                        stderr=subprocess.DEVNULL)
     try:
         # The first repetition is recorded; the second hangs in its load generator.
-        wait_for(lambda: len(records(out)) == 1 and any("loadgen" in c for _, c in marked_by(harness_process.pid))
-                 if (out / "points").is_dir() else False, 30, "first record and hung loadgen")
+        hung = tmp_path / "loadgen-runs.hung"
+        wait_for(lambda: len(records(out)) == 1 and hung.is_file() if (out / "points").is_dir() else False, 30,
+                 "first record and hung loadgen")
     except AssertionError:
         harness_process.kill()
         raise

@@ -12,7 +12,8 @@ WSB_FAKE_LOADGEN is a JSON object:
                  (default 0.3)
     "log":       a file to append "<connections> <threads>" to, one line per run
     "hang_from": runs from this one on (0-based, needs "state") sleep 60 s after their
-                 echo, then fail: a load generator still running when the harness is killed
+                 echo (having written their pid to "<state>.hung"), then fail: a load
+                 generator still running when the harness is killed
     "histogram_buckets": this many histogram buckets (default 0): a bigger record"""
 import argparse
 import json
@@ -21,6 +22,7 @@ import random
 import socket
 import sys
 import time
+from pathlib import Path
 
 
 def parse_args():
@@ -59,6 +61,10 @@ def main():
     echo_once(args.host, args.port)
     seed = next_seed(settings["state"]) if "state" in settings else 0
     if "hang_from" in settings and seed >= settings["hang_from"]:
+        # Said once the echo is done, so that a test kills the harness only
+        # when this is sure to outlive it (before, a server that stopped at
+        # its stdin's end could still fail the echo and end this at once).
+        Path(f"{settings['state']}.hung").write_text(str(os.getpid()))
         time.sleep(60)
         sys.exit("fake loadgen: hung for 60 s")
     rng = random.Random(seed)
