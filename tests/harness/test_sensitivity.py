@@ -4,10 +4,11 @@ slowdown is caught and a null "slowdown" is not, the spins asked for follow
 the calibration, and the file compare and ab read is checked."""
 import json
 import random
+from dataclasses import replace
 
 import pytest
 
-from harness import sensitivity, suites
+from harness import models, sensitivity, suites
 from harness.sensitivity import CellValues
 
 
@@ -87,3 +88,15 @@ def test_compare_with_a_sensitivity_file_says_what_would_go_unseen(tmp_path, cap
     assert "would likely go unseen" in capsys.readouterr().out
     assert main(["compare", str(run), str(run), "--sensitivity", str(tmp_path / "none.json")]) == 2
     assert "cannot read sensitivity file" in capsys.readouterr().err
+
+
+def test_gates_are_sized_as_ab_runs_the_suite_and_judged_at_that_size():
+    gate = suites.load_suite("gate", models.all_models())
+    assert sensitivity.gate_size(gate) == gate.repetitions.min >= sensitivity.FEWEST_REPS
+    assert sensitivity.gate_size(replace(gate, repetitions=suites.Repetitions.fixed(3))) == sensitivity.FEWEST_REPS
+    sizes = sensitivity.sizes_to_try(20, 40)
+    assert sizes[0] == sensitivity.FEWEST_REPS and 20 in sizes and max(sizes) <= 40
+    base, slow = gate_cells(seed=9, slowdown=0.30, count=20)
+    figures = sensitivity.evaluate(base, slow, [0.1], threshold_pct=5.0, draws=20, seed=1, sizes=[6, 10],
+                                   gate_reps=10)
+    assert figures["gate_reps"] == 10 and figures["false_alarm_rate"] == figures["by_reps"][1]["false_alarm_rate"]
