@@ -163,15 +163,16 @@ def build_parser():
     sensitivity = commands.add_parser(
         "sensitivity", help="what a benchmark gate catches here: false alarms, smallest slowdown caught",
         description="Calibrates each server's throughput at the suite's points, then runs them again beside "
-                    "copies slowed by the calibration knob (--spin-us) by each DELTA of the server's time per "
-                    "message, interleaved; resampled gates of the suite's repetitions a side (as ab runs it) "
-                    "then give the false-alarm rate (A/A), the detection rate at each slowdown and the repetitions a target needs. "
+                    "a second unslowed copy of each and copies slowed by the calibration knob (--spin-us) by "
+                    "each DELTA of the server's time per message, all in the same rounds; gates of the suite's "
+                    "repetitions drawn from those rounds (paired as ab pairs them) then give the false-alarm "
+                    "rate (A/A), the detection rate at each slowdown and the repetitions a target needs. "
                     "Writes OUT/sensitivity.json, which compare and ab take with --sensitivity.")
     sensitivity.add_argument("--suite", default="gate", metavar="NAME", help="suite name or .toml path (default gate)")
     sensitivity.add_argument("--servers", metavar="A,B", help="comma-separated servers (default: the suite's)")
     sensitivity.add_argument("--reps", type=positive_int, metavar="N",
-                             help="repetitions of each cell in the measurement (default: twice the suite's, two "
-                                  "disjoint gates)")
+                             help="rounds of the measurement (default: the suite's repetitions and half again, "
+                                  "so that drawn gates differ)")
     sensitivity.add_argument("--deltas", type=deltas_value, metavar="D,D",
                              help="slowdowns to inject, in percent of the time per message (default 5,10,20)")
     sensitivity.add_argument("--threshold", type=percentage, default=DEFAULT_THRESHOLD, metavar="PCT",

@@ -17,6 +17,12 @@ When is it a regression? Two conditions, both needed:
     cells on a 2-CPU machine (`sensitivity`). When nothing changed, the step
     holds that chance at FAMILY_ALPHA; when something did, at most that share
     of the flagged comparisons is expected to be wrong;
+    Two variants of one `ab` run were measured in the same rounds, so with
+    PAIRED_MIN_ROUNDS rounds or more in common their p-value comes from the
+    paired test instead (stats.signed_rank_p_value_greater over each
+    round's log(new/base)): what made one round of the machine slower than
+    another hits both sides of the pair and cancels, where the unpaired
+    test counts it as noise;
   - material: the ratio is worse than the threshold (throughput: ratio <
     1 - threshold/100; p99: ratio > 1 + threshold/100), so a real but tiny change
     is not reported.
@@ -45,6 +51,7 @@ flagged in most trials with CV 0.2 on one side or 0.15 on both.
 A cell that had results in base but none in new (every repetition failed) is a
 regression too: main() reports it and exits 1."""
 import json
+import math
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -54,6 +61,10 @@ from .analysis.cells import load_cells, metric_estimate
 
 COMPARE_SCHEMA_ID = "winsock-bench/compare/1"
 FAMILY_ALPHA = 0.05  # the chance that an unchanged build fails the gate at all
+# Rounds in common from which two variants of one run are compared pair by
+# pair: the paired test's smallest p-value is 1/2^n, so below 10 rounds
+# (1/1024) the unpaired test, whose floor at 6 a side is 1/924, reaches further.
+PAIRED_MIN_ROUNDS = 10
 
 
 @dataclass
@@ -72,6 +83,7 @@ class Comparison:
     p_worse: float | None = None  # one-sided p-value that new is worse (None: not judged)
     p_better: float | None = None
     p_floor: float | None = None  # the smallest p-value these repetition counts can give
+    paired: bool = False  # judged by the paired test (rounds in common), not the unpaired one
 
 
 def _check_threshold(threshold_pct):
@@ -96,21 +108,45 @@ def material(ratio, higher_is_better, threshold_pct):
     return (lower, higher) if higher_is_better else (higher, lower)
 
 
-def compare_values(point_id, server, metric, base_values, new_values, lower_bound=False):
+def compare_values(point_id, server, metric, base_values, new_values, lower_bound=False, rounds=None):
     """One Comparison of two lists of per-repetition values, not yet judged
     (judge() decides over the whole family). lower_bound: a side measured its
-    load generator, not the server (analysis.cells.Cell.lower_bound), so whatever
-    changed is not the server's doing and nothing is flagged."""
+    load generator, not the server (analysis.cells.Cell.lower_bound), so
+    whatever changed is not the server's doing and nothing is flagged.
+    rounds: (base, new) {repetition: value} of two variants measured in the
+    same rounds (ab): with PAIRED_MIN_ROUNDS rounds in common, the p-values
+    come from the paired test (p_values), else from the unpaired one."""
     higher_is_better = dict(verdicts.METRICS)[metric]
     ratio = stats.ratio_interval(new_values, base_values)
     judged = ratio.low is not None and not lower_bound
-    got_lower = stats.worse_p_value(base_values, new_values) if judged else None
-    got_higher = stats.worse_p_value(new_values, base_values) if judged else None
-    p_worse, p_better = (got_lower, got_higher) if higher_is_better else (got_higher, got_lower)
+    p_lower, p_higher, floor, paired = p_values(base_values, new_values, rounds) if judged else (None,) * 3 + (False,)
+    p_worse, p_better = (p_lower, p_higher) if higher_is_better else (p_higher, p_lower)
     return Comparison(point_id=point_id, server=server, metric=metric, base=stats.median(base_values),
                       new=stats.median(new_values), ratio=ratio.estimate, low=ratio.low, high=ratio.high,
                       regression=False, improvement=False, lower_bound=lower_bound, p_worse=p_worse,
-                      p_better=p_better, p_floor=stats.rank_sum_floor(len(base_values), len(new_values)))
+                      p_better=p_better, p_floor=floor, paired=paired)
+
+
+def p_values(base_values, new_values, rounds=None):
+    """(p that new is lower, p that new is higher, the smallest p these
+    counts allow, paired?): from the paired test over the rounds both sides
+    measured (rounds: (base, new) {repetition: value}) when there are
+    PAIRED_MIN_ROUNDS of them, else from the unpaired test of the values."""
+    pairs = paired_logs(*rounds) if rounds else None
+    if pairs:
+        return (stats.signed_rank_p_value_greater([-d for d in pairs]), stats.signed_rank_p_value_greater(pairs),
+                stats.signed_rank_floor(len(pairs)), True)
+    return (stats.worse_p_value(base_values, new_values), stats.worse_p_value(new_values, base_values),
+            stats.rank_sum_floor(len(base_values), len(new_values)), False)
+
+
+def paired_logs(base_rounds, new_rounds):
+    """log(new / base) of each round both sides measured, or None with fewer
+    than PAIRED_MIN_ROUNDS of them (or a value that is not positive)."""
+    common = sorted(set(base_rounds) & set(new_rounds))
+    if len(common) < PAIRED_MIN_ROUNDS or min(min(base_rounds[r], new_rounds[r]) for r in common) <= 0:
+        return None
+    return [math.log(new_rounds[r] / base_rounds[r]) for r in common]
 
 
 def flagged(tests, threshold_pct, alpha=FAMILY_ALPHA) -> set:
@@ -146,8 +182,9 @@ def reach_note(comparisons, alpha=FAMILY_ALPHA):
             "several cells that moved together can be (more repetitions, or fewer cells, as the gate suite has)")
 
 
-def compare_cells(base: list, new: list, threshold_pct: float) -> list[Comparison]:
-    """Comparisons of the cells present in both lists (each list: one variant), in base's order, judged."""
+def compare_cells(base: list, new: list, threshold_pct: float, paired=False) -> list[Comparison]:
+    """Comparisons of the cells present in both lists (each list: one variant), in base's order, judged.
+    paired: the two lists are variants of one run, measured in the same rounds (ab)."""
     _check_threshold(threshold_pct)
     base_cells, new_cells = _by_key(base, "base"), _by_key(new, "new")
     comparisons = []
@@ -160,7 +197,9 @@ def compare_cells(base: list, new: list, threshold_pct: float) -> list[Compariso
             new_value = metric_estimate(new_cell, metric)
             if base_value is not None and new_value is not None:
                 bounded = base_cell.lower_bound or new_cell.lower_bound
-                comparisons.append(compare_values(*key, metric, base_value.values, new_value.values, bounded))
+                rounds = (base_cell.by_round.get(metric, {}), new_cell.by_round.get(metric, {})) if paired else None
+                comparisons.append(compare_values(*key, metric, base_value.values, new_value.values, bounded,
+                                                  rounds))
     return judge(comparisons, threshold_pct)
 
 
@@ -210,7 +249,7 @@ def compare_runs(base_dir, new_dir, threshold_pct) -> list[Comparison]:
 def compare_variants(run_dir, threshold_pct, base="base", new="current") -> list[Comparison]:
     """Two variants of one run (`ab`: both interleaved on the same machine state)."""
     base_side, new_side = _variant_sides(run_dir, base, new)
-    return compare_cells(base_side.cells, new_side.cells, threshold_pct)
+    return compare_cells(base_side.cells, new_side.cells, threshold_pct, paired=True)
 
 
 # ---- what must be equal for a comparison to mean something ----
@@ -384,19 +423,21 @@ def _report(comparisons, lost, threshold_pct, out):
         print(f"REGRESSION: {point_id} / {server} had results in base and none in new (every repetition failed)",
               file=out)
     regressions, improvements = _counts(comparisons, lost)
-    print(f"{len(comparisons)} comparisons at a {threshold_pct:g}% threshold: "
-          f"{regressions} regression(s), {improvements} improvement(s)", file=out)
+    paired = sum(c.paired for c in comparisons)
+    print(f"{len(comparisons)} comparisons at a {threshold_pct:g}% threshold"
+          + (f" ({paired} paired by round)" if paired else "")
+          + f": {regressions} regression(s), {improvements} improvement(s)", file=out)
     note = reach_note(comparisons)
     if note:
         print(note, file=out)
     return 1 if regressions else 0
 
 
-def _main(load_sides, threshold_pct, allow_different, out, err, exports=None):
+def _main(load_sides, threshold_pct, allow_different, out, err, exports=None, paired=False):
     try:
         _check_threshold(threshold_pct)
         base, new = load_sides()
-        comparisons = compare_cells(base.cells, new.cells, threshold_pct)
+        comparisons = compare_cells(base.cells, new.cells, threshold_pct, paired)
         lost = lost_cells(base.cells, new.cells)
     except ValueError as error:
         print(f"compare: {error}", file=err)
@@ -443,6 +484,7 @@ def main(base_dir, new_dir, threshold_pct, allow_different=False, out=None, err=
 def main_variants(run_dir, threshold_pct, base="base", new="current", allow_different=False, out=None,
                   err=None) -> int:
     """main() for the two variants of one `ab` run; same output and exit codes (their
-    commits differ by design; their other recorded build facts must not)."""
+    commits differ by design; their other recorded build facts must not). Their
+    repetitions were taken in the same rounds, so they are compared pair by pair."""
     return _main(lambda: _variant_sides(Path(run_dir), base, new), threshold_pct, allow_different,
-                 out or sys.stdout, err or sys.stderr)
+                 out or sys.stdout, err or sys.stderr, paired=True)

@@ -1,32 +1,32 @@
 """`sensitivity`: what a benchmark gate catches on this machine, and how
 often it cries wolf.
 
-A gate is `ab --suite gate` (or `compare` of two runs): every cell and
-metric is judged by compare's rule, as one family (the false discovery rate
-step over all of them, so an unchanged build fails with a bounded chance
-however many cells the gate has), and the gate fails when any is flagged.
-How small a slowdown that catches depends on the machine's noise, so it is
-measured here, in two runs:
+A gate is `ab --suite gate`: both builds measured in the same rounds, every
+cell and metric judged by compare's rule (paired by round when there are
+enough rounds), as one family (the false discovery rate step over all of
+them, so an unchanged build fails with a bounded chance however many cells
+the gate has), and the gate fails when any is flagged. How small a slowdown
+that catches depends on the machine's noise, so it is measured here, in two
+runs:
 
 1. calibration: the suite's points, a few repetitions, for each server's
    throughput at each point;
-2. measurement: the same points, and each point again with a known slowdown
-   injected into the server by the calibration knob every server takes
-   (`--spin-us N`: a busy-wait of N us per receive), for each of a few
-   slowdowns (5%, 10%, 20% of the server's time per message, from the
-   calibration: N = delta x 1e6 / throughput), all in one interleaved run,
-   twice the gate's repetitions of every cell.
+2. measurement: the same points, a second unslowed copy of each (what an
+   unchanged build is compared with), and each point again with a known
+   slowdown injected into the server by the calibration knob every server
+   takes (`--spin-us N`: a busy-wait of N us per receive), for each of a
+   few slowdowns (5%, 10%, 20% of the server's time per message, from the
+   calibration: N = delta x 1e6 / throughput), all interleaved in the same
+   rounds, half again as many rounds as the gate has.
 
-Then, by resampling the measured repetitions: A/A gates (every cell, two
-disjoint draws of the gate's size from its unslowed repetitions, judged
-together) give the false alarm rate; A/A+delta gates (the same, except that
-one server's points are unslowed against slowed) give the detection rate at
-each slowdown. The repetitions were taken in one seeded shuffled order, so
-any subset of a cell's repetitions is as exchangeable as a separate run of
-that size would be; the draws reuse repetitions, so the rates are averages
-over correlated trials, not independent runs (their number is reported).
-The slowdown reported for each delta is the one measured (the median over
-the slowed cells of the ratio of medians), not the one asked for."""
+Then, by resampling rounds: an A/A gate draws the gate's number of rounds
+and compares every cell with its second copy in those rounds; an A/A+delta
+gate does the same except that one server's points are compared with their
+slowed copies. So the pairs are made as ab makes them: one round, both
+sides. The draws share rounds, so the rates are averages over correlated
+trials, not independent runs (their number is reported). The slowdown
+reported for each delta is the one measured (the median over the slowed
+cells of the ratio of medians), not the one asked for."""
 import json
 import random
 import sys
@@ -78,8 +78,19 @@ def slowed_points(points, throughputs, deltas):
     return found
 
 
+AGAIN_SUFFIX = "-again"
+
+
+def again_point_id(point_id):
+    return point_id + AGAIN_SUFFIX
+
+
 def measurement_suite(suite, slowed, reps):
-    points = [*suite.points, *(entry[0] for entry in slowed)]
+    """The suite's points, a second unslowed copy of each (what an A/A gate
+    compares, measured in the same rounds as ab measures two builds) and the
+    slowed copies, all interleaved, `reps` rounds."""
+    again = [replace(point, id=again_point_id(point.id), sweep=None) for point in suite.points]
+    points = [*suite.points, *again, *(entry[0] for entry in slowed)]
     return replace(suite, points=points, repetitions=Repetitions.fixed(reps))
 
 
@@ -91,93 +102,91 @@ def base_throughputs(cells):
 # ---- the evaluation: resampled gates ------------------------------------------------
 
 @dataclass(frozen=True)
-class CellValues:
-    """A cell's per-repetition values of each compared metric."""
-    throughput: list
-    p99: list
+class CellRounds:
+    """A cell's figures of each compared metric, by round: {repetition: value}."""
+    throughput: dict
+    p99: dict
 
     @classmethod
     def of(cls, cell):
-        return cls(list(cell.throughput.values) if cell.throughput else [],
-                   list(cell.p99_us.values) if cell.p99_us else [])
+        return cls(dict(cell.by_round.get("throughput", {})), dict(cell.by_round.get("p99", {})))
 
-    def count(self):
-        return min(len(self.throughput), len(self.p99)) if self.p99 else len(self.throughput)
+    def rounds(self):
+        return set(self.throughput) & set(self.p99) if self.p99 else set(self.throughput)
+
+    def only(self, rounds):
+        return CellRounds({r: self.throughput[r] for r in rounds if r in self.throughput},
+                          {r: self.p99[r] for r in rounds if r in self.p99})
 
 
 def gate_regressions(pairs, threshold_pct):
-    """The keys of `pairs` ({key: (base CellValues, new CellValues)}) that
-    compare's gate flags, judged as one family as compare judges a run (its
-    flagged(); only what a regression needs is computed: no intervals)."""
+    """The keys of `pairs` ({key: (base CellRounds, new CellRounds)}, both
+    sides measured in the same rounds, as ab measures its two builds) that
+    compare's gate flags: its p-values (compare.p_values, paired when the
+    rounds allow), judged as one family (compare.flagged); only what a
+    regression needs is computed, no intervals."""
     keys, tests = [], []
     for key, (base, new) in pairs.items():
         for metric, higher_is_better in verdicts.METRICS:
             before, after = getattr(base, metric), getattr(new, metric)
-            if len(before) >= FEWEST_REPS and len(after) >= FEWEST_REPS:
-                worse = (before, after) if higher_is_better else (after, before)
-                keys.append(key)
-                tests.append((stats.worse_p_value(*worse), stats.median(after) / stats.median(before),
-                              higher_is_better))
+            if len(before) < FEWEST_REPS or len(after) < FEWEST_REPS:
+                continue
+            p_lower, p_higher, _, _ = compare.p_values(list(before.values()), list(after.values()), (before, after))
+            keys.append(key)
+            tests.append((p_lower if higher_is_better else p_higher,
+                          stats.median(after.values()) / stats.median(before.values()), higher_is_better))
     return {keys[i] for i in compare.flagged(tests, threshold_pct)}
 
 
-def draw(values, indexes):
-    return CellValues([values.throughput[i] for i in indexes],
-                      [values.p99[i] for i in indexes] if values.p99 else [])
+def common_rounds(*groups):
+    """The rounds every cell of the groups measured."""
+    rounds = None
+    for group in groups:
+        for values in group.values():
+            rounds = values.rounds() if rounds is None else rounds & values.rounds()
+    return sorted(rounds or ())
 
 
-def unchanged_pair(values, size, rng):
-    """Two draws of `size` of one cell's unslowed repetitions: disjoint when
-    there are enough (an A/A comparison as two separate gates would make), else
-    independent (they may share repetitions, which can only make them look
-    more alike: such cells keep the family its size, and their own false
-    alarms are counted by false_alarm_rate, which always draws disjoint)."""
-    count = values.count()
-    if count >= 2 * size:
-        picked = rng.sample(range(count), 2 * size)
-        return draw(values, picked[:size]), draw(values, picked[size:])
-    return draw(values, rng.sample(range(count), size)), draw(values, rng.sample(range(count), size))
-
-
-def false_alarm_rate(base_cells, size, draws, threshold_pct, rng):
-    """The share of A/A gates (every cell, two disjoint draws of `size` of its
-    unslowed repetitions, judged as one family) that flag any regression;
-    None with too few repetitions."""
-    if any(values.count() < 2 * size for values in base_cells.values()):
+def false_alarm_rate(base_cells, again_cells, size, draws, threshold_pct, rng):
+    """The share of A/A gates that flag any regression: `size` rounds drawn,
+    every cell's unslowed figures against its second unslowed copy measured
+    in the same rounds, judged as one family; None with too few rounds."""
+    rounds = common_rounds(base_cells, again_cells)
+    if len(rounds) < size or set(base_cells) - set(again_cells):
         return None
     alarms = 0
     for _ in range(draws):
-        pairs = {key: unchanged_pair(values, size, rng) for key, values in base_cells.items()}
-        alarms += bool(gate_regressions(pairs, threshold_pct))
+        drawn = rng.sample(rounds, size)
+        alarms += bool(gate_regressions({key: (values.only(drawn), again_cells[key].only(drawn))
+                                         for key, values in base_cells.items()}, threshold_pct))
     return alarms / draws
 
 
-def detection_rate(base_cells, slow_cells, delta, size, draws, threshold_pct, rng):
-    """The share of A/A+delta gates that flag the slowed server: the whole
-    gate (every cell, judged as one family), one server's points unslowed
-    against slowed by delta, every other cell unchanged (`size` repetitions a
-    side); None with too few repetitions."""
+def detection_rate(base_cells, again_cells, slow_cells, delta, size, draws, threshold_pct, rng):
+    """The share of A/A+delta gates that flag the slowed server: `size`
+    rounds drawn, the whole gate judged as one family, one server's points
+    unslowed against slowed by delta, every other cell against its second
+    unslowed copy; None with too few rounds."""
     servers = sorted({server for (_, server, d) in slow_cells if d == delta})
-    if not servers or any(values.count() < size for values in (*base_cells.values(), *slow_cells.values())):
+    rounds = common_rounds(base_cells, again_cells, {k: v for k, v in slow_cells.items() if k[2] == delta})
+    if not servers or len(rounds) < size:
         return None
     caught = 0
     for _ in range(draws):
+        drawn = rng.sample(rounds, size)
         for server in servers:
-            pairs = {}
-            for key, values in base_cells.items():
-                slowed = slow_cells.get((*key, delta)) if key[1] == server else None
-                pairs[key] = (unchanged_pair(values, size, rng) if slowed is None else
-                              (draw(values, rng.sample(range(values.count()), size)),
-                               draw(slowed, rng.sample(range(slowed.count()), size))))
+            pairs = {key: (values.only(drawn), (slow_cells.get((*key, delta)) if key[1] == server
+                                               else again_cells[key]).only(drawn))
+                     for key, values in base_cells.items() if key[1] != server or (*key, delta) in slow_cells}
             caught += any(key[1] == server for key in gate_regressions(pairs, threshold_pct))
     return caught / (draws * len(servers))
 
 
 def measured_slowdown(base_cells, slow_cells, delta):
     """The median over the slowed cells of base/slowed throughput - 1."""
-    ratios = [stats.median(base_cells[(p, s)].throughput) / stats.median(values.throughput) - 1
+    ratios = [stats.median(base_cells[(p, s)].throughput.values()) / stats.median(values.throughput.values()) - 1
               for (p, s, d), values in slow_cells.items() if d == delta and (p, s) in base_cells
-              and values.throughput and min(values.throughput) > 0]
+              and values.throughput and min(values.throughput.values()) > 0]
     return stats.median(ratios) if ratios else None
 
 
@@ -193,22 +202,25 @@ def sizes_to_try(gate_reps, most):
     return sorted(size for size in ladder if size <= most) or [FEWEST_REPS]
 
 
-def evaluate(base_cells, slow_cells, deltas, threshold_pct, draws=DEFAULT_DRAWS, seed=1, sizes=None,
+def evaluate(base_cells, again_cells, slow_cells, deltas, threshold_pct, draws=DEFAULT_DRAWS, seed=1, sizes=None,
              gate_reps=FEWEST_REPS):
-    """The sensitivity document's figures from (point, server) -> CellValues
-    and (point, server, delta) -> CellValues, for gates of gate_reps a side."""
+    """The sensitivity document's figures from (point, server) -> CellRounds
+    of the unslowed cells and of their second copies, and (point, server,
+    delta) -> CellRounds of the slowed ones, for gates of gate_reps rounds."""
     rng = random.Random(seed)
-    most = min([v.count() for v in (*base_cells.values(), *slow_cells.values())] or [0])
+    most = len(common_rounds(base_cells, again_cells, slow_cells))
     sizes = sizes or sizes_to_try(gate_reps, most)
     by_size = []
     for size in sizes:
         by_size.append({
-            "reps": size, "false_alarm_rate": false_alarm_rate(base_cells, size, draws, threshold_pct, rng),
+            "reps": size,
+            "false_alarm_rate": false_alarm_rate(base_cells, again_cells, size, draws, threshold_pct, rng),
             "detection": [{"delta": delta, "slowdown": measured_slowdown(base_cells, slow_cells, delta),
-                           "rate": detection_rate(base_cells, slow_cells, delta, size, draws, threshold_pct, rng)}
+                           "rate": detection_rate(base_cells, again_cells, slow_cells, delta, size, draws,
+                                                  threshold_pct, rng)}
                           for delta in deltas]})
     gate = next((entry for entry in by_size if entry["reps"] == gate_reps), by_size[0])
-    return {"threshold_pct": threshold_pct, "draws": draws, "gate_reps": gate["reps"],
+    return {"threshold_pct": threshold_pct, "draws": draws, "gate_reps": gate["reps"], "rounds": most,
             "false_alarm_rate": gate["false_alarm_rate"], "detection": gate["detection"],
             "smallest_caught": smallest_caught(gate["detection"]), "by_reps": by_size,
             "recommended_reps": recommended_reps(by_size)}
@@ -236,14 +248,18 @@ def recommended_reps(by_size):
 # ---- reading the measurement run ---------------------------------------------------------
 
 def cells_of(cells, plan_entries):
-    """(base cells, slowed cells) as CellValues, from the measurement run's
-    cells and its slowed points [(slow point id, base point id, server, delta, spin)]."""
+    """(unslowed cells, their second copies, slowed cells) as CellRounds, from
+    the measurement run's cells and its slowed points [(slow point id, base
+    point id, server, delta, spin)]."""
     by_key = {(cell.point_id, cell.server): cell for cell in cells if cell.ok_reps}
     slow_ids = {entry[0] for entry in plan_entries}
-    base = {key: CellValues.of(cell) for key, cell in by_key.items() if key[0] not in slow_ids}
-    slow = {(point_id, server, delta): CellValues.of(by_key[(slow_id, server)])
+    base = {key: CellRounds.of(cell) for key, cell in by_key.items()
+            if key[0] not in slow_ids and not key[0].endswith(AGAIN_SUFFIX)}
+    again = {key: CellRounds.of(by_key[(again_point_id(key[0]), key[1])]) for key in base
+             if (again_point_id(key[0]), key[1]) in by_key}
+    slow = {(point_id, server, delta): CellRounds.of(by_key[(slow_id, server)])
             for slow_id, point_id, server, delta, _ in plan_entries if (slow_id, server) in by_key}
-    return base, slow
+    return base, again, slow
 
 
 def document(evaluation, manifest, slowed_entries):
@@ -304,7 +320,7 @@ def main(suite, servers, out, reps=None, deltas=DEFAULT_DELTAS, threshold_pct=5.
     from harness import run as runner
     stream = stream or sys.stderr
     gate_reps = gate_size(suite)
-    reps = reps or 2 * gate_reps  # two disjoint gates of every unslowed cell for the A/A rate
+    reps = reps or gate_reps + gate_reps // 2  # more rounds than a gate has, so that draws differ
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     calibration, measurement = out / "calibration", out / "measurement"
@@ -323,9 +339,9 @@ def main(suite, servers, out, reps=None, deltas=DEFAULT_DELTAS, threshold_pct=5.
         return code
     run, cells = load_cells(measurement)
     entries = [(p.id, b, s, d, spin) for p, b, s, d, spin in slowed]
-    base, slow = cells_of(cells, entries)
-    data = document(evaluate(base, slow, deltas, threshold_pct, draws, seed, gate_reps=gate_reps), run.manifest,
-                    entries)
+    base, again, slow = cells_of(cells, entries)
+    data = document(evaluate(base, again, slow, deltas, threshold_pct, draws, seed, gate_reps=gate_reps),
+                    run.manifest, entries)
     store.write_json_atomic(out / "sensitivity.json", data)
     stream.write(format_table(data) + f"\nwritten: {out / 'sensitivity.json'}\n")
     return 0

@@ -108,6 +108,43 @@ def rank_sum_p_value_greater(first, second) -> float:
     return sum(count for total, count in distribution.items() if total >= observed) / ways
 
 
+def signed_rank_p_value_greater(differences) -> float:
+    """One-sided p-value of the exact Wilcoxon signed-rank test that paired
+    differences lean above 0: under "either order in a pair is as likely"
+    every pattern of signs is, so the p-value is the share of the 2^n
+    patterns whose sum of positive ranks is at least the observed one.
+    Differences of 0 say nothing and are left out; tied magnitudes share
+    their mean rank, counted exactly (doubled ranks are integers). For two
+    variants measured in the same rounds (ab interleaves them), a pair is
+    one round, and whatever made one round slower than another hits both
+    sides of it, so it cancels in the difference instead of widening each
+    side's spread."""
+    nonzero = [float(d) for d in differences if d != 0]
+    if not nonzero:
+        return 1.0
+    doubled = _doubled_midranks([abs(d) for d in nonzero])
+    observed = sum(rank for rank, d in zip(doubled, nonzero) if d > 0)
+    counts = _signed_rank_distribution(tuple(sorted(doubled)))
+    return sum(count for total, count in counts.items() if total >= observed) / 2 ** len(nonzero)
+
+
+@functools.lru_cache(maxsize=512)
+def _signed_rank_distribution(doubled_ranks):
+    """{sum of the doubled ranks given a + sign: number of sign patterns}."""
+    counts = {0: 1}
+    for rank in doubled_ranks:
+        grown = dict(counts)
+        for total, count in counts.items():
+            grown[total + rank] = grown.get(total + rank, 0) + count
+        counts = grown
+    return counts
+
+
+def signed_rank_floor(pairs) -> float:
+    """The smallest p-value signed_rank_p_value_greater can give with this many pairs."""
+    return 0.5 ** pairs
+
+
 def rank_sum_floor(count, other_count) -> float:
     """The smallest one-sided p-value rank_sum_p_value_greater can give with
     these sample sizes (no ties): one split of C(m+n, m)."""

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from harness import models, stats, store
 from harness.analysis import notes
 from harness.records import (PERCENTILES, cpu_us_per_message_of, is_ok_record, loadgen_bound, max_latency_ns_of,
-                             nested, ok_records, percentile_us_of, record_field, requested_rate_of_cell, throughput_of,
+                             nested, ok_records, p99_us_of, percentile_us_of, record_field, requested_rate_of_cell,
+                             throughput_of,
                              total_cpu_us_per_message_of, wineserver_cpu_us_per_message_of,
                              working_set_per_connection_of)
 from harness.verdicts import capped_for_ranking
@@ -80,6 +81,9 @@ class Cell:
     notes: list[str] = field(default_factory=list)  # loadgen re-runs, busy-machine repetitions
     busy_reps: int = 0  # repetitions taken while other processes used the CPUs (run/noise.py)
     server_args: tuple = ()  # the point's options for the server (a suite's server_args)
+    # metric -> {repetition: value}: which round each figure came from, so
+    # that two variants measured in the same rounds (ab) can be paired.
+    by_round: dict = field(default_factory=dict)
 
 
 def estimate(values) -> Estimate | None:
@@ -155,7 +159,18 @@ def _cell(records, on_windows=False):
         requested_rate=requested, achieved_rate=estimate(achieved) if first.workload == "rate" else None,
         saturation=notes.saturation_flags(ok, requested, achieved), lower_bound=loadgen_bound(ok),
         notes=notes.notes(ok), busy_reps=len(notes.busy_machines(ok)), server_args=tuple(first.server_args),
+        by_round=_by_round(ok),
     )
+
+
+def _by_round(ok):
+    """{"throughput": {rep: value}, "p99": {rep: value}} of the ok records."""
+    found = {"throughput": {}, "p99": {}}
+    for record in ok:
+        for metric, value in (("throughput", throughput_of(record.loadgen)), ("p99", p99_us_of(record.loadgen))):
+            if value is not None:
+                found[metric][record.rep] = float(value)
+    return found
 
 
 def summarize(run) -> list[Cell]:

@@ -257,6 +257,52 @@ def test_a_lone_cell_slowed_10x_is_flagged_among_few_cells_and_said_unreachable_
     assert compare.reach_note(few) is None
 
 
+def drifting_cell(rng, effects, slower=1.0, cv=0.03):
+    """A cell of an ab run whose rounds drift together (effects: each round's
+    factor): its values, and the same by round, as compare_cells reads them."""
+    throughput = {r: 10000 / slower * e * rng.lognormvariate(0, cv) for r, e in enumerate(effects)}
+    p99 = {r: 800 * slower / e * rng.lognormvariate(0, cv) for r, e in enumerate(effects)}
+    return SimpleNamespace(point_id=POINT, server="iocp", lower_bound=False,
+                           throughput=estimate(list(throughput.values())),
+                           p99_us=estimate(list(p99.values())),
+                           by_round={"throughput": throughput, "p99": p99})
+
+
+def test_variants_measured_in_the_same_rounds_are_paired_and_a_drift_no_longer_hides_a_slowdown():
+    # the machine drifts from round to round by CV 0.25, each cell by 0.03 within a round: a 10%
+    # slowdown is lost in the drift by the unpaired test and plain to the paired one
+    rng = random.Random("drift")
+    caught = {False: 0, True: 0}
+    for _ in range(40):
+        effects = [rng.lognormvariate(0, 0.25) for _ in range(12)]
+        base, new = drifting_cell(rng, effects), drifting_cell(rng, effects, slower=1.10)
+        for paired in caught:
+            found = compare.compare_cells([base], [new], 5.0, paired=paired)
+            assert all(c.paired == paired for c in found)
+            caught[paired] += any(c.regression for c in found)
+    assert caught[False] <= 12 and caught[True] >= 36, caught
+
+
+def test_paired_gates_of_equal_variants_fail_in_at_most_5_percent_of_runs():
+    rng = random.Random("paired-null")
+    trials, alarms = 300, 0
+    for _ in range(trials):
+        effects = [rng.lognormvariate(0, 0.25) for _ in range(12)]
+        base = [drifting_cell(rng, effects) for _ in range(12)]
+        new = [drifting_cell(rng, effects) for _ in range(12)]
+        for index, (before, after) in enumerate(zip(base, new)):
+            before.point_id = after.point_id = f"point-{index}"
+        alarms += any(c.regression for c in compare.compare_cells(base, new, 5.0, paired=True))
+    assert alarms / trials <= compare.FAMILY_ALPHA + _binomial_bound(compare.FAMILY_ALPHA, trials), alarms
+
+
+def test_too_few_rounds_in_common_fall_back_to_the_unpaired_test():
+    rng = random.Random("few")
+    effects = [1.0] * (compare.PAIRED_MIN_ROUNDS - 1)
+    found = compare.compare_cells([drifting_cell(rng, effects)], [drifting_cell(rng, effects)], 5.0, paired=True)
+    assert found and not any(c.paired for c in found)
+
+
 def test_main_exits_2_with_one_line_on_a_folder_that_is_not_a_run(tmp_path):
     base = write(tmp_path / "base")
     (tmp_path / "empty").mkdir()

@@ -180,6 +180,27 @@ def test_worse_p_value_looks_one_way_and_keeps_the_larger_of_its_two_tests():
         max(stats.rank_sum_p_value_greater(noisy, tight), 1 - p_unequal / 2))
 
 
+def _brute_force_signed_rank_greater(differences):
+    """The signed-rank p-value by enumerating every pattern of signs (zeros dropped, midranks for ties)."""
+    nonzero = [d for d in differences if d != 0]
+    sizes = sorted(abs(d) for d in nonzero)
+    rank = {v: (sizes.index(v) + 1 + len(sizes) - sizes[::-1].index(v)) / 2 for v in sizes}
+    observed = sum(rank[abs(d)] for d in nonzero if d > 0)
+    patterns = list(itertools.product((False, True), repeat=len(nonzero)))
+    return sum(sum(rank[abs(d)] for d, up in zip(nonzero, signs) if up) >= observed - 1e-9
+               for signs in patterns) / len(patterns)
+
+
+def test_signed_rank_p_value_equals_full_enumeration_with_ties_and_zeros():
+    rng = random.Random(13)
+    for _ in range(40):
+        differences = [float(rng.randint(-4, 4)) for _ in range(rng.randint(1, 9))]  # ties and zeros
+        assert stats.signed_rank_p_value_greater(differences) == pytest.approx(
+            _brute_force_signed_rank_greater(differences))
+    assert stats.signed_rank_p_value_greater([0.1] * 10) == pytest.approx(stats.signed_rank_floor(10))
+    assert stats.signed_rank_p_value_greater([0.0, 0.0]) == 1.0
+
+
 def test_fdr_rejects_up_to_the_largest_p_value_under_its_step():
     # steps 0.05 * k / 3: 0.0167, 0.0333, 0.05; c = 0.04 passes the third, so all three go
     assert stats.fdr_rejections({"a": 0.01, "b": 0.03, "c": 0.04}) == {"a", "b", "c"}
