@@ -93,7 +93,7 @@ def build_parser():
                      help="a fixed number of repetitions (default: the suite's, adaptive where it says so)")
     run.add_argument("--seed", type=seed_value, metavar="S", help="order seed (default 1, recorded)")
     run.add_argument("--out", metavar="DIR", help="run folder (default results/runs/<YYYYmmdd-HHMMSS>-<suite>)")
-    add_placement_options(run)
+    add_placement_options(run, with_hosts=True)
     run.add_argument("--wait-idle", type=wait_seconds, nargs="?", const=DEFAULT_WAIT_IDLE_S, metavar="SECONDS",
                      help="before each repetition on a busy machine, wait up to SECONDS (default "
                           f"{DEFAULT_WAIT_IDLE_S:g}) until other processes use at most {BUSY_OTHER_CORES:g} cores")
@@ -152,7 +152,7 @@ def build_parser():
                     help="repetitions (default: the suite's, at least 5: fewer give untrustworthy intervals)")
     ab.add_argument("--seed", type=seed_value, metavar="S", help="order seed (default 1)")
     ab.add_argument("--out", metavar="DIR", help="run folder (default results/runs/<time>-ab-<suite>)")
-    add_placement_options(ab)
+    add_placement_options(ab, with_hosts=True)
     ab.add_argument("--threshold", type=percentage, default=DEFAULT_THRESHOLD, metavar="PCT",
                     help=f"smallest change that counts, in percent (default {DEFAULT_THRESHOLD:g})")
     ab.add_argument("--allow-different", action="store_true", help=ALLOW_DIFFERENT_HELP)
@@ -265,26 +265,30 @@ def command_list(_args):
     return 0
 
 
-def add_placement_options(command):
+def add_placement_options(command, with_hosts=False):
     from harness.run.placement import DEFAULT_MODE, MODE_HELP, MODES
     modes = "; ".join(f"{mode}: {MODE_HELP[mode]}" for mode in MODES)
+    on_hosts = (" With --hosts, on the server host (linux or wine; the load generators are not placed): "
+                "colocated puts the server and its Wine processes on all its CPUs, split the server on all but "
+                "the last and its Wine processes on the last, pinned the server as in split and Wine's "
+                "processes free, free pins nothing; a windows server host is not placed (only free is "
+                "accepted), and its records say why.") if with_hosts else ""
     command.add_argument("--placement", choices=MODES, metavar="MODE",
                          help=f"where the server, its Wine processes and the load generator run ({modes}; "
-                              f"default {DEFAULT_MODE}, recorded in the manifest and each record)")
+                              f"default {DEFAULT_MODE}, recorded in the manifest and each record).{on_hosts}")
     command.add_argument("--pin", action="store_true", help="the same as --placement pinned")
 
 
 def placement_mode(args, parser):
-    """The --placement mode of a run on this machine (--pin is the old
-    name of `pinned`), or None for a run on other hosts."""
+    """The --placement mode of a run (--pin is the old name of `pinned`):
+    on this machine, or on the server host with --hosts, where None leaves
+    the choice to the host (colocated, or nothing on a windows host)."""
     from harness.run.placement import DEFAULT_MODE
     if args.pin and args.placement and args.placement != "pinned":
         parser.error(f"--pin and --placement {args.placement} contradict each other")
     chosen = "pinned" if args.pin else args.placement
     if args.hosts:
-        if chosen:
-            parser.error("--placement and --pin are for runs on this machine, not with --hosts")
-        return None
+        return chosen
     return chosen or DEFAULT_MODE
 
 

@@ -131,7 +131,7 @@ def remove_worktree(tree, stream):
         stream.write(f"ab: warning: could not remove {tree}\n")
 
 
-def run_ab(base_revision, suite, servers, out=None, reps=None, seed=runner.DEFAULT_SEED, placement="colocated",
+def run_ab(base_revision, suite, servers, out=None, reps=None, seed=runner.DEFAULT_SEED, placement=None,
            threshold=5.0, stream=None, allow_different=False, topology=None):
     """Builds base, runs base and current interleaved, prints the comparison.
     Exit code: 1 on a regression or a failed run item, 2 when the two builds differ

@@ -301,7 +301,10 @@ def _placement_text(placement):
         return "other hosts'"
     sets = [f"{name.replace('_cpus', '')} {','.join(map(str, placement[name]))}"
             for name in ("server_cpus", "wineserver_cpus", "loadgen_cpus") if placement.get(name)]
-    return placement["mode"] + (f" ({'; '.join(sets)})" if sets else "")
+    where = f" on host {placement['host']}" if placement.get("host") is not None else ""
+    if placement.get("not_placed"):
+        where += " (not placed)"
+    return placement["mode"] + where + (f" ({'; '.join(sets)})" if sets else "")
 
 
 def _variant_info(side):

@@ -77,16 +77,19 @@ class Host:
         separator = "\\" if self.platform == "windows" else "/"
         return replace(self, dir=f"{self.dir.rstrip(separator)}{separator}{name}")
 
-    def command_line(self, program, *args):
+    def command_line(self, program, *args, launcher=()):
         """The remote command that runs one of our programs with args, quoted
         for the host's shell: cmd.exe on Windows (OpenSSH's default shell
-        there), a POSIX shell elsewhere."""
+        there), a POSIX shell elsewhere. launcher: words that run the program
+        there (a POSIX host's only: the server's placement), before Wine's."""
         if self.platform == "windows":
+            if launcher:
+                raise ValueError(f"host {self.name}: a windows host's commands take no launcher")
             return subprocess.list2cmdline([self.executable(program), *args])
         argv = [self.executable(program), *args]
         if self.is_windows_program(program):
             argv = [*shlex.split(self.wine), *argv]
-        return shlex.join(argv)
+        return shlex.join([*launcher, *argv])
 
 
 @dataclass
@@ -117,8 +120,12 @@ class HostsFile:
         """A function of the server's arguments giving the argv that runs `model`
         on `host` over SSH, listening on the host's address; for EchoServer.
         Its ready and stats lines come back through the SSH channel, and closing
-        our end of it is end-of-file on the server's stdin: its stop."""
-        return lambda arguments: self.ssh_argv(host, host.command_line(model, "--bind", host.address, *arguments))
+        our end of it is end-of-file on the server's stdin: its stop. The
+        function's `launcher` goes before the program (Host.command_line)."""
+        def argv(arguments, launcher=()):
+            return self.ssh_argv(host, host.command_line(model, "--bind", host.address, *arguments,
+                                                         launcher=launcher))
+        return argv
 
     def scp_argv(self, host, files, remote_dir):
         return ["scp", "-q", *self.ssh_options(), *[str(f) for f in files], f"{host.ssh}:{remote_dir}"]

@@ -119,7 +119,8 @@ def placement_of(manifest):
     """Where a run placed its processes (harness.run.placement's manifest
     form): its "placement", or for a run made before placement was recorded,
     what its "pin" said (server and load generator pinned, Wine's processes
-    free; or nothing pinned). None for a run on other hosts."""
+    free; or nothing pinned). None for a run on other hosts made before the
+    server host was placed (with `host` since: harness.run.remote_placement)."""
     if manifest.get("placement"):
         return manifest["placement"]
     if manifest.get("topology"):

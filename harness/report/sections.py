@@ -113,12 +113,15 @@ def _runtime_text(platform):
 
 
 def placement_text(placement):
-    """Where the run's processes ran, in words (harness.run.placement's modes)."""
+    """Where the run's processes ran, in words (harness.run.placement's modes;
+    on a server host, harness.run.remote_placement's)."""
     if placement is None:
         return "placement: the hosts' own"
+    if placement.get("host") is not None:
+        return _host_placement_text(placement)
 
     def cpus(name):
-        return ", ".join(str(c) for c in placement.get(name) or []) or "?"
+        return _cpus_text(placement, name)
     mode = placement.get("mode")
     if mode == "colocated":
         return (f"placement colocated: servers and their wineserver on CPU {cpus('server_cpus')}, "
@@ -130,6 +133,22 @@ def placement_text(placement):
         return (f"placement pinned: servers on CPU {cpus('server_cpus')}, load generator on CPU "
                 f"{cpus('loadgen_cpus')}, the wineserver wherever the scheduler put it")
     return "placement free: nothing pinned, the scheduler placed every process"
+
+
+def _cpus_text(placement, name):
+    return ", ".join(str(c) for c in placement.get(name) or []) or "?"
+
+
+def _host_placement_text(placement):
+    """A run on other hosts: placed on the server host; the load generators were not."""
+    host, mode = placement["host"], placement.get("mode")
+    if placement.get("not_placed"):
+        return f"placement: not placed on server host {host} ({placement['not_placed']})"
+    if mode == "free":
+        return f"placement free on server host {host}: nothing pinned"
+    wine = (f"their wineserver on CPU {_cpus_text(placement, 'wineserver_cpus')}" if placement.get("wineserver_cpus")
+            else "their wineserver wherever the scheduler put it")
+    return f"placement {mode} on server host {host}: servers on CPU {_cpus_text(placement, 'server_cpus')}, {wine}"
 
 
 def _variants_text(variants):

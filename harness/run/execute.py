@@ -13,6 +13,7 @@ from harness import platforms, store
 from harness.records import p99_us_of, throughput_of
 from harness.run import autoscale, noise, orphans
 from harness.run import placement as placement_module
+from harness.run import remote_placement
 from harness.run.errors import RunError
 from harness.run.facts import platform_facts
 from harness.run.item import ItemSettings, now_iso, run_item
@@ -42,12 +43,13 @@ def prepare_out(out):
     return out
 
 
-def new_run(suite, servers, out=None, reps=None, seed=DEFAULT_SEED, placement=placement_module.DEFAULT_MODE,
+def new_run(suite, servers, out=None, reps=None, seed=DEFAULT_SEED, placement=None,
             variants=None, registry=None, stream=None, wait_idle_s=None, overrides=None, topology=None):
     """Plans a suite, writes the manifest, runs every item. `reps` fixes the
     number of repetitions (no adaptation); by default the suite's
-    [repetitions] say. `placement`: a mode of harness.run.placement (None with
-    a topology: the other hosts place their own processes). Returns the exit code (0 all ok, 1 some failed, 130
+    [repetitions] say. `placement`: a mode of harness.run.placement (None: the
+    default), on the server host with a topology (harness.run.remote_placement).
+    Returns the exit code (0 all ok, 1 some failed, 130
     interrupted) and the run folder. `overrides` (the command line's --duration, --warmup, --points,
     already applied to the suite) are recorded so that the run can be reproduced. topology: the
     servers and the load on other hosts (harness.run.remote), checked before anything starts."""
@@ -64,8 +66,11 @@ def new_run(suite, servers, out=None, reps=None, seed=DEFAULT_SEED, placement=pl
                        f"(all points skipped: {', '.join(sorted({entry['reason'] for entry in skipped}))})")
     plan = make_plan(cells, [v.name for v in variants], repetitions.min, seed)
     check_commands(plan, {v.name: v for v in variants}, registry)
-    placed = None if topology else placement_module.plan_placement(
-        placement, max(autoscale.point_threads(point) for point, _ in cells))
+    if topology:
+        placed = remote_placement.plan_remote(topology, placement)
+    else:
+        placed = placement_module.plan_placement(placement or placement_module.DEFAULT_MODE,
+                                                 max(autoscale.point_threads(point) for point, _ in cells))
     with_wine = any(registry.needs_wine(server) for server in runnable)
     out = prepare_out(out or default_out(suite.name))
     topology_facts = topology.to_manifest() if topology else None
@@ -296,10 +301,18 @@ class Session:
         placement suite's points), else the run's."""
         if not point.placement or settings.placement is None or point.placement == settings.placement.mode:
             return settings
+        if settings.placement.not_placed:
+            return settings  # a server host that cannot be placed: its records say why
         if point.placement not in self.placements:
-            self.placements[point.placement] = placement_module.plan_placement(
-                point.placement, len(settings.placement.loadgen_cpus or ()) or 1)
+            self.placements[point.placement] = self.plan_point_placement(point.placement, settings.placement)
         return replace(settings, placement=self.placements[point.placement])
+
+    def plan_point_placement(self, mode, run_placement):
+        """A point's own mode, on the CPUs the run's placement found: this
+        machine's, or the server host's."""
+        if run_placement.host:
+            return remote_placement.plan_on_host(mode, self.topology.server, run_placement.all_cpus)
+        return placement_module.plan_placement(mode, len(run_placement.loadgen_cpus or ()) or 1)
 
     def release_placement(self):
         """Wine's processes back on every CPU once the run is over: the

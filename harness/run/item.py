@@ -24,7 +24,7 @@ class ItemSettings:
     """What every item of a run shares."""
     timeouts: Timeouts
     loadgen: Path
-    placement: object = None          # harness.run.placement.Placement; None: nothing placed (other hosts)
+    placement: object = None          # harness.run.placement.Placement (on the server host, with a topology)
     wine_prefix: Path | None = None   # the run's prefix, when any of its servers runs under Wine
     topology: object = None           # harness.run.remote.Topology: servers and load on other hosts
 
@@ -43,6 +43,7 @@ class ServerRun:
     unsupported: str | None = None  # the server's line when its model cannot run on this platform
     placed_at_start: dict | None = None  # where the processes were allowed to run, read back as the load began
     placed_at_end: dict | None = None    # ... and as it ended
+    placer: object = None  # harness.run.remote_placement.ServerPlacer: the server's placement on its host
 
 
 def run_item(item, point, command, needs_wine, settings, waited_s=None, threads=None):
@@ -57,10 +58,14 @@ def run_item(item, point, command, needs_wine, settings, waited_s=None, threads=
     placement_module.place_wine(settings.placement, wine_prefix)
     wineserver = settings.wineserver()
     before = noise.take_snapshot(wineserver)
-    server = EchoServer(item["server"], point.server_args, command=command,
-                        cpus=settings.placement.server_cpus if settings.placement else None,
+    placer = settings.topology.placer(settings.placement, item["server"]) if settings.topology else None
+    if placer:
+        command = placer.launching(command)
+    # Pinned here only when it runs here: on a server host its launcher pins it (not the ssh that runs it).
+    local_cpus = settings.placement.server_cpus if settings.placement and not settings.topology else None
+    server = EchoServer(item["server"], point.server_args, command=command, cpus=local_cpus,
                         ready_timeout=settings.timeouts.server_start, stop_timeout=settings.timeouts.server_stop)
-    outcome = ServerRun(server, [])
+    outcome = ServerRun(server, [], placer=placer)
     try:
         start_server(outcome)
         if settings.wine_prefix and wineserver is None:
@@ -85,7 +90,7 @@ def run_item(item, point, command, needs_wine, settings, waited_s=None, threads=
         loadgen_argv=outcome.argv, server_ready=server.ready, server_stats=server.stats,
         server_stopped_by=server.stopped_by,
         placement=placement_module.record_of(settings.placement, outcome.placed_at_start, outcome.placed_at_end,
-                                             needs_wine),
+                                             placer.under_wine if placer else needs_wine),
         wineserver_cpu_s=noise.wineserver_cpu_s(before, after) if needs_wine else None,
         machine=noise.machine_record(before, after, loadavg_before, system.governor(), waited_s),
         loadgen_stderr=result.stderr if result else "", server_stderr=server_stderr)
@@ -114,11 +119,16 @@ def load_and_stop(outcome, point, settings, threads, wineserver=None):
     """The load generator against the running server (here, or from the client
     hosts of a topology), then the server's polite stop. Where the server,
     its wineserver and the load generator may run is read back as the load
-    starts and as it ends."""
+    starts and as it ends (on a server host, the server and its wineserver
+    just before the load and just after it: the read-back is an SSH command)."""
     timeout = point.loadgen_timeout(settings.timeouts)
     server_pid = outcome.server.process.pid if outcome.server.process else None
     if settings.topology:
+        if outcome.placer:
+            outcome.placed_at_start = outcome.placer.place_and_read()
         outcome.loadgen_result, outcome.argv = settings.topology.run_load(point, outcome.server.port, threads, timeout)
+        if outcome.placer:
+            outcome.placed_at_end = outcome.placer.read()
     else:
         def read_back(loadgen_pid):
             outcome.placed_at_start = placement_module.read_back(server_pid, wineserver, loadgen_pid)

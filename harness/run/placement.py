@@ -25,7 +25,11 @@ that is CPU 0 for the server, CPU 1 for the load generator.
 
 What the processes were allowed to run on is read back from the system at
 the start of the load and again at its end, and recorded; a repetition where
-that differs from what the mode asked for did not hold its placement."""
+that differs from what the mode asked for did not hold its placement.
+
+A run on other hosts places its server host's processes instead, with the
+same Placement (naming the host) and the same verdict on what is read back:
+harness.run.remote_placement."""
 from dataclasses import dataclass
 
 from harness import platforms
@@ -46,28 +50,40 @@ MODE_HELP = {
 
 @dataclass(frozen=True)
 class Placement:
-    """The CPUs a mode asks for; None: not pinned (the scheduler decides)."""
+    """The CPUs a mode asks for; None: not pinned (the scheduler decides).
+    host: the server host's name in a run on other hosts (the load generator
+    is not there, so it is not placed); not_placed: why a server host's
+    processes cannot be placed at all (a windows host)."""
     mode: str
     server_cpus: tuple | None
     wine_cpus: tuple | None
     loadgen_cpus: tuple | None
-    all_cpus: tuple | None   # what this process may use: where "not pinned" processes may run
+    all_cpus: tuple | None   # what this process (or one started on the host) may use: where "not pinned" ones may run
+    host: str | None = None
+    not_placed: str | None = None
 
     def to_manifest(self):
-        return {"mode": self.mode, "server_cpus": _listed(self.server_cpus),
-                "wineserver_cpus": _listed(self.wine_cpus), "loadgen_cpus": _listed(self.loadgen_cpus)}
+        placed = {"mode": self.mode, "server_cpus": _listed(self.server_cpus),
+                  "wineserver_cpus": _listed(self.wine_cpus), "loadgen_cpus": _listed(self.loadgen_cpus)}
+        if self.host is None:
+            return placed
+        return {**placed, "host": self.host, "host_cpus": _listed(self.all_cpus), "not_placed": self.not_placed}
 
     @classmethod
     def from_manifest(cls, data, all_cpus=None):
+        """all_cpus: this machine's usable CPUs; a server host's are in the manifest."""
+        if data.get("host") is not None:
+            all_cpus = data.get("host_cpus")
         return cls(data["mode"], _tupled(data.get("server_cpus")), _tupled(data.get("wineserver_cpus")),
-                   _tupled(data.get("loadgen_cpus")), _tupled(all_cpus))
+                   _tupled(data.get("loadgen_cpus")), _tupled(all_cpus), data.get("host"), data.get("not_placed"))
 
     def expected(self):
         """What a read-back should find: the asked-for CPUs, or every CPU for
-        a process left to the scheduler."""
+        a process left to the scheduler. Nothing for a load generator on
+        other hosts than the server's."""
         return {"server_cpus": _listed(self.server_cpus or self.all_cpus),
                 "wineserver_cpus": _listed(self.wine_cpus or self.all_cpus),
-                "loadgen_cpus": _listed(self.loadgen_cpus or self.all_cpus)}
+                "loadgen_cpus": None if self.host else _listed(self.loadgen_cpus or self.all_cpus)}
 
 
 def _listed(cpus):
@@ -154,9 +170,15 @@ def read_back(server_pid, wineserver_pid, loadgen_pid, system=None):
 def record_of(placement, at_start, at_end, under_wine):
     """The record's `placement`: the mode, the CPUs read back at the start of
     the load (and at its end), and whether that is what the mode asked for
-    all along. Readings that could not be made are not held against it."""
+    all along. Readings that could not be made are not held against it. On
+    a server host that cannot be placed, why not, and no verdict."""
     if placement is None:
         return None
+    on_host = {"host": placement.host} if placement.host else {}
+    if placement.not_placed:
+        return {"mode": placement.mode, **on_host, "server_cpus": None, "wineserver_cpus": None,
+                "loadgen_cpus": None, "at_end": None, "held": None, "problems": None,
+                "not_placed": placement.not_placed}
     expected = placement.expected()
     if not under_wine:
         expected["wineserver_cpus"] = None
@@ -169,7 +191,7 @@ def record_of(placement, at_start, at_end, under_wine):
             if found is not None and list(found) != list(wanted):
                 problems.append(f"{name.replace('_cpus', '')} on CPUs {_cpu_text(found)} at the {when}, "
                                 f"not {_cpu_text(wanted)}")
-    return {"mode": placement.mode, **(at_start or {}),
+    return {"mode": placement.mode, **on_host, **(at_start or {}),
             "wineserver_cpus": (at_start or {}).get("wineserver_cpus") if under_wine else None,
             "at_end": at_end, "held": not problems, "problems": problems or None}
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from harness import clients, deploy, hosts, models
 from harness.loadgen import LoadgenResult
 from harness.run.errors import RunError
+from harness.run.remote_placement import ServerPlacer
 from harness.suites import default_platform_of
 
 # What each platform says of itself, one fact per line (cmd.exe on Windows).
@@ -90,6 +91,13 @@ class Topology:
         return {"hosts_file": str(self.hosts_file.path), "server": entry(self.server, "server"),
                 "clients": [entry(host, "client") for host in self.clients],
                 "network": f"clients -> {self.server.address} over the hosts' own network"}
+
+    def placer(self, placement, server):
+        """What places one start of `server` on the server host (and reads
+        it back), or None where nothing is placed there."""
+        if placement is None or placement.not_placed:
+            return None
+        return ServerPlacer(self.hosts_file, self.server, placement, self.server.is_windows_program(server))
 
     def run_load(self, point, port, threads, timeout):
         """A point's load from the client hosts: (LoadgenResult with the merged

@@ -2,7 +2,9 @@
 test host and its load from two others (real SSH, testnet.py). The records
 hold the merged load and each host's part, the manifest the topology; a
 stale host is refused before anything starts; a server host whose SSH dies
-mid-run fails that repetition, the run goes on, and nothing is left on it."""
+mid-run fails that repetition, the run goes on, and nothing is left on it.
+The server host places the server and its wineserver, and each record says
+what that host's /proc read back."""
 import json
 import os
 import signal
@@ -88,6 +90,16 @@ def test_a_run_on_three_hosts_records_the_merged_load_and_the_topology(lab, tmp_
         assert sum(count for _, _, count in merged["histogram"]) == merged["totals"]["messages"]
         assert record.server_stats["connections_accepted"] == 5
         assert record.server_ready["bind"] == net.hosts[0].address
+        # colocated by default: on every CPU the server host gives a process started over SSH (its sshd's,
+        # which this process started), read back there at the start and the end
+        placed = record.placement
+        assert (placed["mode"], placed["host"], placed["held"]) == ("colocated", "host0", True), placed
+        assert placed["server_cpus"] == placed["at_end"]["server_cpus"] == sorted(os.sched_getaffinity(0))
+        assert placed["wineserver_cpus"] is None and placed["loadgen_cpus"] is None
+    assert run.manifest["placement"] == {"mode": "colocated", "server_cpus": sorted(os.sched_getaffinity(0)),
+                                         "wineserver_cpus": sorted(os.sched_getaffinity(0)), "loadgen_cpus": None,
+                                         "host": "host0", "host_cpus": sorted(os.sched_getaffinity(0)),
+                                         "not_placed": None}
     topology = run.manifest["topology"]
     assert topology["server"]["name"] == "host0" and [c["name"] for c in topology["clients"]] == ["host1", "host2"]
     assert topology["server"]["cpu_count"] >= 1 and topology["server"]["os"].startswith("Linux")
@@ -122,6 +134,27 @@ def test_a_winsock_server_under_wine_on_a_linux_host_and_the_reference_beside_it
                                             and "select" in _command(p)]:
         time.sleep(0.1)
     assert not [p for p in _pids(host3.namespace) if "select.exe" in _command(p)], "select.exe left running"
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="split needs 2 CPUs")
+def test_split_on_a_wine_host_puts_the_wineserver_apart_and_reads_it_back_there(lab, tmp_path):
+    net, hosts_path = lab
+    out = tmp_path / "run"
+    done = harness("run", "--suite", suite_file(tmp_path, reps=1, servers=("select", "reference-epoll")),
+                   "--hosts", hosts_path, "--server-host", "host3", "--placement", "split", "--out", out)
+    assert done.returncode == 0, done.stderr
+    run = store.load_run(out)
+    usable = sorted(os.sched_getaffinity(0))
+    server_cpus, wine_cpus = usable[:-1], usable[-1:]
+    placed = {record.server: record.placement for record in run.records}
+    select = placed["select"]
+    assert (select["mode"], select["host"], select["held"]) == ("split", "host3", True), select
+    assert select["server_cpus"] == select["at_end"]["server_cpus"] == server_cpus
+    # host3's own wineserver (its prefix's, in its namespace), found and moved by the harness over SSH
+    assert select["wineserver_cpus"] == select["at_end"]["wineserver_cpus"] == wine_cpus
+    native = placed["reference-epoll"]
+    assert native["held"] and native["server_cpus"] == server_cpus and native["wineserver_cpus"] is None
+    assert run.manifest["placement"]["mode"] == "split" and run.manifest["placement"]["host"] == "host3"
 
 
 def test_a_stale_host_is_refused_before_anything_starts(lab, tmp_path):
