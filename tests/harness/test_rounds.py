@@ -91,7 +91,7 @@ def verdicts_by_cell(verdicts, cell_of_name):
 
 
 def test_rounds_judge_every_pair_as_the_report_does(tmp_path):
-    """run/ may not import the analysis (tests/harness/test_layering.py), so the rounds
+    """run/ may not import the analysis (tests/harness/test_harness_layering.py), so the rounds
     build their own view of the cells: it must give the report's verdicts, pair for
     pair, with the rate workload's cap, a saturated load generator, a failed repetition
     and option sets in play."""

@@ -229,7 +229,8 @@ static void test_json_keeps_the_worst_service_delay(void **state)
     stats_service_delay(&s, 1500);
     stats_service_delay(&s, 3);
     assert_true(stats_format_json(line, sizeof line, "select", &s, &p) > 0);
-    assert_non_null(strstr(line, "\"peak_threads\":0,\"worst_service_delay_ms\":1500,\"slow_service_ms\":1000,\"run_time_s\""));
+    assert_non_null(
+        strstr(line, "\"peak_threads\":0,\"worst_service_delay_ms\":1500,\"slow_service_ms\":1000,\"run_time_s\""));
 }
 
 /* --spin-us: the stats line says it was on (after peak_threads or stop_s),
