@@ -115,29 +115,33 @@ def compare_values(point_id, server, metric, base_values, new_values, lower_boun
     whatever changed is not the server's doing and nothing is flagged.
     rounds: (base, new) {repetition: value} of two variants measured in the
     same rounds (ab): with PAIRED_MIN_ROUNDS rounds in common, the p-values
-    come from the paired test (p_values), else from the unpaired one."""
+    come from the paired test (worse_p_value), else from the unpaired one."""
     higher_is_better = dict(verdicts.METRICS)[metric]
     ratio = stats.ratio_interval(new_values, base_values)
     judged = ratio.low is not None and not lower_bound
-    p_lower, p_higher, floor, paired = p_values(base_values, new_values, rounds) if judged else (None,) * 3 + (False,)
-    p_worse, p_better = (p_lower, p_higher) if higher_is_better else (p_higher, p_lower)
+    p_worse = p_better = floor = None
+    paired = False
+    if judged:
+        p_worse, floor, paired = worse_p_value(base_values, new_values, higher_is_better, rounds)
+        p_better, _, _ = worse_p_value(base_values, new_values, not higher_is_better, rounds)
     return Comparison(point_id=point_id, server=server, metric=metric, base=stats.median(base_values),
                       new=stats.median(new_values), ratio=ratio.estimate, low=ratio.low, high=ratio.high,
                       regression=False, improvement=False, lower_bound=lower_bound, p_worse=p_worse,
                       p_better=p_better, p_floor=floor, paired=paired)
 
 
-def p_values(base_values, new_values, rounds=None):
-    """(p that new is lower, p that new is higher, the smallest p these
-    counts allow, paired?): from the paired test over the rounds both sides
-    measured (rounds: (base, new) {repetition: value}) when there are
-    PAIRED_MIN_ROUNDS of them, else from the unpaired test of the values."""
+def worse_p_value(base_values, new_values, higher_is_better, rounds=None):
+    """(the one-sided p-value that new is worse, the smallest p these counts
+    allow, paired?): worse is lower when higher_is_better, else higher. From
+    the paired test over the rounds both sides measured (rounds: (base, new)
+    {repetition: value}) when there are PAIRED_MIN_ROUNDS of them, else from
+    the unpaired test of the values."""
     pairs = paired_logs(*rounds) if rounds else None
     if pairs:
-        return (stats.signed_rank_p_value_greater([-d for d in pairs]), stats.signed_rank_p_value_greater(pairs),
-                stats.signed_rank_floor(len(pairs)), True)
-    return (stats.worse_p_value(base_values, new_values), stats.worse_p_value(new_values, base_values),
-            stats.rank_sum_floor(len(base_values), len(new_values)), False)
+        leaning = [-d for d in pairs] if higher_is_better else pairs
+        return stats.signed_rank_p_value_greater(leaning), stats.signed_rank_floor(len(pairs)), True
+    larger, smaller = (base_values, new_values) if higher_is_better else (new_values, base_values)
+    return (stats.worse_p_value(larger, smaller), stats.rank_sum_floor(len(base_values), len(new_values)), False)
 
 
 def paired_logs(base_rounds, new_rounds):
@@ -176,9 +180,9 @@ def reach_note(comparisons, alpha=FAMILY_ALPHA):
     judged = [c for c in comparisons if c.p_worse is not None]
     if not judged or min(c.p_floor for c in judged) <= alpha / len(judged):
         return None
-    fewest = min(judged, key=lambda c: -c.p_floor)
     return (f"note: with {len(judged)} comparisons, a cell that changed alone cannot be flagged: its "
-            f"repetitions can give p >= {fewest.p_floor:.2g}, above the first step {alpha / len(judged):.2g}; "
+            f"repetitions can give p >= {min(c.p_floor for c in judged):.2g}, above the first step "
+            f"{alpha / len(judged):.2g}; "
             "several cells that moved together can be (more repetitions, or fewer cells, as the gate suite has)")
 
 

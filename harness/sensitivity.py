@@ -122,7 +122,7 @@ class CellRounds:
 def gate_regressions(pairs, threshold_pct):
     """The keys of `pairs` ({key: (base CellRounds, new CellRounds)}, both
     sides measured in the same rounds, as ab measures its two builds) that
-    compare's gate flags: its p-values (compare.p_values, paired when the
+    compare's gate flags: its p-values (compare.worse_p_value, paired when the
     rounds allow), judged as one family (compare.flagged); only what a
     regression needs is computed, no intervals."""
     keys, tests = [], []
@@ -131,10 +131,10 @@ def gate_regressions(pairs, threshold_pct):
             before, after = getattr(base, metric), getattr(new, metric)
             if len(before) < FEWEST_REPS or len(after) < FEWEST_REPS:
                 continue
-            p_lower, p_higher, _, _ = compare.p_values(list(before.values()), list(after.values()), (before, after))
+            p_worse, _, _ = compare.worse_p_value(list(before.values()), list(after.values()), higher_is_better,
+                                                  (before, after))
             keys.append(key)
-            tests.append((p_lower if higher_is_better else p_higher,
-                          stats.median(after.values()) / stats.median(before.values()), higher_is_better))
+            tests.append((p_worse, stats.median(after.values()) / stats.median(before.values()), higher_is_better))
     return {keys[i] for i in compare.flagged(tests, threshold_pct)}
 
 

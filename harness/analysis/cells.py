@@ -23,8 +23,7 @@ from harness import models, stats, store
 from harness.analysis import notes
 from harness.records import (PERCENTILES, cpu_us_per_message_of, is_ok_record, loadgen_bound, max_latency_ns_of,
                              nested, ok_records, p99_us_of, percentile_us_of, record_field, requested_rate_of_cell,
-                             throughput_of,
-                             total_cpu_us_per_message_of, wineserver_cpu_us_per_message_of,
+                             throughput_of, total_cpu_us_per_message_of, wineserver_cpu_us_per_message_of,
                              working_set_per_connection_of)
 from harness.verdicts import capped_for_ranking
 
