@@ -52,6 +52,23 @@ static void monitor(run_shared *shared, worker *workers, bool show_progress)
         fputc('\n', stderr);
 }
 
+/* Adds the loop's connections that had messages to send to the tally:
+ * idle ones, and any that --messages left without one, have a quota of 0. */
+static void tally_connections(const worker *w, connection_tally *tally)
+{
+    for (size_t k = 0; k < w->connection_count; k++) {
+        if (w->connections[k].quota == 0)
+            continue;
+        uint64_t echoes = w->measured_echoes[k];
+        if (tally->connections == 0 || echoes < tally->min_messages)
+            tally->min_messages = echoes;
+        if (echoes > tally->max_messages)
+            tally->max_messages = echoes;
+        tally->connections++;
+        tally->served += echoes > 0;
+    }
+}
+
 static void merge_results(const run_shared *shared, worker *workers, run_results *r)
 {
     uint64_t stopped = 0, last_completion = 0;
@@ -68,6 +85,8 @@ static void merge_results(const run_shared *shared, worker *workers, run_results
         r->messages += w->messages;
         r->bytes += w->bytes;
         r->operations += w->operations;
+        if (shared->options->workload != WORKLOAD_CHURN)
+            tally_connections(w, &r->per_connection);
         for (int k = 0; k < ERROR_KINDS; k++)
             r->errors[k] += w->errors[k];
         stopped = w->stopped_ns > stopped ? w->stopped_ns : stopped;

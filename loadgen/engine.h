@@ -14,6 +14,15 @@
 #include "options.h"
 #include "timeseries.h"
 
+/* How the echoes of the measured window spread over the connections that
+ * had messages to send: not --idle ones, nor any that --messages left
+ * without one. A server that serves one client at a time shows here. */
+typedef struct connection_tally {
+    uint64_t connections;
+    uint64_t served;                     /* of them, those that got at least one echo */
+    uint64_t min_messages, max_messages; /* the fewest and most echoes one of them got */
+} connection_tally;
+
 typedef struct run_results {
     histogram *latency;             /* per message; rate: from the intended send time */
     histogram *latency_uncorrected; /* rate: from the actual send time */
@@ -30,6 +39,8 @@ typedef struct run_results {
     second_sample *series; /* owned copy */
     size_t series_length;
     double cpu_user_s, cpu_system_s;
+    /* Not kept for churn, whose connections come and go. */
+    connection_tally per_connection;
 } run_results;
 
 /* false only when the run could not start at all (reason in results->fatal).

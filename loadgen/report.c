@@ -130,6 +130,21 @@ static void json_workload_figures(FILE *to, const loadgen_options *o, const run_
     }
 }
 
+/* null for churn: its connections each carry one message and go. */
+static void json_per_connection(FILE *to, const loadgen_options *o, const run_results *r)
+{
+    const connection_tally *t = &r->per_connection;
+    if (o->workload == WORKLOAD_CHURN) {
+        fputs(",\n  \"per_connection\": null", to);
+        return;
+    }
+    fprintf(to,
+            ",\n  \"per_connection\": {\"connections\": %llu, \"served\": %llu, \"min_messages\": %llu, "
+            "\"max_messages\": %llu}",
+            (unsigned long long)t->connections, (unsigned long long)t->served, (unsigned long long)t->min_messages,
+            (unsigned long long)t->max_messages);
+}
+
 void report_json(FILE *to, const loadgen_options *o, const run_results *r, int exit_code)
 {
     fputs("{\n  \"schema\": \"winsock-bench/loadgen/1\"", to);
@@ -145,6 +160,7 @@ void report_json(FILE *to, const loadgen_options *o, const run_results *r, int e
             per_second((double)r->bytes, r->duration_s));
     json_latency(to, "latency_us", r->latency);
     json_workload_figures(to, o, r);
+    json_per_connection(to, o, r);
     fputs(",\n  \"histogram\": [", to);
     bucket_writer writer = {to, true};
     histogram_for_each(r->latency, write_bucket, &writer);
@@ -185,6 +201,11 @@ void report_summary(FILE *to, const loadgen_options *o, const run_results *r)
         fprintf(to, "  churn: %.0f connections/s; connect us: p50 %.1f  p99 %.1f\n",
                 per_second((double)r->operations, r->duration_s), us(histogram_percentile(r->connect_latency, 50)),
                 us(histogram_percentile(r->connect_latency, 99)));
+    /* Totals alone would make a server that serves some connections look like a slow one. */
+    const connection_tally *t = &r->per_connection;
+    if (o->workload != WORKLOAD_CHURN && t->served < t->connections)
+        fprintf(to, "  %llu of %llu connections got no echo in the measured window\n",
+                (unsigned long long)(t->connections - t->served), (unsigned long long)t->connections);
     fputs("  errors:", to);
     for (int k = 0; k < ERROR_KINDS; k++)
         if (r->errors[k])

@@ -69,6 +69,7 @@ static void on_message_done(void *owner, connection *c, send_time sent, uint64_t
         if (w->latency_uncorrected)
             histogram_record(w->latency_uncorrected, now - sent.actual_ns);
         w->messages++;
+        w->measured_echoes[c - w->connections]++;
         w->bytes += opts(w)->size;
         w->second_messages++;
     }
@@ -403,7 +404,8 @@ static bool plan_connections(worker *w)
     size_t pending_capacity = o->workload == WORKLOAD_PIPELINE ? o->depth : is_rate(w) ? 16 : 1;
     w->connection_count = active + idle;
     w->connections = calloc(w->connection_count ? w->connection_count : 1, sizeof *w->connections);
-    if (!w->connections)
+    w->measured_echoes = calloc(w->connection_count ? w->connection_count : 1, sizeof *w->measured_echoes);
+    if (!w->connections || !w->measured_echoes)
         return false;
     for (size_t k = 0; k < w->connection_count; k++) {
         uint64_t global = w->index + (uint64_t)k * threads;
@@ -446,6 +448,7 @@ void worker_release(worker *w)
         for (size_t i = 0; i < w->connection_count; i++)
             connection_release(&w->connections[i]);
     free(w->connections);
+    free(w->measured_echoes);
     net_loop_destroy(w->context.loop);
     free(w->context.send_buffer);
     free(w->context.receive_buffer);

@@ -24,6 +24,7 @@ typedef struct worker {
     connection_context context; /* what its connections share: loop, buffers, events */
     connection *connections;
     size_t connection_count;
+    uint64_t *measured_echoes; /* per connection, same index: messages echoed in the measured window */
     uint64_t churn_left, churn_next_id;
     rate_schedule schedule; /* rate */
     histogram *latency, *latency_uncorrected, *connect_latency;

@@ -19,8 +19,10 @@ system said at each run's start and end). Printed per side: throughput
 each pair's throughput (median, and its spread: the lowest and highest pair).
 
 The load generator checks every echoed byte. A side whose run counts errors
-(bytes that are not the ones sent, connections refused, resets, early closes)
-is reported as such with its first error and not timed: its point ends there.
+(bytes that are not the ones sent, connections refused, resets, early closes),
+or whose run leaves some connections without an echo in the measured window
+(a server that serves one client at a time), is reported as such with its
+first error and not timed: its point ends there.
 A sample missing from the folder is a row that says so; the others run (a
 folder with none of them is an error).
 
@@ -113,10 +115,13 @@ SAMPLE_LOG_TAIL = 300               # characters of a sample's output quoted whe
 
 # A run's verdict: "ok" (timed), one of FOUND_WANTING (the server misbehaved:
 # reported, not timed, its point ends), or "failed" (no measurement: a start
-# that failed, a load generator that died; the pair is left out).
+# that failed, a load generator that died; the pair is left out). "starves":
+# a clean run in which some connections got no echo; its figures would pass
+# for a slow server's. A text is formatted with the run's per_connection.
 VERDICT_TEXT = {"corrupts": "fails byte verification", "refuses": "refuses connections",
+                "starves": "serves only {served} of {connections} connections",
                 "errors": "counts errors (resets, early closes or timeouts)", "failed": "run failed"}
-FOUND_WANTING = ("corrupts", "refuses", "errors")
+FOUND_WANTING = ("corrupts", "refuses", "starves", "errors")
 
 EPILOG = """\
 examples:
@@ -146,16 +151,31 @@ class Run:
     p99_us: float | None = None
     error: str | None = None         # the run's first error, one line
     placement: dict | None = None    # harness.run.placement.record_of: what the system said
+    per_connection: dict | None = None  # the load generator's: connections, served, min/max_messages
+
+    def verdict_text(self):
+        return VERDICT_TEXT[self.verdict].format(**(self.per_connection or {}))
 
     def to_json(self):
         return {"pair": self.pair, "verdict": self.verdict, "throughput": self.throughput, "p99_us": self.p99_us,
-                "error": self.error, "placement": self.placement}
+                "error": self.error, "placement": self.placement, "per_connection": self.per_connection}
+
+
+def unserved(document):
+    """One line when the run left some connections without an echo in its
+    measured window, else None (also for a document without the figure)."""
+    counts = document.get("per_connection") or {}
+    connections, served = counts.get("connections") or 0, counts.get("served") or 0
+    if served >= connections:
+        return None
+    return f"{connections - served} of {connections} connections got no echo in the measured window"
 
 
 def judge(result):
     """(verdict, first error) of a load generator run (harness.loadgen.LoadgenResult)."""
     if not result.failure:
-        return "ok", None
+        starved = unserved(result.document)
+        return ("starves", starved) if starved else ("ok", None)
     document = result.document
     if document is None:
         return "failed", result.failure
@@ -204,9 +224,11 @@ def load(settings, point, port, pair, server_pid, under_wine):
     readings["end"] = placement_module.read_back(server_pid, wineserver, None)
     placed = placement_module.record_of(settings.placement, readings.get("start"), readings["end"], under_wine)
     verdict, error = judge(result)
+    per_connection = (result.document or {}).get("per_connection")
     if verdict != "ok":
-        return Run(pair, verdict, error=error, placement=placed)
-    return Run(pair, "ok", throughput_of(result.document), p99_us_of(result.document), placement=placed)
+        return Run(pair, verdict, error=error, placement=placed, per_connection=per_connection)
+    return Run(pair, "ok", throughput_of(result.document), p99_us_of(result.document), placement=placed,
+               per_connection=per_connection)
 
 
 def place_wine(settings, under_wine, server_pid=None):
@@ -377,7 +399,7 @@ class Comparison:
     def verification(self):
         wanting = self.found_wanting()
         if wanting:
-            return f"{wanting[0]} {VERDICT_TEXT[wanting[1].verdict]}"
+            return f"{wanting[0]} {wanting[1].verdict_text()}"
         return "verified" if self.timed("ours") or self.timed("sample") else "not run"
 
     def placement_problems(self):

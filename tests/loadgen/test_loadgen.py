@@ -121,6 +121,21 @@ def test_workload_runs_clean(reference, tmp_path, workload, threads):
         assert doc["connections"] == doc["totals"]["messages"] and doc["connections_per_s"] > 0
         assert doc["connect_latency_us"]["count"] > 0
     assert "msg/s" in result.stderr and "errors: none" in result.stderr
+    check_every_connection_served(doc, result.stderr)
+
+
+def check_every_connection_served(doc, stderr):
+    """A server that answers every connection: each one that sends (not the
+    idle ones) got echoes in the window; churn has no such figure."""
+    if doc["config"]["workload"] == "churn":
+        assert doc["per_connection"] is None
+        return
+    per = doc["per_connection"]
+    connections = doc["config"]["connections"]
+    assert per["connections"] == per["served"] == connections, per
+    assert 1 <= per["min_messages"] <= per["max_messages"] <= doc["totals"]["messages"], per
+    assert per["min_messages"] * connections <= doc["totals"]["messages"] <= per["max_messages"] * connections, per
+    assert "got no echo" not in stderr
 
 
 def test_message_count_is_exact(reference, tmp_path):
@@ -193,6 +208,89 @@ def corrupting_server():
     server = CorruptingEchoServer()
     yield server
     server.close()
+
+
+class OneConnectionEchoServer:
+    """Accepts every connection but echoes on the first one only, as a server
+    that serves one client at a time does while that client stays: the
+    others' bytes are read and dropped, and each is closed at its client's
+    end. With `echo_for_s`, it stops echoing that long after it started."""
+
+    def __init__(self, echo_for_s=None):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.echo_until = time.monotonic() + echo_for_s if echo_for_s is not None else None
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        echoing = True
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn, echoing), daemon=True).start()
+            echoing = False
+
+    def _serve(self, conn, echoing):
+        with conn:
+            try:
+                while data := conn.recv(65536):
+                    if echoing and (self.echo_until is None or time.monotonic() < self.echo_until):
+                        conn.sendall(data)
+            except OSError:
+                return
+
+    def close(self):
+        self.listener.close()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_server_that_echoes_on_one_connection_shows_as_one_served(tmp_path, threads):
+    """Totals alone would make it look like a slow server: the document says
+    1 of 4 connections got echoes, and the summary names the other 3. The
+    others wait within the reply timeout, so the run counts no error."""
+    server = OneConnectionEchoServer()
+    out = tmp_path / "r.json"
+    try:
+        result = run_loadgen("--port", server.port, "--connections", 4, "--threads", threads, "--duration", 1,
+                             "--warmup", 0.2, "--json", out)
+    finally:
+        server.close()
+    assert result.returncode == 0, result.stderr
+    doc = load_results(out)
+    per = doc["per_connection"]
+    assert per["connections"] == 4 and per["served"] == 1 and per["min_messages"] == 0, per
+    assert per["max_messages"] == doc["totals"]["messages"] > 0, per
+    assert "3 of 4 connections got no echo in the measured window" in result.stderr
+
+
+def test_echoes_in_the_warm_up_only_serve_no_connection(tmp_path):
+    """Only the measured window counts: a connection echoed during the
+    warm-up, then never again, was not served."""
+    server = OneConnectionEchoServer(echo_for_s=0.3)
+    out = tmp_path / "r.json"
+    try:
+        result = run_loadgen("--port", server.port, "--connections", 2, "--duration", 0.5, "--warmup", 0.8,
+                             "--json", out)
+    finally:
+        server.close()
+    assert result.returncode == 0, result.stderr
+    doc = load_results(out)
+    assert doc["totals"]["messages"] == 0
+    assert doc["per_connection"] == {"connections": 2, "served": 0, "min_messages": 0, "max_messages": 0}
+    assert "2 of 2 connections got no echo in the measured window" in result.stderr
+
+
+def test_connections_that_messages_leaves_without_one_are_not_counted(reference, tmp_path):
+    """--messages 2 over 4 connections gives two of them nothing to send:
+    they are not connections that went unserved."""
+    out = tmp_path / "r.json"
+    result = run_loadgen("--port", reference.port, "--connections", 4, "--messages", 2, "--json", out)
+    assert result.returncode == 0, result.stderr
+    per = load_results(out)["per_connection"]
+    assert per == {"connections": 2, "served": 2, "min_messages": 1, "max_messages": 1}, per
+    assert "got no echo" not in result.stderr
 
 
 def test_corrupted_byte_is_a_mismatch(corrupting_server, tmp_path):

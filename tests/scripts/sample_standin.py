@@ -5,7 +5,10 @@ options), it is one of
   ours EXE   our Winsock server EXE under Wine on that port (a sample that works);
   corrupt    an echo server that changes the first byte of everything it echoes;
   refuse     a listener that takes one connection (the readiness probe), then
-             closes, so that every later connection is refused.
+             closes, so that every later connection is refused;
+  serial     an echo server that serves one client at a time, as simples
+             does: it accepts a connection and echoes it until it closes,
+             while the later ones wait in the listen queue.
 
 Each runs until SIGINT (how the measurement stops a sample)."""
 import os
@@ -49,6 +52,18 @@ def corrupt(port):
         threading.Thread(target=echo_corrupted, args=(connection,), daemon=True).start()
 
 
+def serial(port):
+    server = listener(port)
+    while True:
+        connection, _ = server.accept()
+        with connection:
+            try:
+                while data := connection.recv(4096):
+                    connection.sendall(data)
+            except OSError:  # a client that gave up waiting may reset: on to the next
+                pass
+
+
 def refuse(port):
     server = listener(port)
     probe, _ = server.accept()
@@ -63,7 +78,7 @@ def main(mode, *rest):
         exe, *args = rest
         os.execv(str(WINE_RUN), [str(WINE_RUN), exe, "--port", str(port_of(args)), "--no-stdin-stop"])
     try:
-        {"corrupt": corrupt, "refuse": refuse}[mode](port_of(rest))
+        {"corrupt": corrupt, "refuse": refuse, "serial": serial}[mode](port_of(rest))
     except KeyboardInterrupt:
         pass
 

@@ -1,8 +1,8 @@
 """scripts/measure/vs_sample.py end to end, with stand-ins for Microsoft's
 samples (sample_standin.py, behind wrappers named like the samples and given
 the samples' command lines): our own servers for samples that work, an echo
-server that corrupts bytes, one that refuses connections, one that does not
-start. It proves the plumbing - interleaved pairs, each side's figures, the
+server that corrupts bytes, one that refuses connections, one that serves
+one client at a time, one that does not start. It proves the plumbing - interleaved pairs, each side's figures, the
 ratio and its spread, the placement, a sample found wanting reported and not
 timed, a missing sample - not any speed. Tiny runs: about 15 s under Wine."""
 import json
@@ -122,6 +122,36 @@ def test_a_sample_that_corrupts_or_refuses_is_reported_with_its_first_error_not_
     assert done.stdout.count("sample fails byte verification") == 2
     assert done.stdout.count("sample refuses connections") == 2
     assert done.stdout.count("first error (sample, pair 1): loadgen") == 4
+
+
+def test_a_sample_that_serves_one_client_at_a_time_is_reported_with_its_count_not_timed(tmp_path):
+    """It answers 1 connection well (timed) but only 1 of 16: that run counts
+    no error, yet its figures are not a slow server's, so it is not timed."""
+    built("thread")
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    stand_in(samples, "simples", "serial")
+    done, document = compare(samples, tmp_path, "--models", "thread", "--points", "pingpong-c1,pingpong-c16",
+                             "--pairs", "2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    one, sixteen = pairing(document, "simples")["comparisons"]
+    assert one["verification"] == "verified" and len(one["ratios"]) == 2
+    assert all(run["per_connection"]["served"] == 1 for side in ("ours", "sample") for run in one[side]["runs"])
+    assert sixteen["verification"] == "sample serves only 1 of 16 connections"
+    wanting = sixteen["found_wanting"]
+    assert wanting["side"] == "sample" and wanting["verdict"] == "starves"
+    assert wanting["error"] == "15 of 16 connections got no echo in the measured window"
+    assert wanting["per_connection"]["connections"] == 16 and wanting["per_connection"]["served"] == 1
+    (run,) = sixteen["sample"]["runs"]
+    assert run["throughput"] is None and sixteen["sample"]["throughput_median"] is None
+    assert sixteen["ratios"] == [] and sixteen["ratio_median"] is None
+    (ours,) = sixteen["ours"]["runs"]
+    assert ours["verdict"] == "ok" and ours["per_connection"]["served"] == 16
+    assert progress(done.stderr) == ["ours", "sample"] * 3
+    row = next(line for line in done.stdout.splitlines() if line.startswith("  pingpong-c16"))
+    assert row.endswith("sample serves only 1 of 16 connections")
+    assert ("first error (sample, pair 1): 15 of 16 connections got no echo in the measured window"
+            in done.stdout)
 
 
 def test_a_sample_that_does_not_start_fails_its_pairs_in_one_line_each(tmp_path):
