@@ -181,6 +181,43 @@ def ok_records(records):
     return [record for record in records if is_ok_record(record)]
 
 
+def taken_on_busy_machine(record):
+    """Whether other processes (or the hypervisor: steal counts) used the
+    CPUs while the repetition ran (harness.run.noise sets the flag)."""
+    machine = record_field(record, "machine")
+    return isinstance(machine, dict) and bool(machine.get("busy"))
+
+
+def quiet_records(records):
+    """The ok records taken on a quiet machine."""
+    return [record for record in ok_records(records) if not taken_on_busy_machine(record)]
+
+
+def measured_records(records):
+    """The repetitions a cell's figures come from: its ok records, less the
+    ones taken on a busy machine once enough quiet ones remain for a median's
+    95% interval (stats.min_reps_for_interval: 6); with fewer, all of them.
+
+    Why set them aside: they measure the machine, not the server. In a
+    default run on this project's 2-CPU virtual machine while the host was
+    busy, 253 of 1,198 repetitions were taken on a busy machine (mostly
+    steal), and their throughput was a median 0.57x their cell's quiet
+    median (10th percentile 0.27x); the Winsock cells' throughput CV was
+    0.21 (median) with them and 0.12 without. The run retakes them
+    (harness.run.rounds), so a cell rarely falls back to all."""
+    ok = ok_records(records)
+    quiet = [record for record in ok if not taken_on_busy_machine(record)]
+    return quiet if len(quiet) >= stats.min_reps_for_interval() else ok
+
+
+def measured_by_cell(records):
+    """{(point, server, variant): its measured_records}, in the records' order."""
+    by_cell = {}
+    for record in records:
+        by_cell.setdefault((record.point_id, record.server, record.variant), []).append(record)
+    return {cell: measured_records(cell_records) for cell, cell_records in by_cell.items()}
+
+
 def loadgen_bound(ok):
     """Whether the load generator still saturated in some repetition (its CPU at the
     limit, or the run side's auto-scaling ran out of threads): then the load

@@ -6,8 +6,10 @@ ns), throughput in messages/s (churn: operations/s, one connect + one echo +
 close each), CPU in microseconds per message, memory in bytes.
 
 Only "ok" records enter the statistics; failed ones are counted and their
-reasons kept on the cell. Every Estimate is the median over the cell's ok
-repetitions with its 95% distribution-free interval (stats.median_ci; none
+reasons kept on the cell. Of the ok ones, those taken on a busy machine are set
+aside once enough quiet ones remain (harness.records.measured_records; the
+cell's notes say how many). Every Estimate is the median over the cell's
+measured repetitions with its 95% distribution-free interval (stats.median_ci; none
 below stats.min_reps_for_interval() repetitions) and the coefficient of
 variation across repetitions. The record readers are harness.records; the
 flags and notes on a cell's repetitions harness.analysis.notes.
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from harness import models, stats, store
 from harness.analysis import notes
 from harness.records import (PERCENTILES, cpu_us_per_message_of, is_ok_record, loadgen_bound, max_latency_ns_of,
-                             nested, ok_records, p99_us_of, percentile_us_of, record_field, requested_rate_of_cell,
+                             measured_records, nested, ok_records, p99_us_of, percentile_us_of, record_field, requested_rate_of_cell,
                              throughput_of, total_cpu_us_per_message_of, wineserver_cpu_us_per_message_of,
                              working_set_per_connection_of)
 from harness.verdicts import capped_for_ranking
@@ -78,7 +80,8 @@ class Cell:
     # not the server, so its throughput is a lower bound and it is left out of rankings.
     lower_bound: bool = False
     notes: list[str] = field(default_factory=list)  # loadgen re-runs, busy-machine repetitions
-    busy_reps: int = 0  # repetitions taken while other processes used the CPUs (run/noise.py)
+    busy_reps: int = 0  # of ok_reps, those taken while other processes used the CPUs (run/noise.py)
+    set_aside_reps: int = 0  # ok repetitions on a busy machine left out (harness.records.measured_records)
     server_args: tuple = ()  # the point's options for the server (a suite's server_args)
     # metric -> {repetition: value}: which round each figure came from, so
     # that two variants measured in the same rounds (ab) can be paired.
@@ -132,7 +135,8 @@ def _cpu_estimates(ok, under_wine):
 
 def _cell(records, on_windows=False):
     first = records[0]
-    ok = ok_records(records)
+    all_ok = ok_records(records)
+    ok = measured_records(records)
     failed = [r for r in records if not is_ok_record(r)]
     loadgens = [r.loadgen for r in ok]
     requested = requested_rate_of_cell(first.workload, loadgens, first.loadgen_args)
@@ -157,7 +161,8 @@ def _cell(records, on_windows=False):
         peak_threads=max(threads) if threads else None,
         requested_rate=requested, achieved_rate=estimate(achieved) if first.workload == "rate" else None,
         saturation=notes.saturation_flags(ok, requested, achieved), lower_bound=loadgen_bound(ok),
-        notes=notes.notes(ok), busy_reps=len(notes.busy_machines(ok)), server_args=tuple(first.server_args),
+        notes=notes.set_aside(all_ok, ok) + notes.notes(ok), busy_reps=len(notes.busy_machines(ok)),
+        set_aside_reps=len(all_ok) - len(ok), server_args=tuple(first.server_args),
         by_round=_by_round(ok),
     )
 

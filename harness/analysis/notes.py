@@ -95,6 +95,19 @@ def busy_machines(ok):
     return [m for m in machines if isinstance(m, dict) and m.get("busy")]
 
 
+def set_aside(all_ok, used):
+    """The note on the repetitions taken on a busy machine and left out of
+    the figures (harness.records.measured_records), or none."""
+    kept = {id(record) for record in used}
+    aside = [record_field(r, "machine") for r in all_ok if id(r) not in kept]
+    if not aside:
+        return []
+    others = [m["other_cpu_cores"] for m in aside if isinstance(m.get("other_cpu_cores"), (int, float))]
+    most = f"; other processes used up to {max(others):.2f} cores" if others else ""
+    return [f"{len(aside)} repetition{'s' if len(aside) > 1 else ''} on a busy machine set aside "
+            f"({len(used)} quiet ones kept{most})"]
+
+
 def _placement_lost(ok):
     """Repetitions whose processes were not where the run's placement put
     them (read back at the start and end of the load: harness.run.placement)."""

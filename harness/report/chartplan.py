@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 
 from harness import stats
+from harness.records import measured_by_cell
 from harness.analysis.cells import estimate
 from harness.analysis.rankings import all_point_verdicts
 from harness.report import charts
@@ -57,12 +58,10 @@ def chart_blocks(charts_dir, cells, run=None):
 
 
 def loadgen_documents(run):
-    """{(point, server, variant): the load generator's documents of the ok repetitions}."""
-    found = {}
-    for record in run.records:
-        if record.ok and isinstance(record.loadgen, dict):
-            found.setdefault((record.point_id, record.server, record.variant), []).append(record.loadgen)
-    return found
+    """{(point, server, variant): the load generator's documents of the measured
+    repetitions (harness.records.measured_records)}."""
+    return {cell: [record.loadgen for record in measured]
+            for cell, measured in measured_by_cell(run.records).items() if measured}
 
 
 class _Keyed:

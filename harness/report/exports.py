@@ -12,6 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from harness import stats, store
+from harness.records import measured_by_cell
 from harness.analysis import microsoft
 from harness.analysis.rankings import all_point_verdicts
 from harness.report.sections import badges, ranked
@@ -159,11 +160,11 @@ def _csv_number(value):
 
 
 def merged_histograms(run):
-    """{(point, server, variant): (buckets [[low_ns, high_ns, count]] summed over the ok repetitions,
+    """{(point, server, variant): (buckets [[low_ns, high_ns, count]] summed over the measured repetitions (harness.records.measured_records),
     the largest maximum in ns or None)}."""
     merged = {}
-    for record in run.records:
-        histogram = (record.loadgen or {}).get("histogram") if record.ok and isinstance(record.loadgen, dict) else None
+    for record in (r for measured in measured_by_cell(run.records).values() for r in measured):
+        histogram = record.loadgen.get("histogram")
         if not histogram:
             continue
         buckets, maximum = merged.setdefault((record.point_id, record.server, record.variant), ({}, [None]))

@@ -201,7 +201,8 @@ def how_to_read_blocks():
         "Flags mark a figure that may measure the load generator or the machine rather than the server. "
         "Where the load generator still saturated a core (after the harness gave it more threads), the "
         "cell's throughput is shown as a lower bound (\"≥\") and the cell is left out of every ranking; "
-        "repetitions taken while other processes kept the machine busy are flagged on their cell. The rate "
+        "repetitions taken while other processes (or the hypervisor) kept the machine busy are set aside "
+        "once 6 quiet ones remain, and flagged on their cell either way. The rate "
         "workload is flagged when it delivered under 95% or over 105% of the requested rate, and each flag "
         "says whether the median repetition (the figure shown) or only the worst repetition was outside. "
         "CV is the coefficient of variation of throughput across repetitions."])]

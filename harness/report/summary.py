@@ -123,6 +123,12 @@ def _busy_warnings(cells):
     if most:
         found.append(f"Half or more of the repetitions on a busy machine (other processes used the CPUs), so the "
                      f"median may be a disturbed one: {_few(most)}.")
+    aside = sum(c.set_aside_reps for c in cells)
+    if aside:
+        where = sum(1 for c in cells if c.set_aside_reps)
+        found.append(f"{aside} repetition{'s' if aside > 1 else ''} taken on a busy machine set aside in "
+                     f"{where} cell{'s' if where > 1 else ''}, each left with enough quiet ones for a median's "
+                     "interval (badged on the cells).")
     few = len(busy) - len(most)
     if few:
         found.append(f"{few} cell{'s' if few > 1 else ''} had fewer than half of their repetitions on a busy machine: "

@@ -383,7 +383,8 @@ class Session:
         self.round_items = items
         left = format_duration(self.repetitions.budget_s - self.spent_s)
         self.stream.write(f"round {state['rounds']}: {unsettled} cell(s) not settled (a pair "
-                          f"{rounds.WORTH_RESOLVING:g}x apart or more still unresolved, or, for a cell compared with "
+                          f"{rounds.WORTH_RESOLVING:g}x apart or more still unresolved, fewer than "
+                          f"{self.repetitions.min} repetitions on a quiet machine, or, for a cell compared with "
                           f"no one, not within +-{self.repetitions.target:.0%}), {len(items)} below "
                           f"{self.repetitions.max} reps; {left} of the budget left\n")
         return True

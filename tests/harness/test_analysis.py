@@ -557,3 +557,30 @@ def test_option_sets_of_one_server_at_one_setting_are_ranked_against_each_other(
     assert factor.better == "--batch 16" and factor.ratio == pytest.approx(1.6, rel=0.02)
     assert throughput.points == {"no options": "plain-pingpong-c64", "--batch 16": "batch-pingpong-c64",
                                  "--skip-on-success": "skip-pingpong-c64"}
+
+
+def _cell_with_busy(tmp_path, quiet, busy):
+    """A cell of `quiet` repetitions at 1,000 msg/s then `busy` at 300 msg/s,
+    those taken on a busy machine."""
+    rates = [1000.0] * quiet + [300.0] * busy
+
+    def edit(record):
+        if record["rep"] >= quiet:
+            record["machine"].update(busy=True, other_cpu_cores=1.0 + (record["rep"] - quiet) / 2)
+    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", "iocp"): [[60.0] * 10] * len(rates)},
+                                  throughput={("pingpong-c1", "iocp"): rates}, edit=edit)
+    return summarize(store.load_run(run_dir))[0]
+
+
+def test_repetitions_on_a_busy_machine_are_set_aside_once_six_quiet_ones_remain(tmp_path):
+    cell = _cell_with_busy(tmp_path, quiet=6, busy=2)
+    assert cell.throughput.values == [1000.0] * 6 and cell.ok_reps == 6 and cell.set_aside_reps == 2
+    assert cell.busy_reps == 0
+    assert cell.notes == ["2 repetitions on a busy machine set aside (6 quiet ones kept; other processes used "
+                          "up to 1.50 cores)"]
+
+
+def test_with_fewer_than_six_quiet_repetitions_a_cell_keeps_them_all_and_says_so(tmp_path):
+    cell = _cell_with_busy(tmp_path, quiet=5, busy=2)
+    assert sorted(cell.throughput.values) == [300.0] * 2 + [1000.0] * 5 and cell.set_aside_reps == 0
+    assert cell.notes == ["2 of 7 repetitions on a busy machine (other processes used up to 1.50 cores)"]

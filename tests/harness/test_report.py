@@ -603,3 +603,18 @@ def test_a_verdict_matrix_colours_resolved_pairs_and_labels_each_win(tmp_path):
     charts.plt.close(figure)
     with pytest.raises(ValueError):
         charts.verdict_matrices([("alone", ["iocp"], {})], tmp_path / "none.png", title="none")
+
+
+def test_repetitions_set_aside_for_a_busy_machine_are_counted_in_the_warnings(tmp_path):
+    busy = {"select": {6, 7}, "iocp": {7}, "overlapped": set()}
+
+    def edit(record):
+        if record["rep"] in busy[record["server"]]:
+            record["machine"].update(busy=True, other_cpu_cores=0.6)
+    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", server): [[50.0] * 20] * 8 for server in busy},
+                                  edit=edit)
+    run = store.load_run(run_dir)
+    found = report.summary.warnings(run, summarize(run))
+    assert ("3 repetitions taken on a busy machine set aside in 2 cells, each left with enough quiet ones for a "
+            "median's interval (badged on the cells).") in found
+    assert not any("fewer than half" in line or "Half or more" in line for line in found)

@@ -106,3 +106,17 @@ def test_rounds_judge_every_pair_as_the_report_does(tmp_path):
         expected = report_verdicts(summarize(run))
         assert expected and round_verdicts(run.records) == expected
     assert any(cells[0][0] == "rate-r40000" for _, *cells in report_verdicts(summarize(example)))
+
+
+def test_a_cell_with_a_repetition_on_a_busy_machine_is_measured_again(tmp_path):
+    # far apart and resolved: no pair asks for a round, but one of select's six
+    # repetitions measured a busy machine, so select has five it can count
+    throughput = {("pingpong-c64", "iocp"): TIGHT, ("pingpong-c64", "select"): [2 * v for v in TIGHT]}
+
+    def edit(record):
+        if record["server"] == "select" and record["rep"] == 3:
+            record["machine"].update(busy=True, other_cpu_cores=0.9)
+    cells = {key: [[100.0] * 5] * len(values) for key, values in throughput.items()}
+    run = store.load_run(synthetic.write_run(tmp_path / "run", cells, throughput=throughput, edit=edit))
+    assert round_of(run) == ({("pingpong-c64", "select")}, 1)
+    assert round_of(run_with(tmp_path / "quiet", throughput)) == (set(), 0)
