@@ -130,7 +130,8 @@ def plan_summary(suite, servers, repetitions, variants=1, registry=None):
     if repetitions.adaptive:
         most = suite.estimate_seconds(servers, variants=variants)
         text += (f"; then rounds of the cells that leave a pair {rounds.WORTH_RESOLVING:g}x apart unresolved (or, "
-                 f"compared with no one, are not within +-{repetitions.target:.0%}), up to {repetitions.max} "
+                 f"compared with no one, are not within +-{repetitions.target:.0%}) or have fewer than "
+                 f"{repetitions.min} repetitions on a quiet machine, up to {repetitions.max} "
                  f"reps and a budget of {format_duration(repetitions.budget_s)}: at most about {format_duration(most)}")
     return text
 

@@ -548,16 +548,20 @@ def test_a_server_past_its_contract_is_named_in_the_summary_and_badged_by_what_i
     assert "loadgen re-run" not in html_text  # the label it used to give every note that was not "busy machine"
 
 
-def test_busy_repetitions_are_warned_about_apart_when_they_are_half_or_more_of_a_cell(tmp_path):
-    busy = {"select": {0}, "overlapped": {0, 2}, "iocp": set()}
-
+def busy_warnings(tmp_path, busy, reps):
+    """The summary's warnings on a run of `reps` repetitions per server, those
+    in busy[server] taken on a busy machine."""
     def edit(record):
         if record["rep"] in busy[record["server"]]:
             record["machine"].update(busy=True, other_cpu_cores=0.6)
-    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", server): [[50.0] * 20] * 3 for server in busy},
+    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", server): [[50.0] * 20] * reps for server in busy},
                                   edit=edit)
     run = store.load_run(run_dir)
-    found = report.summary.warnings(run, summarize(run))
+    return report.summary.warnings(run, summarize(run))
+
+
+def test_busy_repetitions_are_warned_about_apart_when_they_are_half_or_more_of_a_cell(tmp_path):
+    found = busy_warnings(tmp_path, {"select": {0}, "overlapped": {0, 2}, "iocp": set()}, reps=3)
     assert ("Half or more of the repetitions on a busy machine (other processes used the CPUs), so the median may "
             "be a disturbed one: overlapped at pingpong-c1 (2 of 3).") in found
     assert ("1 cell had fewer than half of their repetitions on a busy machine: each median stays within the range "
@@ -606,15 +610,7 @@ def test_a_verdict_matrix_colours_resolved_pairs_and_labels_each_win(tmp_path):
 
 
 def test_repetitions_set_aside_for_a_busy_machine_are_counted_in_the_warnings(tmp_path):
-    busy = {"select": {6, 7}, "iocp": {7}, "overlapped": set()}
-
-    def edit(record):
-        if record["rep"] in busy[record["server"]]:
-            record["machine"].update(busy=True, other_cpu_cores=0.6)
-    run_dir = synthetic.write_run(tmp_path / "run", {("pingpong-c1", server): [[50.0] * 20] * 8 for server in busy},
-                                  edit=edit)
-    run = store.load_run(run_dir)
-    found = report.summary.warnings(run, summarize(run))
+    found = busy_warnings(tmp_path, {"select": {6, 7}, "iocp": {7}, "overlapped": set()}, reps=8)
     assert ("3 repetitions taken on a busy machine set aside in 2 cells, each left with enough quiet ones for a "
             "median's interval (badged on the cells).") in found
     assert not any("fewer than half" in line or "Half or more" in line for line in found)

@@ -337,7 +337,7 @@ def test_dry_run_prints_the_plan_size_and_runs_nothing():
 def test_dry_run_of_an_adaptive_suite_states_its_budget():
     done = harness("run", "--suite", "default", "--dry-run")
     assert done.returncode == 0, done.stderr
-    assert "x 6 reps" in done.stdout and "up to 20 reps and a budget of 18m00s" in done.stdout
+    assert "x 6 reps" in done.stdout and "up to 20 reps and a budget of 19m00s" in done.stdout
 
 
 def test_records_keep_number_lists_on_one_line_and_strings_untouched():
