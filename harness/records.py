@@ -203,11 +203,11 @@ def measured_records(records):
     busy, 253 of 1,198 repetitions were taken on a busy machine (mostly
     steal), and their throughput was a median 0.57x their cell's quiet
     median (10th percentile 0.27x); the Winsock cells' throughput CV was
-    0.21 (median) with them and 0.12 without. The run retakes them
+    0.23 (median) with them and 0.14 with them set aside
+    (scripts/measure/run_quality.py). The run retakes them
     (harness.run.rounds), so a cell rarely falls back to all."""
-    ok = ok_records(records)
-    quiet = [record for record in ok if not taken_on_busy_machine(record)]
-    return quiet if len(quiet) >= stats.min_reps_for_interval() else ok
+    quiet = quiet_records(records)
+    return quiet if len(quiet) >= stats.min_reps_for_interval() else ok_records(records)
 
 
 def measured_by_cell(records):

@@ -9,9 +9,9 @@ Only "ok" records enter the statistics; failed ones are counted and their
 reasons kept on the cell. Of the ok ones, those taken on a busy machine are set
 aside once enough quiet ones remain (harness.records.measured_records; the
 cell's notes say how many). Every Estimate is the median over the cell's
-measured repetitions with its 95% distribution-free interval (stats.median_ci; none
-below stats.min_reps_for_interval() repetitions) and the coefficient of
-variation across repetitions. The record readers are harness.records; the
+measured repetitions with its 95% distribution-free interval
+(stats.median_ci; none below stats.min_reps_for_interval() repetitions) and
+the coefficient of variation across repetitions. The record readers are harness.records; the
 flags and notes on a cell's repetitions harness.analysis.notes.
 
 One definition of a latency percentile, used by the tables, the charts, the
@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from harness import models, stats, store
 from harness.analysis import notes
 from harness.records import (PERCENTILES, cpu_us_per_message_of, is_ok_record, loadgen_bound, max_latency_ns_of,
-                             measured_records, nested, ok_records, p99_us_of, percentile_us_of, record_field, requested_rate_of_cell,
-                             throughput_of, total_cpu_us_per_message_of, wineserver_cpu_us_per_message_of,
-                             working_set_per_connection_of)
+                             measured_records, nested, ok_records, p99_us_of, percentile_us_of, record_field,
+                             requested_rate_of_cell, throughput_of, total_cpu_us_per_message_of,
+                             wineserver_cpu_us_per_message_of, working_set_per_connection_of)
 from harness.verdicts import capped_for_ranking
 
 
