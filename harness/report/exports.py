@@ -160,21 +160,24 @@ def _csv_number(value):
 
 
 def merged_histograms(run):
-    """{(point, server, variant): (buckets [[low_ns, high_ns, count]] summed over the measured repetitions (harness.records.measured_records),
-    the largest maximum in ns or None)}."""
+    """{(point, server, variant): (buckets [[low_ns, high_ns, count]] summed over
+    the measured repetitions (harness.records.measured_records), the largest
+    maximum in ns or None)}."""
     merged = {}
-    for record in (r for measured in measured_by_cell(run.records).values() for r in measured):
-        histogram = record.loadgen.get("histogram")
-        if not histogram:
-            continue
-        buckets, maximum = merged.setdefault((record.point_id, record.server, record.variant), ({}, [None]))
-        for low, high, count in histogram:
-            buckets[(low, high)] = buckets.get((low, high), 0) + count
-        rep_max = (record.loadgen.get("latency_us") or {}).get("max")
-        if rep_max is not None:
-            maximum[0] = max(maximum[0] or 0, round(rep_max * 1000))
-    return {key: ([[low, high, count] for (low, high), count in sorted(buckets.items())], maximum[0])
-            for key, (buckets, maximum) in merged.items()}
+    for key, measured in measured_by_cell(run.records).items():
+        buckets, maximum = {}, None
+        for record in measured:
+            histogram = record.loadgen.get("histogram")
+            if not histogram:
+                continue
+            for low, high, count in histogram:
+                buckets[(low, high)] = buckets.get((low, high), 0) + count
+            rep_max = (record.loadgen.get("latency_us") or {}).get("max")
+            if rep_max is not None:
+                maximum = max(maximum or 0, round(rep_max * 1000))
+        if buckets:
+            merged[key] = ([[low, high, count] for (low, high), count in sorted(buckets.items())], maximum)
+    return merged
 
 
 def hgrm_percentiles(total):
