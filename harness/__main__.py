@@ -172,7 +172,7 @@ def build_parser():
     sensitivity.add_argument("--servers", metavar="A,B", help="comma-separated servers (default: the suite's)")
     sensitivity.add_argument("--reps", type=positive_int, metavar="N",
                              help="rounds of the measurement (default: the suite's repetitions and half again, "
-                                  "so that drawn gates differ)")
+                                  "so that drawn gates differ); more than an earlier --out has adds the rest to it")
     sensitivity.add_argument("--deltas", type=deltas_value, metavar="D,D",
                              help="slowdowns to inject, in percent of the time per message (default 5,10,20)")
     sensitivity.add_argument("--threshold", type=percentage, default=DEFAULT_THRESHOLD, metavar="PCT",

@@ -334,7 +334,7 @@ def main(suite, servers, out, reps=None, deltas=DEFAULT_DELTAS, threshold_pct=5.
     (out / "slowed.json").write_text(json.dumps([[p.id, b, s, d, spin] for p, b, s, d, spin in slowed]))
     stream.write(f"sensitivity 2/2: {len(slowed)} slowed cells beside the suite's, {reps} repetitions each\n")
     code, _ = run_or_resume(runner, measurement_suite(suite, slowed, reps), servers, measurement, seed,
-                            placement, stream)
+                            placement, stream, rounds=reps)
     if code == 130:
         return code
     run, cells = load_cells(measurement)
@@ -347,10 +347,14 @@ def main(suite, servers, out, reps=None, deltas=DEFAULT_DELTAS, threshold_pct=5.
     return 0
 
 
-def run_or_resume(runner, suite, servers, folder, seed, placement, stream):
-    """A run into folder, or the rest of it when an earlier sensitivity was interrupted there."""
+def run_or_resume(runner, suite, servers, folder, seed, placement, stream, rounds=None):
+    """A run into folder, or the rest of it when an earlier sensitivity was
+    interrupted there; with more `rounds` than that run has, the run is
+    extended to them (its rounds are kept: each is a self-contained pair)."""
     manifest = folder / store.MANIFEST_NAME
     if manifest.is_file():
+        if rounds and rounds > store.read_manifest(folder)["reps"]:
+            return runner.extend_run(folder, rounds, stream=stream)
         if store.read_manifest(folder).get("finished_at"):
             return 0, folder
         return runner.resume_run(folder, stream=stream)

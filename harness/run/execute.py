@@ -17,7 +17,7 @@ from harness.run import remote_placement
 from harness.run.errors import RunError
 from harness.run.facts import platform_facts
 from harness.run.item import ItemSettings, now_iso, run_item
-from harness.run.plan import item_estimate, make_plan, missing_items, plan_label
+from harness.run.plan import item_estimate, make_plan, missing_items, more_rounds, plan_label
 from harness.run.progress import Progress, format_duration
 from harness.run.registry import BuiltServers, Variant, check_commands, current_variant, relative, split_runnable
 from harness.run.remote import RemoteServers, Topology
@@ -173,6 +173,25 @@ def resume_run(run_dir, registry=None, stream=None):
     manifest.setdefault("resumed_at", []).append(now_iso())
     write_first_manifest(run_dir, manifest)
     return execute(run_dir, manifest, missing, registry, variants, stream, topology), run_dir
+
+
+def extend_run(run_dir, reps, registry=None, stream=None):
+    """Gives a run of a fixed number of rounds `reps` rounds in all (more
+    pairs for a measurement that turned out too short), then runs what has
+    no record, as resume_run does. Returns (exit code, run folder)."""
+    run_dir = Path(run_dir)
+    manifest = load_manifest(run_dir)
+    if Repetitions.from_manifest(manifest.get("repetitions"), manifest["reps"]).adaptive:
+        raise RunError(f"{run_dir} has adaptive rounds: only a run of a fixed number of rounds can be extended")
+    if reps > manifest["reps"]:
+        (stream or sys.stderr).write(f"extending {run_dir} from {manifest['reps']} to {reps} rounds\n")
+        manifest["plan"] = manifest["plan"] + more_rounds(manifest["plan"], reps, manifest.get("seed"))
+        manifest["reps"] = reps
+        manifest["repetitions"] = {**(manifest.get("repetitions") or {}), **Repetitions.fixed(reps).to_manifest(),
+                                   "rounds": reps}
+        manifest.pop("finished_at", None)
+        write_first_manifest(run_dir, manifest)
+    return resume_run(run_dir, registry=registry, stream=stream)
 
 
 def rounds_may_follow(manifest):

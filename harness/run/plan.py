@@ -19,6 +19,21 @@ def make_plan(cells, variants, reps, seed):
     return plan
 
 
+def more_rounds(plan, reps, seed):
+    """The items of rounds len(rounds of plan)..reps-1 of a plan of fixed
+    rounds: its cells again, each round shuffled (a seed of its own per
+    round, so that extending twice by halves gives the same items as once)."""
+    first = 1 + max((item["rep"] for item in plan), default=-1)
+    cells = sorted({(item["point"], item["server"], item["variant"]) for item in plan})
+    items = []
+    for rep in range(first, reps):
+        round_items = [{"point": point, "server": server, "variant": variant, "rep": rep}
+                       for point, server, variant in cells]
+        random.Random(f"{seed}/{rep}").shuffle(round_items)
+        items.extend(round_items)
+    return items
+
+
 def missing_items(run_dir, plan):
     """The items with no readable record: an unreadable one (truncated by a
     full disk or a kill, hand-edited) is run again and replaced."""

@@ -253,6 +253,42 @@ def test_resume_runs_exactly_the_missing_records(tmp_path):
     assert code == 0 and records(run_dir).keys() == before.keys()
 
 
+def test_extend_adds_whole_shuffled_rounds_and_keeps_the_first(tmp_path):
+    suite = fake_suite(["echo", "echo2"], TWO_POINTS, reps=2)
+    code, run_dir, _ = run_fake(suite, tmp_path / "run")
+    assert code == 0
+    before = records(run_dir)
+    stamps = {name: (run_dir / "points" / name).stat().st_mtime_ns for name in before}
+    first_plan = json.loads((run_dir / "manifest.json").read_text())["plan"]
+
+    stream = io.StringIO()
+    code, _ = runner.extend_run(run_dir, 5, registry=FakeServers(), stream=stream)
+    assert code == 0, stream.getvalue()
+    assert "from 2 to 5 rounds" in stream.getvalue() and "12 of 20 runs have no record" in stream.getvalue()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["plan"][:8] == first_plan and manifest["reps"] == 5 and manifest["finished_at"]
+    cells = {(item["point"], item["server"]) for item in first_plan}
+    added = manifest["plan"][8:]
+    assert [item["rep"] for item in added] == [2] * 4 + [3] * 4 + [4] * 4
+    assert all({(i["point"], i["server"]) for i in added if i["rep"] == rep} == cells for rep in (2, 3, 4))
+    assert len({tuple((i["point"], i["server"]) for i in added if i["rep"] == rep) for rep in (2, 3, 4)}) > 1
+    after = records(run_dir)
+    assert len(after) == 20 and all(record["status"] == "ok" for record in after.values())
+    assert all((run_dir / "points" / name).stat().st_mtime_ns == stamp for name, stamp in stamps.items())
+    _, cells_now = load_cells(run_dir)
+    assert {cell.ok_reps for cell in cells_now} == {5}
+
+
+def test_extend_refuses_a_run_with_adaptive_rounds(tmp_path):
+    suite = fake_suite(["echo"], TWO_POINTS, reps=2)
+    code, run_dir, _ = run_fake(suite, tmp_path / "run")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["repetitions"] = {**manifest["repetitions"], "max": 4, "adaptive": True}
+    store.write_json_atomic(run_dir / "manifest.json", manifest)
+    with pytest.raises(runner.RunError, match="only a run of a fixed number of rounds"):
+        runner.extend_run(run_dir, 5, registry=FakeServers(), stream=io.StringIO())
+
+
 def test_a_run_refuses_a_folder_that_has_results(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "manifest.json").write_text("{}")
