@@ -152,11 +152,21 @@ def merge_documents(named):
         merged["connect_latency_us"] = {name: max(_sum([d], "connect_latency_us", name) for d in documents)
                                         for name in first["connect_latency_us"]}
         merged["merged_by"]["connect_latency_us"] = "the worst host's"
+    if all(d.get("per_connection") for d in documents):
+        merged["per_connection"] = _merge_per_connection([d["per_connection"] for d in documents])
     starts = [d.get("started_at_unix_ns") for d in documents]
     merged["started_at_unix_ns"] = min(starts) if all(starts) else None
     merged["start_spread_s"] = (max(starts) - min(starts)) / 1e9 if all(starts) else None
     merged["hosts"] = [_host_figures(name, document) for name, document in named]
     return merged
+
+
+def _merge_per_connection(counts):
+    """The hosts' per-connection echo counts as one client's: connections and
+    served add up, the fewest and most echoes are over every connection."""
+    return {"connections": sum(c["connections"] for c in counts), "served": sum(c["served"] for c in counts),
+            "min_messages": min(c["min_messages"] for c in counts),
+            "max_messages": max(c["max_messages"] for c in counts)}
 
 
 def _host_figures(name, document):

@@ -88,3 +88,13 @@ def test_a_saturated_client_host_is_flagged_by_name_though_the_others_idle():
     assert summed < LOADGEN_CPU_LIMIT  # the sum alone would hide it
     assert busiest_loadgen(merged) == (pytest.approx(0.97), "c1")
     assert loadgen_cpu_share_of(merged) == pytest.approx(0.97)
+
+
+def test_per_connection_counts_add_up_over_the_hosts_and_keep_a_starved_connection():
+    first, second = document([40_000] * 10, 100, 1), document([40_000] * 10, 100, 1)
+    first["per_connection"] = {"connections": 3, "served": 3, "min_messages": 40, "max_messages": 70}
+    second["per_connection"] = {"connections": 2, "served": 1, "min_messages": 0, "max_messages": 90}
+    merged = merge_documents([("c0", first), ("c1", second)])
+    assert merged["per_connection"] == {"connections": 5, "served": 4, "min_messages": 0, "max_messages": 90}
+    del second["per_connection"]  # churn has none (null): nor has the merge
+    assert "per_connection" not in merge_documents([("c0", first), ("c1", second)])
