@@ -10,13 +10,19 @@ documents.
 
 For each (model, sample) and each point (64-byte ping-pong at 1, 16 and 64
 connections, and 4 connections pipelining 16 messages each), interleaved pairs
-of runs of our load generator: ours, then the sample, pair after pair, each
-server started fresh for its run, under the harness's default placement
+of runs of our load generator, the side that goes first alternating from
+pair to pair (what a run leaves behind, sockets in TIME_WAIT or a wineserver
+still busy, then falls on each side alike), each server started fresh for
+its run, under the harness's default placement
 (harness/run/placement.py: both servers and their Wine processes on the
 server's CPUs, the load generator on the others; recorded, with what the
 system said at each run's start and end). Printed per side: throughput
 (messages/s) and p99 (median over the pairs), and the ratio ours/sample of
 each pair's throughput (median, and its spread: the lowest and highest pair).
+A pair with a run taken while other processes used more than a quarter of a
+core (harness.run.noise: steal counts; the run's own processes, its
+wineserver included, do not) is set aside once MIN_QUIET_PAIRS quiet ones
+remain, and the row says how many were.
 
 The load generator checks every echoed byte. A side whose run counts errors
 (bytes that are not the ones sent, connections refused, resets, early closes),
@@ -47,6 +53,7 @@ from harness import platforms, stats
 from harness.records import p99_us_of, throughput_of
 from harness.loadgen import loadgen_argv, run_loadgen
 from harness.platforms.wine import find_wineserver, run_prefix
+from harness.run import noise
 from harness.run import placement as placement_module
 from harness.run.errors import RunError
 from harness.servers import EchoServer, ServerError, server_command
@@ -104,6 +111,7 @@ POINTS = (
           loadgen_args={"connections": 4, "depth": 16, "size": MESSAGE_SIZE}),
 )
 DEFAULT_PAIRS = 5
+MIN_QUIET_PAIRS = 3                 # fewer quiet pairs than this: every pair counts, and the row says so
 DEFAULT_DURATION_S = 5.0
 DEFAULT_WARMUP_S = 1.0
 LOADGEN_THREADS = 1                 # every point's: the placement gives the load generator one CPU
@@ -132,7 +140,8 @@ examples:
 The samples (build-ms-samples.sh names them so): iocpserver.exe,
 iocpserverex.exe, overlap.exe, simples.exe, simples_ioctl.exe, accept.exe.
 Run it on a quiet machine: the pairs are interleaved so that a slow moment
-hits both sides, not to make a busy machine's figures worth keeping; the
+hits both sides, and pairs taken on a busy machine are set aside, not to
+make a busy machine's figures worth keeping; the
 whole comparison (7 pairings, 4 points, 5 pairs of 6 s) takes about half an
 hour. On Windows both sides run directly: give --servers-dir (your build's
 servers) and --loadgen (loadgen.exe).
@@ -152,13 +161,19 @@ class Run:
     error: str | None = None         # the run's first error, one line
     placement: dict | None = None    # harness.run.placement.record_of: what the system said
     per_connection: dict | None = None  # the load generator's: connections, served, min/max_messages
+    other_cpu_cores: float | None = None  # the rest of the machine's CPU use over the run, server start to stop
+
+    @property
+    def busy(self):
+        return self.other_cpu_cores is not None and self.other_cpu_cores > noise.BUSY_OTHER_CORES
 
     def verdict_text(self):
         return VERDICT_TEXT[self.verdict].format(**(self.per_connection or {}))
 
     def to_json(self):
         return {"pair": self.pair, "verdict": self.verdict, "throughput": self.throughput, "p99_us": self.p99_us,
-                "error": self.error, "placement": self.placement, "per_connection": self.per_connection}
+                "error": self.error, "placement": self.placement, "per_connection": self.per_connection,
+                "other_cpu_cores": self.other_cpu_cores, "busy": self.busy}
 
 
 def unserved(document):
@@ -229,6 +244,17 @@ def load(settings, point, port, pair, server_pid, under_wine):
         return Run(pair, verdict, error=error, placement=placed, per_connection=per_connection)
     return Run(pair, "ok", throughput_of(result.document), p99_us_of(result.document), placement=placed,
                per_connection=per_connection)
+
+
+def watched(settings, make_run):
+    """make_run()'s Run, with the other processes' CPU use from before its
+    server starts until it has stopped (the server's own time counts as this
+    process's once it is waited for)."""
+    wineserver = find_wineserver(settings.wine_prefix) if settings.wine_prefix else None
+    before = noise.take_snapshot(wineserver)
+    run = make_run()
+    run.other_cpu_cores = noise.other_cpu_cores(before, noise.take_snapshot(wineserver))
+    return run
 
 
 def place_wine(settings, under_wine, server_pid=None):
@@ -378,10 +404,24 @@ class Comparison:
     def timed(self, side):
         return [run for run in getattr(self, side) if run.verdict == "ok"]
 
+    def complete_pairs(self):
+        """[(ours, sample)] of the pairs where both sides were timed."""
+        samples = {run.pair: run for run in self.timed("sample")}
+        return [(run, samples[run.pair]) for run in self.timed("ours") if run.pair in samples]
+
+    def measured_pairs(self):
+        """The complete pairs the figures come from: the quiet ones (neither
+        run busy) once MIN_QUIET_PAIRS remain, else all of them."""
+        complete = self.complete_pairs()
+        quiet = [pair for pair in complete if not (pair[0].busy or pair[1].busy)]
+        return quiet if len(quiet) >= MIN_QUIET_PAIRS else complete
+
+    def busy_pairs(self):
+        return sum(1 for ours, sample in self.complete_pairs() if ours.busy or sample.busy)
+
     def ratios(self):
-        """ours / sample throughput of each pair where both were timed."""
-        samples = {run.pair: run.throughput for run in self.timed("sample")}
-        return [run.throughput / samples[run.pair] for run in self.timed("ours") if samples.get(run.pair)]
+        """ours / sample throughput of each measured pair."""
+        return [ours.throughput / sample.throughput for ours, sample in self.measured_pairs() if sample.throughput]
 
     def found_wanting(self):
         """(side, Run) of the run that ended the point, or None."""
@@ -406,35 +446,49 @@ class Comparison:
         return [f"pair {run.pair}: {side}: {problem}" for side in ("ours", "sample") for run in getattr(self, side)
                 for problem in ((run.placement or {}).get("problems") or [])]
 
+    def busy_text(self):
+        """One line on the pairs taken on a busy machine, or None."""
+        busy = self.busy_pairs()
+        if not busy:
+            return None
+        complete = len(self.complete_pairs())
+        if len(self.measured_pairs()) < complete:
+            return f"{busy} of {complete} pairs taken on a busy machine set aside"
+        return f"{busy} of {complete} pairs taken on a busy machine, kept: fewer than {MIN_QUIET_PAIRS} were quiet"
+
     def to_json(self):
         ratios = self.ratios()
         wanting = self.found_wanting()
-        return {"point": self.point.to_manifest(), "ours": side_json(self.ours), "sample": side_json(self.sample),
+        measured = self.measured_pairs()
+        return {"point": self.point.to_manifest(), "ours": side_json(self.ours, [pair[0] for pair in measured]),
+                "sample": side_json(self.sample, [pair[1] for pair in measured]),
                 "ratios": ratios, "ratio_median": stats.median(ratios) if ratios else None,
                 "ratio_min": min(ratios) if ratios else None, "ratio_max": max(ratios) if ratios else None,
                 "verification": self.verification(),
                 "found_wanting": {"side": wanting[0], **wanting[1].to_json()} if wanting else None,
-                "failures": self.failures(), "placement_problems": self.placement_problems()}
+                "failures": self.failures(), "placement_problems": self.placement_problems(),
+                "busy_pairs": self.busy_pairs(), "measured_pairs": [ours.pair for ours, _ in measured]}
 
 
-def side_json(runs):
-    timed = [run for run in runs if run.verdict == "ok"]
-    return {"throughput_median": stats.median([run.throughput for run in timed]) if timed else None,
-            "p99_us_median": stats.median([run.p99_us for run in timed]) if timed else None,
+def side_json(runs, measured):
+    """A side's runs, and its medians over its runs of the measured pairs."""
+    return {"throughput_median": stats.median([run.throughput for run in measured]) if measured else None,
+            "p99_us_median": stats.median([run.p99_us for run in measured]) if measured else None,
             "runs": [run.to_json() for run in runs]}
 
 
 def compare_at(settings, pairing, point):
-    """The pairs at one point: ours, then the sample, in each. A side found
-    wanting ends the point (it is not timed); a run that failed leaves its
-    pair out (our failed run: the sample's is not made)."""
+    """The pairs at one point, ours first in odd pairs and the sample first in
+    even ones. A side found wanting ends the point (it is not timed); a run
+    that failed leaves its pair out (the other side's run is not made)."""
     comparison = Comparison(point)
     for pair in range(1, settings.pairs + 1):
-        for side, run in (("ours", lambda: run_ours(settings, pairing.model, point, pair)),
-                          ("sample", lambda: run_sample(settings, pairing, point, pair))):
+        sides = (("ours", lambda: run_ours(settings, pairing.model, point, pair)),
+                 ("sample", lambda: run_sample(settings, pairing, point, pair)))
+        for side, run in sides if pair % 2 else sides[::-1]:
             print(f"{pairing.model} vs {pairing.sample} {point.id} pair {pair}/{settings.pairs}: {side}",
                   file=sys.stderr)
-            outcome = run()
+            outcome = watched(settings, run)
             getattr(comparison, side).append(outcome)
             if outcome.verdict != "ok":
                 break
@@ -502,6 +556,9 @@ def comparison_lines(comparison):
         lines.append(f"      first error ({wanting['side']}, pair {wanting['pair']}): {wanting['error']}")
     lines += [f"      failed: {failure}" for failure in row["failures"]]
     lines += [f"      placement not held: {problem}" for problem in row["placement_problems"]]
+    busy = comparison.busy_text()
+    if busy:
+        lines.append(f"      {busy}")
     return lines
 
 

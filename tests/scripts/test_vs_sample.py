@@ -84,8 +84,9 @@ def test_pairs_give_each_sides_figures_a_ratio_its_spread_and_the_placement(tmp_
     missing = pairing(document, "iocpserverex")
     assert missing["missing"] == f"no iocpserverex.exe in {samples.resolve()}" and missing["comparisons"] == []
     assert "iocp vs iocpserverex: no iocpserverex.exe in" in done.stderr
-    # Interleaved: ours, then the sample, pair after pair, at each point in turn.
-    assert progress(done.stderr) == ["ours", "sample"] * 4
+    # Interleaved, pair after pair, at each point in turn; the side that goes
+    # first alternates, so that what one run leaves behind hits both alike.
+    assert progress(done.stderr) == ["ours", "sample", "sample", "ours"] * 2
     lines = done.stdout.splitlines()
     assert "placement colocated" in lines[0]
     assert lines[1].startswith("iocp vs iocpserver -e:{port}  (")
@@ -93,6 +94,45 @@ def test_pairs_give_each_sides_figures_a_ratio_its_spread_and_the_placement(tmp_
     assert [row.split()[0] for row in rows] == ["pingpong-c1", "pipeline-c4-d16"]
     assert all(row.endswith("verified") and "x (2)" in row for row in rows)
     assert lines[-1].startswith("iocp vs iocpserverex -e:{port}: missing (no iocpserverex.exe in")
+
+
+def load_script():
+    from importlib import util
+    spec = util.spec_from_file_location("vs_sample", SCRIPT)
+    script = util.module_from_spec(spec)
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        spec.loader.exec_module(script)
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    return script
+
+
+def test_pairs_taken_on_a_busy_machine_are_set_aside_once_enough_quiet_ones_remain():
+    script = load_script()
+    point = script.POINTS[0]
+
+    def comparison(busy_pairs, pairs=5):
+        found = script.Comparison(point)
+        for pair in range(1, pairs + 1):
+            other = 0.6 if pair in busy_pairs else 0.05
+            # a busy run is slow: half the throughput, twice the p99
+            slow = 0.5 if pair in busy_pairs else 1.0
+            found.ours.append(script.Run(pair, "ok", 1000.0 * slow, 100.0 / slow, other_cpu_cores=other))
+            found.sample.append(script.Run(pair, "ok", 1000.0, 100.0, other_cpu_cores=0.0))
+        return found
+
+    one_busy = comparison({2}).to_json()
+    assert one_busy["ratios"] == [1.0] * 4 and one_busy["measured_pairs"] == [1, 3, 4, 5]
+    assert one_busy["busy_pairs"] == 1 and one_busy["ours"]["p99_us_median"] == 100.0
+    assert one_busy["ours"]["runs"][1]["busy"] and not one_busy["ours"]["runs"][0]["busy"]
+    assert comparison({2}).busy_text() == "1 of 5 pairs taken on a busy machine set aside"
+    # two quiet pairs give no spread worth the name: every pair counts, and the row says so
+    mostly_busy = comparison({1, 2, 3})
+    assert sorted(mostly_busy.ratios()) == [0.5, 0.5, 0.5, 1.0, 1.0]
+    assert mostly_busy.busy_text() == "3 of 5 pairs taken on a busy machine, kept: fewer than 3 were quiet"
+    assert comparison(set()).busy_text() is None
+    assert "      1 of 5 pairs taken on a busy machine set aside" in script.comparison_lines(comparison({4}))
 
 
 def test_a_sample_that_corrupts_or_refuses_is_reported_with_its_first_error_not_timed(tmp_path):
@@ -147,7 +187,7 @@ def test_a_sample_that_serves_one_client_at_a_time_is_reported_with_its_count_no
     assert sixteen["ratios"] == [] and sixteen["ratio_median"] is None
     (ours,) = sixteen["ours"]["runs"]
     assert ours["verdict"] == "ok" and ours["per_connection"]["served"] == 16
-    assert progress(done.stderr) == ["ours", "sample"] * 3
+    assert progress(done.stderr) == ["ours", "sample", "sample", "ours", "ours", "sample"]
     row = next(line for line in done.stdout.splitlines() if line.startswith("  pingpong-c16"))
     assert row.endswith("sample serves only 1 of 16 connections")
     assert ("first error (sample, pair 1): 15 of 16 connections got no echo in the measured window"
