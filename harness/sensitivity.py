@@ -20,7 +20,8 @@ runs:
    rounds, half again as many rounds as the gate has.
 
 Then, by resampling rounds: an A/A gate draws the gate's number of rounds
-and compares every cell with its second copy in those rounds; an A/A+delta
+and compares every cell with its second copy in those rounds (each way: the
+copy as the new build and as the base); an A/A+delta
 gate does the same except that one server's points are compared with their
 slowed copies. So the pairs are made as ab makes them: one round, both
 sides. The draws share rounds, so the rates are averages over correlated
@@ -150,16 +151,27 @@ def common_rounds(*groups):
 def false_alarm_rate(base_cells, again_cells, size, draws, threshold_pct, rng):
     """The share of A/A gates that flag any regression: `size` rounds drawn,
     every cell's unslowed figures against its second unslowed copy measured
-    in the same rounds, judged as one family; None with too few rounds."""
+    in the same rounds, judged as one family; None with too few rounds.
+
+    Each drawn gate is judged both ways, the second copy as the new build
+    and as the base: which of two unchanged builds is the base is arbitrary,
+    so both are A/A gates of the same rate. Gates drawn from one
+    measurement share its chance differences between the copies (one copy
+    slower than the other over all its rounds, as a copy is in some cell by
+    chance); one way re-counts such a difference in every draw, while both
+    ways count it once as a regression and once not, which keeps the rate
+    unbiased and makes it vary less from one measurement to the next
+    (test_sensitivity.py simulates it)."""
     rounds = common_rounds(base_cells, again_cells)
     if len(rounds) < size or set(base_cells) - set(again_cells):
         return None
     alarms = 0
     for _ in range(draws):
         drawn = rng.sample(rounds, size)
-        alarms += bool(gate_regressions({key: (values.only(drawn), again_cells[key].only(drawn))
-                                         for key, values in base_cells.items()}, threshold_pct))
-    return alarms / draws
+        pairs = {key: (values.only(drawn), again_cells[key].only(drawn)) for key, values in base_cells.items()}
+        alarms += bool(gate_regressions(pairs, threshold_pct))
+        alarms += bool(gate_regressions({key: (new, base) for key, (base, new) in pairs.items()}, threshold_pct))
+    return alarms / (2 * draws)
 
 
 def detection_rate(base_cells, again_cells, slow_cells, delta, size, draws, threshold_pct, rng):

@@ -4,6 +4,7 @@ slowdown is caught and a null "slowdown" is not, the spins asked for follow
 the calibration, and the file compare and ab read is checked."""
 import json
 import random
+import statistics
 from dataclasses import replace
 
 import pytest
@@ -117,3 +118,26 @@ def test_gates_are_sized_as_ab_runs_the_suite_and_judged_at_that_size():
     figures = sensitivity.evaluate(base, again, slow, [0.1], threshold_pct=5.0, draws=20, seed=1, sizes=[6, 10],
                                    gate_reps=10)
     assert figures["gate_reps"] == 10 and figures["false_alarm_rate"] == figures["by_reps"][1]["false_alarm_rate"]
+
+
+def test_a_a_gates_judged_both_ways_keep_their_rate_and_vary_less():
+    # Gates drawn from one measurement share its chance differences between
+    # the two unslowed copies; judged one way only, the rate from each of
+    # many simulated measurements swings with them. Both ways, its mean stays
+    # (both ways are A/A gates) and its spread shrinks.
+    one_way, both_ways = [], []
+    for seed in range(16):
+        base, again, _ = gate_cells(seed=100 + seed, slowdown=0.0, cv=0.10, count=40,
+                                    points=("p1", "p2", "p3"), servers=("a", "b", "c", "d"))
+        rounds = sensitivity.common_rounds(base, again)
+        rng = random.Random(seed)
+        alarms = 0
+        for _ in range(100):
+            drawn = rng.sample(rounds, 20)
+            alarms += bool(sensitivity.gate_regressions(
+                {key: (values.only(drawn), again[key].only(drawn)) for key, values in base.items()}, 5.0))
+        one_way.append(alarms / 100)
+        both_ways.append(sensitivity.false_alarm_rate(base, again, 20, 100, 5.0, random.Random(seed)))
+    assert abs(statistics.mean(both_ways) - statistics.mean(one_way)) <= 0.01
+    assert statistics.mean(both_ways) <= 0.05
+    assert statistics.stdev(both_ways) < 0.8 * statistics.stdev(one_way), (one_way, both_ways)
