@@ -45,21 +45,22 @@ def test_the_echo_stays_exact_and_the_stats_line_reports_the_spin(start_server):
 TIMED_MESSAGES = 60
 # The spin is a busy-wait on the server's clock, so each receive costs the
 # server SPIN_US more; a round trip gains that much, give or take 20% (the
-# medians' noise, the server's CPU taken for a moment). Except under Wine
-# for the readiness models, whose every message is several wineserver
-# round trips (a wait, a recv, a send): while the server spins, the
-# wineserver may be waiting for that very CPU, so their round trips gained
+# medians' noise, the server's CPU taken for a moment). Except under Wine,
+# where every message is several wineserver round trips (iocp: 12 requests
+# a message, servers/MEASUREMENTS.md): while the server spins, the
+# wineserver may be waiting for that very CPU. The readiness models gained
 # 1.3-1.9x the spin here (2 ms asked: select 2.6-3.9 ms, wsapoll 2.6-3.2,
-# eventselect 2.7-2.9). The knob never adds less than asked; `sensitivity`
-# reports the slowdown it measured, not the one it asked for.
+# eventselect 2.7-2.9), and a completion model 1.22x once (overlapped-events
+# 2.44 ms in all three pairs of a full test run, within 1.2x run again).
+# The knob never adds less than asked; `sensitivity` reports the slowdown it
+# measured, not the one it asked for.
 SPIN_TOLERANCE = 0.20
-WINE_READINESS_MOST = 2.5
+WINE_MOST = 2.5
 
 
 def spin_bounds_s(model):
     """(least, most) a --spin-us SPIN_US may add to a round trip of `model`."""
-    info = models.get(model)
-    most = WINE_READINESS_MOST if info.platform == "windows" and info.family == "readiness" else 1 + SPIN_TOLERANCE
+    most = WINE_MOST if models.get(model).platform == "windows" else 1 + SPIN_TOLERANCE
     return (1 - SPIN_TOLERANCE) * SPIN_US / 1e6, most * SPIN_US / 1e6
 
 
