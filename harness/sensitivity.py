@@ -363,11 +363,11 @@ def run_or_resume(runner, suite, servers, folder, seed, placement, stream, round
     """A run into folder, or the rest of it when an earlier sensitivity was
     interrupted there; with more `rounds` than that run has, the run is
     extended to them (its rounds are kept: each is a self-contained pair)."""
-    manifest = folder / store.MANIFEST_NAME
-    if manifest.is_file():
-        if rounds and rounds > store.read_manifest(folder)["reps"]:
+    if (folder / store.MANIFEST_NAME).is_file():
+        earlier = store.read_manifest(folder)
+        if rounds and rounds > earlier["reps"]:
             return runner.extend_run(folder, rounds, stream=stream)
-        if store.read_manifest(folder).get("finished_at"):
+        if earlier.get("finished_at"):
             return 0, folder
         return runner.resume_run(folder, stream=stream)
     return runner.new_run(suite, servers, out=folder, seed=seed, placement=placement, stream=stream)
